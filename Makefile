@@ -1,0 +1,52 @@
+# consult-sfu: `make run` and `make test` set up everything they need on a fresh Debian machine.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8080
+APT_PACKAGES := chromium chromium-driver redis-server janus espeak-ng sox iproute2 fonts-dejavu-core
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup run test lint unit screenshots bench clean
+
+setup: .stamp-apt .stamp-venv
+
+# Debian packages: Chromium for the browser tests, redis-server for the shared store,
+# janus for the load-test comparison, espeak-ng + sox for synthetic speech.
+.stamp-apt: Makefile
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+# Python packages, every one pinned by requirements/constraints.txt.
+.stamp-venv: setup.cfg pyproject.toml requirements/constraints.txt
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[effects,captions,loadtest,test]'
+	@touch $@
+
+run: setup
+	$(BIN)/consult-sfu serve --host $(HOST) --port $(PORT)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: setup lint
+	$(BIN)/pytest
+
+unit: setup
+	$(BIN)/pytest -m "not browser and not slow"
+
+screenshots: setup
+	$(BIN)/python scripts/screenshots.py
+
+bench: setup
+	$(BIN)/python benchmarks/forwarding.py
+
+clean:
+	rm -rf $(VENV) .stamp-apt .stamp-venv *.egg-info .mypy_cache .ruff_cache

@@ -1,0 +1,291 @@
+"""Core messages of the signalling protocol, version 1 (documented in docs/signalling.md).
+
+Two peer connections per participant, as in LiveKit: the *publish* connection
+(the client offers, the server answers) carries what the participant sends; the
+*subscribe* connection (the server offers, the client answers) carries what it
+receives. Offers therefore never cross, and adding or removing a remote track only
+renegotiates the subscribe connection of the participants concerned.
+
+Server -> client types are registered with ``from_server``; a client sending one
+gets ``unknown_type``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from collections.abc import Callable
+
+from signalling.codec import M, Message, ProtocolError, message
+
+PcName = Literal["publish", "subscribe"]
+Source = Literal["microphone", "camera", "screen", "screen_audio"]
+Kind = Literal["audio", "video"]
+
+
+def server_message(type_name: str) -> Callable[[M], M]:
+    return message(type_name, from_server=True)
+
+
+# ---------------------------------------------------------------- shared parts
+
+
+@dataclass(kw_only=True)
+class IceCandidate:
+    candidate: str
+    sdpMid: str | None = None
+    sdpMLineIndex: int | None = None
+
+
+@dataclass(kw_only=True)
+class TrackInfo:
+    """What a client says about a track it publishes (matched to the offer by ``mid``)."""
+
+    mid: str
+    source: Source
+    muted: bool = False
+
+
+@dataclass(kw_only=True)
+class ParticipantInfo:
+    participant_id: str
+    identity: str
+    name: str
+    role: str
+
+
+@dataclass(kw_only=True)
+class ProducerInfo:
+    producer_id: str
+    participant_id: str
+    kind: Kind
+    source: Source
+    muted: bool = False
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(kw_only=True)
+class ConsumerInfo:
+    """One m-line of the subscribe connection: which producer it carries."""
+
+    mid: str
+    producer_id: str
+    participant_id: str
+    kind: Kind
+    source: Source
+
+
+# ---------------------------------------------------------------- client -> server
+
+
+@message("join")
+@dataclass(kw_only=True)
+class Join(Message):
+    token: str
+
+
+@message("offer")
+@dataclass(kw_only=True)
+class Offer(Message):
+    """An SDP offer. From a client only on the publish connection."""
+
+    pc: PcName
+    sdp: str
+    tracks: list[TrackInfo] = field(default_factory=list)
+
+    def validate(self) -> None:
+        if not self.sdp.startswith("v=0"):
+            raise ProtocolError("invalid_sdp", "field 'sdp' is not an SDP description (must start with 'v=0')")
+
+
+@message("answer")
+@dataclass(kw_only=True)
+class Answer(Message):
+    """An SDP answer. From a client only on the subscribe connection."""
+
+    pc: PcName
+    sdp: str
+
+    def validate(self) -> None:
+        if not self.sdp.startswith("v=0"):
+            raise ProtocolError("invalid_sdp", "field 'sdp' is not an SDP description (must start with 'v=0')")
+
+
+@message("candidate")
+@dataclass(kw_only=True)
+class Candidate(Message):
+    """A trickled ICE candidate; ``candidate: null`` means end of candidates."""
+
+    pc: PcName
+    candidate: IceCandidate | None = None
+
+
+@message("unpublish")
+@dataclass(kw_only=True)
+class Unpublish(Message):
+    producer_id: str
+
+
+@message("subscription")
+@dataclass(kw_only=True)
+class Subscription(Message):
+    """Per-track preference of a subscriber: a resolution cap, or paused.
+
+    ``max_height`` alone is enough (widths follow the source's aspect ratio);
+    ``max_width``/``max_height`` both absent and ``paused`` false removes the cap.
+    """
+
+    producer_id: str
+    max_width: int | None = None
+    max_height: int | None = None
+    paused: bool = False
+
+    def validate(self) -> None:
+        for name in ("max_width", "max_height"):
+            value = getattr(self, name)
+            if value is not None and not (16 <= value <= 4096):
+                raise ProtocolError("invalid_field", f"field '{name}' must be between 16 and 4096")
+
+
+@message("mute")
+@dataclass(kw_only=True)
+class Mute(Message):
+    producer_id: str
+    muted: bool
+
+
+@message("request_resolution")
+@dataclass(kw_only=True)
+class RequestResolution(Message):
+    """Ask the publisher of ``producer_id`` to send at most this size (it may decline)."""
+
+    producer_id: str
+    max_height: int
+
+    def validate(self) -> None:
+        if not (16 <= self.max_height <= 4096):
+            raise ProtocolError("invalid_field", "field 'max_height' must be between 16 and 4096")
+
+
+@message("leave")
+@dataclass(kw_only=True)
+class Leave(Message):
+    pass
+
+
+@message("ping")
+@dataclass(kw_only=True)
+class Ping(Message):
+    pass
+
+
+# ---------------------------------------------------------------- server -> client
+
+
+@server_message("joined")
+@dataclass(kw_only=True)
+class Joined(Message):
+    participant_id: str
+    room: str
+    identity: str
+    name: str
+    role: str
+    ice_servers: list[dict]
+    settings: dict
+    participants: list[ParticipantInfo]
+    producers: list[ProducerInfo]
+    started_at: float | None = None
+
+
+@server_message("published")
+@dataclass(kw_only=True)
+class Published(Message):
+    """Reply to a publish offer: the producer created for each offered track."""
+
+    producers: list[ProducerInfo]
+
+
+@server_message("subscribe_offer")
+@dataclass(kw_only=True)
+class SubscribeOffer(Message):
+    """Server's offer on the subscribe connection, with what each m-line carries."""
+
+    sdp: str
+    consumers: list[ConsumerInfo]
+
+
+@server_message("participant_joined")
+@dataclass(kw_only=True)
+class ParticipantJoined(Message):
+    participant: ParticipantInfo
+
+
+@server_message("participant_left")
+@dataclass(kw_only=True)
+class ParticipantLeft(Message):
+    participant_id: str
+    reason: str = "left"
+
+
+@server_message("track_published")
+@dataclass(kw_only=True)
+class TrackPublished(Message):
+    producer: ProducerInfo
+
+
+@server_message("track_unpublished")
+@dataclass(kw_only=True)
+class TrackUnpublished(Message):
+    producer_id: str
+    participant_id: str
+
+
+@server_message("track_muted")
+@dataclass(kw_only=True)
+class TrackMuted(Message):
+    producer_id: str
+    participant_id: str
+    muted: bool
+
+
+@server_message("resolution_requested")
+@dataclass(kw_only=True)
+class ResolutionRequested(Message):
+    producer_id: str
+    max_height: int
+
+
+@server_message("camera_problem")
+@dataclass(kw_only=True)
+class CameraProblem(Message):
+    """A publisher's camera stopped delivering (``resolved`` once video flows again)."""
+
+    participant_id: str
+    producer_id: str
+    resolved: bool = False
+
+
+@server_message("pong")
+@dataclass(kw_only=True)
+class Pong(Message):
+    pass
+
+
+@server_message("error")
+@dataclass(kw_only=True)
+class Error(Message):
+    """``id`` echoes the offending message's id when it had one."""
+
+    code: str
+    message: str
+
+
+@server_message("bye")
+@dataclass(kw_only=True)
+class Bye(Message):
+    """The server closes the session: ``reason`` is e.g. left, ended, replaced, denied."""
+
+    reason: str
+    message: str | None = None
