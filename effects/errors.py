@@ -61,3 +61,7 @@ class ImageNotFound(EffectsError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0])
+
+
+class FrameShapeMismatch(EffectsError, ValueError):
+    """Arrays given to the compositor do not have matching sizes."""
