@@ -38,12 +38,17 @@ def _even(x: float) -> int:
     return max(2, round(x / 2.0) * 2)
 
 
+def _even_floor(x: float) -> int:
+    return max(2, int(x) // 2 * 2)
+
+
 def target_size(source_w: int, source_h: int, max_w: int | None, max_h: int | None) -> Size | None:
     """The rendition size for a consumer capped at (max_w, max_h); None means passthrough.
 
     The result keeps the source's aspect ratio, has even dimensions, a height taken from
     ``LADDER_HEIGHTS`` no larger than the cap and the source (never upscaled), and a width no
-    larger than ``max_w`` when given. A cap below the smallest step gets the smallest step.
+    larger than ``max_w`` when given. A cap below the smallest step gets the smallest step; a
+    source shorter than the smallest step is scaled down to fit the cap (off the ladder).
     """
     _check_dimension("source_w", source_w, optional=False)
     _check_dimension("source_h", source_h, optional=False)
@@ -53,18 +58,20 @@ def target_size(source_w: int, source_h: int, max_w: int | None, max_h: int | No
         return None
     smallest: Size | None = None
     for height in LADDER_HEIGHTS:
-        if height > source_h or (max_h is not None and height > max_h):
-            continue
-        width = _even(source_w * height / source_h)
-        size = (width, height)
+        if height > source_h:
+            continue  # never upscale
+        size = (_even(source_w * height / source_h), height)
         smallest = size
-        if max_w is None or width <= max_w:
+        if (max_h is None or height <= max_h) and (max_w is None or size[0] <= max_w):
             return size
     if smallest is not None:
         return smallest
-    # Source smaller than every step but still wider than max_w: scale to fit the width.
-    height = _even(source_h * (max_w or source_w) / source_w)
-    return (_even(source_w * height / source_h), height)
+    # Source shorter than every step yet over the cap: scale down to fit, off the ladder.
+    scale = min(
+        (max_w / source_w) if max_w is not None else 1.0,
+        (max_h / source_h) if max_h is not None else 1.0,
+    )
+    return (_even_floor(source_w * scale), _even_floor(source_h * scale))
 
 
 class _Consumer:

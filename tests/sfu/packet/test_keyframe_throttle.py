@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from sfu.packet.keyframe_throttle import KeyframeRequestThrottle, KeyframeThrottleError
@@ -54,7 +56,7 @@ def test_suppressed_request_never_lost_under_steady_requests():
         if throttle.due(now):
             sends.append(now)
         now = round(now + 0.1, 6)
-    gaps = [b - a for a, b in zip(sends, sends[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(sends)]
     assert all(g >= 1.0 - 1e-9 for g in gaps)
     assert len(sends) >= 9
     # The last request (9.9 s) was suppressed; it is sent one interval after the last send.

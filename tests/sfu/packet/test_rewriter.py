@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -61,10 +63,10 @@ def test_switch_back_and_forth_is_continuous():
     tss = [o[1] for o in out]
     # Sequence numbers continuous across both switches and across the 16-bit wrap.
     assert seqs[0] == 65530
-    for a, b in zip(seqs, seqs[1:], strict=False):
+    for a, b in itertools.pairwise(seqs):
         assert seq_diff(b, a) == 1
     # Timestamps strictly increasing (mod 2**32), each switch gap = wall time * clock rate.
-    for a, b in zip(tss, tss[1:], strict=False):
+    for a, b in itertools.pairwise(tss):
         assert ts_diff(b, a) > 0
     assert ts_diff(tss[10], tss[9]) == round(0.033 * RATE)
     assert ts_diff(tss[20], tss[19]) == round(0.033 * RATE)
