@@ -72,13 +72,26 @@ def abs_send_time_from_seconds(t: float) -> int:
 class RtpHeaderWriter:
     """Writes RTP packets for one leg; keeps the per-leg constant parts precomputed."""
 
-    __slots__ = ("_abs_tag", "_audio_tag", "_ext_ids", "_mid_elem", "_mid_id", "_mid_value")
+    __slots__ = (
+        "_abs_tag",
+        "_audio_tag",
+        "_ext_ids",
+        "_mid_abs_struct",
+        "_mid_abs_words",
+        "_mid_elem",
+        "_mid_id",
+        "_mid_value",
+    )
 
     def __init__(self, ext_ids: ExtensionIds) -> None:
         self._ext_ids = ext_ids
         self._mid_id = ext_ids.mid
         self._mid_value: str | None = None
         self._mid_elem = b""
+        # Fast path for the common video/audio case "MID + abs-send-time": the whole header and
+        # extension block in one precompiled pack (rebuilt when the MID changes).
+        self._mid_abs_struct: Struct | None = None
+        self._mid_abs_words = 0
         # Element first byte already shifted into place: abs-send-time is 3 bytes (len-1 = 2),
         # audio level 1 byte (len-1 = 0).
         abs_id, audio_id = ext_ids.abs_send_time, ext_ids.audio_level
@@ -110,6 +123,30 @@ class RtpHeaderWriter:
         if mid is not None and self._mid_id is not None:
             if mid != self._mid_value:
                 self._cache_mid(self._mid_id, mid)
+            mid_abs = self._mid_abs_struct
+            if (
+                abs_send_time is not None
+                and audio_level is None
+                and mid_abs is not None
+                and self._abs_tag is not None
+            ):
+                try:
+                    return (
+                        mid_abs.pack(
+                            0x90,
+                            m_pt,
+                            seq,
+                            ts,
+                            ssrc,
+                            _ONE_BYTE_PROFILE,
+                            self._mid_abs_words,
+                            self._mid_elem,
+                            self._abs_tag | (abs_send_time & 0xFFFFFF),
+                        )
+                        + payload
+                    )
+                except struct_error as exc:
+                    raise _field_error(seq, ts, ssrc, exc) from exc
             elements = self._mid_elem
         if abs_send_time is not None and self._abs_tag is not None:
             elements += _U32.pack(self._abs_tag | (abs_send_time & 0xFFFFFF))
@@ -130,10 +167,7 @@ class RtpHeaderWriter:
                 + payload
             )
         except struct_error as exc:  # a field out of range
-            raise RtpHeaderError(
-                f"seq must be in [0, 65535], ts and ssrc in [0, 2**32-1]; "
-                f"got seq={seq!r} ts={ts!r} ssrc={ssrc!r} ({exc})"
-            ) from exc
+            raise _field_error(seq, ts, ssrc, exc) from exc
 
     def _cache_mid(self, mid_id: int, mid: str) -> None:
         value = mid.encode("utf8")
@@ -141,6 +175,17 @@ class RtpHeaderWriter:
             raise RtpHeaderError(f"mid must encode to 1..{_MAX_ONE_BYTE_VALUE} bytes, got {mid!r}")
         self._mid_elem = bytes(((mid_id << 4) | (len(value) - 1),)) + value
         self._mid_value = mid
+        block = len(self._mid_elem) + 4
+        pad = -block & 3
+        self._mid_abs_words = (block + pad) >> 2
+        self._mid_abs_struct = Struct(f"!BBHIIHH{len(self._mid_elem)}sI{pad}x")
+
+
+def _field_error(seq: int, ts: int, ssrc: int, exc: Exception) -> RtpHeaderError:
+    return RtpHeaderError(
+        f"seq must be in [0, 65535], ts and ssrc in [0, 2**32-1]; "
+        f"got seq={seq!r} ts={ts!r} ssrc={ssrc!r} ({exc})"
+    )
 
 
 def wrap_rtx(original_seq: int, payload: bytes) -> bytes:
