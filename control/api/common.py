@@ -1,0 +1,118 @@
+"""Shared pieces of the /v1 API: app keys, error translation, auth, body and query parsing.
+
+Errors are translated to ``{"error": {"code", "message"}}`` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from control.api.schemas import COMPONENTS, NAME_PATTERN
+from control.api.validate import check
+from control.apikeys import ApiKeyVerifier
+from control.consultations import Consultations
+from control.domain.errors import ControlError, InvalidField
+from control.domain.scope import Scope
+from control.store import StoreError
+
+log = logging.getLogger(__name__)
+
+SERVICE_KEY = web.AppKey("consultations", Consultations)
+VERIFIER_KEY = web.AppKey("api_key_verifier", ApiKeyVerifier)
+SCOPE_KEY = web.RequestKey("scope", Scope)
+PUBLIC_PATHS = frozenset({"/v1/openapi.json", "/v1/docs"})
+_NAME_RE = re.compile(NAME_PATTERN)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ControlError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
+        return error_response(exc.status, code, exc.reason)
+    except StoreError as exc:
+        log.error("store unavailable: %s", exc)
+        return error_response(503, "store_unavailable", "the state store is unavailable; retry later")
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path not in PUBLIC_PATHS:
+        verifier = request.config_dict[VERIFIER_KEY]
+        request[SCOPE_KEY] = await verifier.scope_for(request.headers.get("Authorization"))
+    return await handler(request)
+
+
+def scope_of(request: web.Request) -> Scope:
+    return request[SCOPE_KEY]
+
+
+def service(request: web.Request) -> Consultations:
+    return request.config_dict[SERVICE_KEY]
+
+
+async def read_body(request: web.Request, schema_name: str) -> dict[str, Any]:
+    """Parse the JSON body and check it against the named schema (errors name the field)."""
+    raw = await request.read()
+    if not raw.strip():
+        data: Any = {}
+    else:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise ControlError("bad_json", "request body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise ControlError("bad_json", "request body must be a JSON object")
+    check(COMPONENTS[schema_name], data, "", COMPONENTS)
+    return data
+
+
+def query_number(request: web.Request, name: str) -> float | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidField(name, "must be a number (unix seconds)") from None
+    if not (0 <= value <= 4102444800):
+        raise InvalidField(name, "must be between 0 and 4102444800")
+    return value
+
+
+def query_enum(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    raw = request.query.get(name)
+    if raw is not None and raw not in allowed:
+        raise InvalidField(name, "must be one of " + ", ".join(allowed))
+    return raw
+
+
+def query_name(request: web.Request, name: str) -> str | None:
+    raw = request.query.get(name)
+    if raw is not None and not _NAME_RE.match(raw):
+        raise InvalidField(name, f"must match {NAME_PATTERN}")
+    return raw
+
+
+def department_param(request: web.Request) -> str:
+    department = request.match_info["department"]
+    if not _NAME_RE.match(department):
+        raise InvalidField("department", f"must match {NAME_PATTERN}")
+    return department
