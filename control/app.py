@@ -1,0 +1,110 @@
+"""Composition root: builds the aiohttp application from a Config.
+
+Wires the media plane (sfu), the signalling sessions, the HTTP routes, and (when their
+packages are present) the control API, effects and captions. Everything started here
+is stopped by the app's cleanup context, in reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from control import metrics, pages, ws
+from control.config import Config, resolve_secret
+from control.tokens import TokenError, mint, verify
+from sfu.media_server import MediaServer
+from signalling.session import JoinContext, JoinRefused, SessionDeps, SessionRegistry
+
+logger = logging.getLogger(__name__)
+
+CONFIG = web.AppKey("config", Config)
+SECRET = web.AppKey("secret", str)
+REGISTRY = web.AppKey("registry", SessionRegistry)
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_ECHO_ROOMS = 20
+
+
+def ice_servers_for_clients(config: Config) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for server in config.sfu.ice.servers:
+        entry: dict[str, Any] = {"urls": list(server.urls)}
+        if server.username:
+            entry["username"] = server.username
+        if server.credential:
+            entry["credential"] = server.credential
+        out.append(entry)
+    return out
+
+
+def make_token_verifier(secret: str) -> Any:
+    def verify_token(token: str) -> JoinContext:
+        try:
+            claims = verify(secret, token)
+        except TokenError as exc:
+            raise JoinRefused(exc.reason, exc.message) from None
+        return JoinContext(
+            room=claims.room,
+            identity=claims.identity,
+            name=claims.name,
+            role=claims.role,
+            expires_at=claims.expires_at,
+            extra=claims.extra,
+        )
+
+    return verify_token
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(client_max_size=8 * 1024 * 1024)
+    secret = resolve_secret(config)
+    media = MediaServer(config.sfu)
+    registry = SessionRegistry()
+    deps = SessionDeps(
+        media=media,
+        verify_token=make_token_verifier(secret),
+        ice_servers=ice_servers_for_clients(config),
+        registry=registry,
+    )
+    app[CONFIG] = config
+    app[SECRET] = secret
+    app[REGISTRY] = registry
+    app[metrics.MEDIA] = media
+    app[ws.SESSION_DEPS] = deps
+    app.router.add_routes(ws.routes)
+    app.router.add_routes(metrics.routes)
+    app.router.add_routes(pages.routes)
+    app.router.add_post("/echo/token", echo_token)
+    if STATIC_DIR.is_dir():
+        app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+    app.cleanup_ctx.append(_media_lifecycle)
+    return app
+
+
+async def _media_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    yield
+    registry = app[REGISTRY]
+    for room in registry.rooms():
+        for session in registry.in_room(room):
+            await session.close("server_shutdown")
+    await app[metrics.MEDIA].close()
+
+
+async def echo_token(request: web.Request) -> web.Response:
+    """A short-lived token for the network test: a private room that sends you your own media."""
+    media = request.app[metrics.MEDIA]
+    echo_rooms = sum(1 for room in media.rooms.values() if room.echo)
+    if echo_rooms >= MAX_ECHO_ROOMS:
+        return web.json_response(
+            {"error": {"code": "busy", "message": "too many network tests at once; try again in a minute"}}, status=429
+        )
+    identity = f"echo-{secrets.token_urlsafe(6)}"
+    token = mint(request.app[SECRET], room="echo", identity=identity, name="Network test", role="guest", ttl_s=600, extra={"echo": True})
+    config = request.app[CONFIG]
+    ws_url = config.public_url.replace("http", "ws", 1) + "/ws"
+    return web.json_response({"token": token, "ws_url": ws_url})

@@ -1,0 +1,117 @@
+"""The ``consult-sfu`` command: serve, token, and the administration subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiohttp import web
+
+from control import config as config_module
+from control.app import create_app
+from control.tokens import DEFAULT_TTL_S, ROLES, join_url, mint
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run on uvloop when available (the asyncio loop remains the fallback)."""
+    try:
+        import uvloop
+
+        loop_factory: Any = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but stay usable without it
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
+
+
+def _load(args: argparse.Namespace) -> config_module.Config:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "host", None):
+        overrides["server__host"] = args.host
+    if getattr(args, "port", None):
+        overrides["server__port"] = args.port
+    try:
+        return config_module.load(args.config, **overrides)
+    except config_module.ConfigError as exc:
+        print(f"consult-sfu: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    config = _load(args)
+    logging.basicConfig(level=config.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def main() -> None:
+        app = create_app(config)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, config.server.host, config.server.port)
+        await site.start()
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        print(f"consult-sfu serving on {config.public_url} (loop: {type(loop).__module__})", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    _run(main)
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    config = _load(args)
+    secret = config_module.resolve_secret(config)
+    try:
+        token = mint(secret, room=args.room, identity=args.identity, name=args.name, role=args.role, ttl_s=args.ttl)
+    except ValueError as exc:
+        print(f"consult-sfu token: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"token: {token}")
+    print(join_url(config.public_url, args.room, token))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="consult-sfu", description="Media server for video consultations")
+    parser.add_argument("--config", help="TOML configuration file (every setting also from CONSULT_SFU_* variables)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
+    serve.set_defaults(func=cmd_serve)
+
+    token = sub.add_parser("token", help="mint a join token and print its join URL (last line)")
+    token.add_argument("--room", required=True)
+    token.add_argument("--identity", required=True)
+    token.add_argument("--name", default=None)
+    token.add_argument("--role", default="client", choices=ROLES)
+    token.add_argument("--ttl", type=float, default=DEFAULT_TTL_S, help="seconds until the token expires")
+    token.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
+    token.set_defaults(func=cmd_token)
+
+    for extend in _EXTENSIONS:
+        extend(sub)
+    return parser
+
+
+# Administration subcommands contributed by other modules (apikey, models).
+_EXTENSIONS: list[Callable[[Any], None]] = []
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

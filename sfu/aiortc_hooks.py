@@ -1,0 +1,318 @@
+"""Every use of aiortc's and aioice's private API lives here, and only here.
+
+aiortc 1.16.0 is built to decode what it receives and encode what it sends. An SFU
+needs neither, so we take over three places (tests/sfu/test_aiortc_hooks.py fails
+loudly if an upgrade changes any of them):
+
+* receiving: ``RTCDtlsTransport`` routes each decrypted RTP packet to
+  ``receiver._handle_rtp_packet(packet, arrival_time_ms)``. We replace that method on
+  the instance with one that keeps aiortc's receive statistics (so its RTCP receiver
+  reports stay right), unwraps RTX, feeds the REMB estimator, and hands the packet to
+  our producer instead of the jitter buffer and decoder. SRs from the publisher
+  (``receiver._handle_rtcp_packet``) are passed on too.
+* sending: ``RTCRtpSender._run_rtp`` pulls frames from a track and encodes them; we
+  replace it with an idle coroutine and write packets ourselves through
+  ``RTCDtlsTransport._send_rtp``. ``_run_rtcp`` would send sender reports with zero
+  timestamps (nothing went through its counters), which would break lip sync, so it
+  is replaced by one that sends only SDES and BYE; our consumer sends the SRs.
+  ``_handle_rtcp_packet`` is wrapped so NACK, PLI, FIR and REMB reach the consumer.
+* ICE: aioice leaves 127.0.0.1 out of host candidates and binds ephemeral ports; the
+  addresses announced and the UDP port range are configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aioice.ice
+from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import is_rtx
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    AnyRtcpPacket,
+    RtcpByePacket,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtcpSdesPacket,
+    RtcpSourceInfo,
+    RtcpSrPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unwrap_rtx,
+)
+
+RtpSink = Callable[[RtpPacket, int], Awaitable[None]]
+RtcpSink = Callable[[AnyRtcpPacket], Awaitable[None]]
+
+_RECEIVER = "_RTCRtpReceiver__"
+_SENDER = "_RTCRtpSender__"
+
+
+class HookError(RuntimeError):
+    """aiortc no longer looks the way these hooks expect (an upgrade changed it)."""
+
+
+def _private(obj: object, prefix: str, name: str) -> Any:
+    try:
+        return getattr(obj, prefix + name)
+    except AttributeError:
+        raise HookError(f"aiortc private attribute {prefix}{name} is gone; check sfu/aiortc_hooks.py") from None
+
+
+# ---------------------------------------------------------------- ICE
+
+
+def configure_host_addresses(addresses: Sequence[str]) -> None:
+    """Announce exactly these local addresses as ICE host candidates (process-wide)."""
+    chosen = list(addresses)
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        out = []
+        for address in chosen:
+            is_v6 = ":" in address
+            if (is_v6 and use_ipv6) or (not is_v6 and use_ipv4):
+                out.append(address)
+        return out
+
+    if not hasattr(aioice.ice, "get_host_addresses"):
+        raise HookError("aioice.ice.get_host_addresses is gone; check sfu/aiortc_hooks.py")
+    aioice.ice.get_host_addresses = get_host_addresses
+
+
+def configure_port_range(port_min: int, port_max: int) -> None:
+    """Bind ICE host candidates inside [port_min, port_max] (0, 0 = any port).
+
+    aioice binds ``(address, 0)`` through ``loop.create_datagram_endpoint``; we wrap its
+    ``Connection.get_component_candidates`` so the bind goes through a loop proxy that
+    picks a free port in the range.
+    """
+    original = _ORIGINAL_GET_COMPONENT_CANDIDATES
+    if port_min == 0 and port_max == 0:
+        aioice.ice.Connection.get_component_candidates = original  # type: ignore[method-assign]
+        return
+    if not (1024 <= port_min <= port_max <= 65535):
+        raise ValueError(f"UDP port range {port_min}-{port_max} is not within 1024-65535")
+
+    async def get_component_candidates(self: Any, component: int, addresses: list[str], timeout: int = 5) -> Any:
+        real_loop = asyncio.get_running_loop()
+        proxy = _PortRangeLoop(real_loop, port_min, port_max)
+        real_get = aioice.ice.asyncio.get_running_loop
+        aioice.ice.asyncio.get_running_loop = lambda: proxy  # type: ignore[attr-defined]
+        try:
+            return await original(self, component, addresses, timeout)
+        finally:
+            aioice.ice.asyncio.get_running_loop = real_get  # type: ignore[attr-defined]
+
+    aioice.ice.Connection.get_component_candidates = get_component_candidates  # type: ignore[method-assign]
+
+
+_ORIGINAL_GET_COMPONENT_CANDIDATES = aioice.ice.Connection.get_component_candidates
+
+
+class _PortRangeLoop:
+    """Forwards everything to the real loop, but binds datagram endpoints inside a range."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, port_min: int, port_max: int) -> None:
+        self._loop = loop
+        self._range = (port_min, port_max)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+    async def create_datagram_endpoint(self, factory: Any, local_addr: Any = None, **kwargs: Any) -> Any:
+        if local_addr is None or local_addr[1] != 0:
+            return await self._loop.create_datagram_endpoint(factory, local_addr=local_addr, **kwargs)
+        low, high = self._range
+        ports = list(range(low, high + 1))
+        random.shuffle(ports)
+        for port in ports[:256]:
+            try:
+                return await self._loop.create_datagram_endpoint(
+                    factory, local_addr=(local_addr[0], port), **kwargs
+                )
+            except OSError:
+                continue
+        raise OSError(f"no free UDP port in {low}-{high} on {local_addr[0]}")
+
+
+# ---------------------------------------------------------------- receiving
+
+
+@dataclass
+class ReceiverTap:
+    """What a hooked receiver gives back: ways to send feedback upstream."""
+
+    receiver: RTCRtpReceiver
+
+    async def send_pli(self, media_ssrc: int) -> None:
+        await self.receiver._send_rtcp_pli(media_ssrc)
+
+    async def send_nack(self, media_ssrc: int, lost: list[int]) -> None:
+        await self.receiver._send_rtcp_nack(media_ssrc, lost)
+
+    @property
+    def codecs(self) -> dict[int, RTCRtpCodecParameters]:
+        return dict(_private(self.receiver, _RECEIVER, "codecs"))
+
+
+def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: RtcpSink) -> ReceiverTap:
+    """Divert a receiver's packets to ``on_rtp`` (media ssrc, RTX already unwrapped)."""
+    codecs: dict[int, RTCRtpCodecParameters] = _private(receiver, _RECEIVER, "codecs")
+    rtx_ssrc: dict[int, int] = _private(receiver, _RECEIVER, "rtx_ssrc")
+    remote_streams: dict[int, StreamStatistics] = _private(receiver, _RECEIVER, "remote_streams")
+    estimator = _private(receiver, _RECEIVER, "remote_bitrate_estimator")
+    original_rtcp = receiver._handle_rtcp_packet
+
+    async def handle_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
+        codec = codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        stats = remote_streams.get(packet.ssrc)
+        if stats is None:
+            stats = remote_streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stats.add(packet)
+        if estimator is not None and packet.extensions.abs_send_time is not None:
+            remb = estimator.add(
+                abs_send_time=packet.extensions.abs_send_time,
+                arrival_time_ms=arrival_time_ms,
+                payload_size=len(packet.payload) + packet.padding_size,
+                ssrc=packet.ssrc,
+            )
+            rtcp_ssrc = getattr(receiver, _RECEIVER + "rtcp_ssrc")
+            if remb is not None and rtcp_ssrc is not None:
+                await receiver._send_rtcp(
+                    RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
+                )
+        if is_rtx(codec):
+            original_ssrc = rtx_ssrc.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if original_ssrc is None or len(packet.payload) < 2 or not isinstance(apt, int):
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+        await on_rtp(packet, arrival_time_ms)
+
+    async def handle_rtcp(packet: AnyRtcpPacket) -> None:
+        await original_rtcp(packet)
+        if isinstance(packet, RtcpSrPacket):
+            await on_sender_report(packet)
+
+    receiver._handle_rtp_packet = handle_rtp  # type: ignore[method-assign]
+    receiver._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
+    return ReceiverTap(receiver)
+
+
+# ---------------------------------------------------------------- sending
+
+
+@dataclass
+class SendParameters:
+    """What was negotiated for a taken-over sender (known once the transport connects)."""
+
+    codec: RTCRtpCodecParameters
+    payload_type: int
+    mid: str | None
+    cname: str | None
+    mid_ext_id: int | None
+    abs_send_time_ext_id: int | None
+    audio_level_ext_id: int | None
+
+
+class SenderHandle:
+    """A sender whose RTP we write ourselves."""
+
+    def __init__(self, sender: RTCRtpSender, on_rtcp: RtcpSink) -> None:
+        self.sender = sender
+        self.ssrc: int = sender._ssrc
+        self.parameters: SendParameters | None = None
+        self.ready = asyncio.Event()
+        self._on_rtcp = on_rtcp
+
+    async def send_rtp(self, data: bytes) -> None:
+        """Send one serialised RTP (or RTCP) packet; silently dropped when not connected."""
+        try:
+            await self.sender.transport._send_rtp(data)
+        except ConnectionError:
+            pass
+
+    def set_rtcp_sink(self, on_rtcp: RtcpSink) -> None:
+        self._on_rtcp = on_rtcp
+
+
+def take_over_sender(sender: RTCRtpSender, on_rtcp: RtcpSink) -> SenderHandle:
+    """Stop aiortc from encoding or reporting for ``sender``; return a handle to write RTP."""
+    handle = SenderHandle(sender, on_rtcp)
+    rtp_started: asyncio.Event = _private(sender, _SENDER, "rtp_started")
+    rtp_exited: asyncio.Event = _private(sender, _SENDER, "rtp_exited")
+    rtcp_started: asyncio.Event = _private(sender, _SENDER, "rtcp_started")
+    rtcp_exited: asyncio.Event = _private(sender, _SENDER, "rtcp_exited")
+    original_send = sender.send
+    original_rtcp = sender._handle_rtcp_packet
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        if handle.parameters is None:
+            ids: dict[str, int] = {e.uri: e.id for e in parameters.headerExtensions}
+            codec = parameters.codecs[0]
+            handle.parameters = SendParameters(
+                codec=codec,
+                payload_type=codec.payloadType,
+                mid=parameters.muxId,
+                cname=parameters.rtcp.cname,
+                mid_ext_id=ids.get("urn:ietf:params:rtp-hdrext:sdes:mid"),
+                abs_send_time_ext_id=ids.get("http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"),
+                audio_level_ext_id=ids.get("urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+            )
+        await original_send(parameters)
+        handle.ready.set()
+
+    async def run_rtp(codec: RTCRtpCodecParameters) -> None:
+        rtp_started.set()
+        try:
+            await asyncio.Future()  # idle until stop() cancels us
+        except asyncio.CancelledError:
+            pass
+        finally:
+            rtp_exited.set()
+
+    async def run_rtcp() -> None:
+        rtcp_started.set()
+        try:
+            await asyncio.Future()
+        except asyncio.CancelledError:
+            pass
+        try:
+            await handle.send_rtp(bytes(RtcpByePacket(sources=[handle.ssrc])))
+        finally:
+            rtcp_exited.set()
+
+    async def handle_rtcp(packet: AnyRtcpPacket) -> None:
+        if isinstance(packet, RtcpPsfbPacket | RtcpRtpfbPacket):
+            await handle._on_rtcp(packet)
+        else:
+            await original_rtcp(packet)  # receiver reports: aiortc keeps RTT/loss stats
+
+    sender.send = send  # type: ignore[method-assign]
+    sender._run_rtp = run_rtp  # type: ignore[method-assign]
+    sender._run_rtcp = run_rtcp  # type: ignore[method-assign]
+    sender._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
+    return handle
+
+
+def sdes_packet(ssrc: int, cname: str) -> bytes:
+    return bytes(RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=ssrc, items=[(1, cname.encode("utf8"))])]))
+
+
+# ---------------------------------------------------------------- negotiation state
+
+
+def negotiated_codecs(transceiver: Any) -> list[RTCRtpCodecParameters]:
+    """The codecs aiortc settled on for a transceiver after offer/answer."""
+    codecs = getattr(transceiver, "_codecs", None)
+    if codecs is None:
+        raise HookError("RTCRtpTransceiver._codecs is gone; check sfu/aiortc_hooks.py")
+    return list(codecs)

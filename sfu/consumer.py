@@ -1,0 +1,295 @@
+"""Consumer: one subscriber's leg of one producer.
+
+A leg is one sendonly m-line on the subscriber's connection, with its own SSRC. It is
+fed by exactly one source at a time: the producer's passthrough or one of its
+renditions. Changing source (a new resolution cap, an effect switched on or off) is
+done without a renegotiation and without a frozen frame: the new source is attached
+as *pending*, and the leg keeps forwarding the old one until the new one delivers the
+start of a keyframe; at that packet the rewriter starts a new mapping so sequence
+numbers and timestamps stay continuous for the receiver.
+
+Per packet (the hot path): rewrite seq/ts, build the header for this leg, remember
+the bytes for NACKs, send. NACKs from the subscriber are answered from that cache;
+PLI/FIR go to the current source, which throttles them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import TYPE_CHECKING
+
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    AnyRtcpPacket,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtcpSenderInfo,
+    RtcpSrPacket,
+)
+
+from sfu.aiortc_hooks import SenderHandle
+from sfu.ids import ConsumerId, ParticipantId
+from sfu.packet.keyframe_gate import KeyframeGate
+from sfu.packet.packet_cache import PacketCache
+from sfu.packet.rewriter import LegRewriter
+from sfu.packet.rtp_header import ExtensionIds, RtpHeaderWriter, abs_send_time_from_seconds
+from sfu.packet.sender_report import LegSenderStats, ntp_from_unix
+from sfu.source import ForwardedPacket, MediaSource
+from sfu.stats import SfuCounters
+
+if TYPE_CHECKING:
+    from sfu.producer import Producer
+
+
+class Preference:
+    """What the subscriber asked for this track: a cap (None = none) or paused."""
+
+    __slots__ = ("max_height", "max_width", "paused")
+
+    def __init__(self, max_width: int | None = None, max_height: int | None = None, paused: bool = False) -> None:
+        self.max_width = max_width
+        self.max_height = max_height
+        self.paused = paused
+
+
+class Consumer:
+    def __init__(
+        self,
+        *,
+        consumer_id: ConsumerId,
+        subscriber_id: ParticipantId,
+        producer: Producer,
+        handle: SenderHandle,
+        cache_packets: int,
+        counters: SfuCounters,
+        rewriter: LegRewriter | None = None,
+    ) -> None:
+        self.id = consumer_id
+        self.subscriber_id = subscriber_id
+        self.producer = producer
+        self.handle = handle
+        self.kind = producer.kind
+        self.closed = False
+        self.preference = Preference()
+        self.current: MediaSource | None = None
+        self.pending: MediaSource | None = None
+        self.packets_sent = 0
+        self.bytes_sent = 0
+        self.retransmissions = 0
+        self.keyframe_requests = 0
+        self._counters = counters
+        # A recycled m-line keeps its rewriter: same SSRC, continuous sequence numbers.
+        self._rewriter = rewriter or LegRewriter(
+            producer.clock_rate, random.randrange(1 << 16), random.randrange(1 << 32)
+        )
+        self._gate = KeyframeGate()
+        self._cache = PacketCache(cache_packets)
+        self._stats = LegSenderStats()
+        self._writer: RtpHeaderWriter | None = None
+        self._payload_type = 0
+        self._mid: str | None = None
+        self._video = producer.kind == "video"
+        handle.set_rtcp_sink(self.on_rtcp)
+        producer.legs.add(self)
+
+    @property
+    def rewriter(self) -> LegRewriter:
+        return self._rewriter
+
+    # ------------------------------------------------------------ source selection
+
+    def start(self, now: float) -> None:
+        """Attach to the source the producer picks for our preference."""
+        self.reselect_source(now)
+
+    def set_preference(self, preference: Preference, now: float) -> None:
+        self.preference = preference
+        self.reselect_source(now)
+
+    def reselect_source(self, now: float) -> None:
+        if self.closed:
+            return
+        wanted = None if self.preference.paused else self.producer_source()
+        if wanted is self.current and self.pending is None:
+            return
+        if wanted is None:
+            self._detach_all()
+            return
+        if self.current is None or not self._video:
+            self._detach_all()
+            self.current = wanted
+            wanted.consumers.add(self)
+            self._rewriter.switch(wanted.source_id, now)
+            self._gate.reset()
+            self._want_keyframe(wanted, now)
+            return
+        if wanted is self.current:  # back to current: drop the pending switch
+            self._detach_pending()
+            return
+        self._detach_pending()
+        self.pending = wanted
+        wanted.consumers.add(self)
+        self._want_keyframe(wanted, now)
+
+    def producer_source(self) -> MediaSource:
+        p = self.preference
+        if self.producer.renditions is None:
+            return self.producer
+        return self.producer.renditions.source_for(p.max_width, p.max_height, self)
+
+    def _want_keyframe(self, source: MediaSource, now: float) -> None:
+        self.keyframe_requests += 1
+        source.request_keyframe(now)
+
+    def _detach_pending(self) -> None:
+        if self.pending is not None:
+            if self.pending is not self.current:
+                self.pending.consumers.discard(self)
+            self.pending = None
+
+    def _detach_all(self) -> None:
+        self._detach_pending()
+        if self.current is not None:
+            self.current.consumers.discard(self)
+            self.current = None
+
+    # ------------------------------------------------------------ packet path
+
+    async def on_packet(self, source: MediaSource, pkt: ForwardedPacket, now: float) -> None:
+        if source is not self.current:
+            if source is not self.pending or not pkt.keyframe:
+                return
+            # The pending source starts a keyframe: switch here, seamlessly.
+            if self.current is not None:
+                self.current.consumers.discard(self)
+            self.current = source
+            self.pending = None
+            self._rewriter.switch(source.source_id, now)
+            self._gate.reset()
+        writer = self._writer
+        if writer is None:
+            params = self.handle.parameters
+            if params is None:
+                return  # the subscriber's transport is not connected yet
+            writer = self._setup_writer()
+        if self._video and self._gate.waiting and not self._gate.admit(pkt.keyframe, pkt.frame_start):
+            return
+        mapped = self._rewriter.rewrite(source.source_id, pkt.seq, pkt.ts, now)
+        if mapped is None:
+            return
+        out_seq, out_ts = mapped
+        payload = pkt.payload
+        data = writer.build(
+            self._payload_type,
+            pkt.marker,
+            out_seq,
+            out_ts,
+            self.handle.ssrc,
+            payload,
+            mid=self._mid,
+            abs_send_time=abs_send_time_from_seconds(time.time()),
+            audio_level=pkt.audio_level,
+        )
+        self._cache.store(out_seq, data, now)
+        self._stats.on_sent(len(payload))
+        self.packets_sent += 1
+        self.bytes_sent += len(data)
+        counters = self._counters
+        counters.rtp_packets_forwarded += 1
+        counters.rtp_bytes_forwarded += len(data)
+        await self.handle.send_rtp(data)
+
+    def _setup_writer(self) -> RtpHeaderWriter:
+        params = self.handle.parameters
+        assert params is not None  # noqa: S101  (checked by the caller)
+        self._payload_type = params.payload_type
+        self._mid = params.mid
+        self._writer = RtpHeaderWriter(
+            ExtensionIds(
+                mid=params.mid_ext_id,
+                abs_send_time=params.abs_send_time_ext_id,
+                audio_level=params.audio_level_ext_id,
+            )
+        )
+        if self._video and self.current is not None:
+            self._want_keyframe(self.current, time.monotonic())
+        return self._writer
+
+    # ------------------------------------------------------------ feedback from the subscriber
+
+    async def on_rtcp(self, packet: AnyRtcpPacket) -> None:
+        if self.closed:
+            return
+        now = time.monotonic()
+        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            self._counters.nacks_received += 1
+            for seq in packet.lost:
+                data = self._cache.get_for_nack(seq, now)
+                if data is not None:
+                    self.retransmissions += 1
+                    self._counters.retransmissions += 1
+                    await self.handle.send_rtp(data)
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            self._counters.plis_received += 1
+            if self.current is not None:
+                self._want_keyframe(self.current, now)
+                await self.producer.flush_keyframe_request()
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            pass  # REMB: the leg's bitrate is the publisher's; caps are explicit preferences
+
+    def sender_report(self, now_unix: float) -> bytes | None:
+        """This leg's RTCP SR, mapping wall time to our outgoing timestamps (lip sync)."""
+        clock = self.producer.sr_clock
+        if self.closed or self.current is None or clock is None or self._stats.packet_count == 0:
+            return None
+        ntp = ntp_from_unix(now_unix)
+        source_ts = clock.rtp_at(ntp)
+        if source_ts is None:
+            return None
+        out_ts = self._rewriter.map_ts(self.current.source_id, source_ts)
+        if out_ts is None:
+            return None
+        return bytes(
+            RtcpSrPacket(
+                ssrc=self.handle.ssrc,
+                sender_info=RtcpSenderInfo(
+                    ntp_timestamp=ntp,
+                    rtp_timestamp=out_ts,
+                    packet_count=self._stats.packet_count,
+                    octet_count=self._stats.octet_count,
+                ),
+            )
+        )
+
+    # ------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Idempotent: stop receiving from any source."""
+        if self.closed:
+            return
+        self._detach_all()
+        self.producer.legs.discard(self)
+        self.closed = True
+
+    def dump(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "producer_id": self.producer.id,
+            "subscriber_id": self.subscriber_id,
+            "kind": self.kind,
+            "source": getattr(self.current, "source_id", None),
+            "pending": getattr(self.pending, "source_id", None),
+            "preference": {
+                "max_width": self.preference.max_width,
+                "max_height": self.preference.max_height,
+                "paused": self.preference.paused,
+            },
+            "packets_sent": self.packets_sent,
+            "bytes_sent": self.bytes_sent,
+            "retransmissions": self.retransmissions,
+            "mid": self._mid,
+        }

@@ -1,0 +1,81 @@
+"""Events a room publishes to whoever listens (signalling sessions, the control plane).
+
+Past-tense dataclasses; listeners are plain callables invoked on the event loop and
+must not block (a session puts them on its bounded outgoing queue).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sfu.ids import ParticipantId, ProducerId, RoomId
+
+
+@dataclass(frozen=True)
+class ProducerDescription:
+    producer_id: ProducerId
+    participant_id: ParticipantId
+    kind: str
+    source: str
+    muted: bool
+    width: int | None
+    height: int | None
+
+
+@dataclass(frozen=True)
+class ParticipantJoined:
+    room_id: RoomId
+    participant_id: ParticipantId
+    identity: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class ParticipantLeft:
+    room_id: RoomId
+    participant_id: ParticipantId
+    reason: str
+
+
+@dataclass(frozen=True)
+class TrackPublished:
+    room_id: RoomId
+    producer: ProducerDescription
+
+
+@dataclass(frozen=True)
+class TrackUnpublished:
+    room_id: RoomId
+    producer_id: ProducerId
+    participant_id: ParticipantId
+
+
+@dataclass(frozen=True)
+class TrackMuted:
+    room_id: RoomId
+    producer_id: ProducerId
+    participant_id: ParticipantId
+    muted: bool
+
+
+@dataclass(frozen=True)
+class CameraStalled:
+    """A publisher's camera delivered no frame for a while (``resolved`` when it is back)."""
+
+    room_id: RoomId
+    producer_id: ProducerId
+    participant_id: ParticipantId
+    resolved: bool
+
+
+@dataclass(frozen=True)
+class RoomClosed:
+    room_id: RoomId
+
+
+RoomEvent = (
+    ParticipantJoined | ParticipantLeft | TrackPublished | TrackUnpublished | TrackMuted | CameraStalled | RoomClosed
+)
+RoomListener = Callable[[RoomEvent], None]

@@ -1,0 +1,79 @@
+"""MediaServer: the root of the media plane (mediasoup calls it a Worker).
+
+Owns the rooms, the process-wide counters and the ICE configuration. A room is
+created on first use and closed when its last participant leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from sfu import aiortc_hooks
+from sfu.config import SfuConfig
+from sfu.ids import RoomId
+from sfu.room import Room
+from sfu.stats import SfuCounters
+
+
+class MediaServer:
+    def __init__(self, config: SfuConfig) -> None:
+        self.config = config
+        self.counters = SfuCounters()
+        self.rooms: dict[RoomId, Room] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self.closed = False
+        aiortc_hooks.configure_host_addresses(config.ice.host_addresses)
+        aiortc_hooks.configure_port_range(config.ice.port_min, config.ice.port_max)
+
+    def room(self, room_id: RoomId, *, echo: bool = False) -> Room:
+        """The room with this id, created if needed."""
+        room = self.rooms.get(room_id)
+        if room is None or room.closed:
+            room = Room(room_id, self.config, self.counters, self._room_empty, echo=echo)
+            self.rooms[room_id] = room
+        return room
+
+    def find_room(self, room_id: RoomId) -> Room | None:
+        return self.rooms.get(room_id)
+
+    def _room_empty(self, room: Room) -> None:
+        if self.rooms.get(room.id) is room:
+            del self.rooms[room.id]
+        task = asyncio.create_task(room.close("empty"))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def close_room(self, room_id: RoomId, reason: str = "ended") -> None:
+        room = self.rooms.pop(room_id, None)
+        if room is not None:
+            await room.close(reason)
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for room_id in list(self.rooms):
+            await self.close_room(room_id, "server_shutdown")
+        for task in list(self._closing):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def gauges(self) -> dict[str, int]:
+        participants = [p for r in self.rooms.values() for p in r.participants.values()]
+        producers = [pr for p in participants for pr in p.producers.values()]
+        return {
+            "rooms": len(self.rooms),
+            "participants": len(participants),
+            "producers": len(producers),
+            "consumers": sum(len(p.consumers) for p in participants),
+            "renditions": sum(len(pr.renditions.renditions) for pr in producers if pr.renditions is not None),
+            "decoders": sum(1 for pr in producers if pr.renditions is not None and pr.renditions.decoding),
+        }
+
+    def dump(self) -> dict[str, object]:
+        return {
+            "rooms": [r.dump() for r in self.rooms.values()],
+            "counters": self.counters.dump(),
+            "gauges": self.gauges(),
+        }

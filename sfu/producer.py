@@ -1,0 +1,294 @@
+"""Producer: one track a participant publishes, forwarded packet by packet.
+
+The receive hook hands every RTP packet here as it arrives (no jitter buffer, no
+decoding). Per packet we do the least possible: loss tracking for upstream NACKs,
+keyframe detection (video), sender-report clock, then fan-out to the consumers
+attached to the passthrough, to audio taps, and to the rendition pipeline when one
+runs. Timer-driven work (throttled PLIs, NACK retries, stall detection, stopping idle
+renditions) happens in :meth:`tick`, called by the room's ticker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiortc.rtp import RtcpSrPacket, RtpPacket
+
+from sfu.aiortc_hooks import ReceiverTap
+from sfu.codec_info import vp8_keyframe_size
+from sfu.config import SfuConfig
+from sfu.events import ProducerDescription
+from sfu.ids import ParticipantId, ProducerId
+from sfu.packet.keyframe import frame_start_checker, keyframe_checker
+from sfu.packet.keyframe_throttle import KeyframeRequestThrottle
+from sfu.packet.nack_tracker import NackTracker
+from sfu.packet.sender_report import SenderReportClock, ntp_from_unix
+from sfu.packet.stall_detector import VideoStallDetector
+from sfu.renditions import RenditionSet
+from sfu.source import ForwardedPacket
+from sfu.stats import SfuCounters
+from sfu.taps import AudioTap
+from sfu.transform import FrameTransform
+
+if TYPE_CHECKING:
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    from sfu.consumer import Consumer
+
+logger = logging.getLogger(__name__)
+
+
+class Producer:
+    """A published track. It is also the passthrough :class:`~sfu.source.MediaSource`."""
+
+    def __init__(
+        self,
+        *,
+        producer_id: ProducerId,
+        participant_id: ParticipantId,
+        kind: str,
+        source: str,
+        config: SfuConfig,
+        counters: SfuCounters,
+        on_stall_change: Callable[[Producer, bool], None],
+    ) -> None:
+        self.id = producer_id
+        self.participant_id = participant_id
+        self.kind = kind
+        self.source = source
+        self.source_id = 0  # the passthrough; renditions get ids from sfu.source
+        self.muted = False
+        self.closed = False
+        self.width: int | None = None
+        self.height: int | None = None
+        self.codec: RTCRtpCodecParameters | None = None
+        #: consumers fed by the passthrough right now (the fan-out set of this source)
+        self.consumers: set[Consumer] = set()
+        #: every consumer of this producer, whatever source feeds it
+        self.legs: set[Consumer] = set()
+        self.taps: set[AudioTap] = set()
+        self.media_ssrc: int | None = None
+        self.packets = 0
+        self.bytes = 0
+        self.keyframes = 0
+        self._config = config
+        self._counters = counters
+        self._on_stall_change = on_stall_change
+        self._tap: ReceiverTap | None = None
+        self._is_keyframe: Callable[[bytes], bool] = _always
+        self._is_frame_start: Callable[[bytes], bool] = _always
+        self._codec_name = ""
+        self._nacks = NackTracker() if kind == "video" else None
+        self._keyframe_throttle = KeyframeRequestThrottle(config.keyframe_request_interval_s)
+        self._sr_clock: SenderReportClock | None = None
+        self._stall = VideoStallDetector(config.camera_stall_s) if kind == "video" and source == "camera" else None
+        self.stalled = False
+        self.renditions = RenditionSet(self, config.renditions, counters) if kind == "video" else None
+        self._pli_wanted = False
+
+    # ------------------------------------------------------------ wiring
+
+    def attach_receiver(self, tap: ReceiverTap) -> None:
+        self._tap = tap
+
+    def describe(self) -> ProducerDescription:
+        return ProducerDescription(
+            producer_id=self.id,
+            participant_id=self.participant_id,
+            kind=self.kind,
+            source=self.source,
+            muted=self.muted,
+            width=self.width,
+            height=self.height,
+        )
+
+    @property
+    def clock_rate(self) -> int:
+        if self.codec is not None:
+            return int(self.codec.clockRate)
+        return 48000 if self.kind == "audio" else 90000
+
+    @property
+    def codec_name(self) -> str:
+        return self._codec_name
+
+    @property
+    def sr_clock(self) -> SenderReportClock | None:
+        return self._sr_clock
+
+    def set_muted(self, muted: bool) -> None:
+        self.muted = muted
+        if self._stall is not None:
+            self._stall.set_muted(muted)
+
+    def set_transform(self, transform: FrameTransform | None) -> None:
+        """Apply a frame transform (e.g. a background effect) for every subscriber."""
+        if self.renditions is None:
+            raise ValueError("transforms apply to video producers only")
+        self.renditions.set_transform(transform)
+        for consumer in list(self.legs):
+            consumer.reselect_source(time.monotonic())
+
+    # ------------------------------------------------------------ packet path
+
+    async def on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        if self.closed:
+            return
+        now = time.monotonic()
+        if self.codec is None:
+            self._learn_codec(packet.payload_type)
+        if self.media_ssrc is None:
+            self.media_ssrc = packet.ssrc
+            self._sr_clock = SenderReportClock(self.clock_rate)
+        payload = packet.payload
+        self.packets += 1
+        self.bytes += len(payload)
+        self._counters.rtp_packets_received += 1
+        if self._sr_clock is not None:
+            self._sr_clock.on_packet(packet.timestamp, ntp_from_unix(time.time()))
+
+        keyframe = False
+        frame_start = True
+        nacks = self._nacks
+        if nacks is not None:
+            nacks.on_packet(packet.sequence_number, now)
+            if nacks.missing_count:
+                await self._send_nacks(now)
+            if payload:
+                frame_start = self._is_frame_start(payload)
+                if frame_start:
+                    keyframe = self._is_keyframe(payload)
+                    if keyframe:
+                        self._on_keyframe(payload)
+            if packet.marker and self._stall is not None:
+                self._stall.on_frame(now)
+
+        for tap in self.taps:
+            tap.on_packet(payload, packet.timestamp, packet.sequence_number, now)
+
+        if self.renditions is not None and self.renditions.decoding:
+            self.renditions.feed(packet, now)
+
+        if self.consumers:
+            fwd = ForwardedPacket(
+                payload,
+                packet.marker,
+                packet.sequence_number,
+                packet.timestamp,
+                keyframe,
+                frame_start,
+                packet.extensions.audio_level,
+            )
+            for consumer in tuple(self.consumers):
+                await consumer.on_packet(self, fwd, now)
+
+    async def on_sender_report(self, packet: RtcpSrPacket) -> None:
+        if self._sr_clock is not None:
+            self._sr_clock.on_sender_report(packet.sender_info.ntp_timestamp, packet.sender_info.rtp_timestamp)
+
+    def _learn_codec(self, payload_type: int) -> None:
+        if self._tap is None:
+            return
+        codec = self._tap.codecs.get(payload_type)
+        if codec is None:
+            return
+        self.codec = codec
+        self._codec_name = codec.name.lower()
+        if self.kind == "video":
+            self._is_keyframe = keyframe_checker(self._codec_name)
+            self._is_frame_start = frame_start_checker(self._codec_name)
+
+    def _on_keyframe(self, payload: bytes) -> None:
+        self.keyframes += 1
+        self._keyframe_throttle.keyframe_received()
+        if self._codec_name == "vp8":
+            size = vp8_keyframe_size(payload)
+            if size is not None and size != (self.width, self.height):
+                self.width, self.height = size
+                if self.renditions is not None:
+                    self.renditions.on_source_size(size)
+                for consumer in list(self.legs):
+                    consumer.reselect_source(time.monotonic())
+
+    async def _send_nacks(self, now: float) -> None:
+        assert self._nacks is not None  # noqa: S101  (only called for video)
+        due = self._nacks.due(now)
+        if due and self._tap is not None and self.media_ssrc is not None:
+            self._counters.nacks_sent += 1
+            await self._tap.send_nack(self.media_ssrc, due)
+        if self._nacks.needs_keyframe:
+            self.request_keyframe(now)
+
+    # ------------------------------------------------------------ keyframes
+
+    def request_keyframe(self, now: float) -> None:
+        """Ask the publisher for a keyframe, at most once per interval (never lost)."""
+        if self.kind != "video":
+            return
+        if self._keyframe_throttle.request(now):
+            self._pli_wanted = True
+
+    async def tick(self, now: float) -> None:
+        """Timer work, called by the room every ~100 ms."""
+        if self.closed:
+            return
+        if self._keyframe_throttle.due(now):
+            self._pli_wanted = True
+        if self._pli_wanted and self._tap is not None and self.media_ssrc is not None:
+            self._pli_wanted = False
+            self._counters.plis_sent += 1
+            await self._tap.send_pli(self.media_ssrc)
+        if self._nacks is not None and self._nacks.missing_count:
+            await self._send_nacks(now)
+        if self._stall is not None:
+            change = self._stall.check(now)
+            if change is not None:
+                self.stalled = change == "stalled"
+                self._on_stall_change(self, self.stalled)
+        if self.renditions is not None:
+            await self.renditions.tick(now)
+
+    async def flush_keyframe_request(self) -> None:
+        """Send a wanted PLI right away (used when a consumer starts, to cut the wait)."""
+        if self._pli_wanted and self._tap is not None and self.media_ssrc is not None:
+            self._pli_wanted = False
+            self._counters.plis_sent += 1
+            await self._tap.send_pli(self.media_ssrc)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def close(self) -> None:
+        """Idempotent: detaches consumers (their owners remove them) and stops renditions."""
+        if self.closed:
+            return
+        self.closed = True
+        for tap in list(self.taps):
+            tap.on_close()
+        self.taps.clear()
+        if self.renditions is not None:
+            await self.renditions.close()
+
+    def dump(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "participant_id": self.participant_id,
+            "kind": self.kind,
+            "source": self.source,
+            "codec": self._codec_name,
+            "muted": self.muted,
+            "size": [self.width, self.height],
+            "packets": self.packets,
+            "bytes": self.bytes,
+            "keyframes": self.keyframes,
+            "consumers": len(self.consumers),
+            "nacks": self._nacks.stats() if self._nacks else None,
+            "renditions": self.renditions.dump() if self.renditions else None,
+            "stalled": self.stalled,
+        }
+
+
+def _always(payload: bytes) -> bool:
+    return True

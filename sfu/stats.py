@@ -1,0 +1,29 @@
+"""Process-wide counters of the media plane, read by /metrics and by tests.
+
+Plain integer attributes: incrementing one is the cheapest thing Python can do on
+the packet path. Gauges (rooms, participants, ...) are computed from the live objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class SfuCounters:
+    rtp_packets_received: int = 0
+    rtp_packets_forwarded: int = 0
+    rtp_bytes_forwarded: int = 0
+    nacks_received: int = 0
+    nacks_sent: int = 0
+    retransmissions: int = 0
+    plis_received: int = 0
+    plis_sent: int = 0
+    frames_decoded: int = 0
+    frames_encoded: int = 0
+    frames_dropped: int = 0
+    renditions_started: int = 0
+    renditions_stopped: int = 0
+
+    def dump(self) -> dict[str, int]:
+        return asdict(self)

@@ -1,0 +1,434 @@
+"""One participant's signalling session: wire messages in, media-plane calls and events out.
+
+The session knows nothing of WebSockets: the edge (control/ws.py) feeds it text frames
+with :meth:`ParticipantSession.handle_text` and drains :attr:`outbox`, a bounded queue
+of encoded frames. A client that stops reading fills the outbox and is disconnected
+rather than making the server buffer without limit.
+
+States: ``connected`` (only ``join``/``ping`` accepted) -> ``waiting`` (in a waiting
+room: only ``ping``/``leave`` and feature messages) -> ``joined`` -> ``closed``.
+Bad input never ends the session: it gets an ``error`` that names the problem
+(echoing the message's ``id``). A refused join (bad token, too early...) allocates
+nothing and closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sfu import events as ev
+from sfu.consumer import Preference
+from sfu.errors import SfuError
+from sfu.ids import ParticipantId, ProducerId, RoomId, new_id
+from sfu.media_server import MediaServer
+from sfu.participant import Participant, PublishedTrack
+from sfu.room import Room
+from signalling import messages as m
+from signalling.codec import Message, ProtocolError, decode, encode
+
+logger = logging.getLogger(__name__)
+
+OUTBOX_FRAMES = 256
+
+
+class SessionState(enum.Enum):
+    CONNECTED = "connected"
+    WAITING = "waiting"
+    JOINED = "joined"
+    CLOSED = "closed"
+
+
+class JoinRefused(Exception):
+    """A join that must not go ahead; ``code`` is stable (invalid_token, too_early, ...)."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+@dataclass(frozen=True)
+class JoinContext:
+    """Who is joining, from a verified token."""
+
+    room: str
+    identity: str
+    name: str
+    role: str
+    expires_at: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def echo(self) -> bool:
+        return bool(self.extra.get("echo"))
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the admission policy decided: go in now, or wait (with what to show)."""
+
+    admit: bool
+    waiting_message: Message | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    started_at: float | None = None
+
+
+TokenVerifier = Callable[[str], JoinContext]
+AdmissionPolicy = Callable[[JoinContext, "ParticipantSession"], Awaitable[Admission]]
+FeatureHandler = Callable[["ParticipantSession", Message], Awaitable[None]]
+
+
+async def admit_everyone(context: JoinContext, session: ParticipantSession) -> Admission:
+    return Admission(admit=True)
+
+
+@dataclass
+class SessionDeps:
+    media: MediaServer
+    verify_token: TokenVerifier
+    ice_servers: list[dict[str, Any]]
+    admission: AdmissionPolicy = admit_everyone
+    registry: SessionRegistry | None = None
+    #: extra message types handled by feature packages (waiting room, captions, effects)
+    handlers: dict[str, FeatureHandler] = field(default_factory=dict)
+    #: called once the participant left (for the control plane's bookkeeping)
+    on_left: Callable[[ParticipantSession, str], Awaitable[None]] | None = None
+    on_joined: Callable[[ParticipantSession], Awaitable[None]] | None = None
+
+
+class SessionRegistry:
+    """Live sessions by room and participant, so one session can reach another."""
+
+    def __init__(self) -> None:
+        self._by_room: dict[str, dict[str, ParticipantSession]] = {}
+
+    def add(self, session: ParticipantSession) -> None:
+        assert session.context is not None and session.participant_id is not None  # noqa: S101
+        self._by_room.setdefault(session.context.room, {})[session.participant_id] = session
+
+    def remove(self, session: ParticipantSession) -> None:
+        if session.context is None or session.participant_id is None:
+            return
+        room = self._by_room.get(session.context.room)
+        if room is not None and room.get(session.participant_id) is session:
+            del room[session.participant_id]
+            if not room:
+                del self._by_room[session.context.room]
+
+    def in_room(self, room: str) -> list[ParticipantSession]:
+        return list(self._by_room.get(room, {}).values())
+
+    def get(self, room: str, participant_id: str) -> ParticipantSession | None:
+        return self._by_room.get(room, {}).get(participant_id)
+
+    def rooms(self) -> list[str]:
+        return list(self._by_room)
+
+
+class ParticipantSession:
+    def __init__(self, deps: SessionDeps) -> None:
+        self.deps = deps
+        self.state = SessionState.CONNECTED
+        self.outbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=OUTBOX_FRAMES)
+        self.context: JoinContext | None = None
+        self.participant_id: ParticipantId | None = None
+        self.room: Room | None = None
+        self.participant: Participant | None = None
+        self.settings: dict[str, Any] = {}
+        self.close_reason: str | None = None
+        self._negotiation_task: asyncio.Task[None] | None = None
+        self._negotiate_again = False
+
+    # ------------------------------------------------------------ outgoing
+
+    def send(self, msg: Message) -> None:
+        """Queue a message for the client; a client that stopped reading is dropped."""
+        if self.state is SessionState.CLOSED:
+            return
+        try:
+            self.outbox.put_nowait(encode(msg))
+        except asyncio.QueueFull:
+            logger.warning("session %s: client not reading, closing", self.participant_id)
+            self.close_reason = "slow_client"
+            self._close_outbox()
+
+    def error(self, code: str, message: str, ref: str | None = None) -> None:
+        self.send(m.Error(code=code, message=message, id=ref))
+
+    def _close_outbox(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.outbox.put_nowait(None)  # tells the edge to close the socket
+
+    # ------------------------------------------------------------ incoming
+
+    async def handle_text(self, text: str | bytes) -> None:
+        """Handle one frame from the client. Never raises for bad input."""
+        if self.state is SessionState.CLOSED:
+            return
+        try:
+            msg = decode(text)
+        except ProtocolError as exc:
+            self.error(exc.code, exc.message, exc.ref)
+            return
+        try:
+            await self._dispatch(msg)
+        except ProtocolError as exc:
+            self.error(exc.code, exc.message, msg.id)
+        except SfuError as exc:
+            self.error(exc.code, exc.message, msg.id)
+        except JoinRefused as exc:
+            self.send(m.Error(code=exc.code, message=exc.message, id=msg.id))
+            await self.close(exc.code, notify=False)
+
+    async def _dispatch(self, msg: Message) -> None:
+        if isinstance(msg, m.Ping):
+            self.send(m.Pong(id=msg.id))
+            return
+        if isinstance(msg, m.Join):
+            if self.state is not SessionState.CONNECTED:
+                raise ProtocolError("wrong_state", "already joined: 'join' is accepted once per connection")
+            await self._join(msg)
+            return
+        if isinstance(msg, m.Leave):
+            await self.close("left")
+            return
+        handler = self.deps.handlers.get(msg.type)
+        if handler is not None:
+            if self.state is SessionState.CONNECTED:
+                raise ProtocolError("wrong_state", f"'{msg.type}' needs a 'join' first")
+            await handler(self, msg)
+            return
+        if self.state is not SessionState.JOINED or self.room is None or self.participant is None:
+            what = "wait until you are admitted" if self.state is SessionState.WAITING else "send 'join' first"
+            raise ProtocolError("wrong_state", f"'{msg.type}' is not accepted yet: {what}")
+        await self._dispatch_joined(msg, self.room, self.participant)
+
+    async def _dispatch_joined(self, msg: Message, room: Room, participant: Participant) -> None:
+        if isinstance(msg, m.Offer):
+            if msg.pc != "publish":
+                raise ProtocolError("invalid_field", "field 'pc': clients offer only on the 'publish' connection")
+            tracks = [PublishedTrack(t.mid, t.source, t.muted) for t in msg.tracks]
+            answer, created = await room.publish(participant.id, msg.sdp, tracks)
+            self.send(m.Answer(pc="publish", sdp=answer, id=msg.id))
+            self.send(m.Published(producers=[_producer_info(p.describe()) for p in created], id=msg.id))
+        elif isinstance(msg, m.Answer):
+            if msg.pc != "subscribe":
+                raise ProtocolError("invalid_field", "field 'pc': clients answer only on the 'subscribe' connection")
+            await participant.handle_subscribe_answer(msg.sdp)
+        elif isinstance(msg, m.Candidate):
+            c = msg.candidate
+            await participant.add_ice_candidate(
+                msg.pc, c.candidate if c else None, c.sdpMid if c else None, c.sdpMLineIndex if c else None
+            )
+        elif isinstance(msg, m.Unpublish):
+            await room.unpublish(participant.id, ProducerId(msg.producer_id))
+        elif isinstance(msg, m.Subscription):
+            if msg.paused is False and (msg.max_width or msg.max_height) and not self.settings.get(
+                "resolution_change_allowed", True
+            ):
+                raise ProtocolError("policy", "resolution change is switched off for this room")
+            room.set_preference(
+                participant.id, ProducerId(msg.producer_id), Preference(msg.max_width, msg.max_height, msg.paused)
+            )
+        elif isinstance(msg, m.Mute):
+            room.set_muted(participant.id, ProducerId(msg.producer_id), msg.muted)
+        elif isinstance(msg, m.RequestResolution):
+            if not self.settings.get("resolution_change_allowed", True):
+                raise ProtocolError("policy", "resolution change is switched off for this room")
+            producer = room.find_producer(ProducerId(msg.producer_id))
+            target = self._peer(producer.participant_id)
+            if target is not None:
+                target.send(m.ResolutionRequested(producer_id=producer.id, max_height=msg.max_height))
+        else:
+            raise ProtocolError("unknown_type", f"message type {msg.type!r} is not handled here")
+
+    def _peer(self, participant_id: str) -> ParticipantSession | None:
+        registry = self.deps.registry
+        if registry is None or self.context is None:
+            return None
+        return registry.get(self.context.room, participant_id)
+
+    # ------------------------------------------------------------ joining
+
+    async def _join(self, msg: m.Join) -> None:
+        context = self.deps.verify_token(msg.token)  # raises JoinRefused
+        self.context = context
+        self.participant_id = ParticipantId(new_id("PA"))
+        admission = await self.deps.admission(context, self)
+        self.settings = dict(admission.settings)
+        if self.deps.registry is not None:
+            self.deps.registry.add(self)
+        if admission.admit:
+            await self.enter_room(started_at=admission.started_at, ref=msg.id)
+        else:
+            self.state = SessionState.WAITING
+            if admission.waiting_message is not None:
+                self.send(admission.waiting_message)
+
+    async def enter_room(self, *, started_at: float | None = None, ref: str | None = None) -> None:
+        """Join the media room (straight away, or when admitted from the waiting room)."""
+        if self.state in (SessionState.JOINED, SessionState.CLOSED):
+            return
+        context = self.context
+        assert context is not None and self.participant_id is not None  # noqa: S101
+        room = self.deps.media.room(RoomId(_media_room_id(context)), echo=context.echo)
+        self.room = room
+        room.subscribe(self._on_room_event)
+        participant = room.join(
+            self.participant_id,
+            identity=context.identity,
+            name=context.name,
+            role=context.role,
+            on_negotiation_needed=self._on_negotiation_needed,
+        )
+        self.participant = participant
+        self.state = SessionState.JOINED
+        others = [p for p in room.participants.values() if p.id != participant.id]
+        producers = [pr.describe() for p in room.participants.values() for pr in p.producers.values()]
+        self.send(
+            m.Joined(
+                id=ref,
+                participant_id=participant.id,
+                room=context.room,
+                identity=context.identity,
+                name=context.name,
+                role=context.role,
+                ice_servers=self.deps.ice_servers,
+                settings=self.settings,
+                participants=[_participant_info(p) for p in others],
+                producers=[_producer_info(d) for d in producers],
+                started_at=started_at,
+            )
+        )
+        if self.deps.on_joined is not None:
+            await self.deps.on_joined(self)
+
+    # ------------------------------------------------------------ room events -> messages
+
+    def _on_room_event(self, event: ev.RoomEvent) -> None:
+        me = self.participant_id
+        if isinstance(event, ev.ParticipantJoined):
+            if event.participant_id != me:
+                self.send(
+                    m.ParticipantJoined(
+                        participant=m.ParticipantInfo(
+                            participant_id=event.participant_id,
+                            identity=event.identity,
+                            name=event.name,
+                            role=event.role,
+                        )
+                    )
+                )
+        elif isinstance(event, ev.ParticipantLeft):
+            if event.participant_id != me:
+                self.send(m.ParticipantLeft(participant_id=event.participant_id, reason=event.reason))
+        elif isinstance(event, ev.TrackPublished):
+            if event.producer.participant_id != me:
+                self.send(m.TrackPublished(producer=_producer_info(event.producer)))
+        elif isinstance(event, ev.TrackUnpublished):
+            if event.participant_id != me:
+                self.send(m.TrackUnpublished(producer_id=event.producer_id, participant_id=event.participant_id))
+        elif isinstance(event, ev.TrackMuted):
+            self.send(m.TrackMuted(producer_id=event.producer_id, participant_id=event.participant_id, muted=event.muted))
+        elif isinstance(event, ev.CameraStalled):
+            self.send(
+                m.CameraProblem(
+                    participant_id=event.participant_id, producer_id=event.producer_id, resolved=event.resolved
+                )
+            )
+        elif isinstance(event, ev.RoomClosed) and self.state is not SessionState.CLOSED:
+            self.send(m.Bye(reason="ended"))
+            self.state = SessionState.CLOSED
+            self._close_outbox()
+
+    # ------------------------------------------------------------ renegotiation
+
+    def _on_negotiation_needed(self, participant: Participant) -> None:
+        if self.state is SessionState.CLOSED:
+            return
+        if self._negotiation_task is not None and not self._negotiation_task.done():
+            self._negotiate_again = True
+            return
+        self._negotiation_task = asyncio.create_task(self._negotiate(participant))
+
+    async def _negotiate(self, participant: Participant) -> None:
+        while True:
+            self._negotiate_again = False
+            try:
+                offer = await participant.create_subscribe_offer()
+            except Exception:
+                logger.exception("subscribe offer failed for %s", participant.id)
+                return
+            if offer is not None:
+                sdp, consumers = offer
+                self.send(
+                    m.SubscribeOffer(
+                        sdp=sdp,
+                        consumers=[
+                            m.ConsumerInfo(
+                                mid=c.mid,
+                                producer_id=c.producer_id,
+                                participant_id=c.participant_id,
+                                kind=c.kind,  # type: ignore[arg-type]
+                                source=c.source,  # type: ignore[arg-type]
+                            )
+                            for c in consumers
+                        ],
+                    )
+                )
+            if not self._negotiate_again:
+                return
+
+    # ------------------------------------------------------------ closing
+
+    async def close(self, reason: str, *, notify: bool = True, message: str | None = None) -> None:
+        """Idempotent: leave the room, free everything, tell the client why."""
+        if self.state is SessionState.CLOSED:
+            return
+        was_joined = self.state is SessionState.JOINED
+        if notify:
+            self.send(m.Bye(reason=reason, message=message))
+        self.state = SessionState.CLOSED
+        self.close_reason = self.close_reason or reason
+        task = self._negotiation_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.room is not None:
+            self.room.unsubscribe(self._on_room_event)
+            if self.participant_id is not None:
+                await self.room.leave(self.participant_id, reason)
+        if self.deps.registry is not None:
+            self.deps.registry.remove(self)
+        if self.deps.on_left is not None and self.context is not None:
+            await self.deps.on_left(self, reason if was_joined else f"{reason}_while_waiting")
+        self._close_outbox()
+
+
+def _media_room_id(context: JoinContext) -> str:
+    return f"echo:{context.identity}:{int(time.time() * 1000)}" if context.echo else context.room
+
+
+def _participant_info(p: Participant) -> m.ParticipantInfo:
+    return m.ParticipantInfo(participant_id=p.id, identity=p.identity, name=p.name, role=p.role)
+
+
+def _producer_info(d: ev.ProducerDescription) -> m.ProducerInfo:
+    return m.ProducerInfo(
+        producer_id=d.producer_id,
+        participant_id=d.participant_id,
+        kind=d.kind,  # type: ignore[arg-type]
+        source=d.source,  # type: ignore[arg-type]
+        muted=d.muted,
+        width=d.width,
+        height=d.height,
+    )

@@ -1,0 +1,60 @@
+"""Run the real application in-process on a loopback port for integration tests."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from control import config as config_module
+from control.app import create_app
+from control.metrics import MEDIA
+from control.tokens import mint
+from sfu.media_server import MediaServer
+
+SECRET = "test-secret-not-for-production-0123456789"
+
+
+@dataclass
+class RunningServer:
+    app: web.Application
+    server: TestServer
+    config: config_module.Config
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.server.port}/ws"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    @property
+    def media(self) -> MediaServer:
+        return self.app[MEDIA]
+
+    def token(self, room: str, identity: str, role: str = "client", **kwargs: Any) -> str:
+        return mint(SECRET, room=room, identity=identity, role=role, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def running_server(tmp_path: Any, **overrides: Any) -> AsyncIterator[RunningServer]:
+    config = config_module.load(
+        None,
+        env={},
+        server__secret=SECRET,
+        server__data_dir=str(tmp_path),
+        ice__host_addresses=["127.0.0.1"],
+        **overrides,
+    )
+    app = create_app(config)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield RunningServer(app, server, config)
+    finally:
+        await server.close()
