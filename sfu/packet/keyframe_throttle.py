@@ -58,6 +58,14 @@ class KeyframeRequestThrottle:
         """A keyframe arrived from the producer: a pending request is already satisfied."""
         self._pending = False
 
+    def dump(self) -> dict[str, object]:
+        return {
+            "last_sent": self._last_sent,
+            "pending": self._pending,
+            "sent": self.sent,
+            "suppressed": self.suppressed,
+        }
+
     def _send(self, now: float) -> None:
         self._last_sent = now
         self._pending = False

@@ -71,7 +71,11 @@ def target_size(source_w: int, source_h: int, max_w: int | None, max_h: int | No
         (max_w / source_w) if max_w is not None else 1.0,
         (max_h / source_h) if max_h is not None else 1.0,
     )
-    return (_even_floor(source_w * scale), _even_floor(source_h * scale))
+    height = _even_floor(source_h * scale)
+    width = _even(source_w * height / source_h)
+    if max_w is not None:
+        width = min(width, _even_floor(max_w))
+    return (width, height)
 
 
 class _Consumer:

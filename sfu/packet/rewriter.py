@@ -52,6 +52,9 @@ class LegRewriter:
         "_seq_offset",
         "_source_id",
         "_ts_offset",
+        "dropped_duplicate",
+        "dropped_late",
+        "dropped_other_source",
     )
 
     def __init__(
@@ -79,6 +82,10 @@ class LegRewriter:
         self._seq_offset = 0  # out_seq (unwrapped) = extended in seq + offset
         self._ts_offset = 0  # out_ts = (ts + offset) & TS_MASK
         self._seen = [-1] * DUP_WINDOW
+        # Drop counters (touched only on the drop branches, never on the forwarding path).
+        self.dropped_other_source = 0
+        self.dropped_late = 0
+        self.dropped_duplicate = 0
 
     @property
     def source_id(self) -> int | None:
@@ -113,6 +120,7 @@ class LegRewriter:
     def rewrite(self, source_id: int, seq: int, ts: int, now: float) -> tuple[int, int] | None:
         """Return (out_seq, out_ts) for this packet, or None to drop it."""
         if source_id != self._source_id:
+            self.dropped_other_source += 1
             return None
         if self._pending:
             return self._start_mapping(seq, ts, now)
@@ -127,9 +135,10 @@ class LegRewriter:
             self._last_out_time = now
         else:
             if ext < self._base_in or highest - ext > self._max_late:
+                self.dropped_late += 1
                 return None
-            slot = ext & _DUP_MASK
-            if self._seen[slot] == ext:
+            if self._seen[ext & _DUP_MASK] == ext:
+                self.dropped_duplicate += 1
                 return None
             out_seq = ext + self._seq_offset
             out_ts = ts + self._ts_offset
@@ -144,6 +153,20 @@ class LegRewriter:
         if source_id != self._source_id or self._pending:
             return None
         return (ts + self._ts_offset) & TS_MASK
+
+    def dump(self) -> dict[str, object]:
+        """State and counters, for stats endpoints and tests."""
+        return {
+            "source_id": self._source_id,
+            "switch_pending": self._pending,
+            "last_out_seq": self.last_out_seq,
+            "last_out_ts": self.last_out_ts,
+            "seq_offset": self._seq_offset & SEQ_MASK,
+            "ts_offset": self._ts_offset,
+            "dropped_other_source": self.dropped_other_source,
+            "dropped_late": self.dropped_late,
+            "dropped_duplicate": self.dropped_duplicate,
+        }
 
     def _start_mapping(self, seq: int, ts: int, now: float) -> tuple[int, int]:
         out_seq = self._max_out_seq + 1

@@ -70,3 +70,11 @@ class VideoStallDetector:
             self._stalled = False
             return "resumed"
         return None
+
+    def dump(self) -> dict[str, object]:
+        return {
+            "last_frame": self._last_frame,
+            "muted": self._muted,
+            "stalled": self._stalled,
+            "stalls": self.stalls,
+        }

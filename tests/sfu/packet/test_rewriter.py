@@ -224,3 +224,19 @@ def test_property_reordering_within_window_keeps_relative_order(seq0, perm):
         assert rw.rewrite(PASSTHROUGH, seq_add(seq0, i), 3000 * i, 0.0) is None  # duplicate
     assert len(seen) == 12
     assert rw.last_out_seq == seq_add(501, 11)
+
+
+def test_dump_counts_drops():
+    rw = LegRewriter(RATE, 0, 0)
+    rw.switch(PASSTHROUGH, 0.0)
+    rw.rewrite(PASSTHROUGH, 10, 0, 0.0)
+    rw.rewrite(PASSTHROUGH, 10, 0, 0.0)  # duplicate
+    rw.rewrite(PASSTHROUGH, 9, 0, 0.0)  # before the switch point
+    rw.rewrite(RENDITION, 1, 0, 0.0)  # not current
+    dump = rw.dump()
+    assert dump["source_id"] == PASSTHROUGH
+    assert (dump["dropped_duplicate"], dump["dropped_late"], dump["dropped_other_source"]) == (
+        1,
+        1,
+        1,
+    )
