@@ -1,0 +1,1 @@
+"""Target adapters: one per server kind, all behind :class:`loadtest.targets.base.Target`."""
