@@ -31,6 +31,8 @@ from .rtp_header import (
     RtpHeaderError,
     RtpHeaderWriter,
     abs_send_time_from_seconds,
+    build_rtx_packet,
+    rtp_payload_offset,
     wrap_rtx,
 )
 from .sender_report import (
@@ -68,11 +70,13 @@ __all__ = [
     "UnsupportedCodecError",
     "VideoStallDetector",
     "abs_send_time_from_seconds",
+    "build_rtx_packet",
     "frame_start_checker",
     "is_frame_start",
     "is_keyframe",
     "keyframe_checker",
     "ntp_from_unix",
+    "rtp_payload_offset",
     "seq_add",
     "seq_diff",
     "seq_gt",

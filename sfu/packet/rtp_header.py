@@ -193,3 +193,41 @@ def wrap_rtx(original_seq: int, payload: bytes) -> bytes:
     if not 0 <= original_seq <= 0xFFFF:
         raise RtpHeaderError(f"original_seq must be in [0, 65535], got {original_seq!r}")
     return _U16.pack(original_seq) + payload
+
+
+def rtp_payload_offset(packet: bytes) -> int:
+    """Where the payload starts in an RTP packet (after CSRCs and the extension block)."""
+    if len(packet) < 12 or packet[0] >> 6 != 2:
+        raise RtpHeaderError(f"packet must be an RTP v2 packet of >= 12 bytes, got {packet[:12]!r}")
+    pos = 12 + 4 * (packet[0] & 0x0F)
+    if packet[0] & 0x10:
+        if len(packet) < pos + 4:
+            raise RtpHeaderError("packet extension header is truncated")
+        pos += 4 + 4 * ((packet[pos + 2] << 8) | packet[pos + 3])
+    if pos > len(packet):
+        raise RtpHeaderError("packet header is longer than the packet")
+    return pos
+
+
+def build_rtx_packet(original: bytes, rtx_payload_type: int, rtx_seq: int, rtx_ssrc: int) -> bytes:
+    """RTX retransmission (RFC 4588) of a packet exactly as it was sent (e.g. from the
+    PacketCache): same marker, timestamp and header extensions; the RTX payload type, sequence
+    number and SSRC; payload = original sequence number + original payload. The original must
+    carry no RTP padding (RtpHeaderWriter never writes any)."""
+    if not 0 <= rtx_payload_type <= 127:
+        raise RtpHeaderError(f"rtx_payload_type must be in [0, 127], got {rtx_payload_type!r}")
+    offset = rtp_payload_offset(original)
+    try:
+        head = _HEADER.pack(
+            original[0],
+            (original[1] & 0x80) | rtx_payload_type,
+            rtx_seq,
+            (original[4] << 24) | (original[5] << 16) | (original[6] << 8) | original[7],
+            rtx_ssrc,
+        )
+    except struct_error as exc:
+        raise RtpHeaderError(
+            f"rtx_seq must be in [0, 65535] and rtx_ssrc in [0, 2**32-1]; "
+            f"got rtx_seq={rtx_seq!r} rtx_ssrc={rtx_ssrc!r}"
+        ) from exc
+    return head + original[12:offset] + original[2:4] + original[offset:]

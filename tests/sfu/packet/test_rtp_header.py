@@ -12,6 +12,8 @@ from sfu.packet.rtp_header import (
     RtpHeaderError,
     RtpHeaderWriter,
     abs_send_time_from_seconds,
+    build_rtx_packet,
+    rtp_payload_offset,
     wrap_rtx,
 )
 
@@ -191,3 +193,27 @@ def test_property_round_trip(pt, marker, seq, ts, ssrc, payload, mid, abs_time, 
         ext_words = int.from_bytes(data[14:16], "big")
         assert data[12:14] == b"\xbe\xde"
         assert len(data) == 16 + 4 * ext_words + len(payload)
+
+
+def test_build_rtx_packet_round_trip_with_aiortc():
+    ext_map = _aiortc_map(IDS)
+    writer = RtpHeaderWriter(IDS)
+    original = writer.build(96, True, 65535, 4242, 0xAAAA, b"frame", mid="v1", abs_send_time=77)
+    assert original[rtp_payload_offset(original) :] == b"frame"
+    rtx_data = build_rtx_packet(original, rtx_payload_type=97, rtx_seq=12, rtx_ssrc=0xBBBB)
+    rtx = RtpPacket.parse(rtx_data, ext_map)
+    assert (rtx.payload_type, rtx.sequence_number, rtx.ssrc) == (97, 12, 0xBBBB)
+    assert (rtx.marker, rtx.timestamp) == (1, 4242)
+    assert rtx.extensions.mid == "v1"
+    restored = unwrap_rtx(rtx, payload_type=96, ssrc=0xAAAA)
+    assert restored.sequence_number == 65535
+    assert restored.payload == b"frame"
+    plain = RtpHeaderWriter(ExtensionIds()).build(8, False, 3, 4, 5, b"pcm")
+    restored = unwrap_rtx(RtpPacket.parse(build_rtx_packet(plain, 101, 1, 2)), 8, 5)
+    assert (restored.sequence_number, restored.payload) == (3, b"pcm")
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x80" * 11, b"\x40" + bytes(11), b"\x90" + bytes(13)])
+def test_rtp_payload_offset_rejects_garbage(bad):
+    with pytest.raises(RtpHeaderError):
+        rtp_payload_offset(bad)
