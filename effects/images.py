@@ -6,7 +6,7 @@ effects call :meth:`StoredImage.at_size` from their worker threads. A lock guard
 
 Memory: each image is kept decoded only once, scaled down to just cover the largest
 output (``max_output_width`` x ``max_output_height``, 1280x720 by default: 2.7 MB), plus a
-few ready-made copies at the frame sizes in use (bounded per image) and a 320x180 JPEG
+few ready-made copies at the frame sizes in use (BGR and I420, bounded per image) and a 320x180 JPEG
 thumbnail for the room page's picker. The uploaded bytes are not kept.
 
 A deleted image stays in use by the effects that already hold it until they change; new
@@ -29,6 +29,7 @@ import numpy.typing as npt
 from effects.compositor import cover
 from effects.config import EffectsConfig
 from effects.errors import ImageNotFound, ImageRejected
+from effects.i420 import I420Array, from_bgr
 from effects.image_formats import CONTENT_TYPES, HeaderError, header_dimensions, sniff_format
 
 BgrImage = npt.NDArray[np.uint8]
@@ -64,6 +65,7 @@ class StoredImage:
         self.thumbnail_jpeg = thumbnail_jpeg
         self._master = master
         self._sizes: OrderedDict[tuple[int, int], BgrImage] = OrderedDict()
+        self._sizes_i420: OrderedDict[tuple[int, int], I420Array] = OrderedDict()
         self._lock = threading.Lock()
 
     def at_size(self, width: int, height: int) -> BgrImage:
@@ -82,10 +84,27 @@ class StoredImage:
                 self._sizes.popitem(last=False)
         return ready
 
+    def at_size_i420(self, width: int, height: int) -> I420Array:
+        """The same picture as an I420 (yuv420p) array for frames of width x height (even)."""
+        key = (width, height)
+        with self._lock:
+            ready = self._sizes_i420.get(key)
+            if ready is not None:
+                self._sizes_i420.move_to_end(key)
+                return ready
+        ready = from_bgr(self.at_size(width, height))
+        ready.setflags(write=False)
+        with self._lock:
+            self._sizes_i420[key] = ready
+            while len(self._sizes_i420) > SIZES_KEPT_PER_IMAGE:
+                self._sizes_i420.popitem(last=False)
+        return ready
+
     @property
     def sizes_ready(self) -> builtins.list[tuple[int, int]]:
+        """Frame sizes with a ready copy (BGR or I420), in first-use order."""
         with self._lock:
-            return builtins.list(self._sizes)
+            return builtins.list(dict.fromkeys([*self._sizes, *self._sizes_i420]))
 
 
 class BackgroundImageStore:

@@ -1,7 +1,7 @@
 """Person segmentation: MediaPipe's selfie-segmentation model, smoothed over time and feathered.
 
 Which MediaPipe API, and why (measured on the development machine, one core, 640x480 frame,
-landscape model, p50 per call including BGR->RGB): Tasks ``ImageSegmenter`` 1.29-1.31 ms,
+landscape model, p50 per call): Tasks ``ImageSegmenter`` 1.29-1.31 ms,
 legacy ``solutions.selfie_segmentation`` 1.21-1.24 ms. Both run the same TFLite model
 through the same XNNPACK kernels, so the difference is inside the noise of a shared
 machine. We use the Tasks API because:
@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 FloatMask = npt.NDArray[np.float32]
-BgrImage = npt.NDArray[np.uint8]
+RgbImage = npt.NDArray[np.uint8]
 
 #: The segmenter's input (and so the mask) fits in this box, aspect ratio kept.
 WORK_BOX = (256, 256)
@@ -49,7 +49,7 @@ def work_size(width: int, height: int) -> tuple[int, int]:
 
 
 class PersonSegmenter:
-    """Person confidence (0 = background, 1 = person) for a BGR frame, at :func:`work_size`."""
+    """Person confidence (0 = background, 1 = person) for an RGB frame, at :func:`work_size`."""
 
     def __init__(self, model_path: Path) -> None:
         self._model_path = model_path
@@ -57,16 +57,16 @@ class PersonSegmenter:
         self._mp: Any = None
         self._closed = False
 
-    def segment(self, frame: BgrImage) -> FloatMask:
-        """Raw confidence mask (float32, work size) of one frame; no smoothing."""
+    def segment(self, frame: RgbImage) -> FloatMask:
+        """Raw confidence mask (float32, work size) of one RGB frame (any size); no smoothing."""
         if self._closed:
             raise RuntimeError("PersonSegmenter.segment() called after close()")
         self.open()
         height, width = frame.shape[:2]
         small_size = work_size(width, height)
         small = frame if small_size == (width, height) else cv2.resize(frame, small_size, interpolation=cv2.INTER_AREA)
-        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-        result = self._segmenter.segment(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb))
+        small = np.ascontiguousarray(small)
+        result = self._segmenter.segment(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=small))
         # numpy_view() aliases memory owned by the result; copy before it goes away.
         mask: FloatMask = np.array(result.confidence_masks[0].numpy_view(), dtype=np.float32, copy=True)
         return mask.reshape(small_size[1], small_size[0])

@@ -26,7 +26,7 @@ class BlurStrength(StrEnum):
 
 @dataclass(frozen=True)
 class EffectSpec:
-    """``kind`` and ``strength`` accept the plain strings ("blur", "strong", ...)."""
+    """Build it with the enums, or with :meth:`parse` from plain strings ("blur", "strong", ...)."""
 
     kind: EffectKind
     strength: BlurStrength = BlurStrength.LIGHT
@@ -42,6 +42,24 @@ class EffectSpec:
                 raise InvalidEffectSpec("org: required (a non-empty string) when kind is 'image'")
             if not isinstance(self.image_id, str) or not self.image_id:
                 raise InvalidEffectSpec("image_id: required (a non-empty string) when kind is 'image'")
+
+    @classmethod
+    def parse(
+        cls, kind: object, strength: object = "light", org: object = None, image_id: object = None
+    ) -> EffectSpec:
+        """From untyped values (a JSON request): plain strings in, validated spec out.
+
+        Raises :class:`InvalidEffectSpec` naming the field.
+        """
+        for field, value in (("org", org), ("image_id", image_id)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidEffectSpec(f"{field}: must be a string, got {type(value).__name__}")
+        return cls(
+            kind=_member(EffectKind, "kind", kind),
+            strength=_member(BlurStrength, "strength", strength),
+            org=org if isinstance(org, str) else None,
+            image_id=image_id if isinstance(image_id, str) else None,
+        )
 
     @property
     def name(self) -> str:
