@@ -14,6 +14,13 @@ The mapping of a source starts at its first packet accepted after ``switch()``:
 * out_ts = newest out_ts + max(1, round(elapsed * clock_rate)), where elapsed is the wall time
   between the newest packet sent so far and this first packet (the receiver sees that gap, so
   its jitter estimate stays sane). The first mapping of all starts at (initial_seq, initial_ts).
+* With ``shared_ts_space=True`` (every source of the leg stamps frames in one timestamp space,
+  e.g. renditions keeping the source frames' timestamps) the timestamp offset is kept across a
+  switch whenever that keeps out_ts moving forward (by at most ``MAX_KEPT_TS_JUMP`` seconds),
+  so Sender Reports and lip sync stay exact through the switch; only when the new source is
+  behind (a rendition's keyframe is older than the passthrough frame just sent: decode and
+  encode take time) is it rebased as above, since a receiver drops a frame older than the last
+  one it decoded.
 
 After that every packet of the current source is mapped by constant offsets, so reordering is
 preserved: a late packet gets its proper earlier out_seq, as long as it is not older than the
@@ -26,10 +33,11 @@ one, so wrap-around needs no special case; duplicate detection is a fixed ring o
 ``DUP_WINDOW`` extended sequence numbers (one list store per packet, no set growth).
 """
 
-from .seqnum import SEQ_HALF, SEQ_MASK, TS_MASK
+from .seqnum import SEQ_HALF, SEQ_MASK, TS_HALF, TS_MASK
 
 DUP_WINDOW = 1024
 _DUP_MASK = DUP_WINDOW - 1
+MAX_KEPT_TS_JUMP = 10.0  # seconds
 
 
 class RewriterError(ValueError):
@@ -44,21 +52,31 @@ class LegRewriter:
         "_clock_rate",
         "_highest_in",
         "_last_out_time",
+        "_max_kept_jump",
         "_max_late",
         "_max_out_seq",
         "_newest_out_ts",
         "_pending",
         "_seen",
         "_seq_offset",
+        "_shared_ts_space",
         "_source_id",
         "_ts_offset",
         "dropped_duplicate",
         "dropped_late",
         "dropped_other_source",
+        "switches",
+        "switches_rebased",
     )
 
     def __init__(
-        self, clock_rate: int, initial_seq: int, initial_ts: int, *, max_late: int = 512
+        self,
+        clock_rate: int,
+        initial_seq: int,
+        initial_ts: int,
+        *,
+        max_late: int = 512,
+        shared_ts_space: bool = False,
     ) -> None:
         if not isinstance(clock_rate, int) or clock_rate <= 0:
             raise RewriterError(f"clock_rate must be a positive int, got {clock_rate!r}")
@@ -70,6 +88,8 @@ class LegRewriter:
             raise RewriterError(f"max_late must be in [1, {DUP_WINDOW - 1}], got {max_late!r}")
         self._clock_rate = clock_rate
         self._max_late = max_late
+        self._shared_ts_space = shared_ts_space
+        self._max_kept_jump = min(round(MAX_KEPT_TS_JUMP * clock_rate), TS_HALF - 1)
         # Outgoing space, kept unwrapped (masked on output).
         self._max_out_seq = initial_seq - 1
         self._newest_out_ts = initial_ts
@@ -86,6 +106,8 @@ class LegRewriter:
         self.dropped_other_source = 0
         self.dropped_late = 0
         self.dropped_duplicate = 0
+        self.switches = 0  # mappings started after the first
+        self.switches_rebased = 0  # of which the timestamp offset had to change
 
     @property
     def source_id(self) -> int | None:
@@ -166,6 +188,8 @@ class LegRewriter:
             "dropped_other_source": self.dropped_other_source,
             "dropped_late": self.dropped_late,
             "dropped_duplicate": self.dropped_duplicate,
+            "switches": self.switches,
+            "switches_rebased": self.switches_rebased,
         }
 
     def _start_mapping(self, seq: int, ts: int, now: float) -> tuple[int, int]:
@@ -173,8 +197,16 @@ class LegRewriter:
         if self._last_out_time is None:
             out_ts = self._newest_out_ts
         else:
-            elapsed = round((now - self._last_out_time) * self._clock_rate)
-            out_ts = self._newest_out_ts + (elapsed if elapsed > 1 else 1)
+            self.switches += 1
+            newest = self._newest_out_ts & TS_MASK
+            kept = (ts + self._ts_offset) & TS_MASK
+            ahead = ((kept - newest + TS_HALF) & TS_MASK) - TS_HALF
+            if self._shared_ts_space and 0 < ahead <= self._max_kept_jump:
+                out_ts = kept
+            else:
+                self.switches_rebased += 1
+                elapsed = round((now - self._last_out_time) * self._clock_rate)
+                out_ts = newest + (elapsed if elapsed > 1 else 1)
         self._pending = False
         self._base_in = seq
         self._highest_in = seq

@@ -240,3 +240,68 @@ def test_dump_counts_drops():
         1,
         1,
     )
+
+
+def test_shared_ts_space_keeps_offset_when_new_source_is_ahead():
+    rw = LegRewriter(RATE, 0, 1000, shared_ts_space=True)
+    rw.switch(PASSTHROUGH, 0.0)
+    assert rw.rewrite(PASSTHROUGH, 500, 90000, 0.0) == (0, 1000)
+    assert rw.rewrite(PASSTHROUGH, 501, 93000, 0.033) == (1, 4000)
+    rw.switch(RENDITION, 0.04)
+    # The rendition's keyframe carries source time 96000 (one frame later): offset kept.
+    assert rw.rewrite(RENDITION, 7, 96000, 0.09) == (2, 7000)
+    assert rw.map_ts(RENDITION, 99000) == 10000
+    assert rw.dump()["switches_rebased"] == 0
+    rw.switch(PASSTHROUGH, 0.1)
+    assert rw.rewrite(PASSTHROUGH, 503, 99000, 0.1) == (3, 10000)
+    assert rw.dump()["switches"] == 2
+
+
+def test_shared_ts_space_rebases_when_new_source_is_behind():
+    rw = LegRewriter(RATE, 0, 1000, shared_ts_space=True)
+    rw.switch(PASSTHROUGH, 0.0)
+    rw.rewrite(PASSTHROUGH, 500, 90000, 0.0)
+    rw.rewrite(PASSTHROUGH, 501, 93000, 0.033)  # out ts 4000
+    rw.switch(RENDITION, 0.04)
+    # The rendition's keyframe is of source time 93000 (encode latency): same ts as the frame
+    # just sent, so keeping the offset would not move forward. Rebased on wall time instead.
+    assert rw.rewrite(RENDITION, 7, 93000, 0.05) == (2, 4000 + round(0.017 * RATE))
+    assert rw.dump()["switches_rebased"] == 1
+
+
+def test_shared_ts_space_rebases_on_absurd_jump():
+    rw = LegRewriter(RATE, 0, 0, shared_ts_space=True)
+    rw.switch(PASSTHROUGH, 0.0)
+    rw.rewrite(PASSTHROUGH, 0, 0, 0.0)
+    rw.switch(RENDITION, 0.0)
+    assert rw.rewrite(RENDITION, 0, 20 * RATE, 0.01) == (1, 900)  # 20 s ahead: not trusted
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ts0=st.integers(0, 0xFFFFFFFF),
+    lags=st.lists(st.integers(-6000, 6000), min_size=1, max_size=8),
+)
+def test_property_shared_ts_space_never_goes_back(ts0, lags):
+    """Sources in one ts space, each switch landing a bit ahead of or behind the frame last
+    sent: out_ts never goes back, and the offset is kept whenever the source is ahead."""
+    rw = LegRewriter(RATE, 0, 12345, shared_ts_space=True)
+    rw.switch(0, 0.0)
+    now = 0.0
+    src_ts = last_sent_src = ts0
+    prev = rw.rewrite(0, 0, src_ts, now)[1]
+    for n, lag in enumerate(lags, start=1):
+        now += 0.033
+        src_ts = ts_add(src_ts, 3000)
+        before = rw.dump()["switches_rebased"]
+        rw.switch(n, now)
+        new_src = ts_add(src_ts, lag)
+        out = rw.rewrite(n, 100 * n, new_src, now)
+        assert out is not None
+        assert ts_diff(out[1], prev) > 0
+        if before == 0:  # offset still the original one: kept iff the source is ahead
+            ahead = ts_diff(new_src, last_sent_src) > 0
+            assert (rw.dump()["switches_rebased"] == 0) == ahead
+            if ahead:
+                assert ts_diff(out[1], prev) == ts_diff(new_src, last_sent_src)
+        prev, last_sent_src = out[1], new_src
