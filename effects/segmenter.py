@@ -1,24 +1,25 @@
 """Person segmentation: MediaPipe's selfie-segmentation model, smoothed over time and feathered.
 
-Which MediaPipe API, and why (measured on the development machine, one core, 640x480 frame,
-landscape model, p50 per call): Tasks ``ImageSegmenter`` 1.29-1.31 ms,
-legacy ``solutions.selfie_segmentation`` 1.21-1.24 ms. Both run the same TFLite model
-through the same XNNPACK kernels, so the difference is inside the noise of a shared
-machine. We use the Tasks API because:
+Which MediaPipe API, and why. Both run the same TFLite model through the same XNNPACK
+kernels, so they cost the same within the noise of a shared machine. Measured with
+``benchmarks/effects_bench.py --segmenters`` (one core, 640x480 RGB frame, landscape model,
+300 calls each, interleaved): Tasks ``ImageSegmenter`` p50 1.96 ms / p95 3.72 ms, legacy
+``solutions.selfie_segmentation`` p50 2.06 ms / p95 5.77 ms; on a quiet core earlier,
+1.29 ms vs 1.22 ms. We use the Tasks API because:
 
-- it returns the model's raw confidence for each frame; the legacy graph blends every mask
-  with the previous one internally (``SegmentationSmoothingCalculator``, fixed ratio 0.7),
-  which would stack with our own smoothing, and which load shedding (skipping frames)
-  would make uneven;
-- IMAGE mode has no timestamp rule (the legacy/VIDEO graphs reject a timestamp that does
-  not increase, which a restarted or reordered stream can produce);
-- it is the API that outlives mediapipe 0.10.21 (``solutions`` is gone from 1.x); with the
-  model file configured, the code keeps working there.
+- it takes the model as a file path, so the configured ``model_path`` (and the file that
+  :func:`effects.model.check_model` located and verified at start-up) is the one that
+  runs; the legacy graph loads the model itself from the package's fixed location
+  (``SelfieSegmentationModelLoader``), where an override cannot reach;
+- it is the maintained API (``solutions`` is gone from mediapipe 1.x, which ships no
+  model: with ``model_path`` configured, this code keeps working there);
+- equal speed, so nothing argues for the legacy one.
 
-We feed the model a copy of the frame scaled down to fit 256x256 (keeping the aspect
-ratio): the model's input is 256x144 anyway, so nothing is lost, the call costs the same at
-1280x720 as at 320x180 (~1.2 ms), and the mask comes back small, where smoothing and
-feathering cost microseconds. The compositor scales it up to the frame.
+We feed the model a copy of the frame halved until it fits 320x320 (640x480 -> 320x240,
+1280x720 -> 320x180): the model's input is 256x144 anyway, so nothing is lost, the call
+costs the same at 1280x720 as at 320x180 (~1.2 ms; 1.35 ms for a full 640x480 input), and
+the mask comes back small, where smoothing and feathering cost microseconds. The
+compositor scales it up to the frame.
 
 Thread safety: one :class:`PersonSegmenter` per publisher stream, used from that stream's
 worker thread only. MediaPipe is imported and the model loaded on the first call (so in
@@ -39,13 +40,19 @@ FloatMask = npt.NDArray[np.float32]
 RgbImage = npt.NDArray[np.uint8]
 
 #: The segmenter's input (and so the mask) fits in this box, aspect ratio kept.
-WORK_BOX = (256, 256)
+WORK_BOX = (320, 320)
 
 
 def work_size(width: int, height: int) -> tuple[int, int]:
-    """The size the frame is segmented at: scaled to fit :data:`WORK_BOX`, never upscaled."""
-    scale = min(WORK_BOX[0] / width, WORK_BOX[1] / height, 1.0)
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    """The size the frame is segmented at: halved until it fits :data:`WORK_BOX`.
+
+    Whole-number factors because OpenCV's area resize is ~10x faster for them (640x480 to
+    320x240: 0.06 ms; to 256x192: 0.6 ms, half the model's own time).
+    """
+    factor = 1
+    while width / factor > WORK_BOX[0] or height / factor > WORK_BOX[1]:
+        factor *= 2
+    return max(1, width // factor), max(1, height // factor)
 
 
 class PersonSegmenter:

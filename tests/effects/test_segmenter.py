@@ -28,12 +28,13 @@ def test_segments_the_person_from_the_background(model_path, width, height):
         assert float(box(mask, region).mean()) < 0.1, region
 
 
-def test_work_size_fits_the_model_box_and_keeps_the_aspect_ratio():
-    assert work_size(1280, 720) == (256, 144)
-    assert work_size(640, 480) == (256, 192)
-    assert work_size(320, 180) == (256, 144)
+def test_work_size_halves_until_the_frame_fits_and_keeps_the_aspect_ratio():
+    assert work_size(1280, 720) == (320, 180)
+    assert work_size(640, 480) == (320, 240)
+    assert work_size(320, 180) == (320, 180)
     assert work_size(160, 90) == (160, 90)  # never upscaled
-    assert work_size(480, 640) == (192, 256)
+    assert work_size(480, 640) == (240, 320)
+    assert work_size(1920, 1080) == (240, 135)
 
 
 def test_segmenter_is_deterministic_on_identical_frames(model_path):
