@@ -7,6 +7,7 @@ is stopped by the app's cleanup context, in reverse order.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -76,6 +77,7 @@ def create_app(config: Config) -> web.Application:
     app[REGISTRY] = registry
     app[metrics.MEDIA] = media
     app[ws.SESSION_DEPS] = deps
+    app[ws.CLOSING] = set()
     app.router.add_routes(ws.routes)
     app.router.add_routes(metrics.routes)
     app.router.add_routes(pages.routes)
@@ -88,6 +90,9 @@ def create_app(config: Config) -> web.Application:
 
 async def _media_lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
+    for task in list(app[ws.CLOSING]):
+        with contextlib.suppress(Exception):
+            await task
     registry = app[REGISTRY]
     for room in registry.rooms():
         for session in registry.in_room(room):

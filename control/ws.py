@@ -19,6 +19,10 @@ logger = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 SESSION_DEPS = web.AppKey("session_deps", SessionDeps)
+#: Sessions being closed. aiohttp cancels a handler whose client vanished; closing a
+#: session (leaving the room, closing peer connections) must finish all the same, so it
+#: runs as its own task, kept here and awaited at shutdown.
+CLOSING = web.AppKey("closing_sessions", set[asyncio.Task[None]])
 # Frames up to this size are read and refused by the codec with a clear error (the
 # connection survives); anything larger closes the connection (protects memory).
 HARD_FRAME_LIMIT = 4 * 1024 * 1024
@@ -41,15 +45,24 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if writer.done():
                 break
     finally:
-        await session.close("disconnected", notify=False)
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(writer), timeout=2.0)
-        if not writer.done():
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-        await ws.close()
+        closing = asyncio.create_task(_close_session(session, writer, ws), name="ws-close")
+        tasks = request.app[CLOSING]
+        tasks.add(closing)
+        closing.add_done_callback(tasks.discard)
+        await asyncio.shield(closing)
     return ws
+
+
+async def _close_session(session: ParticipantSession, writer: asyncio.Task[None], ws: web.WebSocketResponse) -> None:
+    await session.close("disconnected", notify=False)
+    with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(writer), timeout=2.0)
+    if not writer.done():
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+    with contextlib.suppress(Exception):
+        await ws.close()
 
 
 async def _write(ws: web.WebSocketResponse, session: ParticipantSession) -> None:

@@ -316,3 +316,27 @@ def negotiated_codecs(transceiver: Any) -> list[RTCRtpCodecParameters]:
     if codecs is None:
         raise HookError("RTCRtpTransceiver._codecs is gone; check sfu/aiortc_hooks.py")
     return list(codecs)
+
+
+async def start_pending_transceivers(pc: Any) -> None:
+    """Start senders/receivers that aiortc's connect pass missed.
+
+    aiortc starts a transceiver's sender/receiver in ``RTCPeerConnection.__connect``,
+    which runs once per description. A renegotiation that completes while an earlier
+    connect is still establishing DTLS is skipped for its new transceivers (they are
+    checked before their direction is final), leaving a sender that never sends.
+    Calling this once the connection is up starts them; send()/receive() are no-ops
+    for transceivers already started.
+    """
+    local_rtp = getattr(pc, "_RTCPeerConnection__localRtp", None)
+    remote_rtp = getattr(pc, "_RTCPeerConnection__remoteRtp", None)
+    if local_rtp is None or remote_rtp is None:
+        raise HookError("RTCPeerConnection.__localRtp/__remoteRtp are gone; check sfu/aiortc_hooks.py")
+    for transceiver in pc.getTransceivers():
+        if transceiver.receiver.transport.state != "connected":
+            continue
+        direction = transceiver.currentDirection
+        if direction in ("sendonly", "sendrecv"):
+            await transceiver.sender.send(local_rtp(transceiver))
+        if direction in ("recvonly", "sendrecv"):
+            await transceiver.receiver.receive(remote_rtp(transceiver))

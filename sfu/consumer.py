@@ -83,8 +83,10 @@ class Consumer:
         self.keyframe_requests = 0
         self._counters = counters
         # A recycled m-line keeps its rewriter: same SSRC, continuous sequence numbers.
+        # Renditions keep the producer's timestamps (shared_ts_space), so a switch keeps
+        # the offset and sender reports stay exact.
         self._rewriter = rewriter or LegRewriter(
-            producer.clock_rate, random.randrange(1 << 16), random.randrange(1 << 32)
+            producer.clock_rate, random.randrange(1 << 16), random.randrange(1 << 32), shared_ts_space=True
         )
         self._gate = KeyframeGate()
         self._cache = PacketCache(cache_packets)

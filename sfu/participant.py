@@ -20,12 +20,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 
-from sfu.aiortc_hooks import SenderHandle, hook_receiver, negotiated_codecs, sdes_packet, take_over_sender
+from sfu.aiortc_hooks import (
+    SenderHandle,
+    hook_receiver,
+    negotiated_codecs,
+    sdes_packet,
+    start_pending_transceivers,
+    take_over_sender,
+)
 from sfu.config import SfuConfig
 from sfu.consumer import Consumer, Preference
 from sfu.errors import InvalidSdp, NotFound, WrongState
@@ -112,7 +126,15 @@ class Participant:
             RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
             for s in self._config.ice.servers
         ]
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        # max-bundle: aiortc's default "balanced" policy leaves a transceiver added
+        # before the previous answer on an orphan transport that never connects.
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState == "connected":
+                await start_pending_transceivers(pc)
+
         return pc
 
     @property
@@ -199,6 +221,8 @@ class Participant:
             await pc.setLocalDescription(answer)
         except _SDP_ERRORS as exc:
             raise InvalidSdp(f"cannot answer the publish offer: {exc}") from None
+        if pc.connectionState == "connected":
+            await start_pending_transceivers(pc)
         for producer in created:
             # codecs are final once the answer is set
             for transceiver in pc.getTransceivers():
@@ -302,6 +326,8 @@ class Participant:
             except _SDP_ERRORS as exc:
                 raise InvalidSdp(f"subscribe answer rejected: {exc}") from None
             self._awaiting_answer = False
+            if pc.connectionState == "connected":
+                await start_pending_transceivers(pc)
         if self._subscribe_dirty:
             self._on_negotiation_needed(self)
 

@@ -187,7 +187,12 @@ class Producer:
 
     async def on_sender_report(self, packet: RtcpSrPacket) -> None:
         if self._sr_clock is not None:
-            self._sr_clock.on_sender_report(packet.sender_info.ntp_timestamp, packet.sender_info.rtp_timestamp)
+            # Our arrival time, not the publisher's clock: SRs on our legs use our clock.
+            self._sr_clock.on_sender_report(
+                packet.sender_info.ntp_timestamp,
+                packet.sender_info.rtp_timestamp,
+                received_at_ntp=ntp_from_unix(time.time()),
+            )
 
     def _learn_codec(self, payload_type: int) -> None:
         if self._tap is None:

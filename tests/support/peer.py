@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 import av
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 
@@ -135,7 +135,7 @@ class TestPeer:
 
     async def publish(self, tracks: list[tuple[MediaStreamTrack, str]]) -> list[dict[str, Any]]:
         if self._publish_pc is None:
-            self._publish_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            self._publish_pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         pc = self._publish_pc
         transceivers = [(pc.addTransceiver(track, direction="sendonly"), source) for track, source in tracks]
         offer = await pc.createOffer()
@@ -157,7 +157,7 @@ class TestPeer:
 
     async def _answer_subscribe(self, msg: dict[str, Any]) -> None:
         if self._subscribe_pc is None:
-            self._subscribe_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            self._subscribe_pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
             self._subscribe_pc.on("track", self._on_track)
         pc = self._subscribe_pc
         for c in msg["consumers"]:
