@@ -1,0 +1,135 @@
+"""Fixtures for the browser tests: the real server as a subprocess, headless Chromium.
+
+The server is `consult-sfu serve` on a free loopback port with its own secret and
+127.0.0.1 as the ICE host address. To debug against a server you started yourself,
+set CONSULT_SFU_TEST_URL (e.g. http://127.0.0.1:8080) and CONSULT_SFU_SECRET.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, async_playwright
+
+from control.tokens import join_url, mint
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--auto-select-desktop-capture-source=Entire screen",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+]
+SECRET = "browser-tests-secret-0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """Where the server under test listens and how to make join links for it."""
+
+    base_url: str
+    secret: str
+
+    def token(self, room: str, identity: str, name: str | None = None, role: str = "client") -> str:
+        return mint(self.secret, room=room, identity=identity, name=name, role=role, ttl_s=600)
+
+    def join_url(self, room: str, identity: str, name: str | None = None, role: str = "client") -> str:
+        return join_url(self.base_url, room, self.token(room, identity, name, role))
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://") + "/ws"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(base_url: str, proc: subprocess.Popen[bytes] | None, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"consult-sfu serve exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"consult-sfu did not become healthy at {base_url} within {timeout_s} s")
+
+
+def start_server(port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, CONSULT_SFU_SECRET=SECRET, CONSULT_SFU_ICE_HOST_ADDRESSES="127.0.0.1")
+    binary = Path(sys.executable).parent / "consult-sfu"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process below
+    try:
+        return subprocess.Popen(
+            [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    finally:
+        log.close()
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[RunningServer]:
+    external = os.environ.get("CONSULT_SFU_TEST_URL")
+    if external:
+        base = external.rstrip("/")
+        wait_healthy(base, None, timeout_s=5)
+        yield RunningServer(base_url=base, secret=os.environ["CONSULT_SFU_SECRET"])
+        return
+    port = free_port()
+    log_path = Path(tempfile.gettempdir()) / f"consult-sfu-browser-tests-{port}.log"
+    proc = start_server(port, log_path)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
+        yield RunningServer(base_url=f"http://127.0.0.1:{port}", secret=SECRET)
+    finally:
+        stop_server(proc)
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()

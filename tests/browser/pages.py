@@ -1,0 +1,137 @@
+"""What the browser tests do with a page: open a room, join, read WebRTC stats and pixels.
+
+Everything is read through `window.consult` (the room page exposes its client there) and
+the page's DOM, the way a person would see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from playwright.async_api import Browser, Page
+
+INBOUND_JS = """
+async () => {
+  const client = window.consult.client;
+  if (!client || !client.pcs.subscribe) return [];
+  const report = await client.pcs.subscribe.getStats();
+  const out = [];
+  report.forEach((s) => {
+    if (s.type === 'inbound-rtp') {
+      out.push({kind: s.kind, framesDecoded: s.framesDecoded || 0, packetsReceived: s.packetsReceived || 0,
+                frameHeight: s.frameHeight || 0, mid: s.mid || null});
+    }
+  });
+  return out;
+}
+"""
+
+# Mean and max luma of a <video> drawn on a canvas (null when it has no picture yet).
+VIDEO_LUMA_JS = """
+(video) => {
+  if (!video || video.readyState < 2 || !video.videoWidth) return null;
+  const c = document.createElement('canvas');
+  c.width = 64; c.height = 48;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(video, 0, 0, 64, 48);
+  const d = ctx.getImageData(0, 0, 64, 48).data;
+  let sum = 0, max = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    const y = (d[i] * 3 + d[i + 1] * 6 + d[i + 2]) / 10;
+    sum += y; if (y > max) max = y;
+  }
+  return {mean: sum / (d.length / 4), max, width: video.videoWidth, height: video.videoHeight};
+}
+"""
+
+
+async def new_page(browser: Browser, *, width: int = 1280, height: int = 720) -> Page:
+    context = await browser.new_context(viewport={"width": width, "height": height})
+    page = await context.new_page()
+    page.on("console", lambda msg: print(f"[console {msg.type}] {msg.text}") if msg.type in ("error", "warning") else None)
+    page.on("pageerror", lambda err: print(f"[pageerror] {err}"))
+    return page
+
+
+async def open_and_join(page: Page, url: str, *, timeout_ms: int = 30000) -> None:
+    """Open a join link, wait for the pre-join preview, press Join, wait until joined."""
+    await page.goto(url)
+    await page.wait_for_selector("body[data-view='prejoin']", timeout=timeout_ms)
+    await page.wait_for_function("() => document.getElementById('prejoin-preview').videoWidth > 0", timeout=timeout_ms)
+    await page.click("#join-button")
+    await page.wait_for_selector("body[data-state='connected'][data-view='call']", timeout=timeout_ms)
+    # Both our tracks published (the server confirmed their producers).
+    await page.wait_for_function(
+        """() => { const c = window.consult.client;
+                   const m = c.publications.get('microphone'), v = c.publications.get('camera');
+                   return m && v && m.producerId && v.producerId; }""",
+        timeout=timeout_ms,
+    )
+
+
+async def inbound(page: Page) -> list[dict[str, Any]]:
+    return list(await page.evaluate(INBOUND_JS))
+
+
+async def totals(page: Page) -> dict[str, int]:
+    stats = await inbound(page)
+    return {
+        "frames": sum(s["framesDecoded"] for s in stats if s["kind"] == "video"),
+        "audio_packets": sum(s["packetsReceived"] for s in stats if s["kind"] == "audio"),
+    }
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str, interval_s: float = 0.3) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for: {what}")
+
+
+async def wait_media_flowing(page: Page, *, videos: int = 1, timeout_s: float = 30.0) -> dict[str, int]:
+    """Wait until video frames are decoded and audio packets arrive, and both keep rising."""
+    first: dict[str, int] = {}
+
+    async def started() -> bool:
+        nonlocal first
+        first = await totals(page)
+        stats = await inbound(page)
+        decoding = [s for s in stats if s["kind"] == "video" and s["framesDecoded"] > 0]
+        return len(decoding) >= videos and first["audio_packets"] > 0
+
+    await eventually(started, timeout_s, f"{videos} decoding video(s) and audio packets")
+
+    async def rising() -> bool:
+        now = await totals(page)
+        return now["frames"] > first["frames"] + 5 and now["audio_packets"] > first["audio_packets"] + 10
+
+    await eventually(rising, 15.0, "frames decoded and audio packets still rising")
+    return await totals(page)
+
+
+async def remote_tile_luma(page: Page, selector: str = ".tile-camera:not(.tile-self) video") -> dict[str, Any] | None:
+    handle = await page.query_selector(selector)
+    if handle is None:
+        return None
+    result = await page.evaluate(VIDEO_LUMA_JS, handle)
+    return dict(result) if result else None
+
+
+async def wait_visible_picture(page: Page, selector: str = ".tile-camera:not(.tile-self) video", timeout_s: float = 20.0) -> dict[str, Any]:
+    """The remote <video> shows a picture that is not black."""
+    seen: dict[str, Any] = {}
+
+    async def bright() -> bool:
+        nonlocal seen
+        luma = await remote_tile_luma(page, selector)
+        if luma:
+            seen = luma
+        return bool(luma and luma["max"] > 60 and luma["mean"] > 15)
+
+    await eventually(bright, timeout_s, f"a non-black picture in {selector} (last: {seen})")
+    return seen
