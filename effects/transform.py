@@ -31,6 +31,7 @@ from effects.compositor import alpha_for_frame, blur_background, replace_backgro
 from effects.config import EffectsConfig
 from effects.errors import InvalidEffectSpec
 from effects.images import BackgroundImageStore, StoredImage
+from effects.model import locate_model
 from effects.segmenter import FloatMask, MaskSmoother, PersonSegmenter, RgbImage
 from effects.shedding import SegmentationScheduler
 from effects.spec import EffectKind, EffectSpec
@@ -61,11 +62,12 @@ class BackgroundEffect:
         spec: EffectSpec,
         images: BackgroundImageStore | None,
         *,
-        model_path: Path,
+        model_path: Path | None = None,
         config: EffectsConfig | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        """``model_path`` comes from :func:`effects.model.check_model` at start-up.
+        """``model_path`` comes from :func:`effects.model.check_model` at start-up (located
+        from ``config`` here when not given: a file check, no model loading).
 
         Raises :class:`InvalidEffectSpec` if an image effect has no store, and
         :class:`effects.errors.ImageNotFound` if the image is not in the organisation's set:
@@ -82,7 +84,10 @@ class BackgroundEffect:
             if spec.org is None or spec.image_id is None:  # EffectSpec already refuses this
                 raise InvalidEffectSpec("org, image_id: required when kind is 'image'")
             self._image = images.get(spec.org, spec.image_id)
-        self._segmenter = PersonSegmenter(model_path)
+        # "none" never segments: it needs no model (and must work without one).
+        self._segmenter: PersonSegmenter | None = None
+        if spec.kind is not EffectKind.NONE:
+            self._segmenter = PersonSegmenter(model_path or locate_model(self._config))
         self._smoother = MaskSmoother(
             self._config.mask_smoothing, self._config.mask_low, self._config.mask_high, self._config.feather
         )
@@ -99,7 +104,7 @@ class BackgroundEffect:
     def apply(self, frame: av.VideoFrame) -> av.VideoFrame:
         if self._closed:
             raise RuntimeError(f"BackgroundEffect {self.name}: apply() after close()")
-        if self.spec.kind is EffectKind.NONE:
+        if self._segmenter is None:  # kind "none"
             with self._stats_lock:
                 self._frames += 1
             return frame
@@ -133,7 +138,8 @@ class BackgroundEffect:
         if self._closed:
             return
         self._closed = True
-        self._segmenter.close()
+        if self._segmenter is not None:
+            self._segmenter.close()
 
     def stats(self) -> EffectStats:
         with self._stats_lock:
@@ -191,6 +197,8 @@ class BackgroundEffect:
             self._scheduler.invalidate()  # the stream changed its aspect ratio
         if mask is not None and not self._scheduler.should_segment():
             return None, mask
+        if self._segmenter is None:
+            raise RuntimeError("kind 'none' has no segmenter")  # apply() returns before this
         started = self._clock()
         mask = self._smoother.update(self._segmenter.segment(rgb()))
         return self._clock() - started, mask

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from effects.config import EffectsConfig
-from effects.errors import ImageNotFound, InvalidEffectSpec
+from effects.errors import ImageNotFound, InvalidEffectSpec, ModelMissingError
 from effects.images import BackgroundImageStore
 from effects.spec import EffectSpec
 from effects.transform import BackgroundEffect
@@ -129,8 +129,9 @@ def test_mask_is_stable_across_identical_frames(model_path):
     assert all(later <= earlier + 1 for earlier, later in itertools.pairwise(changes))
 
 
-def test_none_passes_frames_through_untouched(model_path):
-    effect = BackgroundEffect(EffectSpec.parse("none"), None, model_path=model_path)
+def test_none_passes_frames_through_untouched(tmp_path):
+    # Needs no model at all: the configured one does not even exist.
+    effect = BackgroundEffect(EffectSpec.parse("none"), None, config=EffectsConfig(model_path=tmp_path / "absent.tflite"))
     frame = video_frame(photo_bgr(320, 180))
     assert effect.apply(frame) is frame
     effect.close()
@@ -288,3 +289,17 @@ def test_other_pixel_formats_and_odd_sizes_come_back_in_kind(model_path, pixel_f
     for region in PERSON_BOXES:
         diff = np.abs(box(processed, region).astype(np.int16) - box(as_bgr(frame), region).astype(np.int16))
         assert float(diff.mean()) < 3.0, region
+
+
+def test_locates_the_model_itself_when_not_given():
+    effect = BackgroundEffect(EffectSpec.parse("blur", "light"), None)
+    try:
+        run_effect(effect, photo_bgr(320, 180), frames=1)
+    finally:
+        effect.close()
+    assert effect.stats().segmentations == 1
+
+
+def test_a_missing_model_is_reported_when_the_effect_is_created(tmp_path):
+    with pytest.raises(ModelMissingError, match=r"absent\.tflite"):
+        BackgroundEffect(EffectSpec.parse("blur", "light"), None, config=EffectsConfig(model_path=tmp_path / "absent.tflite"))
