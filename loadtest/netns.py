@@ -63,11 +63,11 @@ class Netns:
 
     @property
     def host_ip(self) -> str:
-        return str(list(self.network.hosts())[0])
+        return str(self.network.network_address + 1)
 
     @property
     def ns_ip(self) -> str:
-        return str(list(self.network.hosts())[1])
+        return str(self.network.network_address + 2)
 
     @classmethod
     def for_this_process(cls, preferred_subnet: str) -> Netns:

@@ -9,7 +9,8 @@ over its HTTP API without the admin interface, which stays off).
 
 from __future__ import annotations
 
-import ipaddress
+import asyncio
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,7 @@ class JanusParticipant(Participant):
         self.room_id = room_id
         self.ctx = ctx
         self.pcs: list[RTCPeerConnection] = []
+        self.tasks: set[asyncio.Task[bool]] = set()  # trickled candidates being added
         self.closed = False
 
     async def join(self) -> None:
@@ -141,10 +143,10 @@ class JanusParticipant(Participant):
             candidate = event.get("candidate") or {}
             line = candidate.get("candidate")
             if isinstance(line, str):
-                import asyncio
-
-                asyncio.get_running_loop().create_task(add_remote_candidate(
+                task = asyncio.get_running_loop().create_task(add_remote_candidate(
                     pc, line, candidate.get("sdpMid"), candidate.get("sdpMLineIndex"), self.ctx.networks))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
 
         return on_event
 
@@ -195,5 +197,9 @@ class JanusParticipant(Participant):
             return
         self.closed = True
         await self.session.destroy()
+        for task in list(self.tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         for pc in self.pcs:
             await pc.close()

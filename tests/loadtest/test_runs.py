@@ -1,0 +1,80 @@
+"""Short real runs of the load tester: every scenario against ours, each baseline once.
+
+They start real servers (consult-sfu, the MediaRelay baseline, Janus in a network
+namespace) through ``python -m loadtest``'s own entry point and check the JSON it writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadtest.cli import main
+
+pytestmark = pytest.mark.slow
+
+SHORT = ["--duration", "3", "--warmup", "1", "--join-rate", "10", "--quiet"]
+
+
+def run(tmp_path: Path, *args: str) -> dict[str, Any]:
+    rc = main(["run", *args, *SHORT, "--out", str(tmp_path)])
+    body = json.loads((tmp_path / "results.json").read_text())
+    (result,) = body["runs"]
+    assert rc == 0, result.get("error") or result.get("errors")
+    return result
+
+
+def check_media(result: dict[str, Any], streams: int) -> None:
+    assert result["participants_failed"] == 0, result["errors"]
+    assert result["streams"] == streams == result["streams_expected"]
+    assert result["frames_received"] > 0
+    assert result["fps_p50"] is not None and result["fps_p50"] > 15
+    assert result["loss_pct"] is not None and result["loss_pct"] < 5
+    assert result["latency_samples"] > 0
+    assert 0 < result["e2e_latency_ms_p50"] <= result["e2e_latency_ms_p95"] < 1000
+    assert result["join_to_first_frame_ms_p95"] is not None
+    assert result["server_cpu_s_per_s"] is not None and result["server_rss_mb"] > 0
+    assert result["packets_forwarded"] > 0
+
+
+def test_broadcast_against_ours(tmp_path: Path) -> None:
+    result = run(tmp_path, "--target", "ours", "--scenario", "broadcast", "--subscribers", "3")
+    check_media(result, 3)
+    assert result["latency_method"] == "trailer"
+    assert result["packets_source"] == "server_metrics"
+    assert result["tracks_received"] == result["tracks_expected"] == 6
+    assert (tmp_path / "broadcast.png").stat().st_size > 1000
+
+
+def test_consults_against_ours(tmp_path: Path) -> None:
+    result = run(tmp_path, "--target", "ours", "--scenario", "consults", "--consults", "2")
+    check_media(result, 4)
+    assert result["misrouted_frames"] == 0
+
+
+def test_group_against_ours_with_decoded_sample(tmp_path: Path) -> None:
+    result = run(tmp_path, "--target", "ours", "--scenario", "group", "--room-size", "3",
+                 "--decode-sample", "1", "--no-audio")
+    check_media(result, 6)
+    assert result["pictures_checked"] > 0 and result["pictures_bad"] == 0
+
+
+def test_mediarelay_baseline_receives_frames(tmp_path: Path) -> None:
+    result = run(tmp_path, "--target", "mediarelay", "--scenario", "broadcast", "--subscribers", "2")
+    check_media(result, 2)
+    assert result["latency_method"] == "decoded-marker"
+    assert result["packets_source"] == "subscribers"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("janus") is None, reason="needs root and janus")
+def test_janus_baseline_receives_frames(tmp_path: Path) -> None:
+    result = run(tmp_path, "--target", "janus", "--scenario", "broadcast", "--subscribers", "2")
+    check_media(result, 2)
+    assert result["latency_method"] == "trailer"
+    mine = f"loadtest-{os.getpid() % 10_000_000}"
+    assert not any(line.split()[0] == mine for line in os.popen("ip netns list").read().splitlines() if line)
