@@ -25,7 +25,9 @@
  * Events (listen with `client.on(type, fn)`; `fn` receives the event's detail object):
  *  - `state`               {state, previous, reason?}  state is one of {@link ConnectionState}
  *  - `joined`              {self, participants, producers, settings, startedAt, iceServers}
- *  - `waiting`             the server's `waiting` message (waiting room) before `joined`
+ *  - `waiting`             the server's `waiting` message (waiting room) before `joined`;
+ *                          `admitted`, `queue`, `announcement`, `consultation_ended` pass through
+ *  - `access_refused` / `denied`  joining refused (connect() rejects with that code as well)
  *  - `participant_joined`  {participant}
  *  - `participant_left`    {participant, reason}
  *  - `track_published`     {producer, participant}       a remote producer exists (media may follow)
@@ -569,10 +571,24 @@ export class ConsultClient extends EventTarget {
       case 'waiting':
         if (this._joinWaiter) this._setState(ConnectionState.WAITING);
         return this._emit('waiting', msg);
+      case 'access_refused':
+        this._refuseJoin(new ConsultError(msg.reason, msg.message, { message: msg, opensAt: msg.opens_at ?? null }));
+        return this._emit('access_refused', msg);
+      case 'denied':
+        this._refuseJoin(new ConsultError('denied', msg.message || 'you were not admitted', { message: msg, userMessage: msg.message || null }));
+        return this._emit('denied', msg);
       default:
         if (!this._settleWaiter(msg)) this._emit(msg.type, msg);
         return undefined;
     }
+  }
+
+  /** A refusal while joining (or waiting): fails connect() / the re-join attempt. */
+  _refuseJoin(error) {
+    if (!this._joinWaiter) return;
+    const waiter = this._joinWaiter;
+    this._joinWaiter = null;
+    waiter.reject(error);
   }
 
   _onError(msg) {
@@ -590,7 +606,7 @@ export class ConsultClient extends EventTarget {
   _onBye(msg) {
     this._closing = true;
     this._emit('bye', { reason: msg.reason, message: msg.message || null });
-    const error = new ConsultError(msg.reason || 'bye', msg.message || `the server ended the session (${msg.reason})`);
+    const error = new ConsultError(msg.reason || 'bye', msg.message || `the server ended the session (${msg.reason})`, { userMessage: msg.message || null });
     if (this._joinWaiter) {
       const waiter = this._joinWaiter;
       this._joinWaiter = null;

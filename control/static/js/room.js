@@ -58,7 +58,7 @@ export function formatDuration(ms) {
 /** The opening time of a too_early refusal, formatted for the user, if the server gave one. */
 function openingTime(error) {
   const msg = (error.details && error.details.message) || {};
-  const raw = msg.opens_at ?? msg.not_before ?? msg.window_start ?? null;
+  const raw = (error.details && error.details.opensAt) ?? msg.opens_at ?? null;
   let when = null;
   if (typeof raw === 'number') when = new Date(raw * 1000);
   else if (typeof raw === 'string') when = new Date(raw);
@@ -123,6 +123,7 @@ class RoomPage {
     const code = error.code || 'internal';
     const text = errorText(code, error.message, { time: code === 'too_early' ? openingTime(error) : undefined });
     if (code === 'too_early' && !openingTime(error) && error.message) text.body = `${error.message}. ${text.body}`;
+    if (error.details && error.details.userMessage) text.body = error.details.userMessage;
     const retryable = ['server_unreachable', 'reconnect_failed', 'too_early', 'internal', 'timeout'].includes(code);
     document.body.dataset.error = code;
     this.showMessage(text.title, text.body, retryable ? { label: 'Try again', onClick: () => location.reload() } : null);
