@@ -303,3 +303,37 @@ def test_locates_the_model_itself_when_not_given():
 def test_a_missing_model_is_reported_when_the_effect_is_created(tmp_path):
     with pytest.raises(ModelMissingError, match=r"absent\.tflite"):
         BackgroundEffect(EffectSpec.parse("blur", "light"), None, config=EffectsConfig(model_path=tmp_path / "absent.tflite"))
+
+
+def test_streams_run_side_by_side_in_their_own_threads(model_path, images):
+    """One effect (and segmenter) per stream, each in its own worker thread, at the same time."""
+    info = images.add("org-a", "Beach", beach_png())
+    specs = [
+        EffectSpec.parse("blur", "light"),
+        EffectSpec.parse("blur", "strong"),
+        EffectSpec.parse("image", org="org-a", image_id=info.image_id),
+    ]
+    effects = [BackgroundEffect(spec, images, model_path=model_path) for spec in specs]
+    sizes = [(320, 180), (640, 480), (1280, 720)]
+
+    def stream(effect: BackgroundEffect, size: tuple[int, int]) -> av.VideoFrame:
+        bgr = photo_bgr(*size)
+        try:
+            for index in range(8):
+                out = effect.apply(video_frame(bgr, index))
+        finally:
+            effect.close()
+        return out
+
+    with ThreadPoolExecutor(max_workers=3) as workers:
+        outputs = list(workers.map(stream, effects, sizes))
+    for effect, out, (width, height) in zip(effects, outputs, sizes, strict=True):
+        assert (out.width, out.height) == (width, height)
+        assert effect.stats().frames == 8
+        processed, original = as_bgr(out), photo_bgr(width, height)
+        if effect.spec.image_id is None:
+            assert laplacian_variance(box(processed, FLAG)) < 0.05 * laplacian_variance(box(original, FLAG))
+        else:
+            expected = images.get("org-a", info.image_id).at_size(width, height)
+            error = np.abs(box(processed, SKY).astype(np.int16) - box(expected, SKY).astype(np.int16))
+            assert float(error.mean()) < 4.0
