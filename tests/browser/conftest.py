@@ -86,7 +86,7 @@ def wait_healthy(base_url: str, proc: subprocess.Popen[bytes] | None, timeout_s:
 def start_server(port: int, log_path: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, CONSULT_SFU_SECRET=SECRET, CONSULT_SFU_ICE_HOST_ADDRESSES="127.0.0.1")
     binary = Path(sys.executable).parent / "consult-sfu"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process below
+    log = open(log_path, "wb")
     try:
         return subprocess.Popen(
             [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port)],

@@ -6,7 +6,13 @@ import pytest
 from playwright.async_api import Browser
 
 from tests.browser.conftest import RunningServer
-from tests.browser.pages import eventually, new_page, open_and_join, wait_media_flowing, wait_visible_picture
+from tests.browser.pages import (
+    eventually,
+    new_page,
+    open_and_join,
+    wait_media_flowing,
+    wait_visible_picture,
+)
 
 pytestmark = pytest.mark.browser
 
