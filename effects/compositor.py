@@ -53,18 +53,44 @@ def alpha_for_frame(mask: FloatMask, width: int, height: int) -> Alpha:
     return np.asarray(alpha8, dtype=np.uint8)
 
 
-def blurred(frame: BgrImage, strength: BlurStrength) -> BgrImage:
-    """The whole frame (or one plane) blurred at reduced resolution, scaled back to its size."""
+def blurred(frame: BgrImage, strength: BlurStrength, person: FloatMask | None = None) -> BgrImage:
+    """The whole frame (or one plane) blurred at reduced resolution, scaled back to its size.
+
+    With ``person`` (the mask, any size), the blur averages background pixels only
+    (normalised convolution: blur(image x w) / blur(w), w = 1 - mask), so the person's
+    colours do not bleed into the blurred background as a halo around the silhouette.
+    Person pixels keep a small weight so that deep inside the silhouette, far from any
+    background, the average stays defined (those pixels are covered by the person anyway).
+    """
     recipe = BLUR_RECIPES[strength]
     height, width = frame.shape[:2]
     scale = min(1.0, recipe.small_height / height)  # never upscale a small frame
     small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
     sigma = recipe.sigma * small_size[1] / recipe.small_height  # same fraction of the picture
-    small = frame if scale == 1.0 else cv2.resize(frame, small_size, interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+    small: BgrImage = frame if scale == 1.0 else np.asarray(cv2.resize(frame, small_size, interpolation=cv2.INTER_AREA))
+    if person is None:
+        small = np.asarray(cv2.GaussianBlur(small, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE))
+    else:
+        small = _background_only_blur(small, person, sigma)
     if scale == 1.0:
         return np.asarray(small, dtype=np.uint8)
     return np.asarray(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+
+
+#: Weight left to person pixels in the background-only blur.
+PERSON_WEIGHT = 0.02
+
+
+def _background_only_blur(small: BgrImage, person: FloatMask, sigma: float) -> BgrImage:
+    height, width = small.shape[:2]
+    mask = person if person.shape == (height, width) else cv2.resize(person, (width, height), interpolation=cv2.INTER_AREA)
+    weight = np.asarray(1.0 - (1.0 - PERSON_WEIGHT) * mask, dtype=np.float32)
+    weighted = small.astype(np.float32) * (weight[:, :, None] if small.ndim == 3 else weight)
+    numerator = cv2.GaussianBlur(weighted, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+    denominator = cv2.GaussianBlur(weight, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+    if small.ndim == 3:
+        denominator = denominator[:, :, None]
+    return np.asarray(np.clip(numerator / denominator + 0.5, 0, 255), dtype=np.uint8)
 
 
 def composite(person: BgrImage, background: BgrImage, alpha: Alpha) -> BgrImage:
@@ -83,9 +109,11 @@ def composite(person: BgrImage, background: BgrImage, alpha: Alpha) -> BgrImage:
     return np.asarray(cv2.add(front, back), dtype=np.uint8)
 
 
-def blur_background(frame: BgrImage, alpha: Alpha, strength: BlurStrength) -> BgrImage:
-    """The person sharp over the same frame blurred."""
-    return composite(frame, blurred(frame, strength), alpha)
+def blur_background(
+    frame: BgrImage, alpha: Alpha, strength: BlurStrength, person: FloatMask | None = None
+) -> BgrImage:
+    """The person sharp over the same frame blurred (background-only blur if ``person`` given)."""
+    return composite(frame, blurred(frame, strength, person), alpha)
 
 
 def replace_background(frame: BgrImage, alpha: Alpha, background: BgrImage) -> BgrImage:

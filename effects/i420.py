@@ -55,10 +55,11 @@ def from_bgr(image: npt.NDArray[np.uint8]) -> I420Array:
     return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), dtype=np.uint8)
 
 
-def blurred_i420(data: I420Array, strength: BlurStrength) -> I420Array:
+def blurred_i420(data: I420Array, strength: BlurStrength, person: FloatMask | None = None) -> I420Array:
+    """Each plane blurred (see :func:`effects.compositor.blurred`; ``person`` avoids the halo)."""
     out = np.empty_like(data)
     for source, target in zip(planes(data), planes(out), strict=True):
-        target[...] = blurred(source, strength)
+        target[...] = blurred(source, strength, person)
     return out
 
 

@@ -166,7 +166,7 @@ class BackgroundEffect:
         if self._image is not None:
             background = self._image.at_size_i420(width, height)
         else:
-            background = i420.blurred_i420(data, self.spec.strength)
+            background = i420.blurred_i420(data, self.spec.strength, mask)
         out = i420.composite_i420(data, background, mask)
         composite = self._clock() - composite_started
         processed = av.VideoFrame.from_ndarray(out, format="yuv420p")
@@ -183,7 +183,7 @@ class BackgroundEffect:
         if self._image is not None:
             out = replace_background(bgr, alpha, self._image.at_size(width, height))
         else:
-            out = blur_background(bgr, alpha, self.spec.strength)
+            out = blur_background(bgr, alpha, self.spec.strength, mask)
         composite = self._clock() - composite_started
         processed = av.VideoFrame.from_ndarray(out, format="bgr24")
         if frame.format.name != "bgr24":

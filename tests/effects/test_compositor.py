@@ -76,3 +76,29 @@ def test_cover_fills_the_frame_and_crops_the_centre():
     assert np.array_equal(out[90, 160], [0, 0, 255])
     assert out[5, 5].max() == 0  # the top was cropped, not squeezed in
     assert out[:, :5].max() == 0  # the width is kept whole: nothing stretched
+
+
+@pytest.mark.parametrize("strength", list(BlurStrength))
+def test_background_only_blur_leaves_no_halo_around_the_person(strength):
+    """A dark person on a bright wall: without the mask the blur darkens the wall around them."""
+    frame = np.full((480, 640, 3), 230, np.uint8)
+    frame[120:, 220:420] = 20  # the person
+    person = np.zeros((480, 640), np.float32)
+    person[120:, 220:420] = 1.0
+    ring = (slice(200, 480), slice(425, 445))  # wall just right of the person
+    plain = blurred(frame, strength)
+    clean = blurred(frame, strength, person)
+    assert float(plain[ring].mean()) < 215  # the halo this avoids
+    assert float(clean[ring].mean()) > max(215.0, float(plain[ring].mean()) + 15)
+    far = (slice(0, 40), slice(0, 40))
+    assert abs(float(clean[far].mean()) - 230) <= 2  # the wall far away is the wall
+
+
+def test_background_only_blur_works_per_plane_with_a_small_mask():
+    plane = np.full((90, 160), 200, np.uint8)
+    plane[30:, 60:100] = 10
+    person = np.zeros((45, 80), np.float32)  # mask at another size: scaled to the blur's
+    person[15:, 30:50] = 1.0
+    clean = blurred(plane, BlurStrength.STRONG, person)
+    assert clean.shape == plane.shape
+    assert float(clean[60:, 102:106].mean()) > 185
