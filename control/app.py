@@ -77,7 +77,7 @@ def create_app(config: Config) -> web.Application:
     app[REGISTRY] = registry
     app[metrics.MEDIA] = media
     app[ws.SESSION_DEPS] = deps
-    app[ws.CLOSING] = set()
+    app[ws.CLOSING] = ws.ClosingSessions()
     app.router.add_routes(ws.routes)
     app.router.add_routes(metrics.routes)
     app.router.add_routes(pages.routes)
@@ -90,7 +90,7 @@ def create_app(config: Config) -> web.Application:
 
 async def _media_lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
-    for task in list(app[ws.CLOSING]):
+    for task in list(app[ws.CLOSING].tasks):
         with contextlib.suppress(Exception):
             await task
     registry = app[REGISTRY]

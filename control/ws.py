@@ -22,7 +22,12 @@ SESSION_DEPS = web.AppKey("session_deps", SessionDeps)
 #: Sessions being closed. aiohttp cancels a handler whose client vanished; closing a
 #: session (leaving the room, closing peer connections) must finish all the same, so it
 #: runs as its own task, kept here and awaited at shutdown.
-CLOSING = web.AppKey("closing_sessions", set[asyncio.Task[None]])
+class ClosingSessions:
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+
+
+CLOSING = web.AppKey("closing_sessions", ClosingSessions)
 # Frames up to this size are read and refused by the codec with a clear error (the
 # connection survives); anything larger closes the connection (protects memory).
 HARD_FRAME_LIMIT = 4 * 1024 * 1024
@@ -46,7 +51,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         closing = asyncio.create_task(_close_session(session, writer, ws), name="ws-close")
-        tasks = request.app[CLOSING]
+        tasks = request.app[CLOSING].tasks
         tasks.add(closing)
         closing.add_done_callback(tasks.discard)
         await asyncio.shield(closing)

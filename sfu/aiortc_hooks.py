@@ -49,6 +49,7 @@ from aiortc.rtp import (
 
 RtpSink = Callable[[RtpPacket, int], Awaitable[None]]
 RtcpSink = Callable[[AnyRtcpPacket], Awaitable[None]]
+SenderReportSink = Callable[[RtcpSrPacket], Awaitable[None]]
 
 _RECEIVER = "_RTCRtpReceiver__"
 _SENDER = "_RTCRtpSender__"
@@ -103,7 +104,7 @@ def configure_port_range(port_min: int, port_max: int) -> None:
         real_loop = asyncio.get_running_loop()
         proxy = _PortRangeLoop(real_loop, port_min, port_max)
         real_get = aioice.ice.asyncio.get_running_loop
-        aioice.ice.asyncio.get_running_loop = lambda: proxy  # type: ignore[attr-defined]
+        aioice.ice.asyncio.get_running_loop = lambda: proxy  # type: ignore[assignment,return-value]
         try:
             return await original(self, component, addresses, timeout)
         finally:
@@ -161,7 +162,7 @@ class ReceiverTap:
         return dict(_private(self.receiver, _RECEIVER, "codecs"))
 
 
-def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: RtcpSink) -> ReceiverTap:
+def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: SenderReportSink) -> ReceiverTap:
     """Divert a receiver's packets to ``on_rtp`` (media ssrc, RTX already unwrapped)."""
     codecs: dict[int, RTCRtpCodecParameters] = _private(receiver, _RECEIVER, "codecs")
     rtx_ssrc: dict[int, int] = _private(receiver, _RECEIVER, "rtx_ssrc")
@@ -260,7 +261,7 @@ def take_over_sender(sender: RTCRtpSender, on_rtcp: RtcpSink) -> SenderHandle:
             codec = parameters.codecs[0]
             handle.parameters = SendParameters(
                 codec=codec,
-                payload_type=codec.payloadType,
+                payload_type=int(codec.payloadType or 0),
                 mid=parameters.muxId,
                 cname=parameters.rtcp.cname,
                 mid_ext_id=ids.get("urn:ietf:params:rtp-hdrext:sdes:mid"),

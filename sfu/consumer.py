@@ -207,7 +207,7 @@ class Consumer:
 
     def _setup_writer(self) -> RtpHeaderWriter:
         params = self.handle.parameters
-        assert params is not None  # noqa: S101  (checked by the caller)
+        assert params is not None
         self._payload_type = params.payload_type
         self._mid = params.mid
         self._writer = RtpHeaderWriter(

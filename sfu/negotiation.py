@@ -8,12 +8,14 @@ common and the leg stays inactive (reported by the session).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 
 from sfu.errors import Unsupported
 
 
-def _h264_profile(parameters: dict[str, object]) -> tuple[str, str]:
+def _h264_profile(parameters: Mapping[str, object]) -> tuple[str, str]:
     profile = str(parameters.get("profile-level-id", "42e01f")).lower()
     mode = str(parameters.get("packetization-mode", "0"))
     # profile_idc + constraint flags decide decodability; the level is negotiable

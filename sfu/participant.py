@@ -28,6 +28,7 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc import sdp as aiortc_sdp
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
@@ -51,7 +52,35 @@ from sfu.stats import SfuCounters
 
 logger = logging.getLogger(__name__)
 
-_SDP_ERRORS = (ValueError, InternalError, InvalidAccessError, InvalidStateError, KeyError, IndexError, TypeError)
+# aiortc reports malformed SDP with any of these (AssertionError included).
+_SDP_ERRORS = (
+    ValueError,
+    InternalError,
+    InvalidAccessError,
+    InvalidStateError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AssertionError,
+    AttributeError,
+)
+MAX_MEDIA_SECTIONS = 16
+
+
+def check_publish_offer(sdp: str) -> None:
+    """Refuse an offer aiortc would choke on, before it touches a connection."""
+    try:
+        description = aiortc_sdp.SessionDescription.parse(sdp)
+    except _SDP_ERRORS as exc:
+        raise InvalidSdp(f"field 'sdp' cannot be parsed as SDP ({type(exc).__name__}: {exc})") from None
+    media = [m for m in description.media if m.kind in ("audio", "video")]
+    if not media:
+        raise InvalidSdp("field 'sdp' offers no audio or video section")
+    if len(description.media) > MAX_MEDIA_SECTIONS:
+        raise InvalidSdp(f"field 'sdp' has {len(description.media)} media sections; the limit is {MAX_MEDIA_SECTIONS}")
+    for section in media:
+        if section.ice is None or not section.ice.usernameFragment or section.dtls is None or not section.dtls.fingerprints:
+            raise InvalidSdp(f"media section {section.rtp.muxId!r} lacks ICE credentials or a DTLS fingerprint")
 
 
 @dataclass(frozen=True)
@@ -171,6 +200,7 @@ class Participant:
         """Apply the client's offer; returns (answer SDP, new producers, removed producers)."""
         if self.closed:
             raise WrongState("participant has left")
+        check_publish_offer(sdp)
         if self._publish_pc is None:
             self._publish_pc = self._new_pc()
         pc = self._publish_pc
@@ -180,7 +210,7 @@ class Participant:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except _SDP_ERRORS as exc:
-            raise InvalidSdp(f"publish offer rejected: {exc}") from None
+            raise InvalidSdp(f"publish offer rejected: {exc or type(exc).__name__}") from None
         created: list[Producer] = []
         removed: list[Producer] = []
         for transceiver in pc.getTransceivers():
@@ -210,7 +240,7 @@ class Participant:
             codecs = [c for c in negotiated_codecs(transceiver) if c.mimeType.lower() != "video/rtx"]
             if codecs:
                 producer.codec = codecs[0]
-                producer._learn_codec(codecs[0].payloadType)  # keyframe parsers ready before packets
+                producer._learn_codec(int(codecs[0].payloadType or 0))  # keyframe parsers ready before packets
             tap = hook_receiver(transceiver.receiver, producer.on_rtp, producer.on_sender_report)
             producer.attach_receiver(tap)
             self._producer_by_mid[mid] = producer
@@ -322,9 +352,10 @@ class Participant:
             if pc is None or not self._awaiting_answer or pc.signalingState != "have-local-offer":
                 raise WrongState("no subscribe offer is waiting for an answer")
             try:
+                aiortc_sdp.SessionDescription.parse(sdp)
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             except _SDP_ERRORS as exc:
-                raise InvalidSdp(f"subscribe answer rejected: {exc}") from None
+                raise InvalidSdp(f"subscribe answer rejected: {exc or type(exc).__name__}") from None
             self._awaiting_answer = False
             if pc.connectionState == "connected":
                 await start_pending_transceivers(pc)

@@ -219,7 +219,7 @@ class Producer:
                     consumer.reselect_source(time.monotonic())
 
     async def _send_nacks(self, now: float) -> None:
-        assert self._nacks is not None  # noqa: S101  (only called for video)
+        assert self._nacks is not None
         due = self._nacks.due(now)
         if due and self._tap is not None and self.media_ssrc is not None:
             self._counters.nacks_sent += 1

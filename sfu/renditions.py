@@ -25,6 +25,7 @@ import logging
 import queue
 import threading
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -202,7 +203,7 @@ class RenditionSet:
         return ts + self._ts_cycles
 
     def _drain_input(self) -> None:
-        assert self._input is not None  # noqa: S101
+        assert self._input is not None
         try:
             while True:
                 self._input.get_nowait()
@@ -241,7 +242,8 @@ class RenditionSet:
             except av.FFmpegError:
                 loop.call_soon_threadsafe(self._producer.request_keyframe, time.monotonic())
                 continue
-            for frame in frames:
+            for decoded in frames:
+                frame = typing.cast(av.VideoFrame, decoded)
                 counters.frames_decoded += 1
                 size = (frame.width, frame.height)
                 if size != (self._producer.width, self._producer.height):
@@ -263,7 +265,7 @@ class RenditionSet:
                     encoder = encoders.get(out_size)
                     if encoder is None:
                         encoder = encoders[out_size] = get_encoder(job.codec)
-                    encoder.target_bitrate = bitrate
+                    encoder.target_bitrate = bitrate  # type: ignore[union-attr]
                     scaled = frame if out_size == (frame.width, frame.height) else _scale(frame, out_size)
                     force = out_size in self._force
                     if force:

@@ -111,7 +111,7 @@ class SessionRegistry:
         self._by_room: dict[str, dict[str, ParticipantSession]] = {}
 
     def add(self, session: ParticipantSession) -> None:
-        assert session.context is not None and session.participant_id is not None  # noqa: S101
+        assert session.context is not None and session.participant_id is not None
         self._by_room.setdefault(session.context.room, {})[session.participant_id] = session
 
     def remove(self, session: ParticipantSession) -> None:
@@ -187,6 +187,9 @@ class ParticipantSession:
         except JoinRefused as exc:
             self.send(m.Error(code=exc.code, message=exc.message, id=msg.id))
             await self.close(exc.code, notify=False)
+        except Exception:  # a bug of ours: report it, keep the connection
+            logger.exception("session %s: %s failed", self.participant_id, msg.type)
+            self.error("internal_error", f"the server failed to handle '{msg.type}'; it has been logged", msg.id)
 
     async def _dispatch(self, msg: Message) -> None:
         if isinstance(msg, m.Ping):
@@ -278,7 +281,7 @@ class ParticipantSession:
         if self.state in (SessionState.JOINED, SessionState.CLOSED):
             return
         context = self.context
-        assert context is not None and self.participant_id is not None  # noqa: S101
+        assert context is not None and self.participant_id is not None
         room = self.deps.media.room(RoomId(_media_room_id(context)), echo=context.echo)
         self.room = room
         room.subscribe(self._on_room_event)

@@ -18,8 +18,9 @@ class PatternVideoTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, width: int = 640, height: int = 480, fps: int = 30) -> None:
+    def __init__(self, width: int = 640, height: int = 480, fps: int = 30, noise: bool = False) -> None:
         super().__init__()
+        self._noise = np.random.default_rng(1) if noise else None
         self.width, self.height, self.fps = width, height, fps
         self._start: float | None = None
         self._count = 0
@@ -44,6 +45,9 @@ class PatternVideoTrack(MediaStreamTrack):
         s = self.height // 6
         y = (self._count * 3) % (self.height - s)
         img[y : y + s, 20 : 20 + s] = 255
+        if self._noise is not None:  # busy texture: many packets per frame, like a real camera
+            h = self.height // 2
+            img[h:, :] = self._noise.integers(0, 255, (self.height - h, self.width, 3), dtype=np.uint8)
         frame = av.VideoFrame.from_ndarray(img, format="rgb24")
         frame.pts = int(self._count * VIDEO_CLOCK / self.fps)
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)

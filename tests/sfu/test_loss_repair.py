@@ -1,0 +1,56 @@
+"""5% packet loss on a subscriber leg: NACKs answered from the leg's cache keep video flowing."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from aiortc.rtp import is_rtcp
+
+from tests.support.media import PatternVideoTrack
+from tests.support.peer import TestPeer
+from tests.support.server import RunningServer
+
+
+def drop_rtp(ice_transport, rate: float, rng: random.Random) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Lose a fraction of the RTP packets an ICE transport sends (a lossy network link)."""
+    original = ice_transport._send
+    counts = {"sent": 0, "dropped": 0}
+
+    async def lossy_send(data: bytes) -> None:
+        if 127 < data[0] < 192 and not is_rtcp(data):
+            counts["sent"] += 1
+            if rng.random() < rate:
+                counts["dropped"] += 1
+                return
+        await original(data)
+
+    ice_transport._send = lossy_send
+    return counts
+
+
+async def test_five_percent_loss_is_repaired_by_nack(server: RunningServer) -> None:
+    pub = TestPeer(server.ws_url, server.token("loss", "pub"), "pub")
+    sub = TestPeer(server.ws_url, server.token("loss", "sub"), "sub")
+    try:
+        await pub.connect()
+        await pub.publish([(PatternVideoTrack(640, 480, 15, noise=True), "camera")])
+        pid = pub.joined["participant_id"]
+        await sub.connect()
+        await sub.wait_frames(pid, "video", 5)
+        leg = server.media.rooms["loss"].participants[sub.joined["participant_id"]]
+        ice = next(iter(leg.consumers.values())).handle.sender.transport.transport
+        counts = drop_rtp(ice, 0.05, random.Random(7))
+        start_frames = sub.receiving_from(pid, "video").frames
+        retransmissions = server.media.counters.retransmissions
+        await asyncio.sleep(4.0)
+        received = sub.receiving_from(pid, "video").frames - start_frames
+        assert counts["dropped"] > 5, counts
+        assert server.media.counters.nacks_received > 0
+        assert server.media.counters.retransmissions > retransmissions
+        # 15 fps for 4 s = 60 frames; without repair a 5% loss of ~5-packet frames loses
+        # most of them until the next keyframe
+        assert received >= 48, f"only {received} frames in 4 s with NACK repair"
+    finally:
+        await pub.close()
+        await sub.close()
