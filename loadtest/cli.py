@@ -168,6 +168,12 @@ async def amain(args: argparse.Namespace) -> int:
             write_json(out / "results.json", runs, command)
             plot = write_plots(out / f"{cfg.scenario}.png", [r for r in runs if r.get("timeseries")])
             print(table(runs))
+            for r in runs:
+                if "ramp_steps" in r:
+                    print(f"ramp {r['target']}: capacity {r['ramp_capacity']} subscribers "
+                          f"(stopped by {r['ramp_stopped_by']}); steps:")
+                    for step in r["ramp_steps"]:
+                        print("   ", step)
             print(f"results: {out / 'results.json'}" + (f", plot: {plot}" if plot else ""))
     return 0 if all("error" not in r for r in runs) else 1
 

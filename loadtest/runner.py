@@ -79,6 +79,7 @@ class ScenarioRun:
     errors: list[str] = field(default_factory=list)
     decode_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     decode_left: int = 0
+    ramp_stop: str = ""  # why the capacity search stopped: loss, fps, ramp_max or time
     expected_video: int = 0  # video streams the plan subscribes to
     started: float = field(default_factory=time.monotonic)
 
@@ -222,13 +223,18 @@ class ScenarioRun:
         if self.cfg.ramp:
             result["ramp_steps"] = steps
             result["ramp_capacity"] = capacity
+            result["ramp_stopped_by"] = self.ramp_stop
         return result
 
     async def _ramp(self, label: str) -> tuple[list[dict[str, Any]], int, Window]:
         cfg = self.cfg
         steps: list[dict[str, Any]] = []
         count, window, capacity = 0, None, 0
-        while count < cfg.ramp_max and time.monotonic() < self.deadline:
+        self.ramp_stop = "ramp_max"
+        while count < cfg.ramp_max:
+            if time.monotonic() + cfg.ramp_step_s + cfg.join_timeout_s > self.deadline:
+                self.ramp_stop = "time"
+                break
             step = min(cfg.ramp_step, cfg.ramp_max - count)
             await self.join(plan(cfg, first_subscriber=count, subscribers=step))
             count += step
@@ -237,10 +243,13 @@ class ScenarioRun:
             fps50 = percentile(window.figures.fps, 50) or 0.0
             loss = window.figures.loss_pct or 0.0
             ok = loss <= cfg.ramp_max_loss_pct and fps50 >= cfg.ramp_min_fps_ratio * cfg.fps
-            steps.append({"subscribers": count, "fps_p50": rounded(fps50, 1), "loss_pct": rounded(loss, 3),
-                          "server_cpu_s_per_s": rounded((window.server_cpu_s or 0) / cfg.ramp_step_s, 3),
-                          "passed": ok})
+            seconds = window.figures.seconds or cfg.ramp_step_s
+            steps.append({"subscribers": count, "streams": window.figures.streams, "fps_p50": rounded(fps50, 1),
+                          "loss_pct": rounded(loss, 3),
+                          "server_cpu_s_per_s": rounded((window.server_cpu_s or 0) / seconds, 3),
+                          "tester_cpu_s_per_s": rounded(window.tester_cpu_s / seconds, 3), "passed": ok})
             if not ok:
+                self.ramp_stop = "loss" if loss > cfg.ramp_max_loss_pct else "fps"
                 break
             capacity = count
         if window is None:

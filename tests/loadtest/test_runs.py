@@ -78,3 +78,42 @@ def test_janus_baseline_receives_frames(tmp_path: Path) -> None:
     assert result["latency_method"] == "trailer"
     mine = f"loadtest-{os.getpid() % 10_000_000}"
     assert not any(line.split()[0] == mine for line in os.popen("ip netns list").read().splitlines() if line)
+
+
+def test_ramp_against_ours(tmp_path: Path) -> None:
+    rc = main(["run", "--target", "ours", "--scenario", "broadcast", "--ramp", "--ramp-step", "2",
+               "--ramp-max", "4", "--ramp-step-duration", "2", "--quiet", "--out", str(tmp_path)])
+    (result,) = json.loads((tmp_path / "results.json").read_text())["runs"]
+    assert rc == 0, result.get("errors")
+    assert [s["subscribers"] for s in result["ramp_steps"]] == [2, 4]
+    assert result["ramp_capacity"] == 4 and result["ramp_stopped_by"] == "ramp_max"
+
+
+def test_interrupt_stops_every_server(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from loadtest.server_stats import process_tree
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadtest", "run", "--target", "mediarelay", "--subscribers", "1",
+         "--duration", "60", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # bounded: the run measures for 60 s, the test times out before
+            if line.startswith("[mediarelay broadcast]"):
+                break
+        started = process_tree(proc.pid)
+        assert len(started) >= 2  # the tester and the MediaRelay server it started
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+        time.sleep(0.2)
+        assert not [pid for pid in started if Path(f"/proc/{pid}").exists()]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
