@@ -99,6 +99,7 @@ class BackgroundEffect:
         self._last_segmentation = 0.0
         self._last_composite = 0.0
         self._last_apply = 0.0
+        self._mask_frame_size: tuple[int, int] | None = None
         self._closed = False
 
     def apply(self, frame: av.VideoFrame) -> av.VideoFrame:
@@ -193,8 +194,9 @@ class BackgroundEffect:
     def _mask(self, rgb: Callable[[], RgbImage], width: int, height: int) -> tuple[float | None, FloatMask]:
         """The smoothed mask for this frame: segmented now, or reused (load shedding)."""
         mask = self._smoother.current
-        if mask is not None and mask.shape[1] * height != mask.shape[0] * width:
-            self._scheduler.invalidate()  # the stream changed its aspect ratio
+        if self._mask_frame_size != (width, height):
+            self._scheduler.invalidate()  # the stream changed size: the old mask may not fit
+            self._mask_frame_size = (width, height)
         if mask is not None and not self._scheduler.should_segment():
             return None, mask
         if self._segmenter is None:
