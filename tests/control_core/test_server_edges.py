@@ -1,0 +1,140 @@
+"""The server's edges: /metrics, /healthz, the CLI, configuration from file and environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from control import config as config_module
+from control.tokens import verify
+from tests.support.media import PatternVideoTrack
+from tests.support.peer import TestPeer
+from tests.support.server import RunningServer
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "control.cli"]
+
+
+async def test_metrics_and_health(server: RunningServer) -> None:
+    pub = TestPeer(server.ws_url, server.token("m", "pub"), "pub")
+    sub = TestPeer(server.ws_url, server.token("m", "sub"), "sub")
+    try:
+        await pub.connect()
+        await pub.publish([(PatternVideoTrack(320, 240, 15), "camera")])
+        await sub.connect()
+        await sub.wait_frames(pub.joined["participant_id"], "video", 5)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(server.http_url + "/metrics") as resp:
+                assert resp.status == 200 and resp.content_type == "text/plain"
+                text = await resp.text()
+            async with http.get(server.http_url + "/healthz") as resp:
+                health = await resp.json()
+        values = {
+            line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line and not line.startswith("#")
+        }
+        for name in (
+            "consult_sfu_rooms", "consult_sfu_participants", "consult_sfu_producers", "consult_sfu_consumers",
+            "consult_sfu_rtp_packets_forwarded_total", "consult_sfu_rtp_bytes_forwarded_total",
+            "consult_sfu_nacks_received_total", "consult_sfu_plis_sent_total", "consult_sfu_renditions",
+            "consult_sfu_frames_decoded_total", "consult_sfu_frames_encoded_total",
+        ):
+            assert name in values, name
+        assert values["consult_sfu_participants"] == 2
+        assert values["consult_sfu_rtp_packets_forwarded_total"] > 0
+        assert "# TYPE consult_sfu_rtp_packets_forwarded_total counter" in text
+        assert health["status"] == "ok" and health["participants"] == 2
+    finally:
+        await pub.close()
+        await sub.close()
+
+
+def run_cli(args: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_SFU_")}
+    full_env.update(env or {})
+    return subprocess.run(CLI + args, cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_token_command_prints_a_join_url_on_its_last_line(tmp_path: Path) -> None:
+    secret = "s" * 40
+    result = run_cli(
+        ["token", "--room", "clinic-7", "--identity", "pat-1", "--name", "Ana", "--role", "client"],
+        tmp_path,
+        {"CONSULT_SFU_SECRET": secret, "CONSULT_SFU_PUBLIC_URL": "https://video.example.org"},
+    )
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("https://video.example.org/room/clinic-7#token=")
+    claims = verify(secret, last.split("#token=", 1)[1])
+    assert (claims.room, claims.identity, claims.name, claims.role) == ("clinic-7", "pat-1", "Ana", "client")
+
+
+def test_token_secret_is_generated_once_and_shared(tmp_path: Path) -> None:
+    first = run_cli(["token", "--room", "r", "--identity", "a"], tmp_path)
+    second = run_cli(["token", "--room", "r", "--identity", "b"], tmp_path)
+    assert first.returncode == 0 and second.returncode == 0
+    secret = (tmp_path / "var" / "secret").read_text().strip()
+    assert oct((tmp_path / "var" / "secret").stat().st_mode)[-3:] == "600"
+    verify(secret, first.stdout.strip().splitlines()[-1].split("#token=")[1])
+
+
+def test_cli_refuses_bad_input_clearly(tmp_path: Path) -> None:
+    result = run_cli(["token", "--room", "r", "--identity", "a", "--role", "admin"], tmp_path)
+    assert result.returncode == 2 and "invalid choice: 'admin'" in result.stderr
+    result = run_cli(["serve", "--port", "70000"], tmp_path)
+    assert result.returncode == 2 and "server.port" in result.stderr
+    result = run_cli(["serve"], tmp_path, {"CONSULT_SFU_SECRET": "short"})
+    assert result.returncode == 2 and "at least 32 bytes" in result.stderr
+
+
+def test_configuration_from_file_then_environment(tmp_path: Path) -> None:
+    path = tmp_path / "sfu.toml"
+    path.write_text(
+        '[server]\nport = 9000\n\n[ice]\nhost_addresses = ["10.0.0.5"]\nport_min = 40000\nport_max = 40100\n'
+        '[ice_servers_note]\nx = 1\n'
+    )
+    config = config_module.load(str(path), env={"CONSULT_SFU_ICE_HOST_ADDRESSES": "192.0.2.1, 192.0.2.2", "CONSULT_SFU_RENDITIONS_IDLE_STOP_S": "1.0"})
+    assert config.server.port == 9000
+    assert config.sfu.ice.host_addresses == ("192.0.2.1", "192.0.2.2")
+    assert (config.sfu.ice.port_min, config.sfu.ice.port_max) == (40000, 40100)
+    assert config.sfu.renditions.idle_stop_s == 1.0
+    assert config.sfu.ice.servers == ()  # no public STUN server unless configured
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"CONSULT_SFU_SERVER_PORT": "eighty"}, "server.port must be int"),
+        ({"CONSULT_SFU_STORE": "postgres"}, "store.backend"),
+        ({"CONSULT_SFU_UDP_PORT_MIN": "50000", "CONSULT_SFU_UDP_PORT_MAX": "40000"}, "ice.port_min"),
+        ({"CONSULT_SFU_SERVER_NOPE": "1"}, "unknown setting server.nope"),
+    ],
+)
+def test_bad_configuration_names_the_setting(env: dict[str, str], words: str) -> None:
+    with pytest.raises(config_module.ConfigError, match=words):
+        config_module.load(None, env=env)
+
+
+def test_serve_runs_on_uvloop(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        CLI + ["serve", "--port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CONSULT_SFU_")},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"serving on http://127.0.0.1:{port}" in line and "loop: uvloop" in line, line
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+
+

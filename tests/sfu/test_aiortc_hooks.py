@@ -1,0 +1,85 @@
+"""The private aiortc/aioice API that sfu/aiortc_hooks.py relies on is still there.
+
+If an aiortc upgrade renames or changes any of these, this file fails first and says
+which hook to revisit (the pin in setup.cfg is exact for this reason).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import aioice.ice
+import aiortc
+import pytest
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+from sfu import aiortc_hooks
+
+
+def test_aiortc_version_is_the_pinned_one() -> None:
+    assert aiortc.__version__ == "1.16.0", "sfu/aiortc_hooks.py was written against aiortc 1.16.0"
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"),
+    [
+        (RTCRtpReceiver, "_handle_rtp_packet"),
+        (RTCRtpReceiver, "_handle_rtcp_packet"),
+        (RTCRtpReceiver, "_send_rtcp_pli"),
+        (RTCRtpReceiver, "_send_rtcp_nack"),
+        (RTCRtpReceiver, "_send_rtcp"),
+        (RTCRtpSender, "_run_rtp"),
+        (RTCRtpSender, "_run_rtcp"),
+        (RTCRtpSender, "_handle_rtcp_packet"),
+        (RTCRtpSender, "send"),
+        (RTCDtlsTransport, "_send_rtp"),
+        (RTCPeerConnection, "_RTCPeerConnection__localRtp"),
+        (RTCPeerConnection, "_RTCPeerConnection__remoteRtp"),
+    ],
+)
+def test_private_methods_exist(cls: type, name: str) -> None:
+    assert callable(getattr(cls, name, None)), f"{cls.__name__}.{name} is gone: revisit sfu/aiortc_hooks.py"
+
+
+def test_dtls_transport_routes_rtp_to_receiver_handle_rtp_packet() -> None:
+    source = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    assert "receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in source
+
+
+def test_sender_run_rtp_receives_the_codec_and_send_starts_the_tasks() -> None:
+    assert list(inspect.signature(RTCRtpSender._run_rtp).parameters) == ["self", "codec"]
+    source = inspect.getsource(RTCRtpSender.send)
+    assert "self._run_rtp(" in source and "self._run_rtcp()" in source
+
+
+def test_aioice_host_address_hook() -> None:
+    assert callable(aioice.ice.get_host_addresses)
+    source = inspect.getsource(aioice.ice.Connection.gather_candidates)
+    assert "get_host_addresses(" in source
+    source = inspect.getsource(aiortc_hooks._ORIGINAL_GET_COMPONENT_CANDIDATES)
+    assert "asyncio.get_running_loop()" in source and "local_addr=(address, 0)" in source
+
+
+async def test_receiver_and_sender_private_state_is_where_the_hooks_look() -> None:
+    pc = RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver("video", direction="sendrecv")
+
+        async def sink(*args: object) -> None:
+            return None
+
+        tap = aiortc_hooks.hook_receiver(transceiver.receiver, sink, sink)
+        assert tap.codecs == {}
+        handle = aiortc_hooks.take_over_sender(transceiver.sender, sink)
+        assert handle.ssrc == transceiver.sender._ssrc
+        assert aiortc_hooks.negotiated_codecs(transceiver) == []
+    finally:
+        await pc.close()
+
+
+def test_host_addresses_are_configurable() -> None:
+    aiortc_hooks.configure_host_addresses(["127.0.0.1", "::1"])
+    assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False) == ["127.0.0.1"]
+    assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1", "::1"]
+    aiortc_hooks.configure_host_addresses(["127.0.0.1"])

@@ -1,0 +1,115 @@
+"""Screen share, H.264, sender reports, ICE port range."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+
+from tests.support.media import PatternVideoTrack, ToneAudioTrack
+from tests.support.peer import TestPeer
+from tests.support.server import RunningServer, running_server
+
+
+async def test_screen_share_is_an_extra_track(server: RunningServer) -> None:
+    pub = TestPeer(server.ws_url, server.token("screen", "pub"), "pub")
+    sub = TestPeer(server.ws_url, server.token("screen", "sub"), "sub")
+    try:
+        await pub.connect()
+        await sub.connect()
+        await pub.publish([(PatternVideoTrack(320, 240, 15), "camera"), (ToneAudioTrack(), "microphone")])
+        pid = pub.joined["participant_id"]
+        await sub.wait_frames(pid, "video", 3)
+        # later, the same publisher shares its screen: a renegotiation of its publish connection
+        screen = await pub.publish([(PatternVideoTrack(640, 360, 5), "screen")])
+        assert screen[0]["source"] == "screen"
+        published = await asyncio.wait_for(
+            sub.wait_for(lambda m: m["type"] == "track_published" and m["producer"]["source"] == "screen"), 5
+        )
+        assert published["producer"]["participant_id"] == pid
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while loop.time() < deadline:
+            rec = sub.received.get(screen[0]["producer_id"])
+            if rec is not None and rec.frames >= 3:
+                break
+            await asyncio.sleep(0.05)
+        rec = sub.received.get(screen[0]["producer_id"])
+        assert rec is not None and rec.source == "screen" and rec.sizes[-1] == (640, 360)
+        # and stopping the share removes it at the other side
+        gone = sub.wait_for(lambda m: m["type"] == "track_unpublished" and m["producer_id"] == screen[0]["producer_id"])
+        await pub.send({"type": "unpublish", "producer_id": screen[0]["producer_id"]})
+        await asyncio.wait_for(gone, 5)
+    finally:
+        await pub.close()
+        await sub.close()
+
+
+async def test_h264_is_forwarded_when_offered(server: RunningServer) -> None:
+    pub = TestPeer(server.ws_url, server.token("h264", "pub"), "pub")
+    sub = TestPeer(server.ws_url, server.token("h264", "sub"), "sub")
+    try:
+        await pub.connect()
+        await sub.connect()
+        # the publisher offers H.264 only, as a browser preferring it would
+        pub._publish_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        track = PatternVideoTrack(320, 240, 15)
+        transceiver = pub._publish_pc.addTransceiver(track, direction="sendonly")
+        h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType in ("video/H264", "video/rtx")]
+        transceiver.setCodecPreferences(h264)
+        offer = await pub._publish_pc.createOffer()
+        await pub._publish_pc.setLocalDescription(offer)
+        reply = await pub.request(
+            {"type": "offer", "pc": "publish", "sdp": pub._publish_pc.localDescription.sdp, "tracks": [{"mid": transceiver.mid, "source": "camera"}]},
+            expect=("answer",),
+        )
+        await pub._publish_pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+        pid = pub.joined["participant_id"]
+        rec = await sub.wait_frames(pid, "video", 10)
+        assert rec.sizes[-1] == (320, 240)
+        offer_msg = next(m for m in sub.messages if m["type"] == "subscribe_offer")
+        assert re.search(r"a=rtpmap:\d+ H264/90000", offer_msg["sdp"])
+        assert not re.search(r"a=rtpmap:\d+ VP8/90000", offer_msg["sdp"])
+        assert server.media.counters.frames_decoded == 0
+    finally:
+        await pub.close()
+        await sub.close()
+
+
+async def test_every_leg_gets_sender_reports(server: RunningServer) -> None:
+    pub = TestPeer(server.ws_url, server.token("sr", "pub"), "pub")
+    sub = TestPeer(server.ws_url, server.token("sr", "sub"), "sub")
+    try:
+        await pub.connect()
+        await pub.publish([(PatternVideoTrack(320, 240, 15), "camera"), (ToneAudioTrack(), "microphone")])
+        await sub.connect()
+        pid = pub.joined["participant_id"]
+        await sub.wait_frames(pid, "video", 5)
+        await sub.wait_frames(pid, "audio", 5)
+        await asyncio.sleep(2.5)
+        kinds = set()
+        assert sub._subscribe_pc is not None
+        for transceiver in sub._subscribe_pc.getTransceivers():
+            stats = await transceiver.receiver.getStats()
+            for s in stats.values():
+                if s.type == "remote-outbound-rtp" and s.packetsSent > 0:
+                    kinds.add(transceiver.kind)
+        assert kinds == {"audio", "video"}
+    finally:
+        await pub.close()
+        await sub.close()
+
+
+async def test_ice_port_range_is_honoured(tmp_path: Any) -> None:
+    async with running_server(tmp_path, ice__port_min=41000, ice__port_max=41010) as srv:
+        peer = TestPeer(srv.ws_url, srv.token("ports", "a"), "a")
+        try:
+            await peer.connect()
+            await peer.publish([(ToneAudioTrack(), "microphone")])
+            answer = next(m for m in peer.messages if m["type"] == "answer")
+            ports = [int(p) for p in re.findall(r"a=candidate:\S+ \d+ udp \d+ 127\.0\.0\.1 (\d+) typ host", answer["sdp"])]
+            assert ports and all(41000 <= p <= 41010 for p in ports), ports
+        finally:
+            await peer.close()
