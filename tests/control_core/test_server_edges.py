@@ -56,7 +56,7 @@ async def test_metrics_and_health(server: RunningServer) -> None:
 def run_cli(args: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_SFU_")}
     full_env.update(env or {})
-    return subprocess.run(CLI + args, cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run([*CLI, *args], cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_token_command_prints_a_join_url_on_its_last_line(tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_serve_runs_on_uvloop(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        CLI + ["serve", "--port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [*CLI, "serve", "--port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("CONSULT_SFU_")},
     )
     try:
