@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aioice.ice
+import av
 import numpy as np
 import pytest
 from playwright.async_api import Browser
@@ -43,7 +44,7 @@ async def test_browser_and_aiortc_peer_see_each_other(server: RunningServer, bro
         video = await peer.wait_frames(carol_id, "video", 20, timeout=30)
         await peer.wait_frames(carol_id, "audio", 50, timeout=30)
         frame = video.last_frame
-        assert frame is not None
+        assert isinstance(frame, av.VideoFrame)
         pixels = frame.to_ndarray(format="gray")
         assert pixels.max() > 60 and float(np.mean(pixels)) > 15, "the browser's video arrived black"
     finally:

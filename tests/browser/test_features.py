@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, WebSocketRoute
 
 from tests.browser.conftest import RunningServer
 from tests.browser.pages import (
@@ -144,7 +144,7 @@ async def test_bad_links_get_clear_messages(server: RunningServer, browser: Brow
 async def test_server_unreachable_message(server: RunningServer, browser: Browser) -> None:
     page = await new_page(browser)
 
-    async def refuse(ws) -> None:  # the WebSocket never reaches the server
+    async def refuse(ws: WebSocketRoute) -> None:  # the WebSocket never reaches the server
         await ws.close()
 
     await page.route_web_socket("**/ws", refuse)

@@ -13,8 +13,8 @@ import { ConsultClient, ConsultError } from './consult-client.js';
 
 /** Verdict thresholds (what a 360p-720p consultation needs). */
 export const THRESHOLDS = Object.freeze({
-  good: { rttMs: 200, lossPct: 3, kbps: 300 },
-  usable: { rttMs: 500, lossPct: 10, kbps: 100 },
+  good: { rttMs: 200, lossPct: 3, kbps: 200 },
+  usable: { rttMs: 500, lossPct: 10, kbps: 80 },
 });
 
 /**

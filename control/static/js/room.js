@@ -158,7 +158,6 @@ class RoomPage {
       return;
     }
     await this.loadExtensions();
-    $('room-title').textContent = this.claims.name ? `${this.claims.name}` : '';
     $('prejoin-who').textContent = this.claims.name ? `You are joining as ${this.claims.name}.` : '';
     this.setupButtons();
     this.showView('prejoin');
@@ -481,13 +480,24 @@ class RoomPage {
     this.clockTimer = setInterval(tick, 1000);
   }
 
+  /** Top bar: who the consultation is with. */
+  refreshTitle() {
+    const others = this.client ? [...this.client.participants.values()] : [];
+    const names = others.map((p) => p.name || p.identity);
+    $('room-title').textContent = names.length === 0
+      ? 'Waiting for the others to join'
+      : names.length === 1 ? `Consultation with ${names[0]}` : `${names.length + 1} participants`;
+  }
+
   upsertParticipant(p) {
+    this.refreshTitle();
     const tile = this.stage.upsert(`cam:${p.participant_id}`, { kind: 'camera', name: p.name || p.identity, participantId: p.participant_id });
     if (!this.micState.has(p.participant_id)) tile.setAudioMuted(true); // no microphone yet
     return tile;
   }
 
   removeParticipant(participantId) {
+    queueMicrotask(() => this.refreshTitle());
     this.stage.remove(`cam:${participantId}`);
     for (const [key, tile] of [...this.stage.tiles]) {
       if (tile.kind === 'screen' && tile.participantId === participantId) this.stage.remove(key);

@@ -61,7 +61,7 @@ const TEMPLATE = `
       <button type="button" class="primary" id="echo-start">Start the network test</button>
       <div class="echo-progress" id="echo-progress" hidden><div class="echo-progress-fill"></div></div>
       <div class="echo-result" id="echo-result" hidden>
-        <video id="echo-video" autoplay playsinline muted></video>
+        <video id="echo-video" autoplay playsinline muted hidden></video>
         <dl class="echo-figures">
           <dt>Round trip</dt><dd id="echo-rtt">–</dd>
           <dt>Packet loss</dt><dd id="echo-loss">–</dd>
@@ -350,6 +350,7 @@ export class SettingsView {
         onEcho: (stream, kind) => {
           if (kind === 'video') {
             const video = this.$('echo-video');
+            video.hidden = false;
             video.srcObject = stream;
             video.play().catch(() => {});
           }
@@ -370,6 +371,7 @@ export class SettingsView {
       this.lastEcho = { error: err.code || String(err) };
     } finally {
       this.$('echo-video').srcObject = null;
+      this.$('echo-video').hidden = true; // the echo is over: no black box
       button.disabled = false;
       progress.hidden = true;
     }
