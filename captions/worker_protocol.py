@@ -1,0 +1,109 @@
+"""Messages between the caption service and its worker processes (all picklable)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from captions.config import VadConfig
+from captions.languages import SpeechModel
+
+# ---------------------------------------------------------------- service -> recognition worker
+
+
+@dataclass(frozen=True)
+class OpenStream:
+    stream_id: str
+    model: SpeechModel
+
+
+@dataclass(frozen=True)
+class AudioPacket:
+    stream_id: str
+    payload: bytes  # Opus
+    rtp_timestamp: int
+    arrival: float  # time.monotonic() in the service process (same clock in workers)
+
+
+@dataclass(frozen=True)
+class CloseStream:
+    stream_id: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+@dataclass(frozen=True)
+class RecognitionSettings:
+    vad: VadConfig
+    partial_interval_s: float
+    preload: tuple[SpeechModel, ...] = ()
+
+
+# ---------------------------------------------------------------- service -> translation worker
+
+
+@dataclass(frozen=True)
+class TranslateRequest:
+    request_id: int
+    text: str
+    source: str
+    target: str
+
+
+# ---------------------------------------------------------------- workers -> service
+
+
+@dataclass(frozen=True)
+class WorkerReady:
+    worker: str
+    loaded: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Recognised:
+    stream_id: str
+    #: Counts finals of the stream; partials carry the number their final will have.
+    utterance_seq: int
+    text: str
+    final: bool
+    started_at: float  # arrival time of the utterance's first loud frame
+    ended_at: float  # arrival time of its last loud frame (finals), of the latest audio (partials)
+    level_dbfs: float
+    #: Worker time when the result was produced (to measure queueing in the service).
+    produced_at: float
+
+
+@dataclass(frozen=True)
+class StreamFailed:
+    stream_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    stream_id: str
+    packets: int
+    corrupt_packets: int
+    utterances: int
+    audio_seconds: float
+    busy_seconds: float
+
+
+@dataclass(frozen=True)
+class Translated:
+    request_id: int
+    text: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TranslationFailed:
+    request_id: int
+    message: str
+
+
+WorkerOutput = (
+    WorkerReady | Recognised | StreamFailed | StreamStats | Translated | TranslationFailed
+)

@@ -1,0 +1,270 @@
+"""Worker processes for recognition and translation, seen from the event loop.
+
+``WorkerPool`` starts ``recognition_workers`` + ``translation_workers`` processes with the
+``spawn`` context (a clean interpreter: no inherited event loop, sockets or threads),
+and gives the service non-blocking calls:
+
+- ``send_audio`` puts a packet on the stream's worker queue, or drops it and counts
+  the drop when that worker already has ``audio_queue_packets`` waiting. The bound is
+  kept with two counters (packets sent, written here; packets received, written by the
+  worker in shared memory), so checking it takes no lock and never waits.
+- ``translate`` likewise, bounded by ``translation_queue_requests`` in flight.
+- Control messages (open/close stream) share the audio queue, so they stay in order
+  with the audio, and are never dropped.
+
+Results come back on one output queue read by a thread, which hands each message to the
+event loop with ``call_soon_threadsafe``. ``close()`` stops the workers (Stop message,
+join, terminate after a timeout) and then the reader thread.
+
+Streams are placed on the worker that already has their language loaded, unless it has
+two more streams than the least loaded worker (then the language is loaded there too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.context import SpawnProcess
+from multiprocessing.queues import Queue
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any
+
+from captions.config import CaptionsConfig
+from captions.errors import ServiceClosed
+from captions.languages import SpeechModel
+from captions.recognition_worker import recognition_main
+from captions.translation_worker import translation_main
+from captions.worker_protocol import (
+    AudioPacket,
+    CloseStream,
+    OpenStream,
+    RecognitionSettings,
+    Stop,
+    TranslateRequest,
+    WorkerOutput,
+)
+
+_JOIN_TIMEOUT_S = 5.0
+
+
+@dataclass
+class _RecognitionWorker:
+    name: str
+    process: SpawnProcess
+    inbox: Queue[Any]
+    received: Synchronized
+    sent: int = 0
+    dropped: int = 0
+    languages: set[str] = field(default_factory=set)
+    streams: set[str] = field(default_factory=set)
+
+    @property
+    def pending(self) -> int:
+        return self.sent - int(self.received.value)
+
+
+@dataclass
+class _TranslationWorker:
+    name: str
+    process: SpawnProcess
+    inbox: Queue[Any]
+    in_flight: set[int] = field(default_factory=set)
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        config: CaptionsConfig,
+        on_output: Callable[[WorkerOutput], None],
+        preload: tuple[SpeechModel, ...] = (),
+    ) -> None:
+        self._config = config
+        self._on_output = on_output
+        self._preload = preload
+        self._context = multiprocessing.get_context("spawn")
+        self._outbox: Queue[Any] = self._context.Queue()
+        self._recognition: list[_RecognitionWorker] = []
+        self._translation: list[_TranslationWorker] = []
+        self._stream_worker: dict[str, _RecognitionWorker] = {}
+        self._request_worker: dict[int, _TranslationWorker] = {}
+        self._reader: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self.translations_dropped = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the processes (returns at once; models load in the background)."""
+        self._loop = asyncio.get_running_loop()
+        settings = RecognitionSettings(
+            self._config.vad, self._config.partial_interval_s, self._preload
+        )
+        for index in range(self._config.recognition_workers):
+            name = f"recognition-{index}"
+            inbox: Queue[Any] = self._context.Queue()
+            inbox.cancel_join_thread()  # never hang close() on audio nobody will read
+            received = self._context.Value("q", 0, lock=False)
+            process = self._context.Process(
+                target=recognition_main,
+                args=(name, settings, inbox, self._outbox, received),
+                name=f"consult-sfu-captions-{name}",
+                daemon=True,
+            )
+            process.start()
+            worker = _RecognitionWorker(name, process, inbox, received)  # type: ignore[arg-type]
+            worker.languages.update(m.language for m in self._preload)
+            self._recognition.append(worker)
+        for index in range(self._config.translation_workers):
+            name = f"translation-{index}"
+            inbox = self._context.Queue()
+            inbox.cancel_join_thread()
+            process = self._context.Process(
+                target=translation_main,
+                args=(
+                    name,
+                    self._config.translation_folder,
+                    self._config.translation_beam_size,
+                    inbox,
+                    self._outbox,
+                ),
+                name=f"consult-sfu-captions-{name}",
+                daemon=True,
+            )
+            process.start()
+            self._translation.append(_TranslationWorker(name, process, inbox))
+        self._reader = threading.Thread(
+            target=self._read_outputs, name="captions-worker-reader", daemon=True
+        )
+        self._reader.start()
+
+    def _read_outputs(self) -> None:
+        loop = self._loop
+        if loop is None:  # start() sets it before the thread exists
+            return
+        while True:
+            message = self._outbox.get()
+            if message is None:
+                return
+            try:
+                loop.call_soon_threadsafe(self._on_output, message)
+            except RuntimeError:  # loop closed under us: nothing left to deliver to
+                return
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        workers: list[tuple[SpawnProcess, Queue[Any]]] = [
+            (w.process, w.inbox) for w in self._recognition
+        ] + [(w.process, w.inbox) for w in self._translation]
+        for _, inbox in workers:
+            inbox.put_nowait(Stop())
+        for process, inbox in workers:
+            await loop.run_in_executor(None, process.join, _JOIN_TIMEOUT_S)
+            if process.is_alive():
+                process.terminate()
+                await loop.run_in_executor(None, process.join, _JOIN_TIMEOUT_S)
+            inbox.close()
+        if self._reader is not None:
+            self._outbox.put(None)
+            await loop.run_in_executor(None, self._reader.join)
+        self._outbox.close()
+        await loop.run_in_executor(None, self._outbox.join_thread)
+
+    # ------------------------------------------------------------ recognition
+
+    def _place(self, language: str) -> _RecognitionWorker:
+        least = min(self._recognition, key=lambda w: len(w.streams))
+        having = [w for w in self._recognition if language in w.languages]
+        if having:
+            best = min(having, key=lambda w: len(w.streams))
+            if len(best.streams) <= len(least.streams) + 2:
+                return best
+        return least
+
+    def open_stream(self, stream_id: str, model: SpeechModel) -> str:
+        if self._closed:
+            raise ServiceClosed("the caption workers are closed")
+        worker = self._place(model.language)
+        worker.languages.add(model.language)
+        worker.streams.add(stream_id)
+        self._stream_worker[stream_id] = worker
+        worker.inbox.put_nowait(OpenStream(stream_id, model))
+        return worker.name
+
+    def send_audio(self, stream_id: str, payload: bytes, rtp_timestamp: int, arrival: float) -> bool:
+        """Queue one packet; False (and counted) when the worker is too far behind."""
+        worker = self._stream_worker.get(stream_id)
+        if worker is None or self._closed:
+            return False
+        if worker.pending >= self._config.audio_queue_packets:
+            worker.dropped += 1
+            return False
+        worker.sent += 1
+        worker.inbox.put_nowait(AudioPacket(stream_id, payload, rtp_timestamp, arrival))
+        return True
+
+    def close_stream(self, stream_id: str) -> None:
+        worker = self._stream_worker.pop(stream_id, None)
+        if worker is None or self._closed:
+            return
+        worker.streams.discard(stream_id)
+        worker.inbox.put_nowait(CloseStream(stream_id))
+
+    # ------------------------------------------------------------ translation
+
+    def translate(self, request_id: int, text: str, source: str, target: str) -> bool:
+        """Queue a translation; False (and counted) when too many are in flight."""
+        if self._closed or not self._translation:
+            return False
+        worker = min(self._translation, key=lambda w: len(w.in_flight))
+        if len(worker.in_flight) >= self._config.translation_queue_requests:
+            self.translations_dropped += 1
+            return False
+        worker.in_flight.add(request_id)
+        self._request_worker[request_id] = worker
+        worker.inbox.put_nowait(TranslateRequest(request_id, text, source, target))
+        return True
+
+    def translation_done(self, request_id: int) -> None:
+        worker = self._request_worker.pop(request_id, None)
+        if worker is not None:
+            worker.in_flight.discard(request_id)
+
+    # ------------------------------------------------------------ introspection
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "recognition": [
+                {
+                    "name": w.name,
+                    "alive": w.process.is_alive(),
+                    "streams": len(w.streams),
+                    "languages": sorted(w.languages),
+                    "pending_packets": w.pending,
+                    "dropped_packets": w.dropped,
+                }
+                for w in self._recognition
+            ],
+            "translation": [
+                {"name": w.name, "alive": w.process.is_alive(), "in_flight": len(w.in_flight)}
+                for w in self._translation
+            ],
+            "translations_dropped": self.translations_dropped,
+        }
+
+    def dead_workers(self) -> list[str]:
+        if self._closed:
+            return []
+        workers = [(w.name, w.process) for w in self._recognition]
+        workers += [(w.name, w.process) for w in self._translation]
+        return [name for name, process in workers if process.exitcode is not None]
+
+    @property
+    def dropped_packets(self) -> int:
+        return sum(w.dropped for w in self._recognition)
