@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--resolution", type=_size, default=(640, 480))
         p.add_argument("--fps", type=int, default=30)
         p.add_argument("--bitrate", type=_bitrate, default=900_000)
+        p.add_argument("--clip-frames", type=int, default=60, help="frames in the looped clip (2..256)")
         p.add_argument("--no-audio", dest="audio", action="store_false")
         p.add_argument("--join-rate", type=float, default=5.0)
         p.add_argument("--join-timeout", type=float, default=20.0)
@@ -89,6 +90,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         scenario=args.scenario, consults=args.consults, rooms=args.rooms, room_size=args.room_size,
         subscribers=args.subscribers, duration_s=args.duration, warmup_s=args.warmup,
         width=args.resolution[0], height=args.resolution[1], fps=args.fps, bitrate_bps=args.bitrate,
+        clip_frames=args.clip_frames,
         audio=args.audio, join_rate=args.join_rate, join_timeout_s=args.join_timeout,
         decode_sample=args.decode_sample, ramp=args.ramp, ramp_step=args.ramp_step,
         ramp_step_s=args.ramp_step_duration, ramp_max=args.ramp_max, role=args.role,

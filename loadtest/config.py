@@ -49,6 +49,7 @@ class RunConfig:
             (0 <= self.warmup_s <= 60, "--warmup must be between 0 and 60 seconds"),
             (0.1 <= self.join_rate <= 100, "--join-rate must be between 0.1 and 100 joins/s"),
             (1 <= self.join_timeout_s <= 120, "--join-timeout must be between 1 and 120 seconds"),
+            (2 <= self.clip_frames <= 256, "--clip-frames must be between 2 and 256"),
             (0 <= self.decode_sample <= 20, "--decode-sample must be between 0 and 20"),
             (1 <= self.ramp_step <= 100, "--ramp-step must be between 1 and 100"),
             (2 <= self.ramp_step_s <= 120, "--ramp-step-duration must be between 2 and 120 seconds"),

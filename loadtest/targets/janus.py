@@ -136,8 +136,12 @@ class JanusParticipant(Participant):
     async def join(self) -> None:
         await self.session.create()
 
-    def _trickle_into(self, pc: RTCPeerConnection) -> Any:
+    def _events_for(self, pc: RTCPeerConnection, up: asyncio.Event | None = None) -> Any:
+        """Handle events: trickled candidates go to ``pc``; ``webrtcup`` sets ``up``."""
+
         def on_event(event: Event) -> None:
+            if event.get("janus") == "webrtcup" and up is not None:
+                up.set()
             if event.get("janus") != "trickle":
                 return
             candidate = event.get("candidate") or {}
@@ -153,7 +157,8 @@ class JanusParticipant(Participant):
     async def publish(self, video: PacketVideoTrack, audio: PacketAudioTrack | None) -> PublisherRef:
         pc = new_peer_connection()
         self.pcs.append(pc)
-        handle = await self.session.attach(VIDEOROOM, self._trickle_into(pc))
+        up = asyncio.Event()
+        handle = await self.session.attach(VIDEOROOM, self._events_for(pc, up))
         joined = await self.session.request(handle, {
             "request": "join", "ptype": "publisher", "room": self.room_id, "display": self.ctx.identity})
         feed = joined["plugindata"]["data"]["id"]
@@ -165,6 +170,8 @@ class JanusParticipant(Participant):
         if not jsep or jsep.get("type") != "answer":
             raise TargetError(f"janus: publish without an answer: {reply.get('plugindata')}")
         await apply_remote(pc, jsep["sdp"], "answer", self.ctx.networks)
+        # VideoRoom refuses subscriptions to a feed until its PeerConnection is up
+        await asyncio.wait_for(up.wait(), self.ctx.timeout_s)
         return PublisherRef(self.ctx.identity, str(feed))
 
     async def subscribe(self, publishers: Sequence[PublisherRef]) -> None:
@@ -172,7 +179,7 @@ class JanusParticipant(Participant):
             return
         pc = new_peer_connection()
         self.pcs.append(pc)
-        handle = await self.session.attach(VIDEOROOM, self._trickle_into(pc))
+        handle = await self.session.attach(VIDEOROOM, self._events_for(pc))
         by_feed = {int(p.server_id): p.identity for p in publishers}
         reply = await self.session.request(handle, {
             "request": "join", "ptype": "subscriber", "room": self.room_id,
