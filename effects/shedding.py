@@ -5,7 +5,7 @@ Pure (sans-I/O): the caller passes the measured durations and frame timestamps i
 Segmentation is the expensive part of a frame; the rest (pixel-format conversion, blur,
 composite) must be paid on every frame. With ``every = N`` the expected cost per frame is
 ``rest + segmentation / N``. After each frame we pick the smallest N (up to
-``max_every``) whose expected cost fits in the frame interval, from moving averages of
+``max_every``, at least ``min_every``) whose expected cost fits in the frame interval, from moving averages of
 both durations. N goes down only with headroom (the cost at N-1 under
 ``relax_fraction`` of the interval), so it does not flap between two values. When even
 ``max_every`` does not fit, the pipeline's own frame dropping lowers the frame rate.
@@ -30,9 +30,10 @@ MAX_INTERVAL = 1.0
 
 
 class SegmentationScheduler:
-    def __init__(self, max_every: int, default_interval: float) -> None:
+    def __init__(self, max_every: int, default_interval: float, min_every: int = 1) -> None:
         self.max_every = max_every
-        self.every = 1
+        self.min_every = min_every
+        self.every = min_every
         self._default_interval = default_interval
         self._steps: deque[float] = deque(maxlen=INTERVAL_WINDOW)
         self._last_timestamp: float | None = None
@@ -71,7 +72,7 @@ class SegmentationScheduler:
             self._since_segmentation = 0
             self._segmentation_avg = _moving_average(self._segmentation_avg, segmentation)
         self._rest_avg = _moving_average(self._rest_avg, rest)
-        self.every = self._choose_every()
+        self.every = max(self.min_every, self._choose_every())
 
     def _choose_every(self) -> int:
         if self._segmentation_avg is None or self._rest_avg is None:

@@ -91,7 +91,9 @@ class BackgroundEffect:
         self._smoother = MaskSmoother(
             self._config.mask_smoothing, self._config.mask_low, self._config.mask_high, self._config.feather
         )
-        self._scheduler = SegmentationScheduler(self._config.max_segment_every, 1.0 / self._config.default_fps)
+        self._scheduler = SegmentationScheduler(
+            self._config.max_segment_every, 1.0 / self._config.default_fps, self._config.min_segment_every
+        )
         self._stats_lock = threading.Lock()
         self._frames = 0
         self._segmentations = 0

@@ -86,3 +86,12 @@ def test_first_frame_is_always_segmented():
     scheduler = SegmentationScheduler(max_every=4, default_interval=FRAME)
     scheduler.every = 4
     assert scheduler.should_segment()
+
+
+def test_a_minimum_step_is_kept_even_with_time_to_spare():
+    scheduler = SegmentationScheduler(max_every=4, default_interval=FRAME, min_every=2)
+    pattern = run(scheduler, 20, segmentation=0.002, rest=0.002)
+    assert scheduler.every == 2
+    assert pattern[:6] == [True, False, True, False, True, False]
+    run(scheduler, 30, segmentation=0.080, rest=0.010, start=20)
+    assert scheduler.every == 4  # and still sheds more when needed

@@ -66,6 +66,8 @@ def test_config_defaults_follow_the_brief():
         ({"feather": 0.5}, "feather"),
         ({"default_fps": 0.5}, "default_fps"),
         ({"min_image_width": 5000}, "min_image_width/height"),
+        ({"min_segment_every": 5}, "min_segment_every"),
+        ({"min_segment_every": 0}, "min_segment_every"),
     ],
 )
 def test_config_refuses_bad_fields(kwargs, field):
