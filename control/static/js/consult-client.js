@@ -690,7 +690,7 @@ export class ConsultClient extends EventTarget {
     this.producers.set(producer.producer_id, producer);
     this._emit('track_published', { producer, participant: this._participant(producer.participant_id) });
     const pref = this._subscriptionPrefs.get('*');
-    if (pref && producer.kind === 'video') this._sendSubscription(producer.producer_id, pref);
+    if (pref && producer.source === 'camera') this._sendSubscription(producer.producer_id, pref);
   }
 
   _onTrackUnpublished(producerId) {
@@ -1071,7 +1071,8 @@ export class ConsultClient extends EventTarget {
 
   /**
    * Per-track preference for what this client receives: a resolution cap or a pause.
-   * `producerId` "*" applies to every current and future remote video.
+   * `producerId` "*" applies to every current and future remote camera (screen shares keep
+   * their full resolution unless capped one by one).
    * @param {string} producerId
    * @param {{maxWidth?: number, maxHeight?: number, paused?: boolean}} pref
    */
@@ -1080,7 +1081,7 @@ export class ConsultClient extends EventTarget {
     this._subscriptionPrefs.set(producerId, pref);
     if (producerId === '*') {
       for (const p of this.producers.values()) {
-        if (p.kind === 'video') {
+        if (p.source === 'camera') {
           this._subscriptionPrefs.delete(p.producer_id);
           this._sendSubscription(p.producer_id, pref);
         }
@@ -1101,7 +1102,7 @@ export class ConsultClient extends EventTarget {
     const all = this._subscriptionPrefs.get('*');
     for (const p of this.producers.values()) {
       if (p.kind !== 'video') continue;
-      const pref = this._subscriptionPrefs.get(p.producer_id) || all;
+      const pref = this._subscriptionPrefs.get(p.producer_id) || (p.source === 'camera' ? all : null);
       if (pref) this._sendSubscription(p.producer_id, pref);
     }
   }

@@ -69,7 +69,10 @@ export class LevelMeter {
     this.analyser.fftSize = 1024;
     this.buffer = new Float32Array(this.analyser.fftSize);
     this.source.connect(this.analyser);
-    if (this.ctx.state === 'suspended') this.ctx.resume().catch(() => {});
+    // Safari keeps an AudioContext suspended until the user touches the page.
+    this._resume = () => { if (this.ctx.state === 'suspended') this.ctx.resume().catch(() => {}); };
+    this._resume();
+    document.addEventListener('pointerdown', this._resume);
   }
 
   /** @returns {number} 0..1 */
@@ -83,6 +86,7 @@ export class LevelMeter {
   }
 
   close() {
+    document.removeEventListener('pointerdown', this._resume);
     this.source.disconnect();
     this.ctx.close().catch(() => {});
   }

@@ -228,7 +228,15 @@ class RoomPage {
     $('btn-mic').addEventListener('click', () => this.toggleMute('microphone'));
     $('btn-camera').addEventListener('click', () => this.toggleMute('camera'));
     $('btn-screen').addEventListener('click', () => this.toggleScreen());
-    $('btn-resolution').addEventListener('click', () => { $('resolution-panel').hidden = !$('resolution-panel').hidden; });
+    $('btn-resolution').addEventListener('click', (ev) => {
+      ev.stopPropagation();
+      $('resolution-panel').hidden = !$('resolution-panel').hidden;
+    });
+    // The popover closes on a click elsewhere or Escape.
+    document.addEventListener('click', (ev) => {
+      if (!$('resolution-panel').contains(ev.target)) $('resolution-panel').hidden = true;
+    });
+    document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') $('resolution-panel').hidden = true; });
     $('btn-pip').addEventListener('click', () => this.togglePip());
     $('btn-fullscreen').addEventListener('click', () => this.toggleFullscreen());
     $('btn-settings').addEventListener('click', () => this.openSettings());
