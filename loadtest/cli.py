@@ -135,7 +135,7 @@ async def run_one(name: str, cfg: RunConfig, args: argparse.Namespace, out: Path
             run = ScenarioRun(target, cfg, progress)
             return await asyncio.wait_for(run.execute(), cfg.max_run_s + 30)
         except (TimeoutError, TargetError, UnsafeTargetError, OSError) as exc:
-            progress(f"  ! {name} failed: {type(exc).__name__}: {exc}")
+            print(f"  ! {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
             return {"target": name, "scenario": cfg.scenario, "error": f"{type(exc).__name__}: {exc}",
                     "streams": 0, "timeseries": []}
         finally:

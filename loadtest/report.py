@@ -114,9 +114,11 @@ def table(runs: Sequence[dict[str, Any]]) -> str:
             ok = isinstance(a, int | float) and isinstance(b, int | float) and b
             row.append(f"{a / b:.2f}x" if ok else "-")  # type: ignore[operator]
         rows.append(row)
+    failed = [f"{r['target']}: {r['error']}" for r in runs if r.get("error")]
     widths = [max(len(row[i]) for row in rows) for i in range(len(heads))]
-    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-                     for row in rows)
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+             for row in rows]
+    return "\n".join(lines + [f"FAILED {line}" for line in failed])
 
 
 def write_json(path: Path, runs: Sequence[dict[str, Any]], command: str) -> None:

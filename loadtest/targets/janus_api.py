@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from loadtest.targets.base import TargetError
 
 Event = dict[str, Any]
 POLL_MAX_EVENTS = 10
+MAX_SESSION_S = 4 * 3600  # bound on one session's poll loop (a run is far shorter)
 
 
 class JanusSession:
@@ -87,7 +89,8 @@ class JanusSession:
     async def _poll(self) -> None:
         url = f"{self._url()}?maxev={POLL_MAX_EVENTS}"
         failures = 0
-        while failures < 5:
+        deadline = time.monotonic() + MAX_SESSION_S
+        while failures < 5 and time.monotonic() < deadline:
             try:
                 async with self.http.get(url, timeout=aiohttp.ClientTimeout(total=45)) as resp:
                     body = await resp.json(content_type=None)
