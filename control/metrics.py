@@ -43,6 +43,13 @@ def render(media: MediaServer) -> str:
     for name, value in media.gauges().items():
         metric = f"consult_sfu_{name}"
         lines += [f"# HELP {metric} {_GAUGES.get(name, name)}", f"# TYPE {metric} gauge", f"{metric} {value}"]
+    probe = media.latency_probe
+    if probe is not None and probe.count:
+        metric = "consult_sfu_forwarding_latency_seconds"
+        lines += [f"# HELP {metric} packet hand-over to last subscriber's send (sampled, bucket upper bounds)", f"# TYPE {metric} summary"]
+        for q in (0.5, 0.95, 0.99):
+            lines.append(f'{metric}{{quantile="{q}"}} {probe.quantile(q)}')
+        lines += [f"{metric}_count {probe.count}", f"{metric}_sum {probe.total:.6f}"]
     return "\n".join(lines) + "\n"
 
 

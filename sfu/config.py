@@ -46,3 +46,5 @@ class SfuConfig:
     camera_stall_s: float = 3.0
     #: Interval of sender reports on every leg.
     sender_report_interval_s: float = 1.0
+    #: Measure forwarding latency inside the server (benchmarks; see sfu/latency_probe.py).
+    latency_probe: bool = False

@@ -12,6 +12,7 @@ import contextlib
 from sfu import aiortc_hooks
 from sfu.config import SfuConfig
 from sfu.ids import RoomId
+from sfu.latency_probe import LatencyProbe
 from sfu.room import Room
 from sfu.stats import SfuCounters
 
@@ -23,6 +24,7 @@ class MediaServer:
         self.rooms: dict[RoomId, Room] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self.closed = False
+        self.latency_probe = LatencyProbe() if config.latency_probe else None
         aiortc_hooks.configure_host_addresses(config.ice.host_addresses)
         aiortc_hooks.configure_port_range(config.ice.port_min, config.ice.port_max)
 
@@ -30,7 +32,9 @@ class MediaServer:
         """The room with this id, created if needed."""
         room = self.rooms.get(room_id)
         if room is None or room.closed:
-            room = Room(room_id, self.config, self.counters, self._room_empty, echo=echo)
+            room = Room(
+                room_id, self.config, self.counters, self._room_empty, echo=echo, latency_probe=self.latency_probe
+            )
             self.rooms[room_id] = room
         return room
 

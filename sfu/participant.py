@@ -45,6 +45,7 @@ from sfu.config import SfuConfig
 from sfu.consumer import Consumer, Preference
 from sfu.errors import InvalidSdp, NotFound, WrongState
 from sfu.ids import ConsumerId, ParticipantId, ProducerId, RoomId, new_id
+from sfu.latency_probe import LatencyProbe
 from sfu.negotiation import codec_preferences
 from sfu.packet.rewriter import LegRewriter
 from sfu.producer import Producer
@@ -124,6 +125,7 @@ class Participant:
         on_negotiation_needed: Callable[[Participant], None],
         on_stall_change: Callable[[Producer, bool], None],
         echo: bool = False,
+        latency_probe: LatencyProbe | None = None,
     ) -> None:
         self.room_id = room_id
         self.id = participant_id
@@ -139,6 +141,7 @@ class Participant:
         self._counters = counters
         self._on_negotiation_needed = on_negotiation_needed
         self._on_stall_change = on_stall_change
+        self._latency_probe = latency_probe
         self._publish_pc: RTCPeerConnection | None = None
         self._subscribe_pc: RTCPeerConnection | None = None
         self._producer_by_mid: dict[str, Producer] = {}
@@ -235,6 +238,7 @@ class Participant:
                 config=self._config,
                 counters=self._counters,
                 on_stall_change=self._on_stall_change,
+                latency_probe=self._latency_probe,
             )
             producer.set_muted(bool(info and info.muted))
             codecs = [c for c in negotiated_codecs(transceiver) if c.mimeType.lower() != "video/rtx"]

@@ -22,6 +22,7 @@ from sfu.codec_info import vp8_keyframe_size
 from sfu.config import SfuConfig
 from sfu.events import ProducerDescription
 from sfu.ids import ParticipantId, ProducerId
+from sfu.latency_probe import LatencyProbe
 from sfu.packet.keyframe import frame_start_checker, keyframe_checker
 from sfu.packet.keyframe_throttle import KeyframeRequestThrottle
 from sfu.packet.nack_tracker import NackTracker
@@ -54,6 +55,7 @@ class Producer:
         config: SfuConfig,
         counters: SfuCounters,
         on_stall_change: Callable[[Producer, bool], None],
+        latency_probe: LatencyProbe | None = None,
     ) -> None:
         self.id = producer_id
         self.participant_id = participant_id
@@ -88,6 +90,7 @@ class Producer:
         self.stalled = False
         self.renditions = RenditionSet(self, config.renditions, counters) if kind == "video" else None
         self._pli_wanted = False
+        self._probe = latency_probe
 
     # ------------------------------------------------------------ wiring
 
@@ -173,6 +176,8 @@ class Producer:
             self.renditions.feed(packet, now)
 
         if self.consumers:
+            probe = self._probe
+            timed = probe is not None and probe.sample()
             fwd = ForwardedPacket(
                 payload,
                 packet.marker,
@@ -184,6 +189,9 @@ class Producer:
             )
             for consumer in tuple(self.consumers):
                 await consumer.on_packet(self, fwd, now)
+            if timed:
+                assert probe is not None  # noqa: S101
+                probe.record(time.monotonic() - now)
 
     async def on_sender_report(self, packet: RtcpSrPacket) -> None:
         if self._sr_clock is not None:

@@ -29,6 +29,7 @@ from sfu.events import (
     TrackUnpublished,
 )
 from sfu.ids import ParticipantId, ProducerId, RoomId
+from sfu.latency_probe import LatencyProbe
 from sfu.participant import Participant, PublishedTrack
 from sfu.producer import Producer
 from sfu.stats import SfuCounters
@@ -49,6 +50,7 @@ class Room:
         on_empty: Callable[[Room], None],
         *,
         echo: bool = False,
+        latency_probe: LatencyProbe | None = None,
     ) -> None:
         self.id = room_id
         self.echo = echo
@@ -58,6 +60,7 @@ class Room:
         self._config = config
         self._counters = counters
         self._on_empty = on_empty
+        self._latency_probe = latency_probe
         self._listeners: set[RoomListener] = set()
         self._negotiation_listeners: dict[ParticipantId, Callable[[Participant], None]] = {}
         self._ticker: asyncio.Task[None] | None = None
@@ -104,6 +107,7 @@ class Room:
             on_negotiation_needed=on_negotiation_needed,
             on_stall_change=self._on_stall_change,
             echo=self.echo,
+            latency_probe=self._latency_probe,
         )
         self.participants[participant_id] = participant
         self._ensure_ticker()
