@@ -5,6 +5,7 @@ messages a person sees for refusals the real server only sends with the control 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -200,3 +201,17 @@ async def test_permission_denied_and_no_camera(server: RunningServer, browser: B
         await page.wait_for_selector("#prejoin-notice:not([hidden])", timeout=10000)
         assert expected in (await page.inner_text("#prejoin-notice")).lower()
         await page.context.close()
+
+
+async def test_room_settings_and_consultation_clock(server: RunningServer, browser: Browser) -> None:
+    started = time.time() - 3600 - 5
+    joined = {
+        "type": "joined", "participant_id": "PA1", "room": "scripted", "identity": "pat", "name": "Pat", "role": "client",
+        "ice_servers": [], "settings": {"resolution_change_allowed": False}, "participants": [], "producers": [],
+        "started_at": started,
+    }
+    page = await join_scripted(browser, server, ScriptedServer([joined]))
+    await page.wait_for_selector("body[data-view='call'][data-state='connected']", timeout=10000)
+    assert await page.is_hidden("#btn-resolution")  # the room does not allow resolution changes
+    await page.wait_for_function("() => document.getElementById('clock').textContent.startsWith('1:00:')", timeout=5000)
+    assert await page.get_attribute("#stage", "data-layout") == "solo"
