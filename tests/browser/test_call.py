@@ -53,3 +53,16 @@ async def test_mute_shows_at_the_other_side(server: RunningServer, browser: Brow
     await alice.click("#btn-camera")
     await eventually(lambda: bob_sees("mic-off", False), 10, "Alice's microphone back on at Bob")
     await eventually(lambda: bob_sees("no-video", False), 10, "Alice's camera back on at Bob")
+
+
+async def test_leaving_removes_the_tile_at_the_other_side(server: RunningServer, browser: Browser) -> None:
+    alice = await new_page(browser)
+    bob = await new_page(browser)
+    await open_and_join(alice, server.join_url("call-3", "alice", "Alice"))
+    await open_and_join(bob, server.join_url("call-3", "bob", "Bob"))
+    await bob.wait_for_selector(".tile-camera:not(.tile-self)")
+    assert "Alice" in await bob.inner_text("#room-title")
+    await alice.click("#btn-leave")
+    await alice.wait_for_selector("body[data-view='message']")
+    await bob.wait_for_selector(".tile-camera:not(.tile-self)", state="detached", timeout=15000)
+    assert await bob.get_attribute("#stage", "data-layout") == "solo"

@@ -383,7 +383,8 @@ class RoomPage {
     this.watchdog.stop();
     this.settingsReturn = document.body.dataset.view === 'settings' ? this.settingsReturn : document.body.dataset.view;
     this.showView('settings');
-    this.settingsView.open({ problem });
+    // The network test sends media of its own: offered before joining, not during the call.
+    this.settingsView.open({ problem, echo: !this.client });
   }
 
   closeSettings() {

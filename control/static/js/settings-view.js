@@ -130,11 +130,13 @@ export class SettingsView {
   }
 
   /**
-   * Show the view. In room mode with `problem`, start fixing the camera.
-   * @param {{problem?: string|null}} [options]
+   * Show the view. In room mode with `problem`, start fixing the camera. `echo` shows the
+   * network test (default: on the stand-alone page only; the room offers it before joining).
+   * @param {{problem?: string|null, echo?: boolean}} [options]
    */
-  async open({ problem = null } = {}) {
+  async open({ problem = null, echo = this.mode === 'page' } = {}) {
     this.opened = true;
+    this.$('echo-section').hidden = !echo;
     this.problem = problem;
     const banner = this.$('camera-problem-banner');
     banner.hidden = !problem;
