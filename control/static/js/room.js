@@ -22,8 +22,11 @@ import { loadPrefs, savePrefs } from './prefs.js';
 import { errorText, STATE_TEXTS } from './texts.js';
 import { setButton } from './icons.js';
 
-/** Optional modules next to this one; add effects / captions UIs here. */
-const EXTENSIONS = ['waiting'];
+/**
+ * Optional modules next to this one, loaded only when the server has them: the waiting room
+ * (control plane), and the places for the background-effects and captions controls.
+ */
+const EXTENSIONS = ['waiting', 'effects', 'captions'];
 
 /** What "I send" means for the camera. */
 const SEND_PRESETS = {
@@ -655,6 +658,8 @@ class RoomPage {
    * @property {(spec: {id: string, label: string, icon?: string, onClick: () => void}) => HTMLButtonElement} addToolbarButton
    * @property {(text: string) => void} toast
    * @property {object} claims  the join token's claims (unverified: display only)
+   * @property {(participantId: string) => HTMLElement|null} tileElement  a participant's camera tile
+   * @property {{camera: MediaStreamTrack|null, microphone: MediaStreamTrack|null}} localTracks
    */
   _makeApi() {
     const page = this;
@@ -679,6 +684,13 @@ class RoomPage {
         return button;
       },
       get claims() { return page.claims || {}; },
+      /** The tile element of a participant's camera (e.g. to put subtitles under it), or null. */
+      tileElement(participantId) {
+        const tile = page.stage.get(participantId === page.client?.self?.participant_id ? 'self' : `cam:${participantId}`);
+        return tile ? tile.el : null;
+      },
+      /** Local camera and microphone tracks (null when absent). */
+      get localTracks() { return { ...page.local }; },
     };
   }
 }
