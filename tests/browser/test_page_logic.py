@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, WebSocketRoute
+from playwright.async_api import Browser, Page, Route, WebSocketRoute
 
 from tests.browser.conftest import RunningServer
 from tests.browser.pages import new_page
@@ -215,3 +215,32 @@ async def test_room_settings_and_consultation_clock(server: RunningServer, brows
     assert await page.is_hidden("#btn-resolution")  # the room does not allow resolution changes
     await page.wait_for_function("() => document.getElementById('clock').textContent.startsWith('1:00:')", timeout=5000)
     assert await page.get_attribute("#stage", "data-layout") == "solo"
+
+
+WAITING_EXTENSION = """
+export function install(room) {
+  room.addToolbarButton({ id: 'btn-queue', label: 'Queue', onClick: () => {} });
+  room.onClient((client) => {
+    client.on('waiting', (msg) => {
+      room.elements.waiting.innerHTML = `<p id="ext-waiting">status ${msg.status}, practitioner ${msg.practitioner_status}</p>`;
+    });
+  });
+}
+"""
+
+
+async def test_waiting_room_extension_hook(server: RunningServer, browser: Browser) -> None:
+    script = ScriptedServer([{"type": "waiting", "status": "late", "practitioner_status": "in_consultation", "server_time": 0}])
+    page = await new_page(browser)
+
+    async def serve_extension(route: Route) -> None:
+        await route.fulfill(status=200, content_type="text/javascript", body=WAITING_EXTENSION)
+
+    await page.route("**/static/js/waiting.js", serve_extension)
+    await page.route_web_socket("**/ws", script.handler)
+    await page.goto(server.join_url("scripted", "pat", "Pat"))
+    await page.wait_for_selector("body[data-view='prejoin']")
+    assert await page.query_selector("#toolbar-extra #btn-queue") is not None
+    await page.click("#join-button")
+    await page.wait_for_selector("body[data-view='waiting'] #ext-waiting", timeout=10000)
+    assert await page.inner_text("#ext-waiting") == "status late, practitioner in_consultation"
