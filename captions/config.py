@@ -16,6 +16,8 @@ class VadConfig:
     threshold_dbfs: float = -45.0
     #: A frame must also be this many dB above the tracked noise floor.
     margin_db: float = 12.0
+    #: The noise floor is the quietest frame in this window (see captions/vad.py).
+    noise_window_s: float = 3.0
     #: Consecutive speech frames (20 ms each) needed to start an utterance.
     start_frames: int = 3
     #: Silence that ends an utterance (short pauses between words stay inside it).
@@ -34,7 +36,7 @@ class CaptionsConfig:
     translation_folder: Path = Path("models/translate")
     #: Recognition worker processes; streams are spread over them by language.
     recognition_workers: int = 1
-    #: Translation worker processes (a model is loaded once per process).
+    #: Translation worker processes (a model is loaded once per process); 0: no translation.
     translation_workers: int = 1
     #: Audio packets waiting for a recognition worker (all its streams); beyond, dropped.
     audio_queue_packets: int = 1500
@@ -59,7 +61,6 @@ class CaptionsConfig:
     def __post_init__(self) -> None:
         positive = (
             "recognition_workers",
-            "translation_workers",
             "audio_queue_packets",
             "translation_queue_requests",
             "event_queue_size",
@@ -69,6 +70,8 @@ class CaptionsConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"captions.{name} must be at least 1, got {getattr(self, name)!r}")
+        if self.translation_workers < 0:
+            raise ConfigError("captions.translation_workers must not be negative")
         if not 0.0 < self.dedup_similarity <= 1.0:
             raise ConfigError("captions.dedup_similarity must be in (0, 1]")
         if self.dedup_window_s < 0:

@@ -190,17 +190,24 @@ class OfflineSentenceSplitter:
         return [p for p in parts if p] or [text]
 
 
-def prepare_argos_environment(folder: Path, beam_size: int) -> None:
-    """Point argostranslate's settings (read at import) into ``folder``; call before import."""
+def argos_environment(folder: Path, beam_size: int) -> dict[str, str]:
+    """argostranslate's settings (read from the environment at import), kept in ``folder``."""
     home = folder / ".argos-home"
-    os.environ["XDG_DATA_HOME"] = str(home / "data")
-    os.environ["XDG_CONFIG_HOME"] = str(home / "config")
-    os.environ["XDG_CACHE_HOME"] = str(home / "cache")
-    os.environ["ARGOS_PACKAGES_DIR"] = str(folder)
-    os.environ["ARGOS_PACKAGE_INDEX"] = "http://127.0.0.1:9/"  # never used; never remote
-    os.environ["ARGOS_DEVICE_TYPE"] = "cpu"
-    os.environ["ARGOS_BEAM_SIZE"] = str(beam_size)
-    os.environ["ARGOS_CHUNK_TYPE"] = "NONE"
+    return {
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "ARGOS_PACKAGES_DIR": str(folder),
+        "ARGOS_PACKAGE_INDEX": "http://127.0.0.1:9/",  # never used; never remote
+        "ARGOS_DEVICE_TYPE": "cpu",
+        "ARGOS_BEAM_SIZE": str(beam_size),
+        "ARGOS_CHUNK_TYPE": "NONE",
+    }
+
+
+def prepare_argos_environment(folder: Path, beam_size: int) -> None:
+    """Set :func:`argos_environment` in this process; call before importing argostranslate."""
+    os.environ.update(argos_environment(folder, beam_size))
 
 
 class OfflineTranslator:
@@ -213,11 +220,11 @@ class OfflineTranslator:
         self.translations = 0
 
     def warm_up(self) -> None:
-        """Import argostranslate and load every installed package (models are small)."""
-        import argostranslate.translate  # noqa: F401
+        """Import argostranslate (~2 s, pulls in stanza and torch) before the first caption.
 
-        for pair in self._catalog.packages():
-            self._load(pair)
+        Packages themselves load at their first use: a folder may hold many of them.
+        """
+        import argostranslate.translate  # noqa: F401
 
     def _load(self, pair: tuple[str, str]) -> tuple[Any, Any]:
         loaded = self._loaded.get(pair)

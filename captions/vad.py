@@ -11,8 +11,10 @@ Audio is pushed in 20 ms frames of 16 kHz mono s16 with the time they were recei
   reached ``max_utterance_s``, or :meth:`flush` is called (stream stopped or a gap).
 
 Loud means above an absolute threshold *and* a margin above the noise floor, which is
-tracked as a slow-rising, fast-falling minimum of frame energies, so steady background
-noise (fans, hum) does not keep an utterance open. The utterance's mean level (dBFS) is
+the quietest frame of the last ``noise_window_s`` (a sliding minimum): speech always has
+quieter gaps between syllables and words, so the minimum stays at the background level
+while someone talks, but a steady noise (fan, hum) becomes the floor within that window
+and does not keep an utterance open. The utterance's mean level (dBFS) is
 reported at its end; echo de-duplication uses it as a tie-breaker.
 """
 
@@ -65,7 +67,9 @@ class VoiceActivityDetector:
         self._config = config
         self._buffer = bytearray()
         self._preroll: deque[bytes] = deque(maxlen=max(1, round(config.preroll_s / FRAME_S)))
-        self._noise_floor = -70.0
+        self._noise_window: deque[tuple[int, float]] = deque()  # (frame index, level), rising
+        self._frame_index = 0
+        self._noise_frames = max(1, round(config.noise_window_s / FRAME_S))
         self._loud_run = 0
         self._in_speech = False
         self._quiet_s = 0.0
@@ -99,21 +103,27 @@ class VoiceActivityDetector:
             return []
         return [self._end("flush")]
 
+    @property
+    def noise_floor(self) -> float:
+        return self._noise_window[0][1] if self._noise_window else -120.0
+
     def _is_loud(self, level: float) -> bool:
-        return level > self._config.threshold_dbfs and level > self._noise_floor + self._config.margin_db
+        return level > self._config.threshold_dbfs and level > self.noise_floor + self._config.margin_db
 
     def _track_noise(self, level: float) -> None:
-        # Falls at once to a quieter frame, rises slowly (0.05 dB per frame, 2.5 dB/s),
-        # so speech barely lifts it but a lasting louder background is learnt in seconds.
-        if level < self._noise_floor:
-            self._noise_floor = level
-        else:
-            self._noise_floor = min(level, self._noise_floor + 0.05)
+        # Sliding-window minimum with a monotonic deque: O(1) amortised per frame.
+        self._frame_index += 1
+        window = self._noise_window
+        while window and window[-1][1] >= level:
+            window.pop()
+        window.append((self._frame_index, level))
+        while window[0][0] <= self._frame_index - self._noise_frames:
+            window.popleft()
 
     def _frame(self, frame: bytes, now: float) -> list[VadEvent]:
         level = frame_dbfs(frame)
-        loud = self._is_loud(level)
         self._track_noise(level)
+        loud = self._is_loud(level)
         if not self._in_speech:
             self._preroll.append(frame)
             self._loud_run = self._loud_run + 1 if loud else 0

@@ -86,8 +86,9 @@ class Playback:
     sent: int = field(default=0)
 
 
-async def play(playbacks: list[Playback], packet_s: float = 0.02) -> None:
-    """Feed every playback's packets at real-time pace, each from its own start delay."""
+async def play(playbacks: list[Playback], speed: float = 1.0) -> None:
+    """Feed every playback's packets at ``speed`` x real time, each from its own start delay."""
+    packet_s = 0.02 / speed
     start = time.monotonic()
     step = 0
     while any(p.sent < len(p.clip.payloads) for p in playbacks):
