@@ -28,7 +28,7 @@ def run_result(run: ScenarioRun, window: Window) -> dict[str, Any]:
     kinds = 2 if cfg.audio else 1
     ready = [j.ready_at - j.started_at for j in run.joins if j.ready_at is not None]
     first = [p.first_frame_at - p.ready_at for p in video if p.first_frame_at is not None and p.ready_at is not None]
-    cpu_s_per_s = None if window.server_cpu_s is None else window.server_cpu_s / fig.seconds
+    cpu_s_per_s = None if window.server_cpu_s is None else window.server_cpu_s / window.seconds
     forwarded, source = window.packets_forwarded, "server_metrics"
     if forwarded is None:
         forwarded, source = fig.packets, "subscribers"
@@ -41,7 +41,7 @@ def run_result(run: ScenarioRun, window: Window) -> dict[str, Any]:
         "target": run.target.name,
         "scenario": cfg.scenario,
         "params": {k: v for k, v in asdict(cfg).items()},
-        "window_s": round(fig.seconds, 2),
+        "window_s": round(window.seconds, 2),
         "streams": fig.streams,
         "streams_expected": run.expected_video,
         "tracks_expected": run.expected_video * kinds,
@@ -77,7 +77,7 @@ def run_result(run: ScenarioRun, window: Window) -> dict[str, Any]:
         "packets_source": source,
         "packets_received": fig.packets,
         "server_rss_mb": rounded(window.server_rss_mb, 1),
-        "tester_cpu_s_per_s": round(window.tester_cpu_s / fig.seconds, 3) if fig.seconds else None,
+        "tester_cpu_s_per_s": round(window.tester_cpu_s / window.seconds, 3),
         "errors": run.errors[:50],
         "timeseries": [asdict(t) for t in run.ticks],
     }

@@ -53,6 +53,7 @@ class Tick:
 
 @dataclass
 class Window:
+    seconds: float  # wall-clock length of the window (figures.seconds is 0 without streams)
     figures: WindowFigures
     start: Snapshot
     end: Snapshot
@@ -118,9 +119,9 @@ class ScenarioRun:
             functools.partial(self._on_receiver, peer.identity, record.started_at),
             self.cfg.join_timeout_s,
         )
-        participant = self.target.participant(peer.room, ctx)
-        self.participants.append(participant)
         try:
+            participant = self.target.participant(peer.room, ctx)
+            self.participants.append(participant)
             await asyncio.wait_for(self._join_publish_subscribe(peer, participant, record), self.cfg.join_timeout_s)
         except Exception as exc:
             record.error = f"{peer.identity}: {type(exc).__name__}: {exc}"
@@ -169,8 +170,10 @@ class ScenarioRun:
         return sample(pid, time.monotonic()) if pid is not None else None
 
     async def measure(self, seconds: float, label: str) -> Window:
+        began = time.monotonic()
         start = self.snapshot()
         server0 = self._server()
+        last_at = began
         forwarded0 = await self.target.packets_forwarded()
         tester0 = sum(os.times()[:2])
         rss_max: float | None = None
@@ -178,6 +181,7 @@ class ScenarioRun:
         end_at = min(time.monotonic() + seconds, self.deadline)
         while time.monotonic() < end_at:
             await asyncio.sleep(min(1.0, max(0.0, end_at - time.monotonic())))
+            last_at = time.monotonic()
             current, server = self.snapshot(), self._server()
             tick = self._tick(previous, current, prev_server, server)
             if tick.server_rss_mb is not None:
@@ -190,7 +194,8 @@ class ScenarioRun:
         cpu = None if server0 is None or prev_server is None else prev_server.cpu_s - server0.cpu_s
         forwarded = None if forwarded0 is None or forwarded1 is None else forwarded1 - forwarded0
         return Window(
-            window_figures(self.probes, start, end), start, end, cpu, rss_max, forwarded,
+            max(last_at - began, 1e-3), window_figures(self.probes, start, end), start, end, cpu,
+            rss_max, forwarded,
             sum(os.times()[:2]) - tester0,
         )
 
@@ -242,14 +247,15 @@ class ScenarioRun:
             window = await self.measure(cfg.ramp_step_s, f"{label} ramp {count}")
             fps50 = percentile(window.figures.fps, 50) or 0.0
             loss = window.figures.loss_pct or 0.0
-            ok = loss <= cfg.ramp_max_loss_pct and fps50 >= cfg.ramp_min_fps_ratio * cfg.fps
-            seconds = window.figures.seconds or cfg.ramp_step_s
+            failed = sum(1 for j in self.joins if j.error is not None)
+            ok = loss <= cfg.ramp_max_loss_pct and fps50 >= cfg.ramp_min_fps_ratio * cfg.fps and not failed
+            seconds = window.seconds
             steps.append({"subscribers": count, "streams": window.figures.streams, "fps_p50": rounded(fps50, 1),
                           "loss_pct": rounded(loss, 3),
                           "server_cpu_s_per_s": rounded((window.server_cpu_s or 0) / seconds, 3),
                           "tester_cpu_s_per_s": rounded(window.tester_cpu_s / seconds, 3), "passed": ok})
             if not ok:
-                self.ramp_stop = "loss" if loss > cfg.ramp_max_loss_pct else "fps"
+                self.ramp_stop = "join" if failed else "loss" if loss > cfg.ramp_max_loss_pct else "fps"
                 break
             capacity = count
         if window is None:

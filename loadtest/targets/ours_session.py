@@ -39,7 +39,7 @@ class OursParticipant(Participant):
         self.participant_id = ""
         self.identities: dict[str, str] = {}  # participant id -> identity
         self.reported: dict[str, str] = {}  # subscribe mid -> producer id already given a probe
-        self.receiving: set[str] = set()  # identities whose video is on the subscribe connection
+        self.receiving: set[str] = set()  # participant ids whose video is on the subscribe connection
         self.http: aiohttp.ClientSession | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.reader: asyncio.Task[None] | None = None
@@ -165,13 +165,13 @@ class OursParticipant(Participant):
             identity = self.identities.get(consumer.participant_id, consumer.participant_id)
             self.ctx.on_receiver(transceiver.receiver, identity, consumer.kind)
             if consumer.kind == "video":
-                self.receiving.add(identity)
+                self.receiving.add(consumer.participant_id)
         await self.send(m.Answer(pc="subscribe", sdp=await local_answer(pc)))
         async with self.changed:
             self.changed.notify_all()
 
     async def subscribe(self, publishers: Sequence[PublisherRef]) -> None:
-        wanted = {p.identity for p in publishers}
+        wanted = {p.server_id for p in publishers}  # the publishers' participant ids
         async with self.changed:
             while not wanted <= self.receiving:
                 if self.failure is not None:
