@@ -22,6 +22,13 @@ def _ms(values: Sequence[float], q: float) -> float | None:
     return rounded(percentile([v * 1000.0 for v in values], q), 1)
 
 
+def _others(window: Window) -> float | None:
+    """CPU used on the server's pinned core by everything but the server (contention)."""
+    if window.server_core_busy_s is None or window.server_cpu_s is None:
+        return None
+    return round(max(0.0, window.server_core_busy_s - window.server_cpu_s) / window.seconds, 3)
+
+
 def run_result(run: ScenarioRun, window: Window) -> dict[str, Any]:
     cfg, fig = run.cfg, window.figures
     video = [p for p in run.probes if p.kind == "video"]
@@ -78,6 +85,7 @@ def run_result(run: ScenarioRun, window: Window) -> dict[str, Any]:
         "packets_received": fig.packets,
         "server_rss_mb": rounded(window.server_rss_mb, 1),
         "tester_cpu_s_per_s": round(window.tester_cpu_s / window.seconds, 3),
+        "server_core_others_s_per_s": _others(window),
         "errors": run.errors[:50],
         "timeseries": [asdict(t) for t in run.ticks],
     }
@@ -87,6 +95,7 @@ TABLE_KEYS = (
     "streams", "tracks_received", "fps_p50", "video_kbps_p50", "loss_pct", "e2e_latency_ms_p50",
     "e2e_latency_ms_p95", "join_to_ready_ms_p95", "join_to_first_frame_ms_p95", "keyframe_requests",
     "server_cpu_s_per_s", "server_us_per_packet", "packets_forwarded", "server_rss_mb", "tester_cpu_s_per_s",
+    "server_core_others_s_per_s",
 )
 
 

@@ -22,7 +22,7 @@ from loadtest.config import RunConfig
 from loadtest.metrics import Snapshot, WindowFigures, percentile, rounded, window_figures
 from loadtest.probe import StreamProbe, install_probe, read_decoded
 from loadtest.scenarios import PeerPlan, plan, publishers_per_room
-from loadtest.server_stats import ProcSample, sample
+from loadtest.server_stats import ProcSample, core_busy_s, sample
 from loadtest.targets.base import Participant, PeerContext, PublisherRef, Target
 from loadtest.tracks import PacketAudioTrack, PacketVideoTrack, SendLog
 
@@ -61,6 +61,7 @@ class Window:
     server_rss_mb: float | None
     packets_forwarded: int | None
     tester_cpu_s: float
+    server_core_busy_s: float | None  # whole pinned CPU, every process: shows contention
 
 
 @dataclass
@@ -176,6 +177,8 @@ class ScenarioRun:
         last_at = began
         forwarded0 = await self.target.packets_forwarded()
         tester0 = sum(os.times()[:2])
+        core = self.target.cpu
+        core0 = core_busy_s(core) if core is not None else None
         rss_max: float | None = None
         previous, prev_server = start, server0
         end_at = min(time.monotonic() + seconds, self.deadline)
@@ -190,13 +193,14 @@ class ScenarioRun:
             self.progress(_progress_line(label, tick, len([p for p in self.probes if p.kind == "video"])))
             previous, prev_server = current, server
         end = previous
+        core1 = core_busy_s(core) if core is not None else None
         forwarded1 = await self.target.packets_forwarded()
         cpu = None if server0 is None or prev_server is None else prev_server.cpu_s - server0.cpu_s
         forwarded = None if forwarded0 is None or forwarded1 is None else forwarded1 - forwarded0
         return Window(
             max(last_at - began, 1e-3), window_figures(self.probes, start, end), start, end, cpu,
-            rss_max, forwarded,
-            sum(os.times()[:2]) - tester0,
+            rss_max, forwarded, sum(os.times()[:2]) - tester0,
+            None if core0 is None or core1 is None else core1 - core0,
         )
 
     def _tick(self, a: Snapshot, b: Snapshot, sa: ProcSample | None, sb: ProcSample | None) -> Tick:

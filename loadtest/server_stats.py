@@ -66,3 +66,17 @@ def sample(pid: int, now: float) -> ProcSample:
         cpu_ticks += int(fields[11]) + int(fields[12])
         rss_pages += int(fields[21])
     return ProcSample(now, cpu_ticks / _TICKS, rss_pages * _PAGE)
+
+
+def core_busy_s(cpu: int) -> float | None:
+    """Busy seconds (everything but idle and iowait) of one CPU since boot, from /proc/stat."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith(f"cpu{cpu} "):
+            values = [int(v) for v in line.split()[1:]]
+            idle = values[3] + (values[4] if len(values) > 4 else 0)
+            return (sum(values[:8]) - idle) / _TICKS
+    return None

@@ -56,6 +56,7 @@ class Participant(ABC):
 
 class Target(ABC):
     name: str = ""
+    cpu: int | None = None  # the CPU the server is pinned to, if any
     #: which process's CPU and memory are measured, and whether it forwards payloads unchanged
     forwards_payload: bool = True
 

@@ -45,7 +45,7 @@ class OursTarget(Target):
         server_pid: int | None = None, role: str = "practitioner",
     ) -> None:
         self.run_dir = run_dir
-        self.cpu = cpu
+        self.cpu = cpu if url is None else None  # a server we did not start is not ours to pin
         self.url = url
         self.secret = secret or secrets.token_urlsafe(32)
         self.given_pid = server_pid
