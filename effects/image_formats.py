@@ -8,6 +8,7 @@ without OpenCV ever allocating for it.
 from __future__ import annotations
 
 import struct
+import zlib
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
@@ -48,6 +49,40 @@ def _png_dimensions(data: bytes) -> tuple[int, int]:
         raise HeaderError("PNG file has no IHDR chunk where the format requires it")
     width, height = struct.unpack(">II", data[16:24])
     return int(width), int(height)
+
+
+def check_structure(fmt: str, data: bytes) -> None:
+    """Cheap structural checks before the decoder sees the file; :class:`HeaderError` if damaged."""
+    if fmt == "png":
+        check_png_chunks(data)
+
+
+def check_png_chunks(data: bytes) -> None:
+    """Walk every chunk: lengths inside the file, letter types, CRCs right, IEND at the end.
+
+    OpenCV 4.11's PNG reader can spend seconds on a damaged chunk length (measured: 4.5 s
+    on a 2 KB file); checking the structure first (CRC-32 runs at GB/s) refuses such files
+    before they reach it.
+    """
+    view = memoryview(data)
+    offset = len(PNG_SIGNATURE)
+    index = 0
+    while offset + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind = data[offset + 4 : offset + 8]
+        end = offset + 12 + length
+        if not kind.isalpha() or not kind.isascii():
+            raise HeaderError(f"PNG chunk {index} has an invalid type {kind!r}")
+        if end > len(data):
+            raise HeaderError(f"PNG file is truncated in chunk {index} ({kind.decode()})")
+        (crc,) = struct.unpack(">I", data[end - 4 : end])
+        if zlib.crc32(view[offset + 4 : end - 4]) != crc:
+            raise HeaderError(f"PNG chunk {index} ({kind.decode()}) is damaged (CRC mismatch)")
+        if kind == b"IEND":
+            return
+        offset = end
+        index += 1
+    raise HeaderError("PNG file is truncated (no IEND chunk)")
 
 
 def _jpeg_dimensions(data: bytes) -> tuple[int, int]:

@@ -30,7 +30,13 @@ from effects.compositor import cover
 from effects.config import EffectsConfig
 from effects.errors import ImageNotFound, ImageRejected
 from effects.i420 import I420Array, from_bgr
-from effects.image_formats import CONTENT_TYPES, HeaderError, header_dimensions, sniff_format
+from effects.image_formats import (
+    CONTENT_TYPES,
+    HeaderError,
+    check_structure,
+    header_dimensions,
+    sniff_format,
+)
 
 BgrImage = npt.NDArray[np.uint8]
 
@@ -190,6 +196,10 @@ class BackgroundImageStore:
         except HeaderError as error:
             raise ImageRejected("corrupt", str(error)) from None
         _check_dimensions(config, width, height)
+        try:
+            check_structure(fmt, data)
+        except HeaderError as error:
+            raise ImageRejected("corrupt", str(error)) from None
         decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
         if decoded is None:
             raise ImageRejected("corrupt", f"{fmt.upper()} file could not be decoded")

@@ -8,6 +8,8 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from effects.config import EffectsConfig
 from effects.errors import ImageNotFound, ImageRejected
@@ -173,6 +175,10 @@ def test_damaged_files_are_corrupt():
 
 def test_refusal_messages_name_the_problem():
     store = BackgroundImageStore()
+    png = bytearray(encoded(".png", 320, 180))
+    png[60] ^= 0xFF  # inside the first data chunk
+    with pytest.raises(ImageRejected, match=r"PNG chunk 1 \(IDAT\) is damaged"):
+        store.add("org-a", "x", bytes(png))
     with pytest.raises(ImageRejected, match="neither PNG nor JPEG"):
         store.add("org-a", "x", b"GIF89a" + bytes(100))
     with pytest.raises(ImageRejected, match="159x200"):
@@ -193,3 +199,21 @@ def test_names_are_validated(name):
         BackgroundImageStore().add("org-a", name, encoded(".png", 320, 180))
     assert caught.value.code == "invalid_name"
     assert "name" in caught.value.message
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    prefix=st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b""]),
+    body=st.binary(max_size=400),
+    cut=st.integers(min_value=0, max_value=2000),
+)
+def test_any_bytes_are_either_accepted_or_rejected_with_a_code(prefix, body, cut):
+    """Fuzz: random, truncated or spliced uploads never raise anything but ImageRejected."""
+    real = encoded(".png", 200, 120) if prefix.startswith(b"\x89") else encoded(".jpg", 200, 120)
+    candidates = [prefix + body, real[:cut] + body, real[: min(cut, 40)] + body + real[40:]]
+    store = BackgroundImageStore()
+    for data in candidates:
+        try:
+            store.add("org-a", "fuzz", data)
+        except ImageRejected as error:
+            assert error.code in {"unsupported_format", "too_large", "corrupt", "too_small"}
