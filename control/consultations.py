@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from control import tokens
 from control.domain import rules
 from control.domain.errors import Conflict, NotFound
-from control.domain.model import Announcement, Department, OrgSettings, Room, RoomState
+from control.domain.model import Announcement, Department, OrgSettings, Room, RoomKind, RoomState
 from control.domain.requests import new_room
 from control.domain.rules import Event, Joiner, JoinResult
 from control.domain.scope import Scope
@@ -132,7 +132,7 @@ class Consultations:
         extra: dict[str, Any] = {"org": room.org}
         if room.department is not None:
             extra["dept"] = room.department
-        if room.state is RoomState.STARTED:
+        if room.state is RoomState.STARTED and room.kind is not RoomKind.WALK_IN:
             extra["inv"] = True  # invited during the call: joins the running consultation directly
         ttl_s = room.closes_at + TOKEN_GRACE_S - now
         token = tokens.mint(

@@ -37,6 +37,7 @@ from control.domain.rules import (
 )
 from control.domain.views import waiting_entry
 from control.store import EventSubscription
+from control.webhooks import cancel_and_wait
 from signalling.codec import Message
 from signalling.lobby import JoinContext, LobbyDecision, LobbyError, SessionHandle
 from signalling.messages_waiting import (
@@ -91,9 +92,7 @@ class ControlLobby:
 
     async def close(self) -> None:
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await cancel_and_wait(self._listener)
             self._listener = None
         if self._subscription is not None:
             await self._subscription.close()
@@ -180,6 +179,9 @@ class ControlLobby:
             try:
                 await self._on_event(event)
             except Exception:  # one bad push must not stop the live lobby
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from None  # redis-py may mask a cancel
                 log.exception("lobby failed to handle %s", event.name)
 
     async def _on_event(self, event: Event) -> None:

@@ -56,6 +56,24 @@ def verify_signature(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(sign(secret, body), header)
 
 
+async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel an owned task and wait for its end, cancelling again if a library swallowed it."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    with contextlib.suppress(asyncio.CancelledError):
+        exc = task.exception()
+        if exc is not None:
+            log.warning("task %s ended with %r", task.get_name(), exc)
+
+
+def _reraise_if_cancelling() -> None:
+    """redis-py may turn a cancellation mid-command into a connection error: keep the cancel."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 @dataclass
 class WebhookStats:
     queued: int = 0
@@ -74,6 +92,7 @@ class WebhookDispatcher:
         self._deliveries: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._closing = False
         self.stats = WebhookStats()
 
     async def start(self) -> None:
@@ -85,14 +104,12 @@ class WebhookDispatcher:
         self._runner = asyncio.create_task(self._run(), name="webhook-dispatcher")
 
     async def close(self) -> None:
+        self._closing = True
         tasks = list(self._deliveries)
         if self._runner is not None:
             tasks.append(self._runner)
         for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._runner = None
         if self._session is not None:
             await self._session.close()
@@ -118,11 +135,12 @@ class WebhookDispatcher:
             await asyncio.gather(*list(self._deliveries), return_exceptions=True)
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             event = await self._queue.get()
             try:
                 await self._dispatch(event)
             except StoreError as exc:
+                _reraise_if_cancelling()
                 log.warning("webhook settings unavailable for %s: %s", event.org, exc)
             finally:
                 self._queue.task_done()

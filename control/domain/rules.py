@@ -229,7 +229,7 @@ def join(room: Room, joiner: Joiner, participant_id: str, now: float) -> tuple[J
     direct = (
         host
         or room.kind is RoomKind.QUICK
-        or (joiner.invited_during_call and running)
+        or (joiner.invited_during_call and running and room.kind is not RoomKind.WALK_IN)
         or (joiner.role == "guest" and client_inside(room))
         or (joiner.role == "client" and joiner.identity in room.admitted)
         or (joiner.role == "client" and running and room.kind is RoomKind.APPOINTMENT)

@@ -28,7 +28,9 @@ from control.store.memory import MemoryStore
 from control.webhooks import WebhookConfig, WebhookDispatcher
 
 SECRET = "test-secret-0123456789abcdef0123456789"
-T0 = 1_800_000_000.0  # a fixed "now" for the tests (2027-01-15)
+# The tests' "now": ten days in the past, so a test moving its clock forward never passes
+# the real time (PyJWT refuses tokens whose "iat" lies in the real future).
+T0 = float(int(time.time()) - 10 * 24 * 3600)
 
 
 class FakeClock:
@@ -138,6 +140,7 @@ class Api:
             "ends_at": self.clock.now + 3600,
         }
         body.update(overrides)
+        body = {k: v for k, v in body.items() if v is not None}
         return await self.ok("POST", "/v1/rooms", body, status=201)  # type: ignore[no-any-return]
 
 
@@ -159,3 +162,64 @@ async def api(make_store: Any, store_kind: str) -> AsyncIterator[Api]:
         yield Api(client, deps, clock, org_key, dept_key, other_dept_key, other_org_key, store_kind)
     finally:
         await client.close()
+
+
+# ---------------------------------------------------------------- live sessions (lobby side)
+
+
+class RecordingHandle:
+    """Stands in for the lead's signalling session at the Lobby boundary: records pushes."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.admitted = False
+        self.closed: tuple[str, str | None] | None = None
+
+    async def send(self, msg: Any) -> None:
+        self.messages.append(msg)
+
+    async def admit(self) -> None:
+        self.admitted = True
+
+    async def close(self, reason: str, message: str | None = None) -> None:
+        self.closed = (reason, message)
+
+    def of_type(self, type_name: str) -> list[Any]:
+        return [m for m in self.messages if m.type == type_name]
+
+    def last(self, type_name: str) -> Any:
+        found = self.of_type(type_name)
+        assert found, f"no {type_name!r} message among {[m.type for m in self.messages]}"
+        return found[-1]
+
+
+async def eventually(predicate: Any, timeout: float = 5.0) -> None:
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+
+
+_pid_counter = iter(range(1, 10**9))
+
+
+async def join(api: Api, room_id: str, identity: str, role: str = "client", name: str | None = None) -> tuple[Any, RecordingHandle, str]:
+    """Issue a token through the API, verify it as the session does, and join the lobby."""
+    from control import tokens
+
+    issued = await api.ok("POST", f"/v1/rooms/{room_id}/tokens", {"identity": identity, "role": role, "name": name or identity}, status=201)
+    claims = tokens.verify(SECRET, issued["token"], now=api.clock.now)
+    return await join_claims(api, claims)
+
+
+async def join_claims(api: Api, claims: Any) -> tuple[Any, RecordingHandle, str]:
+    from signalling.lobby import JoinContext
+
+    handle = RecordingHandle()
+    pid = f"p{next(_pid_counter)}"
+    ctx = JoinContext(claims.room, claims.identity, claims.name, claims.role, claims.extra)
+    decision = await api.deps.lobby.on_join(ctx, pid, handle, api.clock.now)
+    return decision, handle, pid
