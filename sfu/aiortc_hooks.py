@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import aioice.ice
+import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcdtlstransport import State as _DtlsState
 from aiortc.codecs import is_rtx
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
@@ -51,6 +53,7 @@ RtpSink = Callable[[RtpPacket, int], Awaitable[None]]
 RtcpSink = Callable[[AnyRtcpPacket], Awaitable[None]]
 SenderReportSink = Callable[[RtcpSrPacket], Awaitable[None]]
 
+_DTLS_CONNECTED = _DtlsState.CONNECTED
 _RECEIVER = "_RTCRtpReceiver__"
 _SENDER = "_RTCRtpSender__"
 
@@ -240,6 +243,26 @@ class SenderHandle:
             await self.sender.transport._send_rtp(data)
         except ConnectionError:
             pass
+
+    def send_now(self, data: bytes) -> bool:
+        """Send one RTP packet synchronously; False (dropped) when not connected.
+
+        aiortc's path is four nested coroutines (DTLS transport -> ICE transport -> aioice
+        connection -> protocol) that all end in one ``transport.sendto``. On the packet
+        path, per subscriber, that chain is most of our cost, so we protect with the
+        transport's SRTP session and write to the nominated pair's socket directly.
+        """
+        dtls = self.sender.transport
+        if dtls._state is not _DTLS_CONNECTED:
+            return False
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None:
+            return False
+        try:
+            pair.protocol.transport.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
+        except (pylibsrtp.Error, AttributeError, OSError):
+            return False
+        return True
 
     def set_rtcp_sink(self, on_rtcp: RtcpSink) -> None:
         self._on_rtcp = on_rtcp

@@ -161,7 +161,7 @@ class Consumer:
 
     # ------------------------------------------------------------ packet path
 
-    async def on_packet(self, source: MediaSource, pkt: ForwardedPacket, now: float) -> None:
+    def on_packet(self, source: MediaSource, pkt: ForwardedPacket, now: float) -> None:
         if source is not self.current:
             if source is not self.pending or not pkt.keyframe:
                 return
@@ -203,7 +203,7 @@ class Consumer:
         counters = self._counters
         counters.rtp_packets_forwarded += 1
         counters.rtp_bytes_forwarded += len(data)
-        await self.handle.send_rtp(data)
+        self.handle.send_now(data)
 
     def _setup_writer(self) -> RtpHeaderWriter:
         params = self.handle.parameters
@@ -234,7 +234,7 @@ class Consumer:
                 if data is not None:
                     self.retransmissions += 1
                     self._counters.retransmissions += 1
-                    await self.handle.send_rtp(data)
+                    self.handle.send_now(data)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             self._counters.plis_received += 1
             if self.current is not None:

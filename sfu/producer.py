@@ -188,7 +188,7 @@ class Producer:
                 packet.extensions.audio_level,
             )
             for consumer in tuple(self.consumers):
-                await consumer.on_packet(self, fwd, now)
+                consumer.on_packet(self, fwd, now)
             if timed:
                 assert probe is not None  # noqa: S101
                 probe.record(time.monotonic() - now)

@@ -305,7 +305,7 @@ class RenditionSet:
             for i, payload in enumerate(encoded.payloads):
                 pkt = ForwardedPacket(payload, int(i == last), rendition.next_seq(), ts, keyframe and i == 0, i == 0, None)
                 for consumer in tuple(rendition.consumers):
-                    await consumer.on_packet(rendition, pkt, now)
+                    consumer.on_packet(rendition, pkt, now)
 
     # ------------------------------------------------------------ timers and lifecycle
 

@@ -12,21 +12,31 @@ from tests.support.peer import TestPeer
 from tests.support.server import RunningServer
 
 
-def drop_rtp(ice_transport, rate: float, rng: random.Random) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    """Lose a fraction of the RTP packets an ICE transport sends (a lossy network link)."""
-    original = ice_transport._send
-    counts = {"sent": 0, "dropped": 0}
+class LossySocket:
+    """Stands in for the UDP socket transport of one connection: a lossy network link."""
 
-    async def lossy_send(data: bytes) -> None:
+    def __init__(self, real, rate: float, rng: random.Random) -> None:  # type: ignore[no-untyped-def]
+        self.real, self.rate, self.rng = real, rate, rng
+        self.counts = {"sent": 0, "dropped": 0}
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
         if 127 < data[0] < 192 and not is_rtcp(data):
-            counts["sent"] += 1
-            if rng.random() < rate:
-                counts["dropped"] += 1
+            self.counts["sent"] += 1
+            if self.rng.random() < self.rate:
+                self.counts["dropped"] += 1
                 return
-        await original(data)
+        self.real.sendto(data, addr)
 
-    ice_transport._send = lossy_send
-    return counts
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.real, name)
+
+
+def drop_rtp(ice_transport, rate: float, rng: random.Random) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Lose a fraction of the RTP packets sent on an ICE transport's nominated pair."""
+    protocol = ice_transport._connection._nominated[1].protocol
+    lossy = LossySocket(protocol.transport, rate, rng)
+    protocol.transport = lossy
+    return lossy.counts
 
 
 async def test_five_percent_loss_is_repaired_by_nack(server: RunningServer) -> None:
