@@ -21,12 +21,13 @@ def _include_expired(request: web.Request) -> bool:
 @routes.get("/rooms/{room_id}/announcements")
 async def list_room(request: web.Request) -> web.Response:
     svc = service(request)
+    include_expired = _include_expired(request)
     room = await svc.room(scope_of(request), request.match_info["room_id"])
     now = svc.clock()
     shown = [
         announcement_view(a, "room", now)
         for a in room.announcements
-        if _include_expired(request) or a.visible(now)
+        if include_expired or a.visible(now)
     ]
     return web.json_response({"announcements": shown})
 
@@ -56,12 +57,13 @@ async def delete_room(request: web.Request) -> web.Response:
 @routes.get("/departments/{department}/announcements")
 async def list_department(request: web.Request) -> web.Response:
     svc = service(request)
+    include_expired = _include_expired(request)
     dept = await svc.department(scope_of(request), department_param(request))
     now = svc.clock()
     shown = [
         announcement_view(a, "department", now)
         for a in dept.announcements
-        if _include_expired(request) or a.visible(now)
+        if include_expired or a.visible(now)
     ]
     return web.json_response({"announcements": shown})
 

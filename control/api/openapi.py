@@ -64,6 +64,39 @@ def op(
     return out
 
 
+ROOM_LINK_TARGETS = {
+    "getRoom": "/v1/rooms/{room_id}",
+    "issueToken": "/v1/rooms/{room_id}/tokens",
+    "roomWaiting": "/v1/rooms/{room_id}/waiting",
+    "forceStart": "/v1/rooms/{room_id}/start",
+    "listRoomAnnouncements": "/v1/rooms/{room_id}/announcements",
+    "setAvailability": "/v1/rooms/{room_id}/availability",
+    "endRoom": "/v1/rooms/{room_id}/end",
+}
+
+
+def _with_ids(paths: dict[str, Any]) -> dict[str, Any]:
+    """operationIds (method + path) and links from createRoom to the per-room operations."""
+    ids = {(path, method): _operation_id(method, path) for path, methods in paths.items() for method in methods}
+    for (path, method), op_id in ids.items():
+        paths[path][method]["operationId"] = op_id
+    created = paths["/v1/rooms"]["post"]["responses"]["201"]
+    created["links"] = {
+        name: {"operationId": ids[(path, _method_of(paths[path]))], "parameters": {"room_id": "$response.body#/id"}}
+        for name, path in ROOM_LINK_TARGETS.items()
+    }
+    return paths
+
+
+def _method_of(methods: dict[str, Any]) -> str:
+    return "post" if "post" in methods else next(iter(methods))
+
+
+def _operation_id(method: str, path: str) -> str:
+    words = [w.strip("{}").replace("-", "_") for w in path.split("/")[2:] if w]
+    return method + "".join(w.title().replace("_", "") for w in words)
+
+
 def _paths() -> dict[str, Any]:
     q = lambda name, schema: {"name": name, "in": "query", "schema": schema}  # noqa: E731
     time = {"type": "number", "minimum": 0, "maximum": 4102444800}
@@ -157,7 +190,7 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
             "schemas": COMPONENTS,
         },
-        "paths": _paths(),
+        "paths": _with_ids(_paths()),
     }
 
 

@@ -13,7 +13,7 @@ async def test_access_window_too_early_and_too_late_at_every_reconnect(api: Api)
     room = await api.room()  # starts in 30 min, window opens 1 h before the start
     opens_at = room["access_window"]["opens_at"]
     api.clock.now = opens_at - 1
-    decision, handle, _ = await join(api, room["id"], "client-1")
+    decision, _handle, _ = await join(api, room["id"], "client-1")
     assert decision.outcome == "refuse" and decision.reason == "too_early"
     assert decision.messages[0].type == "access_refused"
     assert decision.messages[0].opens_at == opens_at
