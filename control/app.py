@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,14 @@ from typing import Any
 from aiohttp import web
 
 from control import metrics, pages, ws
+from control.api import ApiDeps, setup_api
 from control.config import Config, resolve_secret
+from control.store import create_store
+from control.webhooks import WebhookDispatcher
 from control.tokens import TokenError, mint, verify
 from sfu.media_server import MediaServer
-from signalling.session import JoinContext, JoinRefused, SessionDeps, SessionRegistry
+from signalling.lobby import JoinContext
+from signalling.session import JoinRefused, SessionDeps, SessionRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +55,7 @@ def make_token_verifier(secret: str) -> Any:
         except TokenError as exc:
             raise JoinRefused(exc.reason, exc.message) from None
         return JoinContext(
-            room=claims.room,
-            identity=claims.identity,
-            name=claims.name,
-            role=claims.role,
-            expires_at=claims.expires_at,
-            extra=claims.extra,
+            room=claims.room, identity=claims.identity, name=claims.name, role=claims.role, extra=claims.extra
         )
 
     return verify_token
@@ -66,10 +66,14 @@ def create_app(config: Config) -> web.Application:
     secret = resolve_secret(config)
     media = MediaServer(config.sfu)
     registry = SessionRegistry()
+    store = create_store(config.store)
+    api = ApiDeps(store=store, secret=secret, public_url=config.public_url, clock=time.time, webhooks=WebhookDispatcher(store))
+    setup_api(app, api)  # /v1: rooms, tokens, waiting rooms, webhooks; owns the store's lifecycle
     deps = SessionDeps(
         media=media,
         verify_token=make_token_verifier(secret),
         ice_servers=ice_servers_for_clients(config),
+        lobby=api.lobby,
         registry=registry,
     )
     app[CONFIG] = config

@@ -79,6 +79,20 @@ def cmd_token(args: argparse.Namespace) -> None:
     print(join_url(config.public_url, args.room, token))
 
 
+def cmd_apikey_create(args: argparse.Namespace) -> None:
+    from control.apikeys import cli_create
+    from control.domain.errors import ControlError
+
+    config = _load(args)
+    try:
+        key = cli_create(args.org, args.department, config.store)
+    except (ValueError, ControlError) as exc:
+        print(f"consult-sfu apikey create: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print("API key (shown once; store it now, only its hash is kept):", file=sys.stderr)
+    print(key)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consult-sfu", description="Media server for video consultations")
     parser.add_argument("--config", help="TOML configuration file (every setting also from CONSULT_SFU_* variables)")
@@ -98,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=float, default=DEFAULT_TTL_S, help="seconds until the token expires")
     token.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
     token.set_defaults(func=cmd_token)
+
+    apikey = sub.add_parser("apikey", help="API keys of the control API")
+    apikey_sub = apikey.add_subparsers(dest="apikey_command", required=True)
+    create = apikey_sub.add_parser("create", help="create a key for an organisation (printed once)")
+    create.add_argument("--org", required=True, help="organisation id the key is for")
+    create.add_argument("--department", default=None, help="limit the key to one department")
+    create.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
+    create.set_defaults(func=cmd_apikey_create)
 
     for extend in _EXTENSIONS:
         extend(sub)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from control.store import StoreConfig
 from sfu.config import IceConfig, IceServer, RenditionConfig, SfuConfig
 
 
@@ -41,13 +42,6 @@ class ServerConfig:
     log_level: str = "INFO"
     #: How long a participant may stay disconnected before its seat is freed (s)
     max_message_bytes: int = 256 * 1024
-
-
-@dataclass(frozen=True)
-class StoreConfig:
-    #: "memory" (embedded default) or "redis" (several server processes share state)
-    backend: str = "memory"
-    redis_url: str = "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True)
@@ -126,12 +120,11 @@ def load(path: str | None = None, env: dict[str, str] | None = None, **overrides
     renditions = sections.get("renditions", RenditionConfig())
     sfu = sections.get("sfu", SfuConfig())
     sfu = dataclasses.replace(sfu, ice=ice, renditions=renditions)
-    config = Config(
-        server=sections.get("server", ServerConfig()),
-        sfu=sfu,
-        store=sections.get("store", StoreConfig()),
-        extra=extra,
-    )
+    server = sections.get("server", ServerConfig())
+    store = sections.get("store", StoreConfig())
+    if "data_dir" not in raw.get("store", {}):
+        store = dataclasses.replace(store, data_dir=Path(server.data_dir))  # one data folder by default
+    config = Config(server=server, sfu=sfu, store=store, extra=extra)
     _validate(config)
     return config
 
@@ -177,6 +170,8 @@ def _convert(name: str, tp: Any, value: Any) -> Any:
         return tuple(str(i) for i in items)
     if dataclasses.is_dataclass(tp):
         raise ConfigError(f"{name} is a section: use its own [table]")
+    if tp is Path:
+        return Path(text if text is not None else str(value))
     try:
         if tp is bool:
             if text is not None:

@@ -31,7 +31,9 @@ from sfu.media_server import MediaServer
 from sfu.participant import Participant, PublishedTrack
 from sfu.room import Room
 from signalling import messages as m
+from signalling import messages_waiting as mw
 from signalling.codec import Message, ProtocolError, decode, encode
+from signalling.lobby import AllowAllLobby, JoinContext, Lobby, LobbyError
 
 logger = logging.getLogger(__name__)
 
@@ -55,39 +57,13 @@ class JoinRefused(Exception):
         self.details = details or {}
 
 
-@dataclass(frozen=True)
-class JoinContext:
-    """Who is joining, from a verified token."""
-
-    room: str
-    identity: str
-    name: str
-    role: str
-    expires_at: float
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def echo(self) -> bool:
-        return bool(self.extra.get("echo"))
-
-
-@dataclass(frozen=True)
-class Admission:
-    """What the admission policy decided: go in now, or wait (with what to show)."""
-
-    admit: bool
-    waiting_message: Message | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    started_at: float | None = None
-
-
 TokenVerifier = Callable[[str], JoinContext]
-AdmissionPolicy = Callable[[JoinContext, "ParticipantSession"], Awaitable[Admission]]
 FeatureHandler = Callable[["ParticipantSession", Message], Awaitable[None]]
 
 
-async def admit_everyone(context: JoinContext, session: ParticipantSession) -> Admission:
-    return Admission(admit=True)
+def is_echo(context: JoinContext) -> bool:
+    """An echo room (network test): the participant receives its own tracks."""
+    return bool(context.extra.get("echo"))
 
 
 @dataclass
@@ -95,7 +71,8 @@ class SessionDeps:
     media: MediaServer
     verify_token: TokenVerifier
     ice_servers: list[dict[str, Any]]
-    admission: AdmissionPolicy = admit_everyone
+    lobby: Lobby = field(default_factory=AllowAllLobby)
+    clock: Callable[[], float] = time.time
     registry: SessionRegistry | None = None
     #: extra message types handled by feature packages (waiting room, captions, effects)
     handlers: dict[str, FeatureHandler] = field(default_factory=dict)
@@ -146,6 +123,8 @@ class ParticipantSession:
         self.close_reason: str | None = None
         self._negotiation_task: asyncio.Task[None] | None = None
         self._negotiate_again = False
+        self._started_at: float | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------ outgoing
 
@@ -202,6 +181,14 @@ class ParticipantSession:
             return
         if isinstance(msg, m.Leave):
             await self.close("left")
+            return
+        if msg.type in mw.CLIENT_TYPES:
+            if self.state is SessionState.CONNECTED or self.context is None or self.participant_id is None:
+                raise ProtocolError("wrong_state", f"'{msg.type}' needs a 'join' first")
+            try:
+                await self.deps.lobby.on_message(self.context.room, self.participant_id, msg, self.deps.clock())
+            except LobbyError as exc:
+                self.error(exc.code, exc.message, msg.id)
             return
         handler = self.deps.handlers.get(msg.type)
         if handler is not None:
@@ -263,18 +250,28 @@ class ParticipantSession:
 
     async def _join(self, msg: m.Join) -> None:
         context = self.deps.verify_token(msg.token)  # raises JoinRefused
+        participant_id = ParticipantId(new_id("PA"))
+        decision = await self.deps.lobby.on_join(context, participant_id, _LobbyHandle(self), self.deps.clock())
+        if decision.outcome == "refuse":
+            for out in decision.messages:
+                self.send(out)
+            reason = decision.reason or "refused"
+            text = next((getattr(x, "message", None) for x in decision.messages), None) or f"joining is refused: {reason}"
+            raise JoinRefused(reason, text)
         self.context = context
-        self.participant_id = ParticipantId(new_id("PA"))
-        admission = await self.deps.admission(context, self)
-        self.settings = dict(admission.settings)
+        self.participant_id = participant_id
+        self.settings = dict(decision.settings)
+        self._started_at = decision.started_at
         if self.deps.registry is not None:
             self.deps.registry.add(self)
-        if admission.admit:
-            await self.enter_room(started_at=admission.started_at, ref=msg.id)
+        for out in decision.messages if decision.outcome == "wait" else ():
+            self.send(out)
+        if decision.outcome == "admit":
+            await self.enter_room(started_at=decision.started_at, ref=msg.id)
+            for out in decision.messages:
+                self.send(out)
         else:
             self.state = SessionState.WAITING
-            if admission.waiting_message is not None:
-                self.send(admission.waiting_message)
 
     async def enter_room(self, *, started_at: float | None = None, ref: str | None = None) -> None:
         """Join the media room (straight away, or when admitted from the waiting room)."""
@@ -282,7 +279,7 @@ class ParticipantSession:
             return
         context = self.context
         assert context is not None and self.participant_id is not None
-        room = self.deps.media.room(RoomId(_media_room_id(context)), echo=context.echo)
+        room = self.deps.media.room(RoomId(_media_room_id(context)), echo=is_echo(context))
         self.room = room
         room.subscribe(self._on_room_event)
         participant = room.join(
@@ -347,10 +344,24 @@ class ParticipantSession:
                     participant_id=event.participant_id, producer_id=event.producer_id, resolved=event.resolved
                 )
             )
+            if event.participant_id == me:  # reported once, by the publisher's own session
+                self._spawn(self._report_camera_problem(event))
         elif isinstance(event, ev.RoomClosed) and self.state is not SessionState.CLOSED:
             self.send(m.Bye(reason="ended"))
             self.state = SessionState.CLOSED
             self._close_outbox()
+
+    async def _report_camera_problem(self, event: ev.CameraStalled) -> None:
+        if self.context is not None:
+            await self.deps.lobby.on_camera_problem(
+                self.context.room, event.participant_id, event.producer_id, event.resolved, self.deps.clock()
+            )
+
+    def _spawn(self, coro: Any) -> None:
+        """An owned background task: cancelled and awaited when the session closes."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # ------------------------------------------------------------ renegotiation
 
@@ -401,24 +412,48 @@ class ParticipantSession:
             self.send(m.Bye(reason=reason, message=message))
         self.state = SessionState.CLOSED
         self.close_reason = self.close_reason or reason
-        task = self._negotiation_task
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in [self._negotiation_task, *self._tasks]:
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.room is not None:
             self.room.unsubscribe(self._on_room_event)
             if self.participant_id is not None:
                 await self.room.leave(self.participant_id, reason)
         if self.deps.registry is not None:
             self.deps.registry.remove(self)
+        if self.context is not None and self.participant_id is not None:
+            try:
+                await self.deps.lobby.on_leave(self.context.room, self.participant_id, self.deps.clock())
+            except Exception:
+                logger.exception("lobby on_leave failed for %s", self.participant_id)
         if self.deps.on_left is not None and self.context is not None:
             await self.deps.on_left(self, reason if was_joined else f"{reason}_while_waiting")
         self._close_outbox()
 
 
 def _media_room_id(context: JoinContext) -> str:
-    return f"echo:{context.identity}:{int(time.time() * 1000)}" if context.echo else context.room
+    return f"echo:{context.identity}:{int(time.time() * 1000)}" if is_echo(context) else context.room
+
+
+class _LobbyHandle:
+    """What the lobby holds to reach a session: safe to use after the session closed."""
+
+    def __init__(self, session: ParticipantSession) -> None:
+        self._session = session
+
+    async def send(self, msg: Message) -> None:
+        self._session.send(msg)
+
+    async def admit(self) -> None:
+        session = self._session
+        if session.state is SessionState.WAITING:
+            session.send(mw.Admitted())
+            await session.enter_room(started_at=session._started_at)
+
+    async def close(self, reason: str, message: str | None = None) -> None:
+        await self._session.close(reason, message=message)
 
 
 def _participant_info(p: Participant) -> m.ParticipantInfo:
