@@ -40,6 +40,11 @@ async def test_screen_share_appears_as_an_extra_tile(server: RunningServer, brow
     await bob.wait_for_selector(".tile-screen", state="detached", timeout=15000)
     assert await bob.get_attribute("#stage", "data-layout") == "one-to-one"
 
+    # Sharing again works (a new m-line on the publish connection).
+    await alice.click("#btn-screen")
+    await bob.wait_for_selector(".tile-screen video", timeout=20000)
+    await wait_visible_picture(bob, ".tile-screen video")
+
 
 async def test_echo_test_produces_figures(server: RunningServer, browser: Browser) -> None:
     page = await new_page(browser)
