@@ -92,31 +92,29 @@ def configure_host_addresses(addresses: Sequence[str]) -> None:
 def configure_port_range(port_min: int, port_max: int) -> None:
     """Bind ICE host candidates inside [port_min, port_max] (0, 0 = any port).
 
-    aioice binds ``(address, 0)`` through ``loop.create_datagram_endpoint``; we wrap its
-    ``Connection.get_component_candidates`` so the bind goes through a loop proxy that
-    picks a free port in the range.
+    aioice binds ``(address, 0)`` through ``asyncio.get_running_loop().create_datagram_endpoint``.
+    We give the ``aioice.ice`` module (only it) an ``asyncio`` whose running loop binds
+    datagram endpoints in the range and forwards everything else to the real loop.
     """
-    original = _ORIGINAL_GET_COMPONENT_CANDIDATES
     if port_min == 0 and port_max == 0:
-        aioice.ice.Connection.get_component_candidates = original  # type: ignore[method-assign]
+        setattr(aioice.ice, "asyncio", asyncio)  # noqa: B010
         return
     if not (1024 <= port_min <= port_max <= 65535):
         raise ValueError(f"UDP port range {port_min}-{port_max} is not within 1024-65535")
-
-    async def get_component_candidates(self: Any, component: int, addresses: list[str], timeout: int = 5) -> Any:
-        real_loop = asyncio.get_running_loop()
-        proxy = _PortRangeLoop(real_loop, port_min, port_max)
-        real_get = aioice.ice.asyncio.get_running_loop
-        aioice.ice.asyncio.get_running_loop = lambda: proxy  # type: ignore[assignment,return-value]
-        try:
-            return await original(self, component, addresses, timeout)
-        finally:
-            aioice.ice.asyncio.get_running_loop = real_get  # type: ignore[attr-defined]
-
-    aioice.ice.Connection.get_component_candidates = get_component_candidates  # type: ignore[method-assign]
+    setattr(aioice.ice, "asyncio", _AsyncioWithPortRange(port_min, port_max))  # noqa: B010
 
 
-_ORIGINAL_GET_COMPONENT_CANDIDATES = aioice.ice.Connection.get_component_candidates
+class _AsyncioWithPortRange:
+    """The asyncio module as aioice.ice sees it when a port range is configured."""
+
+    def __init__(self, port_min: int, port_max: int) -> None:
+        self._range = (port_min, port_max)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    def get_running_loop(self) -> Any:
+        return _PortRangeLoop(asyncio.get_running_loop(), *self._range)
 
 
 class _PortRangeLoop:

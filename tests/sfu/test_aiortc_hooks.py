@@ -57,8 +57,9 @@ def test_aioice_host_address_hook() -> None:
     assert callable(aioice.ice.get_host_addresses)
     source = inspect.getsource(aioice.ice.Connection.gather_candidates)
     assert "get_host_addresses(" in source
-    source = inspect.getsource(aiortc_hooks._ORIGINAL_GET_COMPONENT_CANDIDATES)
+    source = inspect.getsource(aioice.ice.Connection.get_component_candidates)
     assert "asyncio.get_running_loop()" in source and "local_addr=(address, 0)" in source
+    assert getattr(aioice.ice, "asyncio", None) is not None
 
 
 async def test_receiver_and_sender_private_state_is_where_the_hooks_look() -> None:
