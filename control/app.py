@@ -21,8 +21,8 @@ from control import metrics, pages, ws
 from control.api import ApiDeps, setup_api
 from control.config import Config, resolve_secret
 from control.store import create_store
-from control.webhooks import WebhookDispatcher
 from control.tokens import TokenError, mint, verify
+from control.webhooks import WebhookDispatcher
 from sfu.media_server import MediaServer
 from signalling.lobby import JoinContext
 from signalling.session import JoinRefused, SessionDeps, SessionRegistry

@@ -31,8 +31,8 @@ from typing import Any
 import aioice.ice
 import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender
-from aiortc.rtcdtlstransport import State as _DtlsState
 from aiortc.codecs import is_rtx
+from aiortc.rtcdtlstransport import State as _DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import (

@@ -11,11 +11,11 @@ from __future__ import annotations
 import bisect
 
 #: Histogram bucket upper bounds in seconds (log-spaced, 10 us .. 1 s).
-BOUNDS = tuple(b * 10.0**e for e in range(-5, 0) for b in (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)) + (1.0,)
+BOUNDS = (*tuple(b * 10.0 ** e for e in range(-5, 0) for b in (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)), 1.0)
 
 
 class LatencyProbe:
-    __slots__ = ("buckets", "count", "every", "total", "_tick")
+    __slots__ = ("_tick", "buckets", "count", "every", "total")
 
     def __init__(self, every: int = 4) -> None:
         self.every = every

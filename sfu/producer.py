@@ -189,8 +189,7 @@ class Producer:
             )
             for consumer in tuple(self.consumers):
                 consumer.on_packet(self, fwd, now)
-            if timed:
-                assert probe is not None  # noqa: S101
+            if timed and probe is not None:
                 probe.record(time.monotonic() - now)
 
     async def on_sender_report(self, packet: RtcpSrPacket) -> None:
