@@ -12,10 +12,9 @@ gets ``unknown_type``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
-
-from collections.abc import Callable
 
 from signalling.codec import M, Message, ProtocolError, message
 
