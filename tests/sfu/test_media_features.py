@@ -113,3 +113,21 @@ async def test_ice_port_range_is_honoured(tmp_path: Any) -> None:
             assert ports and all(41000 <= p <= 41010 for p in ports), ports
         finally:
             await peer.close()
+
+
+async def test_a_publisher_can_be_asked_to_send_less(server: RunningServer) -> None:
+    pub = TestPeer(server.ws_url, server.token("ask", "pub"), "pub")
+    viewer = TestPeer(server.ws_url, server.token("ask", "viewer"), "viewer")
+    try:
+        await pub.connect()
+        video = (await pub.publish([(PatternVideoTrack(320, 240, 15), "camera")]))[0]
+        await viewer.connect()
+        asked = pub.wait_for(lambda m: m["type"] == "resolution_requested")
+        await viewer.send({"type": "request_resolution", "producer_id": video["producer_id"], "max_height": 180})
+        msg = await asyncio.wait_for(asked, 5)
+        assert msg == {"v": 1, "type": "resolution_requested", "producer_id": video["producer_id"], "max_height": 180}
+        reply = await viewer.request({"type": "request_resolution", "producer_id": "TR_none", "max_height": 180}, expect=("error",))
+        assert reply["code"] == "not_found"
+    finally:
+        await pub.close()
+        await viewer.close()
