@@ -1,0 +1,67 @@
+"""The sans-I/O rules on their own: plain objects, time passed in."""
+
+from __future__ import annotations
+
+import pytest
+
+from control.domain import rules
+from control.domain.errors import Conflict
+from control.domain.model import Room, RoomKind, RoomState, WaitingStatus
+from control.domain.rules import Joiner
+
+T = 1_000_000.0
+
+
+def room(kind: RoomKind = RoomKind.APPOINTMENT) -> Room:
+    return Room(id="r", org="o", kind=kind, starts_at=T, ends_at=T + 1800, opens_at=T - 3600, closes_at=T + 5400, created_at=T - 86400)
+
+
+def test_window_edges_are_inclusive() -> None:
+    r = room()
+    assert rules.refusal(r, T - 3600) is None
+    assert rules.refusal(r, T + 5400) is None
+    early = rules.refusal(r, T - 3600.001)
+    assert early is not None and early.reason == "too_early" and early.opens_at == T - 3600
+    late = rules.refusal(r, T + 5400.001)
+    assert late is not None and late.reason == "too_late"
+
+
+def test_arrival_exactly_at_the_start_is_on_time() -> None:
+    r = room()
+    result, _ = rules.join(r, Joiner("c", "C", "client"), "p1", T)
+    assert result.status is WaitingStatus.ON_TIME
+    result, _ = rules.join(r, Joiner("d", "D", "client"), "p2", T + 0.5)
+    assert result.status is WaitingStatus.LATE
+
+
+def test_reconnect_keeps_the_place_in_the_queue() -> None:
+    r = room()
+    rules.join(r, Joiner("c", "C", "client"), "p1", T - 100)
+    rules.join(r, Joiner("other", "O", "client"), "p2", T - 50)
+    rules.join(r, Joiner("c", "C", "client"), "p3", T - 10)  # same person, new connection
+    assert [p.participant_id for p in r.waiting()] == ["p3", "p2"]
+    assert r.present["p3"].waiting_since == T - 100
+
+
+def test_events_of_an_admission() -> None:
+    r = room()
+    rules.join(r, Joiner("c", "C", "client"), "p1", T)
+    events = rules.admit(r, "p1", T + 60)
+    names = [e.name for e in events]
+    assert names == ["participant_admitted", "participant_joined", "consultation_started", rules.QUEUE_CHANGED]
+    assert events[0].data["waited_s"] == 60
+    assert r.state is RoomState.STARTED and r.started_at == T + 60
+    with pytest.raises(Conflict):
+        rules.admit(r, "p1", T + 61)
+
+
+def test_end_reports_duration_and_empties_the_room() -> None:
+    r = room()
+    rules.join(r, Joiner("dr", "Dr", "practitioner"), "p0", T)
+    rules.force_start(r, T + 10)
+    (ended,) = rules.end(r, T + 310)
+    assert ended.data["duration_s"] == 300 and ended.data["forced"] is True
+    assert ended.data["participants"] == ["p0"] and r.present == {}
+    never_started = room()
+    (ended,) = rules.end(never_started, T)
+    assert ended.data["duration_s"] == 0 and ended.data["started_at"] is None
