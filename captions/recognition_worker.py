@@ -45,7 +45,6 @@ class _Stream:
     utterance_seq: int = 0
     started_at: float = 0.0
     last_arrival: float = 0.0
-    last_wall: float = 0.0
     last_partial_wall: float = 0.0
     audio_bytes: int = 0
     busy_s: float = 0.0
@@ -129,7 +128,6 @@ class RecognitionWorker:
 
     def _audio(self, stream: _Stream, packet: AudioPacket) -> None:
         decoded = stream.decoder.decode(packet.payload, packet.rtp_timestamp)
-        stream.last_wall = time.monotonic()
         events: list[VadEvent] = []
         if decoded.break_s:
             events += stream.vad.flush(stream.last_arrival)
@@ -172,11 +170,16 @@ class RecognitionWorker:
                 stream.started_at = at
 
     def tick(self) -> None:
-        """End utterances whose audio stopped arriving (no packet for the hangover)."""
+        """End utterances whose audio stopped arriving (DTX, mute): call when the inbox is empty.
+
+        Judged on arrival times at the server, not on when this worker got to a packet:
+        a worker busy with another stream must not cut this one's utterance, and with
+        the inbox empty every packet that arrived has been handled.
+        """
         now = time.monotonic()
         hangover = self._settings.vad.hangover_s
         for stream in self._streams.values():
-            if not stream.failed and stream.vad.in_speech and now - stream.last_wall >= hangover:
+            if not stream.failed and stream.vad.in_speech and now - stream.last_arrival >= hangover:
                 self._guarded(stream, self._emit_vad, stream.vad.flush(stream.last_arrival))
 
     def close(self) -> None:
@@ -205,6 +208,5 @@ def recognition_main(
             if isinstance(message, Stop):
                 break
             worker.handle(message)
-            worker.tick()
     finally:
         worker.close()

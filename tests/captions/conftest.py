@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -51,9 +52,17 @@ def captions_config(tmp_path: Path, translation_folder: Path) -> CaptionsConfig:
 class EventLog:
     def __init__(self) -> None:
         self.events: list[CaptionEvent] = []
+        self._changed = asyncio.Event()
 
     def __call__(self, event: CaptionEvent) -> None:
         self.events.append(event)
+        self._changed.set()
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
 
     def finals(self, listener: str | None = None) -> list[CaptionEvent]:
         return [e for e in self.events if e.final and (listener is None or listener in e.listener_ids)]

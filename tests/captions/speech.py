@@ -121,3 +121,10 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
                              previous[j - 1] + (word != other))
         previous = current
     return previous[-1] / max(1, len(ref))
+
+
+async def speech_clip(text: str, voice: str = "en-us+f2", gain_db: float = 0.0,
+                      tail_s: float = 1.2) -> Clip:
+    """synthesize + opus_payloads in a thread (espeak-ng and encoding take a while)."""
+    samples = await asyncio.to_thread(synthesize, text, voice)
+    return await asyncio.to_thread(opus_payloads, samples, 0.4, tail_s, gain_db)
