@@ -4,7 +4,8 @@ The API server runs in its own process pinned to one core (``taskset -c SERVER_C
 uvloop, access log off); a bounded closed-loop load generator (a fixed number of
 keep-alive HTTP/1.1 connections, each with one request in flight) runs pinned to the
 other core, together with redis-server for the Redis runs. Reported per case: requests/s,
-p50/p99 latency and the error count.
+p50/p99 latency, the error count and the server's own CPU time per request (from
+/proc: robust to other load on a shared machine; 1000 / that = what one core sustains).
 
     .venv/bin/python benchmarks/control_bench.py                 # both stores, 10 s per case
     .venv/bin/python benchmarks/control_bench.py --duration 5 --connections 32 --json out.json
@@ -114,12 +115,9 @@ async def one_connection(
         writer.close()
 
 
-async def load(port: int, request: bytes, connections: int, duration: float, warmup: float) -> dict[str, Any]:
+async def load(port: int, request: bytes, connections: int, duration: float) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[int] = []
-    # warm-up (not measured)
-    deadline = time.perf_counter() + warmup
-    await asyncio.gather(*(one_connection(port, request, deadline, [], []) for _ in range(connections)))
     started = time.perf_counter()
     deadline = started + duration
     await asyncio.gather(*(one_connection(port, request, deadline, latencies, errors) for _ in range(connections)))
@@ -152,6 +150,12 @@ def http_request(method: str, path: str, key: str, body: bytes = b"") -> bytes:
 
 
 # ---------------------------------------------------------------- orchestration
+
+
+def process_cpu_s(pid: int) -> float:
+    """user + system CPU seconds of a process (Linux /proc), robust to other load on the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pin(cpu: int) -> list[str]:
@@ -197,12 +201,26 @@ def run_case(store: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         }
         results = []
         for name, request in cases.items():
-            result = asyncio.run(load(port, request, args.connections, args.duration, args.warmup))
-            result.update(store=store, case=name, connections=args.connections, duration_s=args.duration)
+            asyncio.run(load(port, request, args.connections, args.warmup))  # warm-up, not measured
+            cpu_before = process_cpu_s(server.pid)
+            result = asyncio.run(load(port, request, args.connections, args.duration))
+            cpu_used = process_cpu_s(server.pid) - cpu_before
+            cpu_ms = 1000 * cpu_used / max(1, result["requests"])
+            result.update(
+                store=store,
+                case=name,
+                connections=args.connections,
+                duration_s=args.duration,
+                server_cpu_ms_per_request=cpu_ms,
+                server_cpu_share=cpu_used / args.duration,
+                one_core_capacity_rps=1000 / cpu_ms if cpu_ms else float("nan"),
+            )
             results.append(result)
             print(
                 f"{store:6} {name:70} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms"
-                f"  p99 {result['p99_ms']:6.2f} ms  errors {result['errors']}",
+                f"  p99 {result['p99_ms']:6.2f} ms  errors {result['errors']}"
+                f"  server CPU {cpu_ms:.3f} ms/req ({100 * result['server_cpu_share']:.0f}% of a core)"
+                f" -> {result['one_core_capacity_rps']:.0f} req/s per core",
                 flush=True,
             )
         return results
