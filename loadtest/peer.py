@@ -1,7 +1,7 @@
 """aiortc peer-connection helpers shared by every target adapter.
 
-All peers use ``RTCConfiguration(iceServers=[])`` (aiortc's default is a public STUN
-server) and apply a remote SDP only after :func:`loadtest.safety.filter_sdp_candidates`
+All peers use ``RTCConfiguration(iceServers=[], bundlePolicy=MAX_BUNDLE)`` (aiortc's
+default ICE server is a public STUN server) and apply a remote SDP only after :func:`loadtest.safety.filter_sdp_candidates`
 has removed every candidate outside the run's allowed networks.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
 from loadtest.safety import Network, candidate_allowed, filter_sdp_candidates
@@ -17,7 +17,9 @@ from loadtest.tracks import PacketAudioTrack, PacketVideoTrack
 
 
 def new_peer_connection() -> RTCPeerConnection:
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    # max-bundle: with aiortc's default (balanced) a second audio m-line of the same
+    # connection can stay on its own, never-connected transport and receive nothing.
+    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
 
 
 async def apply_remote(pc: RTCPeerConnection, sdp: str, kind: str, networks: Sequence[Network]) -> None:

@@ -29,14 +29,15 @@ def run(tmp_path: Path, *args: str) -> dict[str, Any]:
     return result
 
 
-def check_media(result: dict[str, Any], streams: int) -> None:
+def check_media(result: dict[str, Any], streams: int, *, min_fps: float = 15, max_latency_ms: float = 1000) -> None:
     assert result["participants_failed"] == 0, result["errors"]
     assert result["streams"] == streams == result["streams_expected"]
+    assert result["tracks_received"] == result["tracks_expected"]
     assert result["frames_received"] > 0
-    assert result["fps_p50"] is not None and result["fps_p50"] > 15
+    assert result["fps_p50"] is not None and result["fps_p50"] > min_fps
     assert result["loss_pct"] is not None and result["loss_pct"] < 5
     assert result["latency_samples"] > 0
-    assert 0 < result["e2e_latency_ms_p50"] <= result["e2e_latency_ms_p95"] < 1000
+    assert 0 < result["e2e_latency_ms_p50"] <= result["e2e_latency_ms_p95"] < max_latency_ms
     assert result["join_to_first_frame_ms_p95"] is not None
     assert result["server_cpu_s_per_s"] is not None and result["server_rss_mb"] > 0
     assert result["packets_forwarded"] > 0
@@ -58,15 +59,18 @@ def test_consults_against_ours(tmp_path: Path) -> None:
 
 
 def test_group_against_ours_with_decoded_sample(tmp_path: Path) -> None:
-    result = run(tmp_path, "--target", "ours", "--scenario", "group", "--room-size", "3",
-                 "--decode-sample", "1", "--no-audio")
+    result = run(tmp_path, "--target", "ours", "--scenario", "group", "--room-size", "3", "--decode-sample", "1")
     check_media(result, 6)
+    assert result["tracks_expected"] == 12
     assert result["pictures_checked"] > 0 and result["pictures_bad"] == 0
 
 
 def test_mediarelay_baseline_receives_frames(tmp_path: Path) -> None:
-    result = run(tmp_path, "--target", "mediarelay", "--scenario", "broadcast", "--subscribers", "2")
-    check_media(result, 2)
+    # group: two publishers per subscribe connection, so two audio m-lines on one transport
+    # (small pictures: MediaRelay decodes and re-encodes every stream on one core)
+    result = run(tmp_path, "--target", "mediarelay", "--scenario", "group", "--room-size", "3",
+                 "--resolution", "320x240", "--bitrate", "300k")
+    check_media(result, 6, min_fps=1, max_latency_ms=2000)  # a busy baseline is slow, it must still deliver
     assert result["latency_method"] == "decoded-marker"
     assert result["packets_source"] == "subscribers"
 
