@@ -65,7 +65,7 @@ export const ConnectionState = Object.freeze({
 /** Error codes after which re-joining with the same token cannot help. */
 export const FATAL_ERROR_CODES = new Set([
   'invalid_token', 'token_expired', 'too_early', 'too_late', 'denied', 'room_ended',
-  'room_not_found', 'forbidden', 'unsupported_version',
+  'room_not_found', 'not_found', 'forbidden', 'unsupported_version', 'ended', 'replaced',
 ]);
 
 /** Sources a participant can publish (signalling/messages.py `Source`). */
@@ -206,7 +206,8 @@ export class ConsultClient extends EventTarget {
     this._ws = null;
     this._seq = 0;
     this._waiters = new Map(); // request id -> {resolve, reject, timer, type}
-    this._joinWaiter = null;
+    this._joinWaiter = null; // the current attempt: settles on joined / waiting / refusal
+    this._joinedDeferred = null; // connect()'s promise while kept in a waiting room
     this._midProducer = new Map(); // subscribe mid -> consumer info
     this._subscribeChain = Promise.resolve();
     this._publishChain = Promise.resolve();
@@ -269,15 +270,32 @@ export class ConsultClient extends EventTarget {
     }
     this._closing = false;
     this._setState(ConnectionState.CONNECTING);
+    const joined = {};
+    joined.promise = new Promise((resolve, reject) => Object.assign(joined, { resolve, reject }));
+    joined.promise.catch(() => {}); // also rejected when nobody waits on it any more
+    this._joinedDeferred = joined;
     try {
-      return await this._openSession();
+      const outcome = await this._openSession();
+      if (outcome.joined) return outcome.joined;
+      return await joined.promise; // in the waiting room until `joined`
     } catch (err) {
-      this._teardownTransport();
       const error = err instanceof ConsultError ? err : new ConsultError('internal', String(err));
-      this._setState(ConnectionState.FAILED, { reason: error.code });
-      this._emit('error', { error, fatal: true });
+      if (this.state !== ConnectionState.FAILED && this.state !== ConnectionState.CLOSED) {
+        this._teardownTransport();
+        this._setState(ConnectionState.FAILED, { reason: error.code });
+        this._emit('error', { error, fatal: true });
+      }
       throw error;
     }
+  }
+
+  /** A refusal that ends the client (e.g. denied while waiting): no more re-joining. */
+  _fail(error) {
+    this._closing = true;
+    this._teardownTransport();
+    this._setState(ConnectionState.FAILED, { reason: error.code });
+    this._emit('error', { error, fatal: true });
+    if (this._joinedDeferred) this._joinedDeferred.reject(error);
   }
 
   _openSocket() {
@@ -317,13 +335,12 @@ export class ConsultClient extends EventTarget {
     ws.onclose = (ev) => this._onSocketClosed(ws, ev);
     ws.onerror = () => {};
     this._lastHeard = Date.now();
-    const joinedPromise = new Promise((resolve, reject) => {
+    const attempt = new Promise((resolve, reject) => {
       this._joinWaiter = { resolve, reject };
     });
     this._sendRaw({ type: 'join', token: this.token });
     this._startKeepalive();
-    const detail = await joinedPromise;
-    return detail;
+    return attempt; // {joined: detail} or {waiting: message}
   }
 
   _onSocketClosed(ws, ev) {
@@ -380,6 +397,7 @@ export class ConsultClient extends EventTarget {
   leave() {
     if (this._closing && this.state === ConnectionState.CLOSED) return;
     this._closing = true;
+    if (this._joinedDeferred) this._joinedDeferred.reject(new ConsultError('closed', 'the client left'));
     if (this._ws && this._ws.readyState === 1) this._sendRaw({ type: 'leave' });
     this._teardownTransport();
     for (const pub of this.publications.values()) {
@@ -569,7 +587,12 @@ export class ConsultClient extends EventTarget {
       case 'pong': return this._settleWaiter(msg);
       case 'bye': return this._onBye(msg);
       case 'waiting':
-        if (this._joinWaiter) this._setState(ConnectionState.WAITING);
+        if (this.state !== ConnectionState.CONNECTED) this._setState(ConnectionState.WAITING);
+        if (this._joinWaiter) {
+          const waiter = this._joinWaiter;
+          this._joinWaiter = null;
+          waiter.resolve({ waiting: msg });
+        }
         return this._emit('waiting', msg);
       case 'access_refused':
         this._refuseJoin(new ConsultError(msg.reason, msg.message, { message: msg, opensAt: msg.opens_at ?? null }));
@@ -583,9 +606,12 @@ export class ConsultClient extends EventTarget {
     }
   }
 
-  /** A refusal while joining (or waiting): fails connect() / the re-join attempt. */
+  /** A refusal while joining fails the attempt; while waiting it ends the client. */
   _refuseJoin(error) {
-    if (!this._joinWaiter) return;
+    if (!this._joinWaiter) {
+      this._fail(error);
+      return;
+    }
     const waiter = this._joinWaiter;
     this._joinWaiter = null;
     waiter.reject(error);
@@ -617,6 +643,7 @@ export class ConsultClient extends EventTarget {
       if (pub.ownsTrack && pub.track) pub.track.stop();
     }
     this._setState(ConnectionState.CLOSED, { reason: msg.reason });
+    if (this._joinedDeferred) this._joinedDeferred.reject(error);
   }
 
   _onJoined(msg) {
@@ -659,7 +686,8 @@ export class ConsultClient extends EventTarget {
     this._emit('joined', detail);
     const waiter = this._joinWaiter;
     this._joinWaiter = null;
-    if (waiter) waiter.resolve(detail);
+    if (waiter) waiter.resolve({ joined: detail });
+    if (this._joinedDeferred) this._joinedDeferred.resolve(detail);
     this._resendPreferences();
     if (this.publications.size) this._republish();
   }
