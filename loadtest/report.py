@@ -92,7 +92,7 @@ def run_result(run: ScenarioRun, window: Window) -> dict[str, Any]:
 
 
 TABLE_KEYS = (
-    "streams", "tracks_received", "fps_p50", "video_kbps_p50", "loss_pct", "e2e_latency_ms_p50",
+    "streams", "tracks_received", "fps_p50", "video_kbps_p50", "loss_pct", "latency_method", "e2e_latency_ms_p50",
     "e2e_latency_ms_p95", "join_to_ready_ms_p95", "join_to_first_frame_ms_p95", "keyframe_requests",
     "server_cpu_s_per_s", "server_us_per_packet", "packets_forwarded", "server_rss_mb", "tester_cpu_s_per_s",
     "server_core_others_s_per_s",
