@@ -7,6 +7,7 @@ is stopped by the app's cleanup context, in reverse order.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -20,9 +21,12 @@ from aiohttp import web
 from control import metrics, pages, ws
 from control.api import ApiDeps, setup_api
 from control.config import Config, resolve_secret
+from control.features import Feature, FeatureContext
 from control.store import create_store
 from control.tokens import TokenError, mint, verify
 from control.webhooks import WebhookDispatcher
+from recordings_off import ConsultationMemory
+from sfu.events import RoomClosed, RoomEvent
 from sfu.media_server import MediaServer
 from signalling.lobby import JoinContext
 from signalling.session import JoinRefused, SessionDeps, SessionRegistry
@@ -32,6 +36,9 @@ logger = logging.getLogger(__name__)
 CONFIG = web.AppKey("config", Config)
 SECRET = web.AppKey("secret", str)
 REGISTRY = web.AppKey("registry", SessionRegistry)
+MEMORY = web.AppKey("consultation_memory", ConsultationMemory)
+#: Optional features installed by default (each adds routes, handlers, listeners).
+DEFAULT_FEATURES: list[Feature] = []
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_ECHO_ROOMS = 20
 
@@ -61,7 +68,8 @@ def make_token_verifier(secret: str) -> Any:
     return verify_token
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, features: list[Feature] | None = None) -> web.Application:
+    """The server. ``features`` default to every optional feature (effects, captions)."""
     app = web.Application(client_max_size=8 * 1024 * 1024)
     secret = resolve_secret(config)
     media = MediaServer(config.sfu)
@@ -89,7 +97,26 @@ def create_app(config: Config) -> web.Application:
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     app.cleanup_ctx.append(_media_lifecycle)
+    memory = ConsultationMemory()
+    app[MEMORY] = memory
+    media.subscribe_all(_forget_when_closed(memory))
+    context = FeatureContext(app=app, config=config, media=media, sessions=deps, registry=registry, api=api, memory=memory)
+    for install in DEFAULT_FEATURES if features is None else features:
+        install(context)
     return app
+
+
+def _forget_when_closed(memory: ConsultationMemory) -> Any:
+    """The media room closed (consultation ended, or everyone left): forget its state."""
+    tasks: set[asyncio.Task[list[str]]] = set()
+
+    def listener(event: RoomEvent) -> None:
+        if isinstance(event, RoomClosed):
+            task = asyncio.create_task(memory.forget(event.room_id))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    return listener
 
 
 async def _media_lifecycle(app: web.Application) -> AsyncIterator[None]:

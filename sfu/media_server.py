@@ -11,6 +11,7 @@ import contextlib
 
 from sfu import aiortc_hooks
 from sfu.config import SfuConfig
+from sfu.events import RoomListener
 from sfu.ids import RoomId
 from sfu.latency_probe import LatencyProbe
 from sfu.room import Room
@@ -25,6 +26,7 @@ class MediaServer:
         self._closing: set[asyncio.Task[None]] = set()
         self.closed = False
         self.latency_probe = LatencyProbe() if config.latency_probe else None
+        self._listeners: list[RoomListener] = []
         aiortc_hooks.configure_host_addresses(config.ice.host_addresses)
         aiortc_hooks.configure_port_range(config.ice.port_min, config.ice.port_max)
 
@@ -36,7 +38,15 @@ class MediaServer:
                 room_id, self.config, self.counters, self._room_empty, echo=echo, latency_probe=self.latency_probe
             )
             self.rooms[room_id] = room
+            for listener in self._listeners:
+                room.subscribe(listener)
         return room
+
+    def subscribe_all(self, listener: RoomListener) -> None:
+        """Hear the events of every room, present and future (media processors, cleanup)."""
+        self._listeners.append(listener)
+        for room in self.rooms.values():
+            room.subscribe(listener)
 
     def find_room(self, room_id: RoomId) -> Room | None:
         return self.rooms.get(room_id)

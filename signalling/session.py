@@ -76,9 +76,9 @@ class SessionDeps:
     registry: SessionRegistry | None = None
     #: extra message types handled by feature packages (waiting room, captions, effects)
     handlers: dict[str, FeatureHandler] = field(default_factory=dict)
-    #: called once the participant left (for the control plane's bookkeeping)
-    on_left: Callable[[ParticipantSession, str], Awaitable[None]] | None = None
-    on_joined: Callable[[ParticipantSession], Awaitable[None]] | None = None
+    #: called once the participant is in the media room / once it left (features' bookkeeping)
+    on_joined: list[Callable[[ParticipantSession], Awaitable[None]]] = field(default_factory=list)
+    on_left: list[Callable[[ParticipantSession, str], Awaitable[None]]] = field(default_factory=list)
 
 
 class SessionRegistry:
@@ -308,8 +308,8 @@ class ParticipantSession:
                 started_at=started_at,
             )
         )
-        if self.deps.on_joined is not None:
-            await self.deps.on_joined(self)
+        for on_joined in self.deps.on_joined:
+            await on_joined(self)
 
     # ------------------------------------------------------------ room events -> messages
 
@@ -428,8 +428,12 @@ class ParticipantSession:
                 await self.deps.lobby.on_leave(self.context.room, self.participant_id, self.deps.clock())
             except Exception:
                 logger.exception("lobby on_leave failed for %s", self.participant_id)
-        if self.deps.on_left is not None and self.context is not None:
-            await self.deps.on_left(self, reason if was_joined else f"{reason}_while_waiting")
+        if self.context is not None:
+            for on_left in self.deps.on_left:
+                try:
+                    await on_left(self, reason if was_joined else f"{reason}_while_waiting")
+                except Exception:
+                    logger.exception("on_left hook failed for %s", self.participant_id)
         self._close_outbox()
 
 
