@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from pathlib import Path
 
 import av
 import pytest
@@ -119,3 +120,31 @@ def test_visual_marker_survives_encoding() -> None:
         for frame in decoder.decode(av.Packet(data + TRAILER.pack(TRAILER_MAGIC, 1, 1, 1))):
             seen.append(read_marker(frame.to_ndarray(format="yuv420p")[: frame.height]))
     assert seen == list(range(20))
+
+
+def test_table_has_ratio_columns_against_the_first_target() -> None:
+    from loadtest.report import table
+
+    runs = [
+        {"target": "ours", "scenario": "broadcast", "server_us_per_packet": 30.0, "streams": 10},
+        {"target": "janus", "scenario": "broadcast", "server_us_per_packet": 15.0, "streams": 10},
+        {"target": "mediarelay", "scenario": "broadcast", "error": "boom", "streams": 0},
+    ]
+    text = table(runs)
+    row = next(line for line in text.splitlines() if line.startswith("server_us_per_packet"))
+    assert "0.50x" in row.split()
+    assert "FAILED mediarelay: boom" in text
+
+
+@pytest.mark.skipif(not Path("/usr/lib/x86_64-linux-gnu/janus/plugins").is_dir(), reason="janus not installed")
+def test_janus_config_enables_only_videoroom_and_http(tmp_path: Path) -> None:
+    from loadtest.janus_config import write_config
+
+    main = write_config(tmp_path, interface="lt1n", address="10.203.0.2").read_text()
+    plugins = main.split("plugins: {")[1].split("}")[0]
+    transports = main.split("transports: {")[1].split("}")[0]
+    assert "libjanus_videoroom.so" not in plugins and "libjanus_echotest.so" in plugins
+    assert "libjanus_http.so" not in transports and "libjanus_websockets.so" in transports
+    assert 'ice_enforce_list = "lt1n"' in main and "ice_ipv6 = false" in main
+    http = (tmp_path / "janus.transport.http.jcfg").read_text()
+    assert 'ip = "10.203.0.2"' in http and "admin_http = false" in http
