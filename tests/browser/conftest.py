@@ -73,7 +73,7 @@ def wait_healthy(base_url: str, proc: subprocess.Popen[bytes] | None, timeout_s:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"consult-sfu serve exited with {proc.returncode}")
+            raise RuntimeError(f"consult-sfu serve exited with {proc.returncode}{_log_tail(proc)}")
         try:
             with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as resp:
                 if resp.status == 200:
@@ -83,12 +83,23 @@ def wait_healthy(base_url: str, proc: subprocess.Popen[bytes] | None, timeout_s:
     raise RuntimeError(f"consult-sfu did not become healthy at {base_url} within {timeout_s} s")
 
 
+_LOGS: dict[int, Path] = {}
+
+
+def _log_tail(proc: subprocess.Popen[bytes]) -> str:
+    path = _LOGS.get(proc.pid)
+    if path is None or not path.exists():
+        return ""
+    lines = path.read_text(errors="replace").splitlines()[-15:]
+    return ":\n" + "\n".join(lines)
+
+
 def start_server(port: int, log_path: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, CONSULT_SFU_SECRET=SECRET, CONSULT_SFU_ICE_HOST_ADDRESSES="127.0.0.1")
     binary = Path(sys.executable).parent / "consult-sfu"
     log = open(log_path, "wb")
     try:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             stdout=log,
@@ -96,6 +107,8 @@ def start_server(port: int, log_path: Path) -> subprocess.Popen[bytes]:
         )
     finally:
         log.close()
+    _LOGS[proc.pid] = log_path
+    return proc
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:

@@ -93,7 +93,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float, wha
     raise AssertionError(f"timed out after {timeout_s} s waiting for: {what}")
 
 
-async def wait_media_flowing(page: Page, *, videos: int = 1, timeout_s: float = 30.0) -> dict[str, int]:
+async def wait_media_flowing(page: Page, *, videos: int = 1, timeout_s: float = 45.0) -> dict[str, int]:
     """Wait until video frames are decoded and audio packets arrive, and both keep rising."""
     first: dict[str, int] = {}
 
@@ -110,7 +110,7 @@ async def wait_media_flowing(page: Page, *, videos: int = 1, timeout_s: float = 
         now = await totals(page)
         return now["frames"] > first["frames"] + 5 and now["audio_packets"] > first["audio_packets"] + 10
 
-    await eventually(rising, 15.0, "frames decoded and audio packets still rising")
+    await eventually(rising, 30.0, "frames decoded and audio packets still rising")
     return await totals(page)
 
 
