@@ -36,7 +36,7 @@ from control.domain.rules import (
     practitioner_status,
 )
 from control.domain.views import waiting_entry
-from control.store import EventSubscription
+from control.store import EventSubscription, StoreError
 from control.webhooks import cancel_and_wait
 from signalling.codec import Message
 from signalling.lobby import JoinContext, LobbyDecision, LobbyError, SessionHandle
@@ -58,6 +58,8 @@ from signalling.messages_waiting import (
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 5.0
+RESUBSCRIBE_MIN_S = 0.5
+RESUBSCRIBE_MAX_S = 10.0
 
 
 @dataclass
@@ -85,10 +87,34 @@ class ControlLobby:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        """Subscribe to the store's events (retrying in the background if the store is down)."""
         if self._listener is not None:
             return
-        self._subscription = await self._svc.store.subscribe()
-        self._listener = asyncio.create_task(self._listen(self._subscription), name="lobby-events")
+        try:
+            self._subscription = await self._svc.store.subscribe()
+        except StoreError as exc:
+            log.error("lobby cannot subscribe to store events yet: %s", exc)
+        self._listener = asyncio.create_task(self._listen_forever(), name="lobby-events")
+
+    async def _listen_forever(self) -> None:
+        delay = RESUBSCRIBE_MIN_S
+        while True:
+            if self._subscription is None:
+                try:
+                    self._subscription = await self._svc.store.subscribe()
+                    delay = RESUBSCRIBE_MIN_S
+                except StoreError as exc:
+                    log.warning("lobby: store events unavailable (%s); retrying in %.1f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(RESUBSCRIBE_MAX_S, delay * 2)
+                    continue
+            try:
+                await self._listen(self._subscription)
+            except StoreError as exc:
+                log.warning("lobby: lost store events: %s", exc)
+            subscription, self._subscription = self._subscription, None
+            await subscription.close()
+            await asyncio.sleep(delay)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -113,6 +139,11 @@ class ControlLobby:
         self._rooms.setdefault(ctx.room, {})[participant_id] = record
         try:
             return await self._decide(ctx, participant_id, record)
+        except StoreError as exc:
+            self._forget(ctx.room, participant_id)
+            log.error("lobby cannot reach the store: %s", exc)
+            refused = AccessRefused(reason="unavailable", message="the waiting room is unavailable; try again in a minute")
+            return LobbyDecision("refuse", reason="unavailable", messages=(refused,))
         except BaseException:
             self._forget(ctx.room, participant_id)
             raise
@@ -175,6 +206,7 @@ class ControlLobby:
     # ------------------------------------------------------------ events -> pushes
 
     async def _listen(self, subscription: EventSubscription) -> None:
+        """Until the subscription ends (StoreError when the connection is lost)."""
         async for event in subscription:
             try:
                 await self._on_event(event)

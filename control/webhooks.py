@@ -149,9 +149,10 @@ class WebhookDispatcher:
         settings = await self._store.get_org(event.org)
         if not settings.webhook_urls or not settings.webhook_secret:
             return
+        delivery_id = uuid.uuid4().hex
         body = json.dumps(
             {
-                "id": uuid.uuid4().hex,
+                "id": delivery_id,
                 "event": event.name,
                 "org": event.org,
                 "room": event.room,
@@ -161,7 +162,6 @@ class WebhookDispatcher:
             },
             separators=(",", ":"),
         ).encode()
-        delivery_id = json.loads(body)["id"]
         for url in settings.webhook_urls:
             await self._slots.acquire()
             task = asyncio.create_task(

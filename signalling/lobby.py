@@ -17,7 +17,7 @@ How the session uses it (one participant):
      room and sends ``joined``) or ``await handle.close("denied", text)`` (after having
      sent ``denied`` through ``handle.send``).
    * ``"refuse"``: send ``decision.messages`` (an ``access_refused`` message with the
-     reason: too_early + opens_at, too_late, room_ended, not_found), then close the
+     reason: too_early + opens_at, too_late, room_ended, not_found, unavailable), then close the
      WebSocket. ``decision.reason`` is the stable reason string. The handle is not kept.
 
 3. Messages of the types in ``signalling.messages_waiting.CLIENT_TYPES`` that the
@@ -65,7 +65,7 @@ class JoinContext:
 @dataclass(frozen=True)
 class LobbyDecision:
     outcome: str  # "admit" | "wait" | "refuse"
-    reason: str | None = None  # for refuse: too_early, too_late, room_ended, not_found
+    reason: str | None = None  # for refuse: too_early, too_late, room_ended, not_found, unavailable
     messages: tuple[Message, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)  # room settings for `joined`
     started_at: float | None = None

@@ -11,7 +11,7 @@ Server -> client:
 * ``admitted``: you leave the waiting room; ``joined`` follows.
 * ``denied``: you were not let in (``message`` from the practitioner); the server closes.
 * ``access_refused``: joining is refused (too_early with ``opens_at``, too_late,
-  room_ended, not_found); the server closes.
+  room_ended, not_found, unavailable when the store is down); the server closes.
 * ``consultation_ended``: the consultation is over (``post_consultation_message``);
   the server closes with ``bye`` reason ``ended``.
 

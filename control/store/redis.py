@@ -41,7 +41,14 @@ class _RedisSubscription(EventSubscription):
         self._pubsub = pubsub
 
     async def _iterate(self) -> AsyncIterator[Event]:
-        async for msg in self._pubsub.listen():
+        messages = self._pubsub.listen()
+        while True:
+            try:
+                msg = await anext(messages)
+            except StopAsyncIteration:
+                return
+            except RedisError as exc:
+                raise StoreError(f"redis events: {exc}") from exc
             if msg.get("type") != "message":
                 continue
             try:
@@ -129,7 +136,12 @@ class RedisStore(Store):
 
     async def subscribe(self) -> EventSubscription:
         pubsub = self._redis.pubsub()
-        await pubsub.subscribe(self._channel)
+        try:
+            await pubsub.subscribe(self._channel)
+        except RedisError as exc:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()
+            raise StoreError(f"redis: {exc}") from exc
         return _RedisSubscription(pubsub)
 
     async def ping(self) -> bool:
