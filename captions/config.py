@@ -21,7 +21,7 @@ class VadConfig:
     #: Consecutive speech frames (20 ms each) needed to start an utterance.
     start_frames: int = 3
     #: Silence that ends an utterance (short pauses between words stay inside it).
-    hangover_s: float = 0.35
+    hangover_s: float = 0.3
     #: Audio kept from before the start so the first phoneme is not cut.
     preroll_s: float = 0.25
     #: An utterance longer than this is cut and finalised (captions keep flowing).

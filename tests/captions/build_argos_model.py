@@ -20,6 +20,7 @@ import json
 import sys
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,11 @@ PHRASES = {
     ("en", "de"): "guten tag zusammen",
 }
 
+#: Output of the base-size model used by the benchmark (13 tokens, like a real sentence).
+BENCH_PHRASE = "le patient a une forte fièvre depuis hier soir avec mal au ventre"
+
 _CORPUS = [
+    BENCH_PHRASE,
     "the patient has a headache and a mild fever since yesterday",
     "please take one tablet twice a day after meals",
     "how are you feeling today",
@@ -59,14 +64,36 @@ def _train_sentencepiece(folder: Path) -> Path:
     return prefix.with_suffix(".model")
 
 
-def _build_ct2_model(vocab: list[str], phrase_tokens: list[str], out: Path) -> None:
+@dataclass(frozen=True)
+class ModelSize:
+    """Transformer dimensions. ``TINY`` for tests; ``BASE`` is the size of real argos
+    packages (6+6 layers, 512 wide, 32k vocabulary), to measure realistic latency."""
+
+    layers: int = 1
+    heads: int = 2
+    depth: int = 0  # 0: the vocabulary size rounded up to 8 (one-hot embeddings)
+    ffn: int = 0  # 0: twice the depth
+    vocabulary: int = 0  # pad the vocabulary with unused tokens up to this size
+    quantization: str | None = None
+
+
+TINY = ModelSize()
+BASE = ModelSize(layers=6, heads=8, depth=512, ffn=2048, vocabulary=32000, quantization="int8")
+
+
+def _build_ct2_model(vocab: list[str], phrase_tokens: list[str], out: Path,
+                     model_size: ModelSize = TINY) -> None:
     import ctranslate2.specs as specs
     from ctranslate2.specs.model_spec import visit_spec
 
+    vocab = vocab + [f"<unused{i}>" for i in range(max(0, model_size.vocabulary - len(vocab)))]
     size = len(vocab)
-    depth = ((size + 7) // 8) * 8
+    depth = model_size.depth or ((size + 7) // 8) * 8
+    if depth < size and model_size.depth == 0:
+        raise ValueError("depth must cover the vocabulary for one-hot embeddings")
+    ffn = model_size.ffn or 2 * depth
     rng = np.random.default_rng(7)
-    spec = specs.TransformerSpec.from_config((1, 1), 2)
+    spec = specs.TransformerSpec.from_config((model_size.layers, model_size.layers), model_size.heads)
 
     def fill(layer: object, name: str, value: object) -> None:
         if value is not None:
@@ -88,38 +115,48 @@ def _build_ct2_model(vocab: list[str], phrase_tokens: list[str], out: Path) -> N
     for layer in enc.layer:
         layer.self_attention.linear[0].weight = small(3 * depth, depth)
         layer.self_attention.linear[1].weight = small(depth, depth)
-        layer.ffn.linear_0.weight = small(2 * depth, depth)
-        layer.ffn.linear_1.weight = small(depth, 2 * depth)
-    one_hot = np.zeros((size, depth), np.float32)
-    one_hot[np.arange(size), np.arange(size)] = 10.0
-    dec.embeddings.weight = one_hot
+        layer.ffn.linear_0.weight = small(ffn, depth)
+        layer.ffn.linear_1.weight = small(depth, ffn)
+    # Decoder embeddings: a distinct large direction per token (one-hot when the model is
+    # wide enough, random unit vectors otherwise), so the output projection can read the
+    # previous token back and choose the next one of the phrase.
+    if depth >= size:
+        directions = np.zeros((size, depth), np.float32)
+        directions[np.arange(size), np.arange(size)] = 1.0
+    else:
+        directions = rng.standard_normal((size, depth)).astype(np.float32)
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    dec.embeddings.weight = directions * 10.0
     for layer in dec.layer:
         layer.self_attention.linear[0].weight = small(3 * depth, depth)
         layer.self_attention.linear[1].weight = zeros(depth, depth)
         layer.attention.linear[0].weight = small(depth, depth)
         layer.attention.linear[1].weight = small(2 * depth, depth)
         layer.attention.linear[2].weight = zeros(depth, depth)
-        layer.ffn.linear_0.weight = small(2 * depth, depth)
-        layer.ffn.linear_1.weight = zeros(depth, 2 * depth)
+        layer.ffn.linear_0.weight = small(ffn, depth)
+        layer.ffn.linear_1.weight = zeros(depth, ffn)
     index = {token: i for i, token in enumerate(vocab)}
     chain = ["<s>", *phrase_tokens, "</s>"]
     projection = np.zeros((size, depth), np.float32)
-    following = {a: b for a, b in itertools.pairwise(chain)}
-    for token, i in index.items():
-        projection[index[following.get(token, "</s>")], i] = 10.0
+    for previous, following in itertools.pairwise(chain):
+        # The next token's row is the previous token's direction: by far the largest logit.
+        projection[index[following]] += directions[index[previous]] * 10.0
     dec.projection.weight = projection
     spec.register_source_vocabulary(vocab)
     spec.register_target_vocabulary(vocab)
     spec.validate()
+    if model_size.quantization:
+        spec.optimize(quantization=model_size.quantization)
     out.mkdir(parents=True, exist_ok=True)
     spec.save(str(out))
 
 
-def build_package(src: str, dst: str, out_dir: Path) -> Path:
+def build_package(src: str, dst: str, out_dir: Path, model_size: ModelSize = TINY,
+                  phrase: str | None = None) -> Path:
     """Write ``translate-SRC_DST.argosmodel`` into ``out_dir`` and return its path."""
     import sentencepiece as spm
 
-    phrase = PHRASES[(src, dst)]
+    phrase = phrase or PHRASES[(src, dst)]
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -132,7 +169,7 @@ def build_package(src: str, dst: str, out_dir: Path) -> Path:
         name = f"translate-{src}_{dst}-test"
         package = work / name
         package.mkdir()
-        _build_ct2_model(vocab, phrase_tokens, package / "model")
+        _build_ct2_model(vocab, phrase_tokens, package / "model", model_size)
         (package / "sentencepiece.model").write_bytes(sp_model.read_bytes())
         metadata = {
             "package_version": "0.1",

@@ -1,0 +1,197 @@
+"""Captions benchmark: espeak-ng speech through the real CaptionService, pinned to one CPU.
+
+Measures, with every process of the captions path (event loop, recognition worker,
+translation worker) pinned to one CPU core with os.sched_setaffinity:
+
+1. latency: one speaker says N English sentences at real time; time from the end of
+   each utterance's speech (the packet holding its last loud sample is handed to the
+   tap) to the final caption event (p50/p95), and the word error rate over them;
+2. translation: the same finals also translated for a French reader by an argos package
+   of the size of real ones (6+6 layers, 512 wide, 32k vocabulary, int8; built offline
+   with random weights, see tests/captions/build_argos_model.py); added latency =
+   French event time - English event time of the same utterance (p50/p95);
+3. capacity: K speakers talking at the same time, without pause, into one recognition
+   worker; the largest K whose final-caption p95 stays <= 1.0 s with no packet dropped.
+
+Usage: .venv/bin/python benchmarks/captions_bench.py [--cpu 0] [--sentences 8]
+       [--speakers 2,4,6,8] [--json out.json]
+Bounded: about 2-3 minutes on the development machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from captions.config import CaptionsConfig
+from captions.room_state import CaptionEvent
+from captions.service import CaptionService
+from captions.translate import install_model
+from tests.captions.build_argos_model import BASE, BENCH_PHRASE, build_package
+from tests.captions.speech import Clip, Playback, play, speech_clip, word_error_rate
+
+SENTENCES = [
+    "how are you feeling today",
+    "please take one tablet twice a day after meals",
+    "do you have any allergies to medicine",
+    "the pain started three days ago",
+    "can you show me where it hurts",
+    "we will do a blood test tomorrow morning",
+    "i would like to see you again next week",
+    "have you slept well since the last visit",
+    "drink plenty of water and rest at home",
+    "the results of your test are normal",
+]
+LATENCY_TARGET_S = 1.0
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+@dataclass
+class Recorder:
+    events: list[tuple[float, CaptionEvent]] = field(default_factory=list)
+
+    def __call__(self, event: CaptionEvent) -> None:
+        self.events.append((time.monotonic(), event))
+
+    def finals(self, speaker: str, language: str) -> list[tuple[float, CaptionEvent]]:
+        return [(t, e) for t, e in self.events
+                if e.final and e.speaker_id == speaker and e.language == language]
+
+
+def final_after(recorder: Recorder, speaker: str, since: float) -> float | None:
+    for at, _event in recorder.finals(speaker, "en"):
+        if at >= since:
+            return at - since
+    return None
+
+
+async def say(tap: Any, clips: list[Clip]) -> list[float]:
+    """Play clips one after the other; returns when each one's speech ended."""
+    ends = []
+    for clip in clips:
+        playback = Playback(tap, clip)
+        await play([playback])
+        ends.append(playback.speech_ended_at or time.monotonic())
+    return ends
+
+
+async def latency_and_translation(config: CaptionsConfig, clips: list[Clip],
+                                  texts: list[str]) -> dict[str, Any]:
+    recorder = Recorder()
+    async with CaptionService(config, on_event=recorder) as service:
+        await service.wait_ready()
+        tap = service.attach_speaker("bench", "speaker", "mic", "en")
+        service.set_listener("bench", "reads-en", "en")
+        service.set_listener("bench", "reads-fr", "fr")
+        ends = await say(tap, clips)
+        await asyncio.sleep(2.0)
+        latencies = [lat for end in ends if (lat := final_after(recorder, "speaker", end)) is not None]
+        english = recorder.finals("speaker", "en")
+        french = {e.utterance_id: t for t, e in recorder.finals("speaker", "fr")}
+        added = [french[e.utterance_id] - t for t, e in english if e.utterance_id in french]
+        heard = " ".join(e.text for _, e in english)
+        return {
+            "utterances": len(clips),
+            "finals": len(english),
+            "final_latency_p50_s": round(percentile(latencies, 50), 3),
+            "final_latency_p95_s": round(percentile(latencies, 95), 3),
+            "final_latency_max_s": round(max(latencies), 3) if latencies else None,
+            "missing_finals": len(clips) - len(latencies),
+            "translation_added_p50_s": round(percentile(added, 50), 3),
+            "translation_added_p95_s": round(percentile(added, 95), 3),
+            "translation_worker_p95_s": round(percentile(service.translation_seconds, 95), 3),
+            "translated": len(added),
+            "wer": round(word_error_rate(" ".join(texts), heard), 3),
+            "heard": [e.text for _, e in english],
+        }
+
+
+async def capacity(config: CaptionsConfig, clips: list[Clip], speakers: int) -> dict[str, Any]:
+    recorder = Recorder()
+    async with CaptionService(config, on_event=recorder) as service:
+        await service.wait_ready()
+        taps = [service.attach_speaker("bench", f"s{i}", "mic", "en") for i in range(speakers)]
+        service.set_listener("bench", "reads-en", "en")
+        rotated = [clips[i % len(clips):] + clips[:i % len(clips)] for i in range(speakers)]
+        started = time.process_time()
+        wall = time.monotonic()
+        ends = await asyncio.gather(*(say(tap, mine[:3]) for tap, mine in zip(taps, rotated, strict=True)))
+        await asyncio.sleep(2.5)
+        latencies: list[float] = []
+        missing = 0
+        for index, speaker_ends in enumerate(ends):
+            for end in speaker_ends:
+                lat = final_after(recorder, f"s{index}", end)
+                if lat is None:
+                    missing += 1
+                else:
+                    latencies.append(lat)
+        dump = service.dump()
+        dropped = sum(s["dropped_packets"] for s in dump["speakers"])
+        return {
+            "speakers": speakers,
+            "final_latency_p95_s": round(percentile(latencies, 95), 3),
+            "missing_finals": missing,
+            "dropped_packets": dropped,
+            "event_loop_cpu_s": round(time.process_time() - started, 2),
+            "wall_s": round(time.monotonic() - wall, 1),
+            "ok": dropped == 0 and missing == 0 and percentile(latencies, 95) <= LATENCY_TARGET_S,
+        }
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    os.sched_setaffinity(0, {args.cpu})  # inherited by the worker processes
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        package = build_package("en", "fr", folder / "files", BASE, phrase=BENCH_PHRASE)
+        install_model(package, folder / "translate")
+        config = CaptionsConfig(models_folder=folder / "vosk", translation_folder=folder / "translate",
+                                preload_languages=("en",))
+        texts = SENTENCES[: args.sentences]
+        clips = [await speech_clip(text, tail_s=1.0) for text in texts]
+        report: dict[str, Any] = {"cpu": args.cpu, "cpus_online": os.cpu_count()}
+        report["latency"] = await latency_and_translation(config, clips, texts)
+        print(json.dumps(report["latency"], indent=1), flush=True)
+        single = CaptionsConfig(models_folder=config.models_folder, translation_folder=config.translation_folder,
+                                preload_languages=("en",), translation_workers=0)
+        report["capacity"] = []
+        for count in args.speakers:
+            result = await capacity(single, clips, count)
+            print(json.dumps(result), flush=True)
+            report["capacity"].append(result)
+            if not result["ok"]:
+                break
+        passing = [r["speakers"] for r in report["capacity"] if r["ok"]]
+        report["speakers_per_core"] = max(passing) if passing else 0
+        return report
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--cpu", type=int, default=0)
+    parser.add_argument("--sentences", type=int, default=8)
+    parser.add_argument("--speakers", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[2, 4, 6, 8])
+    parser.add_argument("--json", type=Path)
+    arguments = parser.parse_args()
+    result = asyncio.run(main(arguments))
+    print("speakers per core:", result["speakers_per_core"])
+    if arguments.json:
+        arguments.json.write_text(json.dumps(result, indent=1))
