@@ -110,6 +110,26 @@ async def test_camera_problem_goes_to_settings_and_back(server: RunningServer, b
     await wait_visible_picture(bob)
 
 
+async def test_black_camera_picture_goes_to_settings_and_back(server: RunningServer, browser: Browser) -> None:
+    alice = await new_page(browser)
+    await open_and_join(alice, server.join_url("camera-2", "alice", "Alice"))
+    # The camera keeps running but only delivers black pictures (a covered lens, a broken driver).
+    await alice.evaluate(
+        """() => {
+          const canvas = document.createElement('canvas');
+          canvas.width = 320; canvas.height = 240;
+          const ctx = canvas.getContext('2d');
+          setInterval(() => { ctx.fillStyle = '#000'; ctx.fillRect(0, 0, 320, 240); }, 100);
+          return window.consult.room.useTrack('camera', canvas.captureStream(10).getVideoTracks()[0]);
+        }"""
+    )
+    await alice.wait_for_selector("body[data-view='settings'][data-camera-problem='black']", timeout=15000)
+    assert "black" in (await alice.inner_text("#camera-problem-banner")).lower()
+    # Reopening the (fake) camera gives good pictures again: back to the consultation.
+    await alice.wait_for_selector("body[data-view='call']:not([data-camera-problem])", timeout=20000)
+    assert await alice.evaluate("() => window.consult.room.local.camera.label") != ""
+
+
 async def test_reconnects_after_signalling_drop(server: RunningServer, browser: Browser) -> None:
     alice = await new_page(browser)
     bob = await new_page(browser)

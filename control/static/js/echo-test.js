@@ -11,6 +11,9 @@
 
 import { ConsultClient, ConsultError } from './consult-client.js';
 
+/** The server's root (this module lives at <root>/static/js/), so a path prefix is kept. */
+const SERVER_ROOT = new URL('../../', import.meta.url).href;
+
 /** Verdict thresholds (what a 360p-720p consultation needs). */
 export const THRESHOLDS = Object.freeze({
   good: { rttMs: 200, lossPct: 3, kbps: 200 },
@@ -98,13 +101,13 @@ export function candidatePairRtt(report) {
  * @param {object} options
  * @param {MediaStreamTrack|null} options.camera    cloned, so the caller's preview keeps running
  * @param {MediaStreamTrack|null} options.microphone
- * @param {string} [options.baseUrl=location.origin] where `POST /echo/token` lives
+ * @param {string} [options.baseUrl] where `POST /echo/token` lives (default: the server this module came from)
  * @param {number} [options.durationMs=8000]
  * @param {(progress: {fraction: number, figures: object}) => void} [options.onProgress]
  * @param {(stream: MediaStream, kind: string) => void} [options.onEcho] the returning media
  * @returns {Promise<object>} figures + {verdict, reasons}
  */
-export async function runEchoTest({ camera, microphone, baseUrl = location.origin, durationMs = 8000, onProgress = () => {}, onEcho = () => {} }) {
+export async function runEchoTest({ camera, microphone, baseUrl = SERVER_ROOT, durationMs = 8000, onProgress = () => {}, onEcho = () => {} }) {
   let grant;
   try {
     const resp = await fetch(`${baseUrl.replace(/\/$/, '')}/echo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
@@ -114,8 +117,9 @@ export async function runEchoTest({ camera, microphone, baseUrl = location.origi
     if (err instanceof ConsultError) throw err;
     throw new ConsultError('server_unreachable', 'the server cannot be reached');
   }
-  const base = new URL(baseUrl);
-  const wsUrl = grant.ws_url || `${base.protocol === 'https:' ? 'wss:' : 'ws:'}//${base.host}/ws`;
+  const fallback = new URL('ws', baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
+  fallback.protocol = fallback.protocol === 'https:' ? 'wss:' : 'ws:';
+  const wsUrl = grant.ws_url || fallback.href;
   const client = new ConsultClient({ url: wsUrl, token: grant.token, reconnect: false });
   const clones = [];
   try {
