@@ -264,10 +264,16 @@ export function install(room) {
       if (screen) screen.setAnnouncements(msg.announcements);
       if (panel) panel.setAnnouncements(msg.announcements);
     });
+    let lastCount = null;
     client.on('queue', (msg) => {
       if (!panel) return;
       panel.update(msg);
-      if (msg.entries.length && room.elements.panel.hidden) room.elements.panel.hidden = false;
+      // open the panel when someone new arrives, and on arrival before the consultation started
+      const first = lastCount === null;
+      if ((msg.entries.length > (lastCount ?? 0)) || (first && msg.state === 'scheduled')) {
+        room.elements.panel.hidden = false;
+      }
+      lastCount = msg.entries.length;
     });
     client.on('admitted', () => screen && screen.stop());
     client.on('consultation_ended', (msg) => {
