@@ -79,7 +79,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         CONSULT_SFU_DATA_DIR=str(data_dir),
         CONSULT_SFU_PUBLIC_URL=f"http://127.0.0.1:{port}",
     )
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - handed to the subprocess
+    log = open(data_dir / "server.log", "wb")  # handed to the subprocess
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "consult-sfu"), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
