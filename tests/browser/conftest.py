@@ -29,8 +29,9 @@ CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--use-fake-device-for-media-stream",
+    # Also answers getDisplayMedia with a fake screen (checked: without it the share prompt
+    # never resolves; --auto-select-desktop-capture-source is not needed).
     "--use-fake-ui-for-media-stream",
-    "--auto-select-desktop-capture-source=Entire screen",
     "--allow-loopback-in-peer-connection",
     "--disable-features=WebRtcHideLocalIpsWithMdns",
     "--autoplay-policy=no-user-gesture-required",
