@@ -156,6 +156,8 @@ export class QueuePanel {
     this.queue = queue;
     this.render();
     this.onCount(queue.entries.length);
+    // keep "waiting since (n min)" current between server updates
+    if (!this.timer) this.timer = setInterval(() => this.render(), 30000);
   }
 
   setAnnouncements(list) {
