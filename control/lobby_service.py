@@ -265,6 +265,8 @@ class ControlLobby:
             return
         queue = self._queue(room)
         for pid, record in list(members.items()):
+            if not record.ready.is_set():
+                continue  # still joining: its decision carries the current state
             if record.host:
                 await record.handle.send(queue)
             elif record.waiting and pid in room.present:
@@ -276,7 +278,7 @@ class ControlLobby:
             return
         shown = await self._announcements(room)
         for record in list(self._rooms.get(room_id, {}).values()):
-            if record.waiting or record.host:
+            if record.ready.is_set() and (record.waiting or record.host):
                 await record.handle.send(Announcements(announcements=shown))
 
     # ------------------------------------------------------------ message builders

@@ -30,6 +30,7 @@ def _error(description: str) -> dict[str, Any]:
 ERRORS = {
     "401": _error("missing or invalid API key"),
     "404": _error("unknown room, or one of another organisation/department"),
+    "503": _error("the state store (Redis) is unavailable"),
 }
 ROOM_ID = {"name": "room_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
 PARTICIPANT_ID = {"name": "participant_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 128}}
