@@ -66,3 +66,19 @@ async def test_leaving_removes_the_tile_at_the_other_side(server: RunningServer,
     await alice.wait_for_selector("body[data-view='message']")
     await bob.wait_for_selector(".tile-camera:not(.tile-self)", state="detached", timeout=15000)
     assert await bob.get_attribute("#stage", "data-layout") == "solo"
+
+
+async def test_picture_in_picture_and_full_screen(server: RunningServer, browser: Browser) -> None:
+    alice = await new_page(browser)
+    bob = await new_page(browser)
+    await open_and_join(alice, server.join_url("call-4", "alice", "Alice"))
+    await open_and_join(bob, server.join_url("call-4", "bob", "Bob"))
+    await wait_visible_picture(alice)
+    await alice.click("#btn-fullscreen")
+    await alice.wait_for_function("() => document.fullscreenElement && document.fullscreenElement.id === 'app'", timeout=5000)
+    await alice.click("#btn-fullscreen")
+    await alice.wait_for_function("() => !document.fullscreenElement", timeout=5000)
+    await alice.click("#btn-pip")
+    await alice.wait_for_function(
+        "() => document.pictureInPictureElement && !document.pictureInPictureElement.closest('.tile-self')", timeout=5000
+    )
