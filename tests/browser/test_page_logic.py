@@ -244,3 +244,23 @@ async def test_waiting_room_extension_hook(server: RunningServer, browser: Brows
     await page.click("#join-button")
     await page.wait_for_selector("body[data-view='waiting'] #ext-waiting", timeout=10000)
     assert await page.inner_text("#ext-waiting") == "status late, practitioner in_consultation"
+
+
+async def test_video_fit_setting_is_applied_and_remembered(server: RunningServer, browser: Browser) -> None:
+    joined = {
+        "type": "joined", "participant_id": "PA1", "room": "scripted", "identity": "pat", "name": "Pat", "role": "client",
+        "ice_servers": [], "settings": {}, "participants": [], "producers": [],
+    }
+    page = await join_scripted(browser, server, ScriptedServer([joined]))
+    await page.wait_for_selector("body[data-view='call']", timeout=10000)
+    assert await page.eval_on_selector("#stage", "el => el.classList.contains('fit-cover')")
+    await page.click("#btn-settings")
+    await page.wait_for_selector("body[data-view='settings']")
+    assert await page.is_hidden("#echo-section")  # no network test during a call
+    await page.check("input[name='video-fit'][value='contain']")
+    await page.click("#settings-close")
+    await page.wait_for_selector("body[data-view='call']")
+    assert await page.eval_on_selector("#stage", "el => el.classList.contains('fit-contain')")
+    await page.reload()
+    await page.wait_for_selector("body[data-view='prejoin']")
+    assert await page.eval_on_selector("#stage", "el => el.classList.contains('fit-contain')")
