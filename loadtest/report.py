@@ -6,6 +6,7 @@ Every key of :func:`run_result` is documented in docs/loadtest.md.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -86,6 +87,7 @@ def run_result(run: ScenarioRun, window: Window) -> dict[str, Any]:
         "server_rss_mb": rounded(window.server_rss_mb, 1),
         "tester_cpu_s_per_s": round(window.tester_cpu_s / window.seconds, 3),
         "server_core_others_s_per_s": _others(window),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "errors": run.errors[:50],
         "timeseries": [asdict(t) for t in run.ticks],
     }
