@@ -76,7 +76,7 @@ def redis_url() -> Iterator[str]:
     proc.wait(timeout=10)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -56,6 +56,7 @@ def test_running_server_sees_keys_created_later(tmp_path: Path) -> None:
     asyncio.run(run())
 
 
+@pytest.mark.redis
 def test_redis_keys(redis_url: str) -> None:
     config = StoreConfig(backend="redis", redis_url=redis_url, redis_prefix="keys-test:")
     key = cli_create("clinic", "derma", config)

@@ -7,6 +7,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -16,6 +17,8 @@ from control.apikeys import create_key
 from control.store.redis import RedisStore
 from signalling.lobby import JoinContext
 from tests.control.conftest import SECRET, FakeClock, RecordingHandle, eventually
+
+pytestmark = pytest.mark.redis
 
 
 @contextlib.asynccontextmanager
