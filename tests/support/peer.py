@@ -29,7 +29,7 @@ class Received:
     kind: str
     source: str
     frames: int = 0
-    last_frame: av.VideoFrame | av.AudioFrame | None = None
+    last_frame: Any = None
     sizes: list[tuple[int, int]] = field(default_factory=list)
     first_frame_at: float | None = None
 
