@@ -47,6 +47,7 @@ class OursTarget(Target):
         self.run_dir = run_dir
         self.cpu = cpu if url is None else None  # a server we did not start is not ours to pin
         self.url = url
+        self.secret_given = secret is not None
         self.secret = secret or secrets.token_urlsafe(32)
         self.given_pid = server_pid
         self.role = role
@@ -69,7 +70,7 @@ class OursTarget(Target):
 
     async def start(self) -> None:
         if self.url is not None:
-            if self.url and not self.secret:
+            if not self.secret_given:
                 raise TargetError("--url needs --secret (the server's CONSULT_SFU_SECRET)")
             parts = urlsplit(check_url(self.url, self.networks))
             scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
