@@ -249,7 +249,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         silence = await asyncio.to_thread(opus_payloads, np.zeros(48000 * 8, np.int16), 0.0, 0.0)
         report["conversation"] = []
         for count in args.conversation:
-            result = await conversation(single, clips, silence, count, turns=count + 4)
+            result = await conversation(single, clips, silence, count, turns=count + 8)
             print(json.dumps(result), flush=True)
             report["conversation"].append(result)
             if not result["ok"]:

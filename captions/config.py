@@ -52,6 +52,8 @@ class CaptionsConfig:
     partial_interval_s: float = 0.25
     #: Beam size used for translation (argostranslate's default is 4; 2 is faster).
     translation_beam_size: int = 2
+    #: Load every installed translation package when a worker starts (else at first use).
+    translation_preload: bool = True
     #: Final captions kept per room (in memory only).
     transcript_max_entries: int = 5000
     #: Languages whose speech model each recognition worker loads at start.

@@ -219,12 +219,15 @@ class OfflineTranslator:
         self._loaded: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.translations = 0
 
-    def warm_up(self) -> None:
-        """Import argostranslate (~2 s, pulls in stanza and torch) before the first caption.
-
-        Packages themselves load at their first use: a folder may hold many of them.
-        """
+    def warm_up(self, load_packages: bool = True) -> None:
+        """Import argostranslate (~2 s, pulls in stanza and torch) before the first caption,
+        and load every installed package unless told not to (a real package takes
+        ~100 MB of memory: with many installed, let them load at their first use)."""
         import argostranslate.translate  # noqa: F401
+
+        if load_packages:
+            for pair in self._catalog.packages():
+                self._load(pair)
 
     def _load(self, pair: tuple[str, str]) -> tuple[Any, Any]:
         loaded = self._loaded.get(pair)

@@ -17,12 +17,14 @@ from captions.worker_protocol import (
 )
 
 
-def translation_main(name: str, folder: Path, beam_size: int, inbox: Any, outbox: Any) -> None:
+def translation_main(
+    name: str, folder: Path, beam_size: int, preload: bool, inbox: Any, outbox: Any
+) -> None:
     """Entry point of a translation worker process."""
     forbid_network()
     prepare_argos_environment(folder, beam_size)
     translator = OfflineTranslator(folder)
-    translator.warm_up()  # import argostranslate now (~2 s), not at the first caption
+    translator.warm_up(preload)  # import (~2 s) and load now, not at the first caption
     outbox.put(WorkerReady(name, ()))
     while True:
         message = inbox.get()

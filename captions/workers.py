@@ -128,6 +128,7 @@ class WorkerPool:
                     name,
                     self._config.translation_folder,
                     self._config.translation_beam_size,
+                    self._config.translation_preload,
                     inbox,
                     self._outbox,
                 ),
