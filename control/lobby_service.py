@@ -233,7 +233,8 @@ class ControlLobby:
                 await asyncio.wait_for(record.ready.wait(), READY_TIMEOUT_S)
         if event.name == "participant_admitted" and record is not None:
             record.waiting = False
-            await record.handle.admit()
+            room = await self._svc.store.get_room(event.room)
+            await record.handle.admit(room.started_at if room is not None else None)
         elif event.name == "participant_denied" and record is not None:
             self._forget(event.room, str(pid))
             text = str(event.data.get("message") or "")

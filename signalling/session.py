@@ -264,7 +264,9 @@ class ParticipantSession:
         self._started_at = decision.started_at
         if self.deps.registry is not None:
             self.deps.registry.add(self)
-        for out in decision.messages if decision.outcome == "wait" else ():
+        for i, out in enumerate(decision.messages if decision.outcome == "wait" else ()):
+            if i == 0 and out.id is None:
+                out.id = msg.id  # the reply to 'join' carries its id, like 'joined' does
             self.send(out)
         if decision.outcome == "admit":
             await self.enter_room(started_at=decision.started_at, ref=msg.id)
@@ -450,11 +452,11 @@ class _LobbyHandle:
     async def send(self, msg: Message) -> None:
         self._session.send(msg)
 
-    async def admit(self) -> None:
+    async def admit(self, started_at: float | None = None) -> None:
         session = self._session
         if session.state is SessionState.WAITING:
             session.send(mw.Admitted())
-            await session.enter_room(started_at=session._started_at)
+            await session.enter_room(started_at=started_at or session._started_at)
 
     async def close(self, reason: str, message: str | None = None) -> None:
         await self._session.close(reason, message=message)
