@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from control.api import announcements, openapi, rooms, waiting, walkin, webhooks_config
+from control.api import announcements, backgrounds, openapi, rooms, waiting, walkin, webhooks_config
 from control.api.common import SERVICE_KEY, VERIFIER_KEY, auth_middleware, error_middleware
 from control.apikeys import ApiKeyVerifier
 from control.consultations import Consultations
@@ -58,7 +58,7 @@ def build_api(deps: ApiDeps) -> web.Application:
     v1 = web.Application(middlewares=[error_middleware, auth_middleware])
     v1[SERVICE_KEY] = deps.consultations
     v1[VERIFIER_KEY] = ApiKeyVerifier(deps.store)
-    for module in (openapi, rooms, waiting, announcements, walkin, webhooks_config):
+    for module in (openapi, rooms, waiting, announcements, walkin, webhooks_config, backgrounds):
         v1.add_routes(module.routes)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:

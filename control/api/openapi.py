@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from control.api import backgrounds
 from control.api.schemas import COMPONENTS, NAME_PATTERN
 
 routes = web.RouteTableDef()
@@ -189,9 +190,9 @@ def document() -> dict[str, Any]:
         "security": [{"bearerAuth": []}],
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
-            "schemas": COMPONENTS,
+            "schemas": {**COMPONENTS, **backgrounds.OPENAPI_SCHEMAS},
         },
-        "paths": _with_ids(_paths()),
+        "paths": _with_ids({**_paths(), **backgrounds.OPENAPI_PATHS}),
     }
 
 
@@ -239,8 +240,12 @@ def render_docs(doc: dict[str, Any]) -> str:
                 parts.append(f"<ul>{items}</ul>")
             body = operation.get("requestBody")
             if body is not None:
-                ref = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
-                parts.append(f"<p>Body: <a href='#{ref}'>{ref}</a></p>")
+                json_body = body["content"].get("application/json")
+                if json_body is not None:
+                    ref = json_body["schema"]["$ref"].rsplit("/", 1)[-1]
+                    parts.append(f"<p>Body: <a href='#{ref}'>{ref}</a></p>")
+                else:
+                    parts.append(f"<p>Body: the raw file ({html.escape(', '.join(body['content']))})</p>")
             codes = ", ".join(f"{c} {html.escape(r['description'])}" for c, r in operation["responses"].items())
             parts.append(f"<p><small>Responses: {codes}</small></p>")
     parts.append("<h2>Schemas</h2>")

@@ -1,0 +1,203 @@
+"""/v1/backgrounds: the organisation's background images for background replacement.
+
+``POST /v1/backgrounds?name=NAME`` with the raw PNG or JPEG file as body
+(``Content-Type: image/png`` or ``image/jpeg``), ``GET /v1/backgrounds`` (list),
+``DELETE /v1/backgrounds/{image_id}``. Any key of the organisation may list; adding and
+deleting need an organisation-wide key (the set is shared by every department).
+
+The images live in the server's :class:`effects.images.BackgroundImageStore`, which the
+effects feature (control/feature_effects.py) puts on the main application under
+:data:`IMAGES_KEY`; ``request.config_dict`` finds it from this sub-application. A server
+built without that feature answers 404 ``not_found`` naming why. Decoding a big JPEG
+takes ~100 ms: it runs in the default executor, never on the event loop.
+
+Refusals from the store become the API's JSON errors here (one place): unsupported_format
+415, too_large 413, corrupt / too_small / invalid_name 422, too_many 409, unknown image 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from control.api.common import error_response, scope_of
+from control.domain.errors import Forbidden, InvalidField
+from effects.errors import ImageNotFound, ImageRejected
+from effects.images import MAX_NAME_LENGTH, BackgroundImageStore, ImageInfo
+
+routes = web.RouteTableDef()
+
+IMAGES_KEY = web.AppKey("background_images", BackgroundImageStore)
+ACCEPTED_TYPES = ("image/png", "image/jpeg")
+REJECTION_STATUS = {
+    "unsupported_format": 415,
+    "too_large": 413,
+    "corrupt": 422,
+    "too_small": 422,
+    "invalid_name": 422,
+    "too_many": 409,
+}
+IMAGE_ID_MAX = 64
+
+
+def thumbnail_path(org: str, image_id: str) -> str:
+    """Where the room page fetches a thumbnail (main app, no API key; ids are unguessable)."""
+    return f"backgrounds/{quote(org, safe='')}/{quote(image_id, safe='')}/thumb.jpg"
+
+
+def image_view(info: ImageInfo) -> dict[str, Any]:
+    return {
+        "image_id": info.image_id,
+        "name": info.name,
+        "content_type": info.content_type,
+        "width": info.width,
+        "height": info.height,
+        "size_bytes": info.size_bytes,
+        "added_at": info.added_at,
+        "thumbnail_url": "/" + thumbnail_path(info.org, info.image_id),
+    }
+
+
+def _store(request: web.Request) -> BackgroundImageStore:
+    store = request.config_dict.get(IMAGES_KEY)
+    if store is None:
+        raise web.HTTPNotFound(reason="background images are not available: this server runs without the effects feature")
+    return store
+
+
+def _org_wide(request: web.Request) -> str:
+    scope = scope_of(request)
+    if scope.department is not None:
+        raise Forbidden("background images are managed with an organisation-wide API key, not a department key")
+    return scope.org
+
+
+def _rejected(exc: ImageRejected) -> web.Response:
+    return error_response(REJECTION_STATUS.get(exc.code, 422), exc.code, exc.message)
+
+
+@routes.get("/backgrounds")
+async def list_backgrounds(request: web.Request) -> web.Response:
+    org = scope_of(request).org
+    images = _store(request).list(org)
+    return web.json_response({"images": [image_view(i) for i in images]})
+
+
+@routes.post("/backgrounds")
+async def add_background(request: web.Request) -> web.Response:
+    org = _org_wide(request)
+    name = request.query.get("name")
+    if name is None or not name.strip():
+        raise InvalidField("name", f"(query) is required: 1 to {MAX_NAME_LENGTH} characters naming the image")
+    content_type = request.content_type
+    if content_type not in ACCEPTED_TYPES:
+        return error_response(
+            415, "unsupported_format", f"Content-Type must be image/png or image/jpeg (the raw file as body), got {content_type!r}"
+        )
+    store = _store(request)
+    # Bodies over the app's client_max_size (8 MB) are refused by aiohttp as 413 too_large;
+    # the store applies the configured max_image_bytes (5 MB by default) before decoding.
+    data = await request.read()
+    loop = asyncio.get_running_loop()
+    try:
+        info = await loop.run_in_executor(None, store.add, org, name, data)
+    except ImageRejected as exc:
+        return _rejected(exc)
+    return web.json_response(image_view(info), status=201)
+
+
+@routes.delete("/backgrounds/{image_id}")
+async def delete_background(request: web.Request) -> web.Response:
+    org = _org_wide(request)
+    image_id = request.match_info["image_id"]
+    try:
+        _store(request).delete(org, image_id)
+    except ImageNotFound:
+        return error_response(404, "not_found", f"no background image {image_id[:IMAGE_ID_MAX]!r} in this organisation")
+    return web.Response(status=204)
+
+
+# ---------------------------------------------------------------- OpenAPI (merged by control/api/openapi.py)
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+_COMMON = {
+    "401": _error("missing or invalid API key"),
+    "404": _error("unknown image, or the server runs without the effects feature"),
+    "503": _error("the state store (Redis) is unavailable"),
+}
+
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "BackgroundImage": {
+        "type": "object",
+        "required": ["image_id", "name", "content_type", "width", "height", "size_bytes", "added_at", "thumbnail_url"],
+        "properties": {
+            "image_id": {"type": "string"},
+            "name": {"type": "string"},
+            "content_type": {"type": "string", "enum": list(ACCEPTED_TYPES)},
+            "width": {"type": "integer"},
+            "height": {"type": "integer"},
+            "size_bytes": {"type": "integer"},
+            "added_at": {"type": "number"},
+            "thumbnail_url": {"type": "string", "description": "320x180 JPEG, no API key needed"},
+        },
+    },
+    "BackgroundList": {
+        "type": "object",
+        "required": ["images"],
+        "properties": {"images": {"type": "array", "items": {"$ref": "#/components/schemas/BackgroundImage"}}},
+    },
+}
+
+
+def _ok(status: str, schema: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": "success"}
+    if schema is not None:
+        out["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    return {status: out}
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/backgrounds": {
+        "get": {
+            "summary": "The organisation's background images (for background replacement)",
+            "responses": {**_ok("200", "BackgroundList"), **_COMMON},
+        },
+        "post": {
+            "summary": "Upload a background image: the raw PNG or JPEG file as body (organisation keys only)",
+            "parameters": [
+                {"name": "name", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": "\\S"}}
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ACCEPTED_TYPES},
+            },
+            "responses": {
+                **_ok("201", "BackgroundImage"),
+                **_COMMON,
+                "403": _error("a department key cannot change the organisation's images"),
+                "409": _error("too_many: the organisation's set is full"),
+                "413": _error("too_large: file or picture over the limits"),
+                "415": _error("unsupported_format: neither PNG nor JPEG"),
+                "422": _error("corrupt, too_small or invalid_name (the message says which)"),
+            },
+        },
+    },
+    "/v1/backgrounds/{image_id}": {
+        "delete": {
+            "summary": "Delete a background image (effects already using it keep it until changed)",
+            "parameters": [{"name": "image_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": IMAGE_ID_MAX}}],
+            "responses": {
+                "204": {"description": "deleted"},
+                **_COMMON,
+                "403": _error("a department key cannot change the organisation's images"),
+            },
+        },
+    },
+}

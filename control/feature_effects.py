@@ -1,0 +1,294 @@
+"""Background effects wired into the server: ``install_effects(ctx)`` (one of DEFAULT_FEATURES).
+
+What it adds:
+
+* start-up: :func:`effects.model.check_model` on the ``[effects]`` configuration. A missing
+  model is logged at ERROR with its message (which model, where we looked, how to install)
+  and the server keeps serving with effects unavailable (``set_effect`` -> ``unavailable``);
+* one :class:`effects.images.BackgroundImageStore` per server, on the main app under
+  :data:`control.api.backgrounds.IMAGES_KEY` (the /v1/backgrounds routes use it), and the
+  thumbnails at ``GET /backgrounds/{org}/{image_id}/thumb.jpg`` (no API key: ids are random);
+* the ``set_effect`` handler on signalling sessions, and on_joined / on_left bookkeeping.
+
+``set_effect``: refused with ``policy`` when the room's ``background_effects_allowed`` is
+False; the sender's camera producer gets a :class:`effects.transform.BackgroundEffect` as its
+frame transform (``none`` removes it: back to passthrough, the decoder stops within ~2 s).
+While an effect is on, the publisher also receives its own camera from the server (a
+consumer of its own producer, fed by the processed rendition): the page shows that stream as
+the self view, so the publisher sees what the others see. Everyone in the room gets
+``effect_state``.
+
+What is remembered: the last choice per (organisation, identity), in memory (bounded, least
+recently used dropped), for rooms whose ``effects_ask_again`` is on. It is a preference of
+the person, not consultation content, so it outlives a consultation; the live state (which
+producer has which effect) is per room and registered with the consultation memory.
+
+Organisation: the join token's ``org`` claim (tokens from the control API carry one; tokens
+minted by the CLI have none -> ``"default"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import typing
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from control.api.backgrounds import IMAGES_KEY, thumbnail_path
+from control.config import ConfigError
+from control.features import FeatureContext
+from effects.config import EffectsConfig
+from effects.errors import EffectsError, ImageNotFound, InvalidEffectSpec, ModelMissingError
+from effects.images import BackgroundImageStore
+from effects.model import check_model
+from effects.spec import EffectKind, EffectSpec
+from effects.transform import BackgroundEffect
+from sfu.events import RoomEvent, TrackUnpublished
+from sfu.ids import ProducerId
+from sfu.participant import Participant
+from sfu.producer import Producer
+from signalling import messages_effects as me
+from signalling.codec import Message, ProtocolError
+from signalling.session import ParticipantSession, SessionState
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ORG = "default"
+#: Identities whose last choice is remembered (least recently used forgotten first).
+MAX_REMEMBERED_CHOICES = 10_000
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What a publisher picked, as sent on the wire."""
+
+    kind: str
+    strength: str | None = None
+    image_id: str | None = None
+
+    @classmethod
+    def of(cls, spec: EffectSpec) -> Choice:
+        if spec.kind is EffectKind.BLUR:
+            return cls("blur", strength=spec.strength.value)
+        if spec.kind is EffectKind.IMAGE:
+            return cls("image", image_id=spec.image_id)
+        return cls("none")
+
+
+@dataclass
+class _Active:
+    """An effect running on a producer."""
+
+    room_id: str
+    participant_id: str
+    producer_id: str
+    choice: Choice
+
+
+def effects_config_from(raw: dict[str, Any]) -> EffectsConfig:
+    """``[effects]`` settings (file values, or text from the environment) -> EffectsConfig."""
+    fields = {f.name: f for f in dataclasses.fields(EffectsConfig)}
+    hints = typing.get_type_hints(EffectsConfig)
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise ConfigError(f"unknown setting effects.{key} (known: {', '.join(sorted(fields))})")
+        kwargs[key] = _convert(f"effects.{key}", hints[key], value)
+    try:
+        return EffectsConfig(**kwargs)
+    except EffectsError as exc:
+        raise ConfigError(f"effects.{exc}") from None
+
+
+def _convert(name: str, tp: Any, value: Any) -> Any:
+    if tp == Path | None:
+        return None if value in (None, "") else Path(str(value))
+    try:
+        if tp is int and not isinstance(value, bool):
+            return int(value)
+        if tp is float and not isinstance(value, bool):
+            return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if tp is str:
+        return str(value)
+    raise ConfigError(f"{name} must be a {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+class EffectsFeature:
+    """The composition of effects with sessions and rooms (one per server)."""
+
+    def __init__(self, ctx: FeatureContext, config: EffectsConfig) -> None:
+        self._ctx = ctx
+        self.config = config
+        self.images = BackgroundImageStore(config)
+        self.model_path: Path | None = None
+        self.unavailable: str | None = None
+        try:
+            self.model_path = check_model(config)
+        except ModelMissingError as exc:
+            self.unavailable = str(exc)
+            logger.error("background effects are unavailable: %s", exc)
+        self._active: dict[str, _Active] = {}  # producer id -> running effect
+        self._remembered: OrderedDict[tuple[str, str], Choice] = OrderedDict()
+
+    # ------------------------------------------------------------ set_effect
+
+    async def on_set_effect(self, session: ParticipantSession, msg: Message) -> None:
+        assert isinstance(msg, me.SetEffect)  # the session dispatches by type
+        room, participant, context = session.room, session.participant, session.context
+        if session.state is not SessionState.JOINED or room is None or participant is None or context is None:
+            raise ProtocolError("wrong_state", "'set_effect' is accepted once you are in the consultation")
+        if session.settings.get("background_effects_allowed") is False:
+            raise ProtocolError("policy", "background effects are switched off for this room")
+        producer = _camera_of(participant)
+        if producer is None:
+            raise ProtocolError("not_found", "you publish no camera: publish it before choosing a background effect")
+        org = org_of(session)
+        if msg.kind == "none":
+            self._switch_off(participant, producer)
+            choice = Choice("none")
+        else:
+            if self.unavailable is not None:
+                raise ProtocolError("unavailable", self.unavailable)
+            try:
+                spec = EffectSpec.parse(msg.kind, msg.strength or "light", org=org, image_id=msg.image_id)
+                effect = BackgroundEffect(spec, self.images, model_path=self.model_path, config=self.config)
+            except ImageNotFound:
+                raise ProtocolError("not_found", f"field 'image_id': no background image {msg.image_id!r} in your organisation") from None
+            except InvalidEffectSpec as exc:
+                raise ProtocolError("invalid_field", f"field {exc}") from None
+            room.set_transform(producer.id, effect)
+            participant.add_consumer(producer)  # the self view: the processed stream, from the server
+            choice = Choice.of(spec)
+            self._active[producer.id] = _Active(room.id, participant.id, producer.id, choice)
+        self._remember(org, context.identity, choice)
+        self._broadcast(session, producer.id, choice, ref=msg.id)
+
+    def _switch_off(self, participant: Participant, producer: Producer) -> None:
+        if self._active.pop(producer.id, None) is None and producer.renditions is not None and producer.renditions.transform is None:
+            return
+        participant.remove_consumer(producer.id)
+        producer.set_transform(None)
+
+    def _broadcast(self, session: ParticipantSession, producer_id: str, choice: Choice, ref: str | None) -> None:
+        assert session.participant_id is not None and session.context is not None
+        registry = self._ctx.registry
+        for other in registry.in_room(session.context.room):
+            if other.state is not SessionState.JOINED:
+                continue
+            other.send(_state(session.participant_id, producer_id, choice, ref if other is session else None))
+
+    def _remember(self, org: str, identity: str, choice: Choice) -> None:
+        key = (org, identity)
+        self._remembered[key] = choice
+        self._remembered.move_to_end(key)
+        while len(self._remembered) > MAX_REMEMBERED_CHOICES:
+            self._remembered.popitem(last=False)
+
+    def remembered(self, org: str, identity: str) -> Choice | None:
+        return self._remembered.get((org, identity))
+
+    # ------------------------------------------------------------ joining and leaving
+
+    async def on_joined(self, session: ParticipantSession) -> None:
+        context, room = session.context, session.room
+        if context is None or room is None:
+            return
+        org = org_of(session)
+        images = self.images.list(org)
+        session.send(
+            me.Backgrounds(
+                images=[
+                    me.BackgroundImage(image_id=i.image_id, name=i.name, thumbnail_url=thumbnail_path(org, i.image_id))
+                    for i in images
+                ]
+            )
+        )
+        for active in self._active.values():
+            if active.room_id == room.id:
+                session.send(_state(active.participant_id, active.producer_id, active.choice, None))
+        allowed = session.settings.get("background_effects_allowed") is not False
+        previous = self.remembered(org, context.identity)
+        if allowed and session.settings.get("effects_ask_again") and previous is not None and previous.kind != "none":
+            session.send(me.EffectPrevious(kind=previous.kind, strength=previous.strength, image_id=previous.image_id))  # type: ignore[arg-type]
+
+    async def on_left(self, session: ParticipantSession, reason: str) -> None:
+        # The producers closed with the participant (their renditions close the effect).
+        for producer_id, active in list(self._active.items()):
+            if active.participant_id == session.participant_id:
+                del self._active[producer_id]
+
+    def on_room_event(self, event: RoomEvent) -> None:
+        if isinstance(event, TrackUnpublished):
+            self._active.pop(event.producer_id, None)
+
+    def forget_room(self, room_id: str) -> None:
+        for producer_id, active in list(self._active.items()):
+            if active.room_id == room_id:
+                del self._active[producer_id]
+
+    def dump(self) -> dict[str, object]:
+        return {
+            "model_path": str(self.model_path) if self.model_path else None,
+            "unavailable": self.unavailable,
+            "active": [dataclasses.asdict(a) for a in self._active.values()],
+            "remembered": len(self._remembered),
+        }
+
+
+FEATURE_KEY = web.AppKey("effects_feature", EffectsFeature)
+
+
+def org_of(session: ParticipantSession) -> str:
+    context = session.context
+    org = context.extra.get("org") if context is not None else None
+    return org if isinstance(org, str) and org else DEFAULT_ORG
+
+
+def _camera_of(participant: Participant) -> Producer | None:
+    cameras = [p for p in participant.producers.values() if p.kind == "video" and p.source == "camera" and not p.closed]
+    return cameras[-1] if cameras else None
+
+
+def _state(participant_id: str, producer_id: str, choice: Choice, ref: str | None) -> me.EffectState:
+    return me.EffectState(
+        id=ref,
+        participant_id=participant_id,
+        producer_id=ProducerId(producer_id),
+        kind=choice.kind,  # type: ignore[arg-type]
+        strength=choice.strength,  # type: ignore[arg-type]
+        image_id=choice.image_id,
+    )
+
+
+async def thumbnail(request: web.Request) -> web.Response:
+    """GET /backgrounds/{org}/{image_id}/thumb.jpg: the 320x180 JPEG of the page's picker."""
+    store = request.app[IMAGES_KEY]
+    try:
+        stored = store.get(request.match_info["org"], request.match_info["image_id"])
+    except (ImageNotFound, EffectsError):
+        raise web.HTTPNotFound(reason="no such background image") from None
+    return web.Response(
+        body=stored.thumbnail_jpeg,
+        content_type="image/jpeg",
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def install_effects(ctx: FeatureContext) -> None:
+    """Feature entry point (control.app.DEFAULT_FEATURES)."""
+    feature = EffectsFeature(ctx, effects_config_from(ctx.config.extra.get("effects", {})))
+    ctx.app[FEATURE_KEY] = feature
+    ctx.app[IMAGES_KEY] = feature.images
+    ctx.app.router.add_get("/backgrounds/{org}/{image_id}/thumb.jpg", thumbnail)
+    ctx.sessions.handlers[me.SetEffect.type] = feature.on_set_effect
+    ctx.sessions.on_joined.append(feature.on_joined)
+    ctx.sessions.on_left.append(feature.on_left)
+    ctx.media.subscribe_all(feature.on_room_event)
+    ctx.memory.register("effects", feature.forget_room)
