@@ -178,7 +178,7 @@ class RecordingHandle:
     async def send(self, msg: Any) -> None:
         self.messages.append(msg)
 
-    async def admit(self) -> None:
+    async def admit(self, started_at: float | None = None) -> None:
         self.admitted = True
 
     async def close(self, reason: str, message: str | None = None) -> None:
