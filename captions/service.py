@@ -259,6 +259,9 @@ class CaptionService:
         """The consultation ended: stop its speakers and forget everything about it."""
         for key in [k for k in self._speakers if k[0] == room_id]:
             self.detach_speaker(*key)
+        # Late results of its streams must not reach a new room that reuses the id.
+        for stream_id in [s for s, sp in self._streams.items() if sp.room_id == room_id]:
+            del self._streams[stream_id]
         self._rooms.pop(room_id, None)
         for request_id in [r for r, p in self._pending.items() if p.room_id == room_id]:
             del self._pending[request_id]

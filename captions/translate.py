@@ -68,19 +68,31 @@ def _package_from_folder(folder: Path) -> TranslationPackage | None:
 
 
 class TranslationCatalog:
-    """The installed translation packages (file-system scan, cheap)."""
+    """The installed translation packages.
+
+    The scan is cached until the folder's modification time changes (installing or
+    removing a package renames a sub-folder, which changes it), so asking for a route
+    on every final caption costs one ``stat``.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._cache: tuple[float, dict[tuple[str, str], TranslationPackage]] | None = None
 
     def packages(self) -> dict[tuple[str, str], TranslationPackage]:
+        try:
+            stamp = self.folder.stat().st_mtime
+        except OSError:
+            return {}
+        if self._cache is not None and self._cache[0] == stamp:
+            return dict(self._cache[1])
         found: dict[tuple[str, str], TranslationPackage] = {}
-        if self.folder.is_dir():
-            for child in sorted(self.folder.iterdir()):
-                package = _package_from_folder(child) if child.is_dir() else None
-                if package is not None:
-                    found[(package.from_code, package.to_code)] = package
-        return found
+        for child in sorted(self.folder.iterdir()):
+            package = _package_from_folder(child) if child.is_dir() else None
+            if package is not None:
+                found[(package.from_code, package.to_code)] = package
+        self._cache = (stamp, found)
+        return dict(found)
 
     def route(self, src: str, dst: str) -> list[tuple[str, str]] | None:
         """The pairs to chain for ``src -> dst``: [] same language, None impossible."""

@@ -27,6 +27,8 @@ ENGLISH = [
     "please take one tablet twice a day after meals",
     "do you have any allergies to medicine",
 ]
+pytestmark = pytest.mark.slow
+
 WER_LIMIT = 0.35
 SPEED = 2.0  # packets are fed at twice real time (the worker keeps up easily)
 
