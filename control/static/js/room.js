@@ -26,7 +26,7 @@ import { setButton } from './icons.js';
  * Optional modules next to this one, loaded only when the server has them: the waiting room
  * (control plane), and the places for the background-effects and captions controls.
  */
-const EXTENSIONS = ['waiting', 'effects', 'captions'];
+const EXTENSIONS = ['waiting', 'effects-panel', 'captions'];
 
 /** What "I send" means for the camera. */
 const SEND_PRESETS = {
@@ -545,6 +545,7 @@ class RoomPage {
 
   onTrackAdded(remote) {
     const { kind, source, stream, producerId, participant } = remote;
+    if (participant.self) return; // own camera processed by the server: effects-panel.js shows it
     if (kind === 'audio') {
       const audio = document.createElement('audio');
       audio.autoplay = true;
@@ -570,6 +571,7 @@ class RoomPage {
   }
 
   onTrackRemoved({ kind, source, producerId, participant }) {
+    if (participant.self) return;
     if (kind === 'audio') {
       const audio = this.audioEls.get(producerId);
       if (audio) {
