@@ -16,8 +16,16 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.effects_e2e.conftest import FACE, FLAG, PhotoVideoTrack, box, frame_bgr, laplacian_variance, wait_until
-from tests.support.peer import TestPeer
+from tests.effects_e2e.conftest import (
+    FACE,
+    FLAG,
+    PhotoVideoTrack,
+    box,
+    frame_bgr,
+    laplacian_variance,
+    wait_until,
+)
+from tests.support.peer import Received, TestPeer
 from tests.support.server import running_server
 
 
@@ -26,6 +34,12 @@ def flag_energy(peer: TestPeer, participant_id: str) -> float:
     if rec is None or rec.last_frame is None:
         return float("inf")
     return laplacian_variance(box(frame_bgr(rec.last_frame), FLAG))
+
+
+def received(peer: TestPeer, participant_id: str) -> Received:
+    rec = peer.receiving_from(participant_id, "video")
+    assert rec is not None, f"{peer.name} receives no video from {participant_id}"
+    return rec
 
 
 def face_error(peer: TestPeer, participant_id: str, camera: PhotoVideoTrack) -> float:
@@ -51,6 +65,7 @@ async def test_blur_reaches_every_subscriber_combines_with_a_cap_and_switches_of
         try:
             await pub.connect()
             video = (await pub.publish([(camera, "camera")]))[0]
+            assert pub.joined is not None
             pid, producer_id = pub.joined["participant_id"], video["producer_id"]
             for s in subs:
                 await s.connect()
@@ -70,7 +85,7 @@ async def test_blur_reaches_every_subscriber_combines_with_a_cap_and_switches_of
                 state = await s.next_message("effect_state")
                 assert state["participant_id"] == pid and state["kind"] == "blur"
             for s in subs:
-                await wait_until(lambda s=s: flag_energy(s, pid) < 0.15 * sharp[0], timeout=20, what=f"{s.name} sees the blurred flag")
+                await wait_until(lambda s=s: flag_energy(s, pid) < 0.15 * sharp[0], timeout=20, what=f"{s.name} sees the blurred flag")  # type: ignore[misc]
             await asyncio.sleep(1.0)  # the mask settles (temporal smoothing)
             for s in subs:
                 assert flag_energy(s, pid) < 0.15 * sharp[0]
@@ -89,7 +104,7 @@ async def test_blur_reaches_every_subscriber_combines_with_a_cap_and_switches_of
             # --- one subscriber caps at 320x180: one decode, one effect, two encoders
             await subs[1].send({"type": "subscription", "producer_id": producer_id, "max_width": 320, "max_height": 180})
             # 4:3 source: the 180-line ladder step is 240x180
-            await wait_until(lambda: subs[1].receiving_from(pid, "video").sizes[-1] == (240, 180), timeout=10, what="240x180")
+            await wait_until(lambda: received(subs[1], pid).sizes[-1] == (240, 180), timeout=10, what="240x180")
             await wait_until(lambda: flag_energy(subs[1], pid) < 0.3 * laplacian_variance(box(reference, FLAG)), timeout=10, what="blurred 240x180")
             gauges = media.gauges()
             assert gauges["decoders"] == 1 and gauges["renditions"] == 2, gauges
@@ -105,7 +120,7 @@ async def test_blur_reaches_every_subscriber_combines_with_a_cap_and_switches_of
             assert decoded >= 10 and applied >= 5, (decoded, applied)
             assert applied <= decoded, "the effect runs at most once per decoded frame"
             assert 2 * applied - 4 <= encoded <= 2 * applied + 4, f"two encoders per processed frame: {encoded} for {applied}"
-            assert subs[0].receiving_from(pid, "video").sizes[-1] == (640, 480)
+            assert received(subs[0], pid).sizes[-1] == (640, 480)
 
             # --- blur off: passthrough again, the pipeline stops
             reply = await pub.request({"type": "set_effect", "kind": "none"}, expect=("effect_state", "error"))
@@ -117,7 +132,7 @@ async def test_blur_reaches_every_subscriber_combines_with_a_cap_and_switches_of
             assert (media.counters.frames_decoded, media.counters.frames_encoded) == (decoded, encoded)
             assert producer_id not in room.participants[pid].consumers, "self-view consumer removed"
             for s in subs:
-                before = s.receiving_from(pid, "video").frames
+                before = received(s, pid).frames
                 await s.wait_frames(pid, "video", before + 5, timeout=10)
                 assert flag_energy(s, pid) > 0.5 * sharp[0], "the flag is sharp again"
         finally:

@@ -39,9 +39,9 @@ async def test_missing_model_is_named_at_start_up_and_effects_are_refused(tmp_pa
 async def test_bad_effects_setting_stops_the_server_naming_it(tmp_path: Path) -> None:
     from control.config import ConfigError
 
-    with pytest.raises(ConfigError, match="effects.max_segment_every"):
+    with pytest.raises(ConfigError, match=r"effects\.max_segment_every"):
         async with running_server(tmp_path, effects__max_segment_every="lots"):
             pass
-    with pytest.raises(ConfigError, match="unknown setting effects.blur_radius"):
+    with pytest.raises(ConfigError, match=r"unknown setting effects\.blur_radius"):
         async with running_server(tmp_path, effects__blur_radius=3):
             pass
