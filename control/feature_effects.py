@@ -39,7 +39,7 @@ from typing import Any
 
 from aiohttp import web
 
-from control.api.backgrounds import IMAGES_KEY, thumbnail_path
+from control.api.backgrounds import CHANGED_KEY, IMAGES_KEY, ImagesChanged, thumbnail_path
 from control.config import ConfigError
 from control.features import FeatureContext
 from effects.config import EffectsConfig
@@ -201,15 +201,7 @@ class EffectsFeature:
         if context is None or room is None:
             return
         org = org_of(session)
-        images = self.images.list(org)
-        session.send(
-            me.Backgrounds(
-                images=[
-                    me.BackgroundImage(image_id=i.image_id, name=i.name, thumbnail_url=thumbnail_path(org, i.image_id))
-                    for i in images
-                ]
-            )
-        )
+        session.send(self._backgrounds(org))
         for active in self._active.values():
             if active.room_id == room.id:
                 session.send(_state(active.participant_id, active.producer_id, active.choice, None))
@@ -217,6 +209,22 @@ class EffectsFeature:
         previous = self.remembered(org, context.identity)
         if allowed and session.settings.get("effects_ask_again") and previous is not None and previous.kind != "none":
             session.send(me.EffectPrevious(kind=previous.kind, strength=previous.strength, image_id=previous.image_id))  # type: ignore[arg-type]
+
+    def _backgrounds(self, org: str) -> me.Backgrounds:
+        return me.Backgrounds(
+            images=[
+                me.BackgroundImage(image_id=i.image_id, name=i.name, thumbnail_url=thumbnail_path(org, i.image_id))
+                for i in self.images.list(org)
+            ]
+        )
+
+    def on_images_changed(self, org: str) -> None:
+        """An administrator added or deleted an image: the organisation's pages get the new list."""
+        message = self._backgrounds(org)
+        for room in self._ctx.registry.rooms():
+            for session in self._ctx.registry.in_room(room):
+                if session.state is SessionState.JOINED and org_of(session) == org:
+                    session.send(message)
 
     async def on_left(self, session: ParticipantSession, reason: str) -> None:
         # The producers closed with the participant (their renditions close the effect).
@@ -286,6 +294,9 @@ def install_effects(ctx: FeatureContext) -> None:
     feature = EffectsFeature(ctx, effects_config_from(ctx.config.extra.get("effects", {})))
     ctx.app[FEATURE_KEY] = feature
     ctx.app[IMAGES_KEY] = feature.images
+    changed = ImagesChanged()
+    changed.listeners.append(feature.on_images_changed)
+    ctx.app[CHANGED_KEY] = changed
     ctx.app.router.add_get("/backgrounds/{org}/{image_id}/thumb.jpg", thumbnail)
     ctx.sessions.handlers[me.SetEffect.type] = feature.on_set_effect
     ctx.sessions.on_joined.append(feature.on_joined)

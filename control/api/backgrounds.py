@@ -18,6 +18,8 @@ Refusals from the store become the API's JSON errors here (one place): unsupport
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -28,9 +30,28 @@ from control.domain.errors import Forbidden, InvalidField
 from effects.errors import ImageNotFound, ImageRejected
 from effects.images import MAX_NAME_LENGTH, BackgroundImageStore, ImageInfo
 
+logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 IMAGES_KEY = web.AppKey("background_images", BackgroundImageStore)
+
+
+class ImagesChanged:
+    """Who wants to know that an organisation's set changed (the effects feature re-sends
+    ``backgrounds`` to the organisation's participants)."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Callable[[str], None]] = []
+
+    def notify(self, org: str) -> None:
+        for listener in self.listeners:
+            try:
+                listener(org)
+            except Exception:  # a listener's bug must not fail the upload
+                logger.exception("background images listener failed for %s", org)
+
+
+CHANGED_KEY = web.AppKey("background_images_changed", ImagesChanged)
 ACCEPTED_TYPES = ("image/png", "image/jpeg")
 REJECTION_STATUS = {
     "unsupported_format": 415,
@@ -75,6 +96,12 @@ def _org_wide(request: web.Request) -> str:
     return scope.org
 
 
+def _changed(request: web.Request, org: str) -> None:
+    changed = request.config_dict.get(CHANGED_KEY)
+    if changed is not None:
+        changed.notify(org)
+
+
 def _rejected(exc: ImageRejected) -> web.Response:
     return error_response(REJECTION_STATUS.get(exc.code, 422), exc.code, exc.message)
 
@@ -106,6 +133,7 @@ async def add_background(request: web.Request) -> web.Response:
         info = await loop.run_in_executor(None, store.add, org, name, data)
     except ImageRejected as exc:
         return _rejected(exc)
+    _changed(request, org)
     return web.json_response(image_view(info), status=201)
 
 
@@ -117,6 +145,7 @@ async def delete_background(request: web.Request) -> web.Response:
         _store(request).delete(org, image_id)
     except ImageNotFound:
         return error_response(404, "not_found", f"no background image {image_id[:IMAGE_ID_MAX]!r} in this organisation")
+    _changed(request, org)
     return web.Response(status=204)
 
 

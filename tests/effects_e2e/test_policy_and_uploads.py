@@ -136,6 +136,12 @@ async def test_images_uploaded_listed_offered_applied_and_asked_again(tmp_path: 
             reply = await peer.request({"type": "set_effect", "kind": "image", "image_id": info["image_id"]}, expect=("effect_state", "error"))
             assert reply["type"] == "effect_state" and reply["kind"] == "image" and reply["image_id"] == info["image_id"], reply
             assert server.media.gauges()["decoders"] == 1
+            # an administrator adds an image during the call: the page's list follows
+            count = len(peer.messages)
+            beach = await call(http, "POST", "/v1/backgrounds?name=Beach", data=png_bytes(480, 270), headers={"Content-Type": "image/jpeg"}, status=201)
+            updated = await peer.next_message("backgrounds", after=count)
+            assert [i["name"] for i in updated["images"]] == ["Garden", "Beach"]
+            await call(http, "DELETE", f"/v1/backgrounds/{beach['image_id']}", status=204)
         finally:
             await peer.close()
 
