@@ -88,6 +88,9 @@ class _Active:
     participant_id: str
     producer_id: str
     choice: Choice
+    #: we added the publisher's consumer of its own camera (not so in an echo room, where
+    #: the participant receives its own tracks anyway: that leg must stay when we stop)
+    self_view: bool
 
 
 def effects_config_from(raw: dict[str, Any]) -> EffectsConfig:
@@ -164,17 +167,20 @@ class EffectsFeature:
             except InvalidEffectSpec as exc:
                 raise ProtocolError("invalid_field", f"field {exc}") from None
             room.set_transform(producer.id, effect)
-            participant.add_consumer(producer)  # the self view: the processed stream, from the server
+            before = self._active.get(producer.id)
+            # the self view: the processed stream, from the server
+            added = participant.add_consumer(producer) is not None or (before is not None and before.self_view)
             choice = Choice.of(spec)
-            self._active[producer.id] = _Active(room.id, participant.id, producer.id, choice)
+            self._active[producer.id] = _Active(room.id, participant.id, producer.id, choice, added)
         self._remember(org, context.identity, choice)
         self._broadcast(session, producer.id, choice, ref=msg.id)
 
     def _switch_off(self, participant: Participant, producer: Producer) -> None:
-        if self._active.pop(producer.id, None) is None and producer.renditions is not None and producer.renditions.transform is None:
-            return
-        participant.remove_consumer(producer.id)
-        producer.set_transform(None)
+        active = self._active.pop(producer.id, None)
+        if active is not None and active.self_view:
+            participant.remove_consumer(producer.id)
+        if producer.renditions is not None and producer.renditions.transform is not None:
+            producer.set_transform(None)
 
     def _broadcast(self, session: ParticipantSession, producer_id: str, choice: Choice, ref: str | None) -> None:
         assert session.participant_id is not None and session.context is not None

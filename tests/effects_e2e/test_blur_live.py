@@ -139,3 +139,23 @@ async def test_blur_reaches_every_subscriber_combines_with_a_cap_and_switches_of
             await pub.close()
             for s in subs:
                 await s.close()
+
+
+async def test_echo_room_keeps_its_own_leg_when_the_effect_goes_off(tmp_path: Path) -> None:
+    """In the network test's echo room a participant receives itself anyway: off keeps that leg."""
+    async with running_server(tmp_path) as server:
+        peer = TestPeer(server.ws_url, server.token("echo", "me", extra={"echo": True}), "me")
+        try:
+            await peer.connect()
+            assert peer.joined is not None
+            pid = peer.joined["participant_id"]
+            await peer.publish([(PhotoVideoTrack(320, 240, fps=10), "camera")])
+            await peer.wait_frames(pid, "video", 5, timeout=20)
+            on = await peer.request({"type": "set_effect", "kind": "blur"}, expect=("effect_state", "error"))
+            assert on["type"] == "effect_state", on
+            off = await peer.request({"type": "set_effect", "kind": "none"}, expect=("effect_state", "error"))
+            assert off["type"] == "effect_state", off
+            before = received(peer, pid).frames
+            await peer.wait_frames(pid, "video", before + 5, timeout=10)
+        finally:
+            await peer.close()
