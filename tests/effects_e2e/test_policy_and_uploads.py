@@ -20,8 +20,8 @@ import pytest
 
 from control.apikeys import create_key
 from control.store.memory import MemoryStore
-from tests.effects.conftest import photo_bgr
-from tests.effects_e2e.conftest import PhotoVideoTrack
+from tests.effects.conftest import SKY, photo_bgr
+from tests.effects_e2e.conftest import PhotoVideoTrack, box, frame_bgr, wait_until
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer, running_server
 
@@ -70,6 +70,15 @@ async def practitioner(server: RunningServer, http: aiohttp.ClientSession, room:
     return peer
 
 
+GARDEN_BGR = (60, 170, 90)  # a flat green: easy to recognise behind the person
+
+
+def solid_png(bgr: tuple[int, int, int], width: int = 640, height: int = 360) -> bytes:
+    ok, data = cv2.imencode(".png", np.full((height, width, 3), bgr, np.uint8))
+    assert ok
+    return bytes(data)
+
+
 def png_bytes(width: int = 640, height: int = 360) -> bytes:
     ok, data = cv2.imencode(".png", photo_bgr(width, height))
     assert ok
@@ -112,7 +121,7 @@ async def test_set_effect_needs_a_camera_and_valid_fields(tmp_path: Path) -> Non
 @pytest.mark.slow
 async def test_images_uploaded_listed_offered_applied_and_asked_again(tmp_path: Path) -> None:
     async with live(tmp_path) as (server, http, dept_key):
-        data = png_bytes()
+        data = solid_png(GARDEN_BGR)
         info = await call(http, "POST", "/v1/backgrounds?name=Garden", data=data, headers={"Content-Type": "image/png"}, status=201)
         assert info["name"] == "Garden" and (info["width"], info["height"]) == (640, 360)
         listed = await call(http, "GET", "/v1/backgrounds")
@@ -136,6 +145,18 @@ async def test_images_uploaded_listed_offered_applied_and_asked_again(tmp_path: 
             reply = await peer.request({"type": "set_effect", "kind": "image", "image_id": info["image_id"]}, expect=("effect_state", "error"))
             assert reply["type"] == "effect_state" and reply["kind"] == "image" and reply["image_id"] == info["image_id"], reply
             assert server.media.gauges()["decoders"] == 1
+            # the self view shows the replaced background: the sky is now the image's colour
+            assert peer.joined is not None
+            me = peer.joined["participant_id"]
+            await peer.wait_frames(me, "video", 5, timeout=20)
+
+            def sky_error() -> float:
+                rec = peer.receiving_from(me, "video")
+                assert rec is not None and rec.last_frame is not None
+                sky = box(frame_bgr(rec.last_frame), SKY).reshape(-1, 3).mean(axis=0)
+                return float(np.abs(sky - np.array(GARDEN_BGR)).max())
+
+            await wait_until(lambda: sky_error() < 12.0, timeout=15, what="the sky replaced by the image's colour")
             # an administrator adds an image during the call: the page's list follows
             count = len(peer.messages)
             beach = await call(http, "POST", "/v1/backgrounds?name=Beach", data=png_bytes(480, 270), headers={"Content-Type": "image/jpeg"}, status=201)
