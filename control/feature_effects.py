@@ -143,7 +143,8 @@ class EffectsFeature:
     # ------------------------------------------------------------ set_effect
 
     async def on_set_effect(self, session: ParticipantSession, msg: Message) -> None:
-        assert isinstance(msg, me.SetEffect)  # the session dispatches by type
+        if not isinstance(msg, me.SetEffect):  # registered for 'set_effect' only
+            raise ProtocolError("unknown_type", f"message type {msg.type!r} is not handled here")
         room, participant, context = session.room, session.participant, session.context
         if session.state is not SessionState.JOINED or room is None or participant is None or context is None:
             raise ProtocolError("wrong_state", "'set_effect' is accepted once you are in the consultation")
@@ -183,10 +184,11 @@ class EffectsFeature:
             producer.set_transform(None)
 
     def _broadcast(self, session: ParticipantSession, producer_id: str, choice: Choice, ref: str | None) -> None:
-        assert session.participant_id is not None and session.context is not None
-        registry = self._ctx.registry
-        for other in registry.in_room(session.context.room):
-            if other.state is not SessionState.JOINED:
+        if session.participant_id is None or session.context is None:
+            return
+        for other in self._ctx.registry.in_room(session.context.room):
+            # same media room: echo rooms share the signalling room name "echo"
+            if other.state is not SessionState.JOINED or other.room is not session.room:
                 continue
             other.send(_state(session.participant_id, producer_id, choice, ref if other is session else None))
 
