@@ -49,12 +49,15 @@ async def browser() -> AsyncIterator[Browser]:
             await chromium.close()
 
 
-def transform_of(server: RunningServer, room: str) -> str | None:
+def transform_of(server: RunningServer, room: str, producer_id: str | None = None) -> str | None:
+    """The effect on the room's camera (the given producer's, or the first camera's)."""
     media_room = server.media.find_room(room)  # type: ignore[arg-type]
     if media_room is None:
         return None
     for participant in media_room.participants.values():
         for producer in participant.producers.values():
+            if producer_id is not None and producer.id != producer_id:
+                continue
             if producer.source == "camera" and producer.renditions is not None:
                 return producer.renditions.transform.name if producer.renditions.transform else None
     return None
@@ -81,6 +84,21 @@ async def test_menu_turns_blur_on_with_a_processed_self_view_and_off(tmp_path: P
 
             await eventually(processed_playing, 30, "the self tile plays the server's processed stream")
             await page.screenshot(path=str(tmp_path / "effects-blur.png"))
+
+            # the network drops the socket: after the re-join the blur is applied again
+            first_producer = await page.evaluate("() => window.consult.client.publications.get('camera').producerId")
+            await page.evaluate("() => window.consult.client._ws.close()")
+            await page.wait_for_function(
+                "(old) => { const c = window.consult.client; const p = c.publications.get('camera');"
+                " return c.state === 'connected' && p && p.producerId && p.producerId !== old; }",
+                arg=first_producer,
+                timeout=30000,
+            )
+            second_producer = await page.evaluate("() => window.consult.client.publications.get('camera').producerId")
+            await eventually(
+                lambda: _async(transform_of(server, "fxpage", second_producer) == "blur:strong"), 15, "the blur re-applied after re-joining"
+            )
+            await eventually(processed_playing, 30, "the processed self view after re-joining")
             await page.click("#btn-effects")
             checked = await page.get_attribute("#effects-menu [data-kind='blur'][data-strength='strong']", "aria-checked")
             assert checked == "true"

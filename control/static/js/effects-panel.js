@@ -14,6 +14,7 @@
  *
  * `effect_previous` (rooms with "ask again"): before going on, the page asks
  * "Use your previous background (blur)?"; yes re-applies it as soon as the camera is published.
+ * After a re-join (network drop) the current choice is sent again once the camera is back.
  * Other participants' `effect_state` puts a small badge on their tile.
  *
  * Uses only the client library's generic API: `client.request(type, fields)`,
@@ -75,6 +76,17 @@ class EffectsPanel {
       this.allowed = !settings || settings.background_effects_allowed !== false;
       this.button.hidden = !this.allowed;
       if (!this.allowed) this.closeMenu();
+      // A re-join after a network drop is a new participant for the server: its effect is
+      // gone. Apply the current choice again once the camera is published again.
+      if (this.allowed && this.current.kind !== 'none') this.pending = this.current;
+      this.current = { kind: 'none' };
+    });
+    // The server made our producers (first publish, or republish after a re-join): a choice
+    // that waited for the camera goes out now. ('message' comes after the library's own
+    // handling, so the publication's producerId is set.)
+    client.on('message', (msg) => {
+      if (msg.type !== 'published' || !this.pending) return;
+      if ((msg.producers || []).some((p) => p.source === 'camera')) this.choose(this.pending, { quiet: true });
     });
     client.on('backgrounds', (msg) => {
       this.images = Array.isArray(msg.images) ? msg.images : [];
@@ -97,13 +109,7 @@ class EffectsPanel {
     // room.js puts the local camera back into the self tile on mute/unmute and republish.
     const reapply = () => queueMicrotask(() => this.showSelfView());
     client.on('track_muted', (ev) => { if (ev.local) reapply(); });
-    client.on('local_track_published', ({ publication }) => {
-      if (publication.source !== 'camera') return;
-      reapply();
-      // After a reconnect (or when a choice waits for the camera) apply it again.
-      const wanted = this.pending || (this.current.kind !== 'none' ? this.current : null);
-      if (wanted) this.choose(wanted, { quiet: true });
-    });
+    client.on('local_track_published', ({ publication }) => { if (publication.source === 'camera') reapply(); });
   }
 
   // ------------------------------------------------------------ menu
@@ -185,7 +191,8 @@ class EffectsPanel {
   async choose(choice, { quiet = false } = {}) {
     const client = this.client;
     if (!client || !this.allowed) return;
-    if (choice.kind !== 'none' && !client.publications.has('camera')) {
+    const camera = client.publications.get('camera');
+    if (choice.kind !== 'none' && !(camera && camera.producerId)) {
       this.pending = choice; // applied when the camera is published
       if (!quiet) this.room.toast('Your background will change when your camera is on.');
       return;
