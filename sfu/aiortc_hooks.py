@@ -30,13 +30,16 @@ from typing import Any
 
 import aioice.ice
 import pylibsrtp
-from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCRtpReceiver, RTCRtpSender, clock
 from aiortc.codecs import is_rtx
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as _DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
     AnyRtcpPacket,
     RtcpByePacket,
     RtcpPsfbPacket,
@@ -49,7 +52,7 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
-RtpSink = Callable[[RtpPacket, int], Awaitable[None]]
+RtpSink = Callable[[RtpPacket, int], None]
 RtcpSink = Callable[[AnyRtcpPacket], Awaitable[None]]
 SenderReportSink = Callable[[RtcpSrPacket], Awaitable[None]]
 
@@ -146,17 +149,48 @@ class _PortRangeLoop:
 # ---------------------------------------------------------------- receiving
 
 
+def send_now(dtls: RTCDtlsTransport, data: bytes, *, rtcp: bool = False) -> bool:
+    """SRTP-protect and write one packet to the nominated ICE pair, synchronously.
+
+    aiortc's path is four nested coroutines (DTLS transport -> ICE transport -> aioice
+    connection -> protocol) that end in one ``transport.sendto``; on the packet path,
+    per subscriber, that chain was most of our cost. False (dropped) when not connected.
+    """
+    if dtls._state is not _DTLS_CONNECTED:
+        return False
+    pair = dtls.transport._connection._nominated.get(1)
+    if pair is None:
+        return False
+    try:
+        srtp = dtls._tx_srtp
+        pair.protocol.transport.sendto(srtp.protect_rtcp(data) if rtcp else srtp.protect(data), pair.remote_addr)
+    except (pylibsrtp.Error, AttributeError, OSError):
+        return False
+    return True
+
+
 @dataclass
 class ReceiverTap:
-    """What a hooked receiver gives back: ways to send feedback upstream."""
+    """What a hooked receiver gives back: ways to send feedback upstream, synchronously."""
 
     receiver: RTCRtpReceiver
 
-    async def send_pli(self, media_ssrc: int) -> None:
-        await self.receiver._send_rtcp_pli(media_ssrc)
+    def _rtcp_ssrc(self) -> int | None:
+        ssrc: int | None = getattr(self.receiver, _RECEIVER + "rtcp_ssrc")
+        return ssrc
 
-    async def send_nack(self, media_ssrc: int, lost: list[int]) -> None:
-        await self.receiver._send_rtcp_nack(media_ssrc, lost)
+    def send_pli(self, media_ssrc: int) -> None:
+        ssrc = self._rtcp_ssrc()
+        if ssrc is not None:
+            packet = RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=ssrc, media_ssrc=media_ssrc)
+            send_now(self.receiver.transport, bytes(packet), rtcp=True)
+
+    def send_nack(self, media_ssrc: int, lost: list[int]) -> None:
+        ssrc = self._rtcp_ssrc()
+        if ssrc is not None:
+            packet = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=ssrc, media_ssrc=media_ssrc)
+            packet.lost = lost
+            send_now(self.receiver.transport, bytes(packet), rtcp=True)
 
     @property
     def codecs(self) -> dict[int, RTCRtpCodecParameters]:
@@ -164,21 +198,26 @@ class ReceiverTap:
 
 
 def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: SenderReportSink) -> ReceiverTap:
-    """Divert a receiver's packets to ``on_rtp`` (media ssrc, RTX already unwrapped)."""
+    """Divert a receiver's packets to ``on_rtp`` (media ssrc, RTX already unwrapped).
+
+    ``on_rtp`` is called synchronously: from the fast receive path (see
+    :func:`install_fast_receive`) straight from the socket callback, or from aiortc's
+    own receive loop for the first packets of an SSRC it has not routed yet.
+    """
     codecs: dict[int, RTCRtpCodecParameters] = _private(receiver, _RECEIVER, "codecs")
     rtx_ssrc: dict[int, int] = _private(receiver, _RECEIVER, "rtx_ssrc")
     remote_streams: dict[int, StreamStatistics] = _private(receiver, _RECEIVER, "remote_streams")
     estimator = _private(receiver, _RECEIVER, "remote_bitrate_estimator")
     original_rtcp = receiver._handle_rtcp_packet
 
-    async def handle_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
+    def handle_rtp_now(packet: RtpPacket, arrival_time_ms: int) -> None:
         codec = codecs.get(packet.payload_type)
         if codec is None:
             return
         stats = remote_streams.get(packet.ssrc)
         if stats is None:
             stats = remote_streams[packet.ssrc] = StreamStatistics(codec.clockRate)
-        stats.add(packet)
+        stats.add(packet)  # aiortc's receiver reports stay right
         if estimator is not None and packet.extensions.abs_send_time is not None:
             remb = estimator.add(
                 abs_send_time=packet.extensions.abs_send_time,
@@ -188,16 +227,18 @@ def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: S
             )
             rtcp_ssrc = getattr(receiver, _RECEIVER + "rtcp_ssrc")
             if remb is not None and rtcp_ssrc is not None:
-                await receiver._send_rtcp(
-                    RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
-                )
+                feedback = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
+                send_now(receiver.transport, bytes(feedback), rtcp=True)
         if is_rtx(codec):
             original_ssrc = rtx_ssrc.get(packet.ssrc)
             apt = codec.parameters.get("apt")
             if original_ssrc is None or len(packet.payload) < 2 or not isinstance(apt, int):
                 return
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
-        await on_rtp(packet, arrival_time_ms)
+        on_rtp(packet, arrival_time_ms)
+
+    async def handle_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
+        handle_rtp_now(packet, arrival_time_ms)
 
     async def handle_rtcp(packet: AnyRtcpPacket) -> None:
         await original_rtcp(packet)
@@ -206,7 +247,49 @@ def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: S
 
     receiver._handle_rtp_packet = handle_rtp  # type: ignore[method-assign]
     receiver._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
+    receiver._sfu_handle_rtp_now = handle_rtp_now  # type: ignore[attr-defined]
+    install_fast_receive(receiver.transport)
     return ReceiverTap(receiver)
+
+
+def install_fast_receive(dtls: RTCDtlsTransport) -> None:
+    """Handle SRTP packets for hooked receivers as they come off the socket.
+
+    aiortc queues every datagram (aioice ``Connection._queue``), and a task per DTLS
+    transport takes it off, decrypts, parses and routes it: several task switches per
+    packet, the largest cost of receiving. The RTP header is in clear text in SRTP, so
+    we read the SSRC first; when it belongs to a receiver we hooked, we decrypt, parse
+    and hand it over right here, synchronously. Everything else (DTLS, RTCP, unknown
+    SSRCs, whose routing aiortc learns) takes aiortc's path unchanged. Idempotent.
+    """
+    if getattr(dtls, "_sfu_fast_receive", False):
+        return
+    connection = dtls.transport._connection
+    original = connection.data_received
+    router = dtls._rtp_router
+    extensions = dtls._rtp_header_extensions_map
+
+    def data_received(data: bytes, component: int) -> None:
+        if (
+            len(data) >= 12
+            and 127 < data[0] < 192
+            and not 192 <= data[1] <= 208  # RTCP
+            and dtls._state is _DTLS_CONNECTED
+        ):
+            receiver = router.ssrc_table.get(int.from_bytes(data[8:12], "big"))
+            handle = getattr(receiver, "_sfu_handle_rtp_now", None)
+            if handle is not None and dtls._rx_srtp is not None:
+                arrival_time_ms = clock.current_ms()
+                try:
+                    packet = RtpPacket.parse(dtls._rx_srtp.unprotect(data), extensions)
+                except (pylibsrtp.Error, ValueError):
+                    return
+                handle(packet, arrival_time_ms)
+                return
+        original(data, component)
+
+    connection.data_received = data_received  # type: ignore[method-assign]
+    dtls._sfu_fast_receive = True  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- sending
@@ -242,25 +325,9 @@ class SenderHandle:
         except ConnectionError:
             pass
 
-    def send_now(self, data: bytes) -> bool:
-        """Send one RTP packet synchronously; False (dropped) when not connected.
-
-        aiortc's path is four nested coroutines (DTLS transport -> ICE transport -> aioice
-        connection -> protocol) that all end in one ``transport.sendto``. On the packet
-        path, per subscriber, that chain is most of our cost, so we protect with the
-        transport's SRTP session and write to the nominated pair's socket directly.
-        """
-        dtls = self.sender.transport
-        if dtls._state is not _DTLS_CONNECTED:
-            return False
-        pair = dtls.transport._connection._nominated.get(1)
-        if pair is None:
-            return False
-        try:
-            pair.protocol.transport.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
-        except (pylibsrtp.Error, AttributeError, OSError):
-            return False
-        return True
+    def send_now(self, data: bytes, *, rtcp: bool = False) -> bool:
+        """Send one RTP (or RTCP) packet synchronously; False (dropped) when not connected."""
+        return send_now(self.sender.transport, data, rtcp=rtcp)
 
     def set_rtcp_sink(self, on_rtcp: RtcpSink) -> None:
         self._on_rtcp = on_rtcp

@@ -239,7 +239,7 @@ class Consumer:
             self._counters.plis_received += 1
             if self.current is not None:
                 self._want_keyframe(self.current, now)
-                await self.producer.flush_keyframe_request()
+                self.producer.flush_keyframe_request()
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             pass  # REMB: the leg's bitrate is the publisher's; caps are explicit preferences
 

@@ -137,7 +137,7 @@ class Producer:
 
     # ------------------------------------------------------------ packet path
 
-    async def on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+    def on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         if self.closed:
             return
         now = time.monotonic()
@@ -159,7 +159,7 @@ class Producer:
         if nacks is not None:
             nacks.on_packet(packet.sequence_number, now)
             if nacks.missing_count:
-                await self._send_nacks(now)
+                self._send_nacks(now)
             if payload:
                 frame_start = self._is_frame_start(payload)
                 if frame_start:
@@ -225,12 +225,12 @@ class Producer:
                 for consumer in list(self.legs):
                     consumer.reselect_source(time.monotonic())
 
-    async def _send_nacks(self, now: float) -> None:
+    def _send_nacks(self, now: float) -> None:
         assert self._nacks is not None
         due = self._nacks.due(now)
         if due and self._tap is not None and self.media_ssrc is not None:
             self._counters.nacks_sent += 1
-            await self._tap.send_nack(self.media_ssrc, due)
+            self._tap.send_nack(self.media_ssrc, due)
         if self._nacks.needs_keyframe:
             self.request_keyframe(now)
 
@@ -249,12 +249,9 @@ class Producer:
             return
         if self._keyframe_throttle.due(now):
             self._pli_wanted = True
-        if self._pli_wanted and self._tap is not None and self.media_ssrc is not None:
-            self._pli_wanted = False
-            self._counters.plis_sent += 1
-            await self._tap.send_pli(self.media_ssrc)
+        self.flush_keyframe_request()
         if self._nacks is not None and self._nacks.missing_count:
-            await self._send_nacks(now)
+            self._send_nacks(now)
         if self._stall is not None:
             change = self._stall.check(now)
             if change is not None:
@@ -263,12 +260,12 @@ class Producer:
         if self.renditions is not None:
             await self.renditions.tick(now)
 
-    async def flush_keyframe_request(self) -> None:
+    def flush_keyframe_request(self) -> None:
         """Send a wanted PLI right away (used when a consumer starts, to cut the wait)."""
         if self._pli_wanted and self._tap is not None and self.media_ssrc is not None:
             self._pli_wanted = False
             self._counters.plis_sent += 1
-            await self._tap.send_pli(self.media_ssrc)
+            self._tap.send_pli(self.media_ssrc)
 
     # ------------------------------------------------------------ lifecycle
 

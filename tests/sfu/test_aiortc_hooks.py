@@ -42,6 +42,29 @@ def test_private_methods_exist(cls: type, name: str) -> None:
     assert callable(getattr(cls, name, None)), f"{cls.__name__}.{name} is gone: revisit sfu/aiortc_hooks.py"
 
 
+async def test_transport_internals_used_by_the_fast_paths() -> None:
+    import aioice.ice as ice
+    from aiortc.rtcdtlstransport import State
+
+    pc = RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver("audio")
+        dtls = transceiver.receiver.transport
+        assert dtls._state is State.NEW
+        assert hasattr(dtls, "_rx_srtp") and hasattr(dtls, "_tx_srtp")
+        assert isinstance(dtls._rtp_router.ssrc_table, dict)
+        connection = dtls.transport._connection
+        assert isinstance(connection, ice.Connection)
+        assert isinstance(connection._nominated, dict)
+        assert callable(connection.data_received)
+    finally:
+        await pc.close()
+    source = inspect.getsource(ice.StunProtocol.datagram_received)
+    assert "self.receiver.data_received(data, self.local_candidate.component)" in source
+    source = inspect.getsource(ice.Connection.sendto)
+    assert "active_pair.protocol.send_data(data, active_pair.remote_addr)" in source
+
+
 def test_dtls_transport_routes_rtp_to_receiver_handle_rtp_packet() -> None:
     source = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
     assert "receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in source
