@@ -117,7 +117,8 @@ class CaptionService:
         self._speakers: dict[tuple[str, str, str], _Speaker] = {}
         self._streams: dict[str, _Speaker] = {}  # until the worker's StreamStats
         self._pending: dict[int, _PendingTranslation] = {}
-        self._events: asyncio.Queue[CaptionEvent] = asyncio.Queue(config.event_queue_size)
+        # None wakes up and ends the readers of events() at close.
+        self._events: asyncio.Queue[CaptionEvent | None] = asyncio.Queue(config.event_queue_size)
         self._ids = itertools.count(1)
         self._ready_workers: set[str] = set()
         self._all_ready = asyncio.Event()
@@ -157,6 +158,9 @@ class CaptionService:
         if self._closed:
             return
         self._closed = True
+        if self._events.full():
+            self._events.get_nowait()
+        self._events.put_nowait(None)
         for speaker in list(self._speakers.values()):
             speaker.closed = True
         self._speakers.clear()
@@ -286,9 +290,15 @@ class CaptionService:
         self._events.put_nowait(event)
 
     async def events(self) -> AsyncIterator[CaptionEvent]:
-        """Caption events, when no ``on_event`` callback was given (bounded: oldest dropped)."""
-        while not self._closed:
-            yield await self._events.get()
+        """Caption events, when no ``on_event`` callback was given (bounded: oldest dropped).
+
+        One reader at a time; the iteration ends when the service is closed.
+        """
+        while True:
+            event = await self._events.get()
+            if event is None:
+                return
+            yield event
 
     # ------------------------------------------------------------ worker results
 

@@ -109,7 +109,7 @@ def _build_ct2_model(vocab: list[str], phrase_tokens: list[str], out: Path,
 
     visit_spec(spec, fill)
     enc, dec = spec.encoder, spec.decoder
-    small = lambda *shape: (rng.standard_normal(shape) * 0.02).astype(np.float32)  # noqa: E731
+    small = lambda *shape: np.asarray(rng.standard_normal(shape) * 0.02, np.float32)  # noqa: E731
     zeros = lambda *shape: np.zeros(shape, np.float32)  # noqa: E731
     enc.embeddings[0].weight = small(size, depth)
     for layer in enc.layer:

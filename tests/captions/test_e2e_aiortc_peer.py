@@ -21,6 +21,7 @@ import pytest
 from aiortc.mediastreams import MediaStreamTrack
 
 from captions.config import CaptionsConfig
+from sfu.ids import ProducerId, RoomId
 from tests.captions.speech import RATE, synthesize, word_error_rate
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer
@@ -86,11 +87,11 @@ async def test_captions_from_a_real_peer_through_the_sfu(
         producers = await peer.publish([(SpeechTrack(np.concatenate(parts)), "microphone")])
         producer_id = producers[0]["producer_id"]
         participant_id = joined["participant_id"]
-        room = server.media.find_room("cc-e2e")
+        room = server.media.find_room(RoomId("cc-e2e"))
         assert room is not None
         tap = service.attach_speaker("cc-e2e", participant_id, producer_id, "en")
         service.set_listener("cc-e2e", "patient-bob", "en")
-        room.add_audio_tap(producer_id, tap)
+        room.add_audio_tap(ProducerId(producer_id), tap)
         await log.wait_until(lambda: len(log.finals()) >= len(SENTENCES), timeout=40)
         await asyncio.sleep(1.0)
         finals = log.finals()
@@ -100,6 +101,6 @@ async def test_captions_from_a_real_peer_through_the_sfu(
         wer = word_error_rate(" ".join(SENTENCES), heard)
         assert wer <= 0.35, f"WER {wer:.2f}: heard {heard!r}"
         assert service.dump()["speakers"][0]["dropped_packets"] == 0
-        room.remove_audio_tap(producer_id, tap)
+        room.remove_audio_tap(ProducerId(producer_id), tap)
     finally:
         await peer.close()

@@ -10,7 +10,7 @@ fails while the engine's own errors do not.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +18,8 @@ import pytest
 
 from captions.config import CaptionsConfig
 from captions.errors import InvalidLanguage, LanguageUnavailable
+from captions.room_state import CaptionEvent
+from captions.service import CaptionService
 from tests.captions.build_argos_model import PHRASES
 from tests.captions.conftest import EventLog
 from tests.captions.speech import Playback, play, speech_clip, word_error_rate
@@ -217,3 +219,38 @@ async def test_detach_and_close_are_clean(
     await service.close()  # idempotent
     workers = service.dump()["workers"]
     assert not any(w["alive"] for w in workers["recognition"] + workers["translation"])
+
+
+async def test_events_iterator_without_callback_ends_at_close(
+    captions_config: CaptionsConfig,
+) -> None:
+    service = CaptionService(replace(captions_config, translation_workers=0))
+    await service.start()
+    try:
+        await service.wait_ready()
+        tap = service.attach_speaker("room", "alice", "mic", "en")
+        service.set_listener("room", "bob", "en")
+        clip = await speech_clip(ENGLISH[0])
+
+        async def first_final() -> CaptionEvent:
+            async for event in service.events():
+                if event.final:
+                    return event
+            raise AssertionError("events() ended before a final")
+
+        reader = asyncio.create_task(first_final())
+        await play([Playback(tap, clip)], speed=SPEED)
+        async with asyncio.timeout(20):
+            event = await reader
+        assert event.speaker_id == "alice" and event.listener_ids == ("bob",)
+        rest = [e async for e in _drain_after_close(service)]
+        assert all(e.room_id == "room" for e in rest)
+    finally:
+        await service.close()
+
+
+async def _drain_after_close(service: CaptionService) -> AsyncIterator[CaptionEvent]:
+    await service.close()
+    async with asyncio.timeout(5):  # the iteration must end, not hang
+        async for event in service.events():
+            yield event
