@@ -24,6 +24,7 @@ about a room (transcript included) lives only in this process's memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -52,6 +53,8 @@ from captions.workers import WorkerPool
 __all__ = ["AvailableLanguages", "CaptionEvent", "CaptionService", "SpeakerTap", "TranscriptEntry"]
 
 log = logging.getLogger(__name__)
+
+_WATCHDOG_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class CaptionService:
         self._ready_workers: set[str] = set()
         self._all_ready = asyncio.Event()
         self._closed = False
+        self._watchdog: asyncio.Task[None] | None = None
         self.counters: Counter[str] = Counter()
         #: Translations asked for, by "src->dst" (how a listener's departure is seen).
         self.translations_requested: Counter[str] = Counter()
@@ -136,6 +140,21 @@ class CaptionService:
         )
         self._pool = WorkerPool(self._config, self._on_output, preload)
         self._pool.start()
+        self._watchdog = asyncio.create_task(self._watch_workers(), name="captions-watchdog")
+
+    async def _watch_workers(self) -> None:
+        """Replace dead workers; finals whose translation died with one go out untranslated."""
+        while True:
+            await asyncio.sleep(_WATCHDOG_INTERVAL_S)
+            if self._pool is None or not self._all_ready.is_set():
+                continue  # wait_ready reports workers that die while starting
+            restarted, lost = self._pool.restart_dead()
+            if restarted:
+                log.error("caption workers died and were restarted: %s", ", ".join(restarted))
+                self.counters["worker_restarts"] += len(restarted)
+            for request_id in lost:
+                self.counters["translations_failed"] += 1
+                self._on_translated(request_id, None, 0.0)
 
     async def wait_ready(self) -> None:
         """Wait until every worker process has started and loaded its preloaded models.
@@ -164,6 +183,10 @@ class CaptionService:
         for speaker in list(self._speakers.values()):
             speaker.closed = True
         self._speakers.clear()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
         if self._pool is not None:
             await self._pool.close()
         self._rooms.clear()

@@ -18,6 +18,8 @@ join, terminate after a timeout) and then the reader thread.
 
 Streams are placed on the worker that already has their language loaded, unless it has
 two more streams than the least loaded worker (then the language is loaded there too).
+A worker that dies (crash, out-of-memory kill) is replaced by ``restart_dead`` (the
+service calls it every second) and its streams are reopened on the new process.
 """
 
 from __future__ import annotations
@@ -89,58 +91,100 @@ class WorkerPool:
         self._recognition: list[_RecognitionWorker] = []
         self._translation: list[_TranslationWorker] = []
         self._stream_worker: dict[str, _RecognitionWorker] = {}
+        self._stream_model: dict[str, SpeechModel] = {}
         self._request_worker: dict[int, _TranslationWorker] = {}
         self._reader: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self.translations_dropped = 0
+        self.restarts = 0
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         """Start the processes (returns at once; models load in the background)."""
         self._loop = asyncio.get_running_loop()
-        settings = RecognitionSettings(
-            self._config.vad, self._config.partial_interval_s, self._preload
-        )
         for index in range(self._config.recognition_workers):
-            name = f"recognition-{index}"
-            inbox: Queue[Any] = self._context.Queue()
-            inbox.cancel_join_thread()  # never hang close() on audio nobody will read
-            received = self._context.Value("q", 0, lock=False)
-            process = self._context.Process(
-                target=recognition_main,
-                args=(name, settings, inbox, self._outbox, received),
-                name=f"consult-sfu-captions-{name}",
-                daemon=True,
-            )
-            process.start()
-            worker = _RecognitionWorker(name, process, inbox, received)  # type: ignore[arg-type]
-            worker.languages.update(m.language for m in self._preload)
-            self._recognition.append(worker)
+            self._recognition.append(self._spawn_recognition(f"recognition-{index}"))
         for index in range(self._config.translation_workers):
-            name = f"translation-{index}"
-            inbox = self._context.Queue()
-            inbox.cancel_join_thread()
-            process = self._context.Process(
-                target=translation_main,
-                args=(
-                    name,
-                    self._config.translation_folder,
-                    self._config.translation_beam_size,
-                    self._config.translation_preload,
-                    inbox,
-                    self._outbox,
-                ),
-                name=f"consult-sfu-captions-{name}",
-                daemon=True,
-            )
-            process.start()
-            self._translation.append(_TranslationWorker(name, process, inbox))
+            self._translation.append(self._spawn_translation(f"translation-{index}"))
         self._reader = threading.Thread(
             target=self._read_outputs, name="captions-worker-reader", daemon=True
         )
         self._reader.start()
+
+    def _spawn_recognition(self, name: str) -> _RecognitionWorker:
+        settings = RecognitionSettings(
+            self._config.vad, self._config.partial_interval_s, self._preload
+        )
+        inbox: Queue[Any] = self._context.Queue()
+        inbox.cancel_join_thread()  # never hang close() on audio nobody will read
+        received = self._context.Value("q", 0, lock=False)
+        process = self._context.Process(
+            target=recognition_main,
+            args=(name, settings, inbox, self._outbox, received),
+            name=f"consult-sfu-captions-{name}",
+            daemon=True,
+        )
+        process.start()
+        worker = _RecognitionWorker(name, process, inbox, received)  # type: ignore[arg-type]
+        worker.languages.update(m.language for m in self._preload)
+        return worker
+
+    def _spawn_translation(self, name: str) -> _TranslationWorker:
+        inbox: Queue[Any] = self._context.Queue()
+        inbox.cancel_join_thread()
+        process = self._context.Process(
+            target=translation_main,
+            args=(
+                name,
+                self._config.translation_folder,
+                self._config.translation_beam_size,
+                self._config.translation_preload,
+                inbox,
+                self._outbox,
+            ),
+            name=f"consult-sfu-captions-{name}",
+            daemon=True,
+        )
+        process.start()
+        return _TranslationWorker(name, process, inbox)
+
+    def restart_dead(self) -> tuple[list[str], list[int]]:
+        """Replace workers that exited (crash, OOM kill); their streams are reopened.
+
+        Returns the names restarted and the translation requests lost with them (the
+        caller shows those finals untranslated). Audio queued to a dead worker is lost.
+        """
+        if self._closed:
+            return [], []
+        restarted: list[str] = []
+        lost: list[int] = []
+        for index, old in enumerate(self._recognition):
+            if old.process.exitcode is None:
+                continue
+            old.inbox.close()
+            worker = self._spawn_recognition(old.name)
+            worker.dropped = old.dropped
+            for stream_id in sorted(old.streams):
+                model = self._stream_model[stream_id]
+                worker.streams.add(stream_id)
+                worker.languages.add(model.language)
+                self._stream_worker[stream_id] = worker
+                worker.inbox.put_nowait(OpenStream(stream_id, model))
+            self._recognition[index] = worker
+            restarted.append(old.name)
+        for index, old_translation in enumerate(self._translation):
+            if old_translation.process.exitcode is None:
+                continue
+            old_translation.inbox.close()
+            for request_id in old_translation.in_flight:
+                self._request_worker.pop(request_id, None)
+                lost.append(request_id)
+            self._translation[index] = self._spawn_translation(old_translation.name)
+            restarted.append(old_translation.name)
+        self.restarts += len(restarted)
+        return restarted, sorted(lost)
 
     def _read_outputs(self) -> None:
         loop = self._loop
@@ -195,6 +239,7 @@ class WorkerPool:
         worker.languages.add(model.language)
         worker.streams.add(stream_id)
         self._stream_worker[stream_id] = worker
+        self._stream_model[stream_id] = model
         worker.inbox.put_nowait(OpenStream(stream_id, model))
         return worker.name
 
@@ -212,6 +257,7 @@ class WorkerPool:
 
     def close_stream(self, stream_id: str) -> None:
         worker = self._stream_worker.pop(stream_id, None)
+        self._stream_model.pop(stream_id, None)
         if worker is None or self._closed:
             return
         worker.streams.discard(stream_id)
@@ -244,6 +290,7 @@ class WorkerPool:
             "recognition": [
                 {
                     "name": w.name,
+                    "pid": w.process.pid,
                     "alive": w.process.is_alive(),
                     "streams": len(w.streams),
                     "languages": sorted(w.languages),
@@ -253,10 +300,16 @@ class WorkerPool:
                 for w in self._recognition
             ],
             "translation": [
-                {"name": w.name, "alive": w.process.is_alive(), "in_flight": len(w.in_flight)}
+                {
+                    "name": w.name,
+                    "pid": w.process.pid,
+                    "alive": w.process.is_alive(),
+                    "in_flight": len(w.in_flight),
+                }
                 for w in self._translation
             ],
             "translations_dropped": self.translations_dropped,
+            "restarts": self.restarts,
         }
 
     def dead_workers(self) -> list[str]:

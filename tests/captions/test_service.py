@@ -10,6 +10,8 @@ fails while the engine's own errors do not.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
@@ -254,3 +256,23 @@ async def _drain_after_close(service: CaptionService) -> AsyncIterator[CaptionEv
     async with asyncio.timeout(5):  # the iteration must end, not hang
         async for event in service.events():
             yield event
+
+
+async def test_a_dead_recognition_worker_is_replaced_and_captions_go_on(
+    start_service: Callable[..., Any], captions_config: CaptionsConfig
+) -> None:
+    service, log = await start_service(replace(captions_config, translation_workers=0))
+    tap = service.attach_speaker("room", "alice", "mic", "en")
+    service.set_listener("room", "bob", "en")
+    worker = service.dump()["workers"]["recognition"][0]
+    os.kill(worker["pid"], signal.SIGKILL)  # a crash or an out-of-memory kill
+    for _ in range(100):
+        if service.counters["worker_restarts"]:
+            break
+        await asyncio.sleep(0.1)
+    assert service.counters["worker_restarts"] == 1
+    replaced = service.dump()["workers"]["recognition"][0]
+    assert replaced["pid"] != worker["pid"] and replaced["streams"] == 1
+    await play([Playback(tap, await speech_clip(ENGLISH[0]))], speed=SPEED)
+    await settle(log, 1)
+    assert log.finals()[0].speaker_id == "alice"
