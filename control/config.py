@@ -69,6 +69,10 @@ _ALIASES = {
     "CONSULT_SFU_UDP_PORT_MAX": ("ice", "port_max"),
 }
 
+#: Sections owned by optional features: kept as text/values in ``Config.extra`` and
+#: converted by the feature itself (control/feature_effects.py, feature_captions.py).
+_EXTRA_SECTIONS = ("effects", "captions")
+
 # section name -> (dataclass, path inside Config)
 _SECTIONS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "server": (ServerConfig, ("server",)),
@@ -101,7 +105,8 @@ def load(path: str | None = None, env: dict[str, str] | None = None, **overrides
             section, key = _ALIASES[name]
         else:
             rest = name[len("CONSULT_SFU_"):].lower()
-            section = next((s for s in sorted(_SECTIONS, key=len, reverse=True) if rest.startswith(s + "_")), "")
+            known = sorted((*_SECTIONS, *_EXTRA_SECTIONS), key=len, reverse=True)
+            section = next((s for s in known if rest.startswith(s + "_")), "")
             if not section:
                 continue
             key = rest[len(section) + 1:]

@@ -22,10 +22,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from control.api import ApiDeps, setup_api
+from control.api.backgrounds import IMAGES_KEY
 from control.apikeys import create_key
 from control.store import Store
 from control.store.memory import MemoryStore
 from control.webhooks import WebhookConfig, WebhookDispatcher
+from effects.images import BackgroundImageStore
 
 SECRET = "test-secret-0123456789abcdef0123456789"
 # The tests' "now": ten days in the past, so a test moving its clock forward never passes
@@ -151,6 +153,7 @@ async def api(make_store: Any, store_kind: str) -> AsyncIterator[Api]:
     webhooks = WebhookDispatcher(store, WebhookConfig(backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=2))
     deps = ApiDeps(store=store, secret=SECRET, public_url="http://127.0.0.1:8080", clock=clock, webhooks=webhooks)
     app = web.Application()
+    app[IMAGES_KEY] = BackgroundImageStore()  # so /v1/backgrounds is live for the fuzzer too
     setup_api(app, deps)
     org_key = await create_key(store, "org1", None)
     dept_key = await create_key(store, "org1", "cardio")
