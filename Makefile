@@ -8,7 +8,7 @@ PORT ?= 8080
 APT_PACKAGES := chromium chromium-driver redis-server janus espeak-ng sox iproute2 fonts-dejavu-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test lint unit screenshots bench clean
+.PHONY: setup run test lint unit screenshots bench compare clean
 
 setup: .stamp-apt .stamp-venv
 
@@ -45,8 +45,16 @@ unit: setup
 screenshots: setup
 	$(BIN)/python scripts/screenshots.py
 
+# Benchmarks (figures in docs/performance.md); each is bounded and stops by itself.
 bench: setup
-	$(BIN)/python benchmarks/forwarding.py
+	$(BIN)/python benchmarks/forwarding.py --subscribers 10 --duration 20
+	$(BIN)/python benchmarks/control_bench.py --duration 8 --connections 16
+	$(BIN)/python benchmarks/effects_bench.py --frames 300
+	$(BIN)/python benchmarks/captions_bench.py --cpu 1
+
+compare: setup
+	$(BIN)/python -m loadtest compare --targets ours,mediarelay,janus --scenario broadcast --subscribers 10 --duration 20
+	$(BIN)/python -m loadtest compare --targets ours,mediarelay,janus --scenario consults --consults 4 --duration 20
 
 clean:
 	rm -rf $(VENV) .stamp-apt .stamp-venv *.egg-info .mypy_cache .ruff_cache
