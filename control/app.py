@@ -21,6 +21,7 @@ from aiohttp import web
 from control import metrics, pages, ws
 from control.api import ApiDeps, setup_api
 from control.config import Config, resolve_secret
+from control.feature_captions import install_captions
 from control.feature_effects import install_effects
 from control.features import Feature, FeatureContext
 from control.store import create_store
@@ -39,7 +40,7 @@ SECRET = web.AppKey("secret", str)
 REGISTRY = web.AppKey("registry", SessionRegistry)
 MEMORY = web.AppKey("consultation_memory", ConsultationMemory)
 #: Optional features installed by default (each adds routes, handlers, listeners).
-DEFAULT_FEATURES: list[Feature] = [install_effects]
+DEFAULT_FEATURES: list[Feature] = [install_effects, install_captions]
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_ECHO_ROOMS = 20
 

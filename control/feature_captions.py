@@ -1,0 +1,337 @@
+"""Live captions wired into the server: ``install_captions(ctx)`` (one of DEFAULT_FEATURES).
+
+What it adds:
+
+* one :class:`captions.service.CaptionService` per server, owned by an app cleanup
+  context: its worker processes are spawned in the background when the server starts
+  (or at first use, ``captions.start_workers = "first_use"``) and closed on shutdown. If
+  they cannot start, the reason is logged at ERROR and ``captions`` is refused with
+  ``unavailable``;
+* the ``captions`` handler on signalling sessions, a ``captions_state`` to each participant
+  when they join (the languages the CC menu may offer), room-event and on_left bookkeeping;
+* the consultation memory forgetter ``captions`` (transcripts live only in memory and are
+  dropped when the consultation ends).
+
+Who is captioned. A participant turning captions on is a *listener* (``read_lang``). While
+a room has at least one listener, every microphone in it is tapped, each in the language
+its speaker speaks (their own ``speak_lang``, set by themselves or by the practitioner,
+else ``captions.default_language``): a deaf patient who turns captions on must see what
+the practitioner says without the practitioner touching anything. When the last listener
+of a room turns captions off or leaves, the taps are removed and the workers' streams
+closed (no work for nobody). The captions package itself also ignores audio of rooms
+without listeners.
+
+``participant_id`` in ``captions`` (settings for someone else) is for practitioners and
+department managers only; the target gets the new ``captions_state`` too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from captions.errors import CaptionsError, InvalidLanguage, LanguageUnavailable, ServiceClosed
+from captions.languages import SpeechCatalog, normalise_language
+from captions.room_state import CaptionEvent
+from captions.service import CaptionService, SpeakerTap
+from control.feature_captions_config import CaptionsFeatureConfig, captions_settings
+from control.features import FeatureContext
+from sfu.events import RoomEvent, TrackPublished, TrackUnpublished
+from sfu.ids import ProducerId
+from sfu.room import Room
+from signalling import messages_captions as mc
+from signalling.codec import Message, ProtocolError
+from signalling.session import ParticipantSession, SessionState
+
+logger = logging.getLogger(__name__)
+
+#: Roles that may set captions for another participant (e.g. for the patient).
+HOST_ROLES = ("practitioner", "department_manager")
+
+
+@dataclass
+class _Prefs:
+    """One participant's captions choices (in memory, per media room)."""
+
+    enabled: bool = False
+    speak_lang: str | None = None
+    read_lang: str | None = None
+
+
+class CaptionsFeature:
+    """The composition of captions with sessions and rooms (one per server)."""
+
+    def __init__(self, ctx: FeatureContext, settings: CaptionsFeatureConfig) -> None:
+        self._ctx = ctx
+        self.settings = settings
+        self.service = CaptionService(settings.captions, on_event=self.deliver)
+        self._speech = SpeechCatalog(settings.captions.models_folder)
+        #: why captions cannot be used (workers failed to start), None when they can
+        self.unavailable: str | None = None
+        self._started = False
+        self._starting: asyncio.Task[None] | None = None
+        self._prefs: dict[tuple[str, str], _Prefs] = {}  # (media room, participant)
+        self._taps: dict[tuple[str, str, str], tuple[str, SpeakerTap]] = {}  # -> (language, tap)
+        self._signalling_room: dict[str, str] = {}  # media room id -> room name of the sessions
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
+        """aiohttp cleanup context: workers start in the background, close on shutdown."""
+        if self.settings.start_workers == "startup":
+            await self._start()
+        yield
+        if self._starting is not None:
+            self._starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starting
+        await self.service.close()
+
+    async def _start(self) -> None:
+        """Spawn the worker processes (returns at once) and watch them become ready."""
+        if self._started:
+            return
+        self._started = True
+        try:
+            # CaptionService.start only launches the processes (~10 ms): models load in them.
+            await self.service.start()
+        except Exception as exc:
+            self._fail(f"the caption workers could not be started: {exc}")
+            return
+        self._starting = asyncio.create_task(self._wait_ready(), name="captions-wait-ready")
+
+    async def _wait_ready(self) -> None:
+        try:
+            async with asyncio.timeout(self.settings.ready_timeout_s):
+                await self.service.wait_ready()
+        except TimeoutError:
+            self._fail(f"the caption workers did not start within {self.settings.ready_timeout_s:g} s")
+        except CaptionsError as exc:
+            self._fail(str(exc))
+        else:
+            logger.info("captions ready: speak %s, read %s", *self._languages_text())
+
+    async def wait_started(self) -> None:
+        """Until the workers are ready or declared unavailable (tests, health checks)."""
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
+
+    def _fail(self, reason: str) -> None:
+        self.unavailable = f"captions are unavailable on this server: {reason}"
+        logger.error("%s", self.unavailable)
+
+    def _languages_text(self) -> tuple[str, str]:
+        available = self.service.available_languages()
+        return ", ".join(available.speak) or "none", ", ".join(available.read) or "none"
+
+    # ------------------------------------------------------------ the captions message
+
+    async def on_captions(self, session: ParticipantSession, msg: Message) -> None:
+        if not isinstance(msg, mc.Captions):  # registered for 'captions' only
+            raise ProtocolError("unknown_type", f"message type {msg.type!r} is not handled here")
+        room, context, me = session.room, session.context, session.participant_id
+        if session.state is not SessionState.JOINED or room is None or context is None or me is None:
+            raise ProtocolError("wrong_state", "'captions' is accepted once you are in the consultation")
+        if session.settings.get("captions_allowed") is False:
+            raise ProtocolError("policy", "captions are switched off for this room")
+        target = msg.participant_id or me
+        target_session = session
+        if target != me:
+            if context.role not in HOST_ROLES:
+                raise ProtocolError("forbidden", "only a practitioner or department manager may set captions for another participant")
+            other = self._ctx.registry.get(context.room, target)
+            if other is None or other.room is not room or other.state is not SessionState.JOINED:
+                raise ProtocolError("not_found", f"field 'participant_id': no participant {target!r} in this consultation")
+            target_session = other
+        await self._start()  # first use (start_workers = "first_use")
+        if self.unavailable is not None:
+            raise ProtocolError("unavailable", self.unavailable)
+        self._signalling_room[room.id] = context.room
+        try:
+            prefs = self._update(room, target, msg)
+        except LanguageUnavailable as exc:
+            raise ProtocolError("language_unavailable", str(exc)) from None
+        except InvalidLanguage as exc:
+            raise ProtocolError("invalid_field", str(exc)) from None
+        except ServiceClosed:
+            raise ProtocolError("unavailable", "captions are unavailable: the server is shutting down") from None
+        state = self._state(target, prefs)
+        state.id = msg.id
+        session.send(state)
+        if target_session is not session:
+            target_session.send(self._state(target, prefs))
+
+    def _update(self, room: Room, participant_id: str, msg: mc.Captions) -> _Prefs:
+        """Validate the new choices, then apply them (nothing changes when one is refused)."""
+        old = self._prefs.get((room.id, participant_id), _Prefs())
+        speak = old.speak_lang
+        if msg.speak_lang is not None:
+            speak = self._speech.resolve(msg.speak_lang, "speak_lang").language
+        read = old.read_lang
+        if msg.read_lang is not None:
+            read = normalise_language(msg.read_lang, "read_lang")
+        if msg.enabled:
+            read = read or speak or self.default_language()
+            self.service.set_listener(room.id, participant_id, read)  # validates read_lang
+        else:
+            self.service.set_listener(room.id, participant_id, None)
+        prefs = _Prefs(msg.enabled, speak, read)
+        self._prefs[(room.id, participant_id)] = prefs
+        self._sync_speakers(room)
+        return prefs
+
+    def default_language(self) -> str:
+        speak = self.service.available_languages().speak
+        if self.settings.default_language:
+            return normalise_language(self.settings.default_language, "captions.default_language")
+        return "en" if "en" in speak or not speak else speak[0]
+
+    def _speak_lang(self, room_id: str, participant_id: str) -> str:
+        prefs = self._prefs.get((room_id, participant_id))
+        return prefs.speak_lang if prefs is not None and prefs.speak_lang else self.default_language()
+
+    # ------------------------------------------------------------ speakers follow listeners
+
+    def _has_listeners(self, room_id: str) -> bool:
+        return any(p.enabled for (r, _), p in self._prefs.items() if r == room_id)
+
+    def _sync_speakers(self, room: Room) -> None:
+        """Tap every microphone of the room while somebody reads captions, none otherwise."""
+        if not self._has_listeners(room.id):
+            for key in [k for k in self._taps if k[0] == room.id]:
+                self._untap(room, *key)
+            return
+        for participant in room.participants.values():
+            for producer in participant.producers.values():
+                if producer.kind == "audio" and producer.source == "microphone" and not producer.closed:
+                    self._tap(room, participant.id, producer.id)
+
+    def _tap(self, room: Room, participant_id: str, producer_id: str) -> None:
+        language = self._speak_lang(room.id, participant_id)
+        key = (room.id, participant_id, producer_id)
+        current = self._taps.get(key)
+        if current is not None and current[0] == language:
+            return
+        if current is not None:
+            room.remove_audio_tap(ProducerId(producer_id), current[1])
+        try:
+            tap = self.service.attach_speaker(room.id, participant_id, producer_id, language)
+        except LanguageUnavailable as exc:  # the default language has no model: say so once per speaker
+            self._taps.pop(key, None)
+            logger.warning("captions: %s is not captioned: %s", participant_id, exc)
+            return
+        except ServiceClosed:  # shutting down: sessions close after the service
+            self._taps.pop(key, None)
+            return
+        room.add_audio_tap(ProducerId(producer_id), tap)
+        self._taps[key] = (language, tap)
+
+    def _untap(self, room: Room | None, room_id: str, participant_id: str, producer_id: str) -> None:
+        entry = self._taps.pop((room_id, participant_id, producer_id), None)
+        if entry is not None and room is not None:
+            room.remove_audio_tap(ProducerId(producer_id), entry[1])
+        self.service.detach_speaker(room_id, participant_id, producer_id)
+
+    def on_room_event(self, event: RoomEvent) -> None:
+        if isinstance(event, TrackPublished):
+            producer = event.producer
+            if producer.kind == "audio" and producer.source == "microphone" and self._has_listeners(event.room_id):
+                room = self._ctx.media.find_room(event.room_id)
+                if room is not None:
+                    self._tap(room, producer.participant_id, producer.producer_id)
+        elif isinstance(event, TrackUnpublished):
+            # the producer closed: its tap's on_close already detached the speaker
+            self._taps.pop((event.room_id, event.participant_id, event.producer_id), None)
+
+    # ------------------------------------------------------------ joining and leaving
+
+    async def on_joined(self, session: ParticipantSession) -> None:
+        """Tell the page which languages the CC menu may offer (nothing when captions are off)."""
+        room, me = session.room, session.participant_id
+        if room is None or me is None or session.settings.get("captions_allowed") is False:
+            return
+        if self.unavailable is not None:
+            return
+        session.send(self._state(me, _Prefs()))
+
+    async def on_left(self, session: ParticipantSession, reason: str) -> None:
+        room, me = session.room, session.participant_id
+        if room is None or me is None:
+            return
+        self._prefs.pop((room.id, me), None)
+        if self._started:
+            self.service.remove_listener(room.id, me)
+        for key in [k for k in self._taps if k[:2] == (room.id, me)]:
+            self._untap(room, *key)
+        if self._started:
+            self.service.detach_speaker(room.id, me)
+            self._sync_speakers(room)  # the last listener left: stop the others' taps too
+
+    def forget_room(self, room_id: str) -> None:
+        """The consultation ended: its transcript and every choice made in it are forgotten."""
+        for key in [k for k in self._prefs if k[0] == room_id]:
+            del self._prefs[key]
+        for tap_key in [k for k in self._taps if k[0] == room_id]:
+            del self._taps[tap_key]
+        self._signalling_room.pop(room_id, None)
+        self.service.drop_room(room_id)
+
+    # ------------------------------------------------------------ delivery
+
+    def deliver(self, event: CaptionEvent) -> None:
+        """One ``caption`` message per listener of the event (their session's bounded outbox)."""
+        room_name = self._signalling_room.get(event.room_id, event.room_id)
+        message = mc.Caption(
+            speaker_id=event.speaker_id,
+            text=event.text,
+            language=event.language,
+            final=event.final,
+            utterance_id=event.utterance_id,
+            translated_from=event.translated_from,
+        )
+        for listener_id in event.listener_ids:
+            session = self._ctx.registry.get(room_name, listener_id)
+            if session is not None and session.room is not None and session.room.id == event.room_id:
+                session.send(message)
+
+    def _state(self, participant_id: str, prefs: _Prefs) -> mc.CaptionsState:
+        available = self.service.available_languages()
+        return mc.CaptionsState(
+            participant_id=participant_id,
+            enabled=prefs.enabled,
+            speak_lang=prefs.speak_lang or self.default_language(),
+            read_lang=prefs.read_lang,
+            available_languages={"speak": list(available.speak), "read": list(available.read)},
+        )
+
+    def dump(self) -> dict[str, object]:
+        return {
+            "unavailable": self.unavailable,
+            "started": self._started,
+            "prefs": {f"{r}/{p}": vars(v) for (r, p), v in self._prefs.items()},
+            "taps": [{"room_id": r, "participant_id": p, "producer_id": pr, "language": lang} for (r, p, pr), (lang, _) in self._taps.items()],
+            "service": self.service.dump() if self._started else None,
+        }
+
+
+FEATURE_KEY = web.AppKey("captions_feature", CaptionsFeature)
+
+
+def install_captions(ctx: FeatureContext) -> None:
+    """Feature entry point (control.app.DEFAULT_FEATURES)."""
+    feature = CaptionsFeature(ctx, captions_settings(ctx.config))
+    ctx.app[FEATURE_KEY] = feature
+    ctx.app.cleanup_ctx.append(feature.lifecycle)
+    ctx.sessions.handlers[mc.Captions.type] = feature.on_captions
+    ctx.sessions.on_joined.append(feature.on_joined)
+    ctx.sessions.on_left.append(feature.on_left)
+    ctx.media.subscribe_all(feature.on_room_event)
+    ctx.memory.register("captions", feature.forget_room)
+
+
+__all__ = ["FEATURE_KEY", "HOST_ROLES", "CaptionsFeature", "install_captions"]
