@@ -16,7 +16,16 @@ import pytest
 
 from tests.captions.build_argos_model import PHRASES
 from tests.captions.speech import word_error_rate
-from tests.captions_e2e.conftest import Microphone, captions_of, captions_server, eventually, feature, join, pid, speech
+from tests.captions_e2e.conftest import (
+    Microphone,
+    captions_of,
+    captions_server,
+    eventually,
+    feature,
+    join,
+    pid,
+    speech,
+)
 
 pytestmark = pytest.mark.slow
 
