@@ -87,7 +87,9 @@ async def test_listeners_in_two_languages_then_off_then_leaving(tmp_path: Path, 
             await eventually(lambda: not service.dump()["speakers"], 10, "speakers detached")
             assert service.dump()["rooms"]["cc"]["listeners"] == {}
             assert feature(server).dump()["taps"] == []
-            producer = next(iter(server.media.find_room("cc").participants[pid(pat)].producers.values()))  # type: ignore[union-attr, arg-type]
+            room = server.media.find_room("cc")  # type: ignore[arg-type]
+            assert room is not None
+            producer = next(iter(room.participants[pid(pat)].producers.values()))  # type: ignore[index]
             assert not producer.taps
         finally:
             for peer in (dr, ann, pat):
