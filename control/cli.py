@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -93,6 +94,26 @@ def cmd_apikey_create(args: argparse.Namespace) -> None:
     print(key)
 
 
+def cmd_models_install(args: argparse.Namespace) -> None:
+    from captions.errors import ModelInstallError
+    from captions.translate import install_model
+    from control.feature_captions_config import captions_settings
+
+    config = _load(args)
+    try:
+        folder = captions_settings(config).captions.translation_folder
+    except config_module.ConfigError as exc:
+        print(f"consult-sfu: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        package = install_model(Path(args.file), folder)
+    except ModelInstallError as exc:
+        print(f"consult-sfu models install: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"installed translation {package.from_code} -> {package.to_code} into {package.path}")
+    print("running servers pick it up for new captions; restart them to preload it", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consult-sfu", description="Media server for video consultations")
     parser.add_argument("--config", help="TOML configuration file (every setting also from CONSULT_SFU_* variables)")
@@ -120,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--department", default=None, help="limit the key to one department")
     create.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
     create.set_defaults(func=cmd_apikey_create)
+
+    models = sub.add_parser("models", help="caption translation models (argostranslate packages)")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    install = models_sub.add_parser("install", help="install a .argosmodel file into the translation folder")
+    install.add_argument("file", help="the .argosmodel file")
+    install.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
+    install.set_defaults(func=cmd_models_install)
 
     for extend in _EXTENSIONS:
         extend(sub)
