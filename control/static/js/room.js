@@ -26,7 +26,7 @@ import { setButton } from './icons.js';
  * Optional modules next to this one, loaded only when the server has them: the waiting room
  * (control plane), and the places for the background-effects and captions controls.
  */
-const EXTENSIONS = ['waiting', 'effects-panel', 'captions'];
+const EXTENSIONS = ['waiting', 'effects-panel', 'captions-panel'];
 
 /** What "I send" means for the camera. */
 const SEND_PRESETS = {
