@@ -1,0 +1,112 @@
+"""The CC menu in headless Chromium against the in-process server.
+
+A practitioner's page turns captions on with the CC button; an aiortc peer (the patient,
+camera + microphone) speaks espeak-ng English into the room; the final caption appears as a
+subtitle under the patient's tile and in the transcript. A room whose policy forbids
+captions hides the button.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, async_playwright
+
+from control.tokens import join_url
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.pages import new_page, open_and_join
+from tests.captions.speech import word_error_rate
+from tests.captions_e2e.conftest import (
+    Microphone,
+    captions_server,
+    eventually,
+    feature,
+    join,
+    pid,
+    speech,
+)
+from tests.effects_e2e.test_policy_and_uploads import call, live, room_with
+from tests.support.media import PatternVideoTrack
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SENTENCE = "please take one tablet twice a day after meals"
+
+SUBTITLES_JS = """
+(participantId) => {
+  const tile = document.querySelector(`.tile[data-participant="${participantId}"]`);
+  if (!tile) return null;
+  return [...tile.querySelectorAll('.captions-subtitles .captions-line')].map(
+    (p) => ({text: p.textContent, final: p.classList.contains('final'), utterance: p.dataset.utterance}));
+}
+"""
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+async def test_cc_button_turns_captions_on_and_subtitles_appear_under_the_speaker(tmp_path: Path, browser: Browser) -> None:
+    async with captions_server(tmp_path) as server:
+        pat = await join(server, "ccpage", "pat", name="Pat")
+        mic = Microphone()
+        await pat.publish([(PatternVideoTrack(320, 240, fps=10), "camera"), (mic, "microphone")])
+        page = await new_page(browser)
+        try:
+            token = server.token("ccpage", "dr", role="practitioner", name="Dr")
+            await open_and_join(page, join_url(server.http_url, "ccpage", token))
+            await page.wait_for_selector(f'.tile[data-participant="{pid(pat)}"]')
+            await page.wait_for_selector("#btn-captions:not([hidden])")
+            await page.click("#btn-captions")
+            await page.wait_for_selector("#captions-menu:not([hidden])")
+            options = await page.eval_on_selector_all("#captions-read option", "els => els.map(e => e.value)")
+            assert "en" in options, options
+            await page.select_option("#captions-read", "en")
+            await page.check("#captions-enabled")
+            await page.check("#captions-transcript-toggle")
+            await eventually(lambda: bool(feature(server).service.dump()["rooms"].get("ccpage", {}).get("listeners")), 10, "the page is a listener")
+            mic.say(await speech(SENTENCE), delay_s=0.5)
+
+            subtitles: list[dict[str, Any]] = []
+
+            async def final_shown() -> bool:
+                nonlocal subtitles
+                subtitles = await page.evaluate(SUBTITLES_JS, pid(pat)) or []
+                return any(s["final"] for s in subtitles)
+
+            deadline = asyncio.get_running_loop().time() + 60
+            while not await final_shown():
+                assert asyncio.get_running_loop().time() < deadline, f"no final subtitle under the speaker's tile: {subtitles}"
+                await asyncio.sleep(0.2)
+            text = " ".join(s["text"] for s in subtitles if s["final"])
+            assert word_error_rate(SENTENCE, text) <= 0.5, text
+            transcript = await page.inner_text("#captions-transcript")
+            assert "Pat:" in transcript and any(word in transcript for word in ("tablet", "meals", "day")), transcript
+            await page.screenshot(path=str(tmp_path / "captions-subtitles.png"))
+        finally:
+            await page.context.close()
+            await pat.close()
+
+
+async def test_policy_hides_the_cc_button(tmp_path: Path, browser: Browser) -> None:
+    async with live(tmp_path) as (server, http, _dept):
+        forbidden = await room_with(http, captions_allowed=False)
+        issued = await call(http, "POST", f"/v1/rooms/{forbidden}/tokens", {"identity": "dr", "name": "Dr", "role": "practitioner"}, status=201)
+        page = await new_page(browser)
+        try:
+            await open_and_join(page, join_url(server.http_url, forbidden, str(issued["token"])))
+            await asyncio.sleep(0.5)
+            assert await page.is_hidden("#btn-captions")
+        finally:
+            await page.context.close()
