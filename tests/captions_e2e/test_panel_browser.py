@@ -99,6 +99,39 @@ async def test_cc_button_turns_captions_on_and_subtitles_appear_under_the_speake
             await pat.close()
 
 
+async def test_the_practitioner_turns_captions_on_for_the_patient(tmp_path: Path, browser: Browser) -> None:
+    """The patient never touches the CC button: the practitioner sets it for them."""
+    async with captions_server(tmp_path) as server:
+        dr = await join(server, "ccfor", "dr", role="practitioner", name="Dr")
+        mic = Microphone()
+        await dr.publish([(PatternVideoTrack(320, 240, fps=10), "camera"), (mic, "microphone")])
+        page = await new_page(browser)
+        try:
+            await open_and_join(page, join_url(server.http_url, "ccfor", server.token("ccfor", "pat", name="Pat")))
+            patient = await page.evaluate("() => window.consult.client.self.participant_id")
+            await page.wait_for_selector(f'.tile[data-participant="{pid(dr)}"]')
+            reply = await dr.request({"type": "captions", "enabled": True, "participant_id": patient, "read_lang": "en"},
+                                     expect=("captions_state", "error"))
+            assert reply["type"] == "captions_state", reply
+            await page.wait_for_function(
+                "(id) => { const s = window.consult.captions.states.get(id); return s && s.enabled; }", arg=patient, timeout=10000
+            )
+            await page.click("#btn-captions")
+            assert await page.is_checked("#captions-enabled"), "the menu shows what the practitioner set"
+            assert await page.is_hidden(".captions-for"), "only a practitioner chooses for whom"
+            await page.keyboard.press("Escape")
+            mic.say(await speech(SENTENCE), delay_s=0.5)
+            await page.wait_for_function(
+                "(id) => !!document.querySelector(`.tile[data-participant=\"${id}\"] .captions-line.final`)", arg=pid(dr), timeout=60000
+            )
+            lines = await page.evaluate(SUBTITLES_JS, pid(dr))
+            text = " ".join(line["text"] for line in lines if line["final"])
+            assert word_error_rate(SENTENCE, text) <= 0.5, text
+        finally:
+            await page.context.close()
+            await dr.close()
+
+
 async def test_policy_hides_the_cc_button(tmp_path: Path, browser: Browser) -> None:
     async with live(tmp_path) as (server, http, _dept):
         forbidden = await room_with(http, captions_allowed=False)
