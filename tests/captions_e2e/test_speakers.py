@@ -8,8 +8,11 @@ loses it; when the last listener turns captions off there is no tap left. With
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.captions_e2e.conftest import captions_server, eventually, feature, join, pid
 from tests.support.media import ToneAudioTrack
@@ -78,3 +81,29 @@ async def test_workers_start_at_first_use_when_configured(tmp_path: Path) -> Non
             assert feature(server).unavailable is None
         finally:
             await peer.close()
+
+
+async def test_sessions_closing_after_the_service_is_clean(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """At shutdown the service closes before the sessions: their on_left must not fail on it."""
+    caplog.set_level(logging.WARNING)
+    async with captions_server(tmp_path) as server:
+        dr = await join(server, "sd", "dr", role="practitioner")
+        pat = await join(server, "sd", "pat")
+        try:
+            await dr.publish([(ToneAudioTrack(), "microphone")])
+            await pat.publish([(ToneAudioTrack(330.0), "microphone")])
+            for peer in (dr, pat):
+                on = await peer.request({"type": "captions", "enabled": True}, expect=("captions_state", "error"))
+                assert on["type"] == "captions_state", on
+            assert len(taps(server)) == 2
+            service = feature(server).service
+            await service.close()  # what the cleanup context does first
+            workers: dict[str, list[dict[str, Any]]] = service.dump()["workers"]
+            assert workers["recognition"] and not any(w["alive"] for w in workers["recognition"] + workers["translation"])
+        finally:
+            await dr.close()
+            await eventually(lambda: not taps(server) or len(taps(server)) == 1, 10, "dr's tap removed")
+            await pat.close()
+            await eventually(lambda: not taps(server), 10, "every tap removed")
+    problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith(("control", "signalling", "captions"))]
+    assert problems == []
