@@ -97,6 +97,7 @@ async def captions_server(tmp_path: Path, files: dict[tuple[str, str], Path] | N
     """The real server with captions; returns once its caption workers are ready."""
     if files:
         install_translations(tmp_path, files)
+    overrides.setdefault("captions__start_workers", "startup")  # whatever the test server's default
     async with running_server(tmp_path, **overrides) as server:
         await asyncio.wait_for(feature(server).wait_started(), 120)
         yield server
