@@ -43,7 +43,6 @@ class Microphone(MediaStreamTrack):
         self._current = np.zeros(0, np.int16)
         self._sent = 0
         self._start: float | None = None
-        self.finished_at: float | None = None  # monotonic time the last queued speech ended
 
     def say(self, samples: np.ndarray, delay_s: float = 0.0) -> None:
         self._queue.append(np.concatenate([np.zeros(int(delay_s * RATE), np.int16), samples]))
@@ -61,8 +60,6 @@ class Microphone(MediaStreamTrack):
         if len(self._current) == 0 and self._queue:
             self._current = self._queue.pop(0)
         chunk, self._current = self._current[:FRAME], self._current[FRAME:]
-        if len(chunk) and not len(self._current) and not self._queue:
-            self.finished_at = time.monotonic()
         chunk = np.concatenate([chunk, np.zeros(FRAME - len(chunk), np.int16)])
         frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = RATE
