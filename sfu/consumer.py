@@ -45,6 +45,10 @@ if TYPE_CHECKING:
     from sfu.producer import Producer
 
 
+#: Packets of a pending source held while the current one finishes its frame (bounded).
+MAX_HELD_PACKETS = 256
+
+
 class Preference:
     """What the subscriber asked for this track: a cap (None = none) or paused."""
 
@@ -95,6 +99,10 @@ class Consumer:
         self._payload_type = 0
         self._mid: str | None = None
         self._video = producer.kind == "video"
+        #: the last packet forwarded did not end its frame
+        self._mid_frame = False
+        #: packets of the pending source's keyframe, held until the current frame ends
+        self._held: list[ForwardedPacket] = []
         handle.set_rtcp_sink(self.on_rtcp)
         producer.legs.add(self)
 
@@ -148,6 +156,7 @@ class Consumer:
         source.request_keyframe(now)
 
     def _detach_pending(self) -> None:
+        self._held = []
         if self.pending is not None:
             if self.pending is not self.current:
                 self.pending.consumers.discard(self)
@@ -163,26 +172,54 @@ class Consumer:
 
     def on_packet(self, source: MediaSource, pkt: ForwardedPacket, now: float) -> None:
         if source is not self.current:
-            if source is not self.pending or not pkt.keyframe:
+            if source is not self.pending:
                 return
-            # The pending source starts a keyframe: switch here, seamlessly.
-            if self.current is not None:
-                self.current.consumers.discard(self)
-            self.current = source
-            self.pending = None
-            self._rewriter.switch(source.source_id, now)
-            self._gate.reset()
+            if self._held:
+                self._held.append(pkt)
+                if len(self._held) > MAX_HELD_PACKETS:
+                    self._switch_to_pending(now)  # the old source never finished its frame
+                return
+            if not pkt.keyframe:
+                return
+            # The pending source starts a keyframe. Switch between frames: if the old
+            # source is in the middle of one, hold the new packets until its last packet
+            # (a receiver given half a frame and then another stream would decode garbage).
+            self._held.append(pkt)
+            if not self._mid_frame:
+                self._switch_to_pending(now)
+            return
+        self._forward(source, pkt, now)
+        if self._held and pkt.marker:
+            self._switch_to_pending(now)
+
+    def _switch_to_pending(self, now: float) -> None:
+        source = self.pending
+        held, self._held = self._held, []
+        if source is None:
+            return
+        if self.current is not None:
+            self.current.consumers.discard(self)
+        self.current = source
+        self.pending = None
+        self._mid_frame = False
+        self._rewriter.switch(source.source_id, now)
+        self._gate.reset()
+        for pkt in held:
+            self._forward(source, pkt, now)
+
+    def _forward(self, source: MediaSource, pkt: ForwardedPacket, now: float) -> None:
         writer = self._writer
         if writer is None:
             params = self.handle.parameters
             if params is None:
                 return  # the subscriber's transport is not connected yet
-            writer = self._setup_writer()
+            writer = self._setup_writer(now)
         if self._video and self._gate.waiting and not self._gate.admit(pkt.keyframe, pkt.frame_start):
             return
         mapped = self._rewriter.rewrite(source.source_id, pkt.seq, pkt.ts, now)
         if mapped is None:
             return
+        self._mid_frame = not pkt.marker
         out_seq, out_ts = mapped
         payload = pkt.payload
         data = writer.build(
@@ -205,7 +242,7 @@ class Consumer:
         counters.rtp_bytes_forwarded += len(data)
         self.handle.send_now(data)
 
-    def _setup_writer(self) -> RtpHeaderWriter:
+    def _setup_writer(self, now: float) -> RtpHeaderWriter:
         params = self.handle.parameters
         assert params is not None
         self._payload_type = params.payload_type
@@ -218,7 +255,7 @@ class Consumer:
             )
         )
         if self._video and self.current is not None:
-            self._want_keyframe(self.current, time.monotonic())
+            self._want_keyframe(self.current, now)
         return self._writer
 
     # ------------------------------------------------------------ feedback from the subscriber

@@ -49,7 +49,8 @@ async def running_server(tmp_path: Any, **overrides: Any) -> AsyncIterator[Runni
         server__secret=SECRET,
         server__data_dir=str(tmp_path),
         ice__host_addresses=["127.0.0.1"],
-        **overrides,
+        # caption workers start when first needed, so servers of tests without captions stop fast
+        **{"captions__start_workers": "first_use", **overrides},
     )
     app = create_app(config)
     server = TestServer(app, host="127.0.0.1")
