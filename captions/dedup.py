@@ -37,6 +37,23 @@ def normalise_text(text: str) -> str:
     return _SPACES.sub(" ", _PUNCT.sub(" ", text)).strip()
 
 
+#: Echo recognised by the second microphone often diverges towards the end of the sentence
+#: (quieter, reverberant); the same first words, in the same 2 s, are the same utterance.
+SAME_BEGINNING_WORDS = 5
+SAME_BEGINNING_SHARE = 0.6
+
+
+def same_beginning(a: str, b: str) -> bool:
+    """Both texts start with the same words: at least 5, and 60 % of the shorter text."""
+    wa, wb = normalise_text(a).split(), normalise_text(b).split()
+    shared = 0
+    for x, y in zip(wa, wb, strict=False):
+        if x != y:
+            break
+        shared += 1
+    return shared >= SAME_BEGINNING_WORDS and shared >= SAME_BEGINNING_SHARE * min(len(wa), len(wb))
+
+
 def similarity(a: str, b: str) -> float:
     na, nb = normalise_text(a), normalise_text(b)
     if not na or not nb:
@@ -93,7 +110,7 @@ class EchoDeduplicator:
         return (
             a.speaker_id != b.speaker_id
             and abs(a.started_at - b.started_at) <= self._window
-            and similarity(a.text, b.text) >= self._min_similarity
+            and (similarity(a.text, b.text) >= self._min_similarity or same_beginning(a.text, b.text))
         )
 
     def offer_final(self, heard: Heard, now: float) -> DedupDecision:

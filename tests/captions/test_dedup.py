@@ -57,3 +57,11 @@ def test_echo_partials_are_held_back() -> None:
     assert dedup.offer_partial(heard("a1", "alice", "how are you", 10.0), 10.8).emit
     assert not dedup.offer_partial(heard("b1", "bob", "how are you", 10.2), 11.0).emit
     assert dedup.offer_partial(heard("b1", "bob", "something else entirely", 10.2), 11.1).emit
+
+
+def test_echo_whose_end_was_misheard_is_still_the_same_utterance() -> None:
+    from captions.dedup import same_beginning
+
+    assert same_beginning("do you have any allergies to lead us at a", "do you have any allergies to medicine")
+    assert not same_beginning("do you have any pain", "do you have any questions")  # 4 words only
+    assert not same_beginning("a b c d e f g h i j k l m", "a b c d e x y z q r s t u")  # 5 of 13 words: too little
