@@ -13,6 +13,7 @@ Each package owns its section's dataclass (``sfu.config`` ...); this module only
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import secrets
@@ -207,6 +208,11 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"ice.port_min/port_max must be 1024 <= min <= max <= 65535, got {ice.port_min}-{ice.port_max}")
     if not ice.host_addresses:
         raise ConfigError("ice.host_addresses must name at least one local address")
+    for network in ice.remote_networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"ice.remote_networks: {network!r} is not a network like 127.0.0.0/8") from None
 
 
 def resolve_secret(config: Config) -> str:

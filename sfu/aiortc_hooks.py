@@ -23,6 +23,7 @@ loudly if an upgrade changes any of them):
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -105,6 +106,43 @@ def configure_port_range(port_min: int, port_max: int) -> None:
     if not (1024 <= port_min <= port_max <= 65535):
         raise ValueError(f"UDP port range {port_min}-{port_max} is not within 1024-65535")
     setattr(aioice.ice, "asyncio", _AsyncioWithPortRange(port_min, port_max))  # noqa: B010
+
+
+_ORIGINAL_ADD_REMOTE = aioice.ice.Connection._add_remote_candidate
+_ORIGINAL_REQUEST_RECEIVED = aioice.ice.Connection.request_received
+
+
+def configure_remote_networks(networks: Sequence[str]) -> None:
+    """Only talk ICE to remote addresses inside these networks (empty: any address).
+
+    Remote candidates outside them (from SDP or trickled) are ignored, and connectivity
+    checks from outside are dropped, so no peer-reflexive candidate is learnt from them
+    and nothing is ever sent there. Tests use it to keep every packet on loopback even
+    when a browser offers the machine's other interfaces.
+    """
+    allowed = [ipaddress.ip_network(n, strict=False) for n in networks]
+    if not allowed:
+        aioice.ice.Connection._add_remote_candidate = _ORIGINAL_ADD_REMOTE  # type: ignore[method-assign]
+        aioice.ice.Connection.request_received = _ORIGINAL_REQUEST_RECEIVED  # type: ignore[method-assign]
+        return
+
+    def permitted(host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(address in net for net in allowed)
+
+    def add_remote_candidate(self: Any, candidate: Any, remote_addr: str) -> None:
+        if permitted(remote_addr):
+            _ORIGINAL_ADD_REMOTE(self, candidate, remote_addr)
+
+    def request_received(self: Any, message: Any, addr: tuple[str, int], protocol: Any) -> None:
+        if permitted(addr[0]):
+            _ORIGINAL_REQUEST_RECEIVED(self, message, addr, protocol)
+
+    aioice.ice.Connection._add_remote_candidate = add_remote_candidate  # type: ignore[method-assign]
+    aioice.ice.Connection.request_received = request_received  # type: ignore[method-assign]
 
 
 class _AsyncioWithPortRange:

@@ -23,6 +23,9 @@ class IceConfig:
     #: UDP port range for host candidates; (0, 0) lets the OS choose.
     port_min: int = 0
     port_max: int = 0
+    #: Remote addresses ICE may talk to, as networks (e.g. "127.0.0.0/8"); empty: any.
+    #: Candidates and checks from elsewhere are ignored (tests keep everything on loopback).
+    remote_networks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

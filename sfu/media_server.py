@@ -8,14 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 
 from sfu import aiortc_hooks
-from sfu.config import SfuConfig
+from sfu.config import IceConfig, SfuConfig
 from sfu.events import RoomListener
 from sfu.ids import RoomId
 from sfu.latency_probe import LatencyProbe
 from sfu.room import Room
 from sfu.stats import SfuCounters
+
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+
+
+def effective_remote_networks(ice: IceConfig) -> tuple[str, ...]:
+    """Configured networks; unset on a server that announces only loopback: loopback only.
+
+    A loopback-only server (``make run``, every test) then never talks ICE to the
+    machine's other interfaces, even when a browser offers them as candidates.
+    """
+    if ice.remote_networks:
+        return ice.remote_networks
+    if all(ipaddress.ip_address(a).is_loopback for a in ice.host_addresses):
+        return LOOPBACK_NETWORKS
+    return ()
 
 
 class MediaServer:
@@ -29,6 +45,7 @@ class MediaServer:
         self._listeners: list[RoomListener] = []
         aiortc_hooks.configure_host_addresses(config.ice.host_addresses)
         aiortc_hooks.configure_port_range(config.ice.port_min, config.ice.port_max)
+        aiortc_hooks.configure_remote_networks(effective_remote_networks(config.ice))
 
     def room(self, room_id: RoomId, *, echo: bool = False) -> Room:
         """The room with this id, created if needed."""

@@ -131,3 +131,22 @@ async def test_a_publisher_can_be_asked_to_send_less(server: RunningServer) -> N
     finally:
         await pub.close()
         await viewer.close()
+
+
+async def test_a_loopback_server_ignores_candidates_outside_loopback(server: RunningServer) -> None:
+    """A browser may offer the machine's other interfaces; a loopback server never uses them."""
+    import aioice.ice
+
+    from sfu.media_server import LOOPBACK_NETWORKS, effective_remote_networks
+
+    assert effective_remote_networks(server.config.sfu.ice) == LOOPBACK_NETWORKS
+    connection = aioice.ice.Connection(ice_controlling=True)
+    try:
+        for host in ("192.0.2.2", "10.1.2.3", "127.0.0.1"):
+            candidate = aioice.Candidate(
+                foundation="1", component=1, transport="udp", priority=1, host=host, port=5000, type="host"
+            )
+            await connection.add_remote_candidate(candidate)
+        assert [c.host for c in connection.remote_candidates] == ["127.0.0.1"]
+    finally:
+        await connection.close()
