@@ -141,7 +141,7 @@ def configure_remote_networks(networks: Sequence[str]) -> None:
         if permitted(addr[0]):
             _ORIGINAL_REQUEST_RECEIVED(self, message, addr, protocol)
 
-    aioice.ice.Connection._add_remote_candidate = add_remote_candidate  # type: ignore[method-assign]
+    aioice.ice.Connection._add_remote_candidate = add_remote_candidate  # type: ignore[method-assign,assignment]
     aioice.ice.Connection.request_received = request_received  # type: ignore[method-assign]
 
 
