@@ -386,6 +386,15 @@ class Participant:
 
     # ------------------------------------------------------------ timers
 
+    async def ensure_legs_started(self) -> None:
+        """Safety net, once a second: a connected subscribe connection with a leg whose
+        sender never started (an aiortc connect pass that missed it) gets it started."""
+        pc = self._subscribe_pc
+        if pc is None or pc.connectionState != "connected" or self._awaiting_answer:
+            return
+        if any(c.handle.parameters is None for c in self.consumers.values()):
+            await start_pending_transceivers(pc)
+
     async def send_sender_reports(self, now_unix: float) -> None:
         for consumer in list(self.consumers.values()):
             report = consumer.sender_report(now_unix)

@@ -223,6 +223,7 @@ class Room:
                     wall = time.time()
                     for participant in list(self.participants.values()):
                         await participant.send_sender_reports(wall)
+                        await participant.ensure_legs_started()
             except Exception:  # keep ticking: a bad tick must not freeze the room
                 logger.exception("room %s tick failed", self.id)
 

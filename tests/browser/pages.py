@@ -104,7 +104,10 @@ async def wait_media_flowing(page: Page, *, videos: int = 1, timeout_s: float = 
         decoding = [s for s in stats if s["kind"] == "video" and s["framesDecoded"] > 0]
         return len(decoding) >= videos and first["audio_packets"] > 0
 
-    await eventually(started, timeout_s, f"{videos} decoding video(s) and audio packets")
+    try:
+        await eventually(started, timeout_s, f"{videos} decoding video(s) and audio packets")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; inbound-rtp now: {await inbound(page)}") from None
 
     async def rising() -> bool:
         now = await totals(page)

@@ -164,7 +164,9 @@ class RoomPage {
     $('prejoin-who').textContent = this.claims.name ? `You are joining as ${this.claims.name}.` : '';
     this.setupButtons();
     this.showView('prejoin');
-    await this.openLocalMedia();
+    // Join may be pressed before the camera and microphone are open: onJoined waits for this.
+    this.mediaReady = this.openLocalMedia();
+    await this.mediaReady;
   }
 
   async loadExtensions() {
@@ -466,6 +468,7 @@ class RoomPage {
     for (const p of detail.participants) this.upsertParticipant(p);
     if (document.body.dataset.view !== 'settings') this.showView('call');
     this.startClock();
+    if (this.mediaReady) await this.mediaReady;
     const publishing = [];
     for (const source of ['microphone', 'camera']) {
       const track = this.local[source];
