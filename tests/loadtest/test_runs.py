@@ -78,7 +78,7 @@ def test_mediarelay_baseline_receives_frames(tmp_path: Path) -> None:
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("janus") is None, reason="needs root and janus")
 def test_janus_baseline_receives_frames(tmp_path: Path) -> None:
     # consults: both sides publish, and each subscribes as soon as the other's feed is up
-    result = run(tmp_path, "--target", "janus", "--scenario", "consults", "--consults", "1")
+    result = run(tmp_path, "--target", "janus", "--scenario", "consults", "--consults", "1", "--join-timeout", "60")
     check_media(result, 2)
     assert result["latency_method"] == "trailer"
     mine = f"loadtest-{os.getpid() % 10_000_000}"
