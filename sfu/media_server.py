@@ -89,6 +89,10 @@ class MediaServer:
         for task in list(self._closing):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # The ICE settings are process-wide (aioice): give the process back its defaults,
+        # so other aiortc users in it (tests, tools) are not bound by this server's rules.
+        aiortc_hooks.configure_remote_networks(())
+        aiortc_hooks.configure_port_range(0, 0)
 
     def gauges(self) -> dict[str, int]:
         participants = [p for r in self.rooms.values() for p in r.participants.values()]
