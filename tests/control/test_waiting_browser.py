@@ -13,18 +13,17 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from control.apikeys import cli_create
 from control.store import StoreConfig
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, free_port, stop_server, wait_healthy
+from tests.browser.conftest import browser, free_port, stop_server, wait_healthy  # noqa: F401  (browser: the shared Chromium fixture)
 from tests.browser.pages import new_page, wait_media_flowing
 
 SECRET = "waiting-browser-secret-0123456789abcdef"
@@ -93,15 +92,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     finally:
         stop_server(proc)
 
-
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def press_join(page: Page, url: str) -> None:
