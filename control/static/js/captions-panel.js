@@ -16,6 +16,8 @@
  * @module captions-panel
  */
 
+import { popover } from './popover.js';
+
 const LANGUAGE_NAMES = (() => {
   try {
     return new Intl.DisplayNames([navigator.language || 'en'], { type: 'language' });
@@ -77,11 +79,9 @@ class CaptionsPanel {
     this.transcript = [];
     this.target = null; // whose settings the menu shows (null: mine)
 
-    this.button = room.addToolbarButton({ id: 'btn-captions', label: 'CC', onClick: (ev) => this.toggleMenu(ev) });
+    this.button = room.addToolbarButton({ id: 'btn-captions', label: 'CC', onClick: (ev) => this.menuPopover.toggle(ev) });
     this.button.innerHTML = '<span aria-hidden="true" class="cc-icon">CC</span><span class="button-label">Captions</span>';
     this.button.setAttribute('aria-label', 'Captions');
-    this.button.setAttribute('aria-haspopup', 'true');
-    this.button.setAttribute('aria-expanded', 'false');
     this.button.hidden = true; // shown on `joined` when the room allows captions
 
     const host = room.elements.stage.closest('#call-view') || document.body;
@@ -125,10 +125,7 @@ class CaptionsPanel {
     this.transcriptEl.appendChild(this.transcriptList);
     host.appendChild(this.transcriptEl);
 
-    document.addEventListener('click', (ev) => {
-      if (!this.menu.hidden && !this.menu.contains(ev.target) && !this.button.contains(ev.target)) this.closeMenu();
-    });
-    document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') this.closeMenu(); });
+    this.menuPopover = popover(this.button, this.menu, { onOpen: () => this.render(), focus: () => this.el.enabled });
     room.onClient((client) => this.attach(client));
   }
 
@@ -137,7 +134,7 @@ class CaptionsPanel {
     client.on('joined', ({ settings }) => {
       this.allowed = !settings || settings.captions_allowed !== false;
       this.button.hidden = !this.allowed;
-      if (!this.allowed) this.closeMenu();
+      if (!this.allowed) this.menuPopover.close();
       // A re-join is a new participant for the server: captions on again if they were.
       const mine = this.lastOwnChoice;
       this.states.clear();
@@ -170,24 +167,6 @@ class CaptionsPanel {
   }
 
   // ------------------------------------------------------------ menu
-
-  toggleMenu(ev) {
-    if (ev) ev.stopPropagation();
-    if (this.menu.hidden) this.openMenu();
-    else this.closeMenu();
-  }
-
-  openMenu() {
-    this.render();
-    this.menu.hidden = false;
-    this.button.setAttribute('aria-expanded', 'true');
-    this.el.enabled.focus();
-  }
-
-  closeMenu() {
-    this.menu.hidden = true;
-    this.button.setAttribute('aria-expanded', 'false');
-  }
 
   currentState() {
     const id = this.target || this.selfId();

@@ -22,6 +22,8 @@
  * @module effects-panel
  */
 
+import { popover } from './popover.js';
+
 const ICON = '<svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true" focusable="false" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><rect x="2" y="4" width="20" height="16" rx="2"/><circle cx="12" cy="11" r="3"/><path d="M6 20c1-3 3.5-4.5 6-4.5s5 1.5 6 4.5"/><path d="M4 8h2M4 12h1M18 8h2M19 12h1" stroke-dasharray="1 2"/></svg>';
 
 /** How a choice reads in a prompt or a badge. */
@@ -51,10 +53,8 @@ class EffectsPanel {
     this.pending = null; // a choice to apply once the camera is published
     this.selfStream = null; // the server's processed self view
     this.allowed = true;
-    this.button = room.addToolbarButton({ id: 'btn-effects', label: 'Background', onClick: (ev) => this.toggleMenu(ev) });
+    this.button = room.addToolbarButton({ id: 'btn-effects', label: 'Background', onClick: (ev) => this.menuPopover.toggle(ev) });
     this.button.innerHTML = `${ICON}<span class="button-label">Background</span>`;
-    this.button.setAttribute('aria-haspopup', 'true');
-    this.button.setAttribute('aria-expanded', 'false');
     this.button.hidden = true; // shown on `joined` when the room allows effects
     this.menu = document.createElement('div');
     this.menu.className = 'popover effects-menu';
@@ -63,10 +63,10 @@ class EffectsPanel {
     this.menu.hidden = true;
     const host = room.elements.stage.closest('#call-view') || document.body;
     host.appendChild(this.menu);
-    document.addEventListener('click', (ev) => {
-      if (!this.menu.hidden && !this.menu.contains(ev.target) && !this.button.contains(ev.target)) this.closeMenu();
+    this.menuPopover = popover(this.button, this.menu, {
+      onOpen: () => this.renderMenu(),
+      focus: () => this.menu.querySelector('button'),
     });
-    document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') this.closeMenu(); });
     room.onClient((client) => this.attach(client));
   }
 
@@ -75,7 +75,7 @@ class EffectsPanel {
     client.on('joined', ({ settings }) => {
       this.allowed = !settings || settings.background_effects_allowed !== false;
       this.button.hidden = !this.allowed;
-      if (!this.allowed) this.closeMenu();
+      if (!this.allowed) this.menuPopover.close();
       // A re-join after a network drop is a new participant for the server: its effect is
       // gone. Apply the current choice again once the camera is published again.
       if (this.allowed && this.current.kind !== 'none') this.pending = this.current;
@@ -113,25 +113,6 @@ class EffectsPanel {
   }
 
   // ------------------------------------------------------------ menu
-
-  toggleMenu(ev) {
-    if (ev) ev.stopPropagation();
-    if (this.menu.hidden) this.openMenu();
-    else this.closeMenu();
-  }
-
-  openMenu() {
-    this.renderMenu();
-    this.menu.hidden = false;
-    this.button.setAttribute('aria-expanded', 'true');
-    const first = this.menu.querySelector('button');
-    if (first) first.focus();
-  }
-
-  closeMenu() {
-    this.menu.hidden = true;
-    this.button.setAttribute('aria-expanded', 'false');
-  }
 
   renderMenu() {
     const options = [
@@ -180,7 +161,7 @@ class EffectsPanel {
     if (choice.image_id) button.dataset.imageId = choice.image_id;
     if (label) button.textContent = label;
     button.addEventListener('click', () => {
-      this.closeMenu();
+      this.menuPopover.close();
       this.choose(choice);
     });
     return button;
