@@ -11,6 +11,9 @@
  * switches to the waiting view when a `waiting` message arrives before `joined` and back to
  * the call on `joined`; the extension renders into `room.elements.waiting` and may add a panel
  * (`room.elements.panel`) and toolbar buttons (`room.addToolbarButton`).
+ *
+ * The others' tiles, sound and notices are remote-participants.js's; this page keeps the
+ * views, the local camera and microphone, the toolbar and the call's life cycle.
  * @module room
  */
 
@@ -21,6 +24,8 @@ import { SettingsView } from './settings-view.js';
 import { loadPrefs, savePrefs } from './prefs.js';
 import { errorText, STATE_TEXTS } from './texts.js';
 import { setButton } from './icons.js';
+import { popover } from './popover.js';
+import { RemoteParticipants } from './remote-participants.js';
 
 /**
  * Optional modules next to this one, loaded only when the server has them: the waiting room
@@ -79,12 +84,10 @@ class RoomPage {
     this.client = null;
     this.local = { camera: null, microphone: null };
     this.muted = { camera: false, microphone: false };
-    this.micState = new Map(); // participant_id -> {producerId, muted}
-    this.cameraOf = new Map(); // participant_id -> camera producer_id shown in its tile
-    this.audioEls = new Map(); // producer_id -> <audio>
     this.clockTimer = null;
     this.clientListeners = [];
     this.stage = new Stage($('stage'));
+    this.remote = new RemoteParticipants({ stage: this.stage, getClient: () => this.client, toast: (text) => this.toast(text) });
     this.applyFit(this.prefs.videoFit);
     this.settingsView = new SettingsView($('settings-view'), {
       mode: 'room',
@@ -233,15 +236,8 @@ class RoomPage {
     $('btn-mic').addEventListener('click', () => this.toggleMute('microphone'));
     $('btn-camera').addEventListener('click', () => this.toggleMute('camera'));
     $('btn-screen').addEventListener('click', () => this.toggleScreen());
-    $('btn-resolution').addEventListener('click', (ev) => {
-      ev.stopPropagation();
-      $('resolution-panel').hidden = !$('resolution-panel').hidden;
-    });
-    // The popover closes on a click elsewhere or Escape.
-    document.addEventListener('click', (ev) => {
-      if (!$('resolution-panel').contains(ev.target)) $('resolution-panel').hidden = true;
-    });
-    document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') $('resolution-panel').hidden = true; });
+    this.resolutionMenu = popover($('btn-resolution'), $('resolution-panel')); // closes on a click elsewhere or Escape
+    $('btn-resolution').addEventListener('click', (ev) => this.resolutionMenu.toggle(ev));
     $('btn-pip').addEventListener('click', () => this.togglePip());
     $('btn-fullscreen').addEventListener('click', () => this.toggleFullscreen());
     $('btn-settings').addEventListener('click', () => this.openSettings());
@@ -442,14 +438,7 @@ class RoomPage {
       if (document.body.dataset.view !== 'settings') this.showView('waiting');
     });
     client.on('joined', (detail) => this.onJoined(detail));
-    client.on('participant_joined', ({ participant }) => this.upsertParticipant(participant));
-    client.on('participant_left', ({ participant }) => this.removeParticipant(participant.participant_id));
-    client.on('track_published', ({ producer, participant }) => this.onProducer(producer, participant));
-    client.on('track_unpublished', ({ producer }) => this.onProducerGone(producer));
-    client.on('track_added', (remote) => this.onTrackAdded(remote));
-    client.on('track_removed', (remote) => this.onTrackRemoved(remote));
-    client.on('track_muted', (ev) => this.onTrackMuted(ev));
-    client.on('camera_problem', (ev) => this.onRemoteCameraProblem(ev));
+    this.remote.attach(client);
     client.on('local_track_unpublished', () => this.refreshButtons());
     client.on('local_track_published', () => this.refreshButtons());
     client.on('resolution_requested', ({ maxHeight }) => this.toast(`The other side asked for at most ${maxHeight}p from your camera.`));
@@ -464,8 +453,8 @@ class RoomPage {
     const { self, settings } = detail;
     this.stage.upsert('self', { kind: 'camera', self: true, name: self.name || 'You' });
     $('btn-resolution').hidden = settings.resolution_change_allowed === false;
-    if (settings.resolution_change_allowed === false) $('resolution-panel').hidden = true;
-    for (const p of detail.participants) this.upsertParticipant(p);
+    if (settings.resolution_change_allowed === false) this.resolutionMenu.close();
+    for (const p of detail.participants) this.remote.upsertParticipant(p);
     if (document.body.dataset.view !== 'settings') this.showView('call');
     this.startClock();
     if (this.mediaReady) await this.mediaReady;
@@ -495,140 +484,6 @@ class RoomPage {
     this.clockTimer = setInterval(tick, 1000);
   }
 
-  /** Top bar: who the consultation is with. */
-  refreshTitle() {
-    const others = this.client ? [...this.client.participants.values()] : [];
-    const names = others.map((p) => p.name || p.identity);
-    $('room-title').textContent = names.length === 0
-      ? 'Waiting for the others to join'
-      : names.length === 1 ? `Consultation with ${names[0]}` : `${names.length + 1} participants`;
-  }
-
-  upsertParticipant(p) {
-    this.refreshTitle();
-    const tile = this.stage.upsert(`cam:${p.participant_id}`, { kind: 'camera', name: p.name || p.identity, participantId: p.participant_id });
-    if (!this.micState.has(p.participant_id)) tile.setAudioMuted(true); // no microphone yet
-    return tile;
-  }
-
-  removeParticipant(participantId) {
-    queueMicrotask(() => this.refreshTitle());
-    this.stage.remove(`cam:${participantId}`);
-    for (const [key, tile] of [...this.stage.tiles]) {
-      if (tile.kind === 'screen' && tile.participantId === participantId) this.stage.remove(key);
-    }
-    this.micState.delete(participantId);
-    this.cameraOf.delete(participantId);
-  }
-
-  onProducer(producer, participant) {
-    const pid = producer.participant_id;
-    const tile = this.upsertParticipant(participant);
-    if (producer.source === 'microphone') {
-      this.micState.set(pid, { producerId: producer.producer_id, muted: !!producer.muted });
-      tile.setAudioMuted(!!producer.muted);
-    } else if (producer.source === 'camera') {
-      this.cameraOf.set(pid, producer.producer_id);
-      tile.setVideoMuted(!!producer.muted);
-    }
-  }
-
-  onProducerGone(producer) {
-    const pid = producer.participant_id;
-    const tile = this.stage.get(`cam:${pid}`);
-    if (producer.source === 'microphone') {
-      this.micState.delete(pid);
-      if (tile) tile.setAudioMuted(true);
-    } else if (producer.source === 'camera' && tile && this.cameraOf.get(pid) === producer.producer_id) {
-      tile.setVideo(null);
-    } else if (producer.source === 'screen') {
-      this.stage.remove(`screen:${producer.producer_id}`);
-    }
-  }
-
-  onTrackAdded(remote) {
-    const { kind, source, stream, producerId, participant } = remote;
-    if (participant.self) return; // own camera processed by the server: effects-panel.js shows it
-    if (kind === 'audio') {
-      const audio = document.createElement('audio');
-      audio.autoplay = true;
-      audio.srcObject = stream;
-      audio.dataset.producer = producerId;
-      audio.dataset.participant = participant.participant_id;
-      $('audio-sink').appendChild(audio);
-      audio.play().catch(() => this.askForSound());
-      this.audioEls.set(producerId, audio);
-      return;
-    }
-    if (source === 'screen') {
-      const tile = this.stage.upsert(`screen:${producerId}`, { kind: 'screen', name: participant.name || participant.identity, participantId: participant.participant_id });
-      tile.setVideo(stream);
-      tile.el.dataset.producer = producerId;
-      return;
-    }
-    const tile = this.upsertParticipant(participant);
-    this.cameraOf.set(participant.participant_id, producerId);
-    tile.setVideo(stream);
-    tile.setVideoMuted(remote.muted);
-    tile.el.dataset.producer = producerId;
-  }
-
-  onTrackRemoved({ kind, source, producerId, participant }) {
-    if (participant.self) return;
-    if (kind === 'audio') {
-      const audio = this.audioEls.get(producerId);
-      if (audio) {
-        audio.srcObject = null;
-        audio.remove();
-      }
-      this.audioEls.delete(producerId);
-      return;
-    }
-    if (source === 'screen') {
-      this.stage.remove(`screen:${producerId}`);
-      return;
-    }
-    const tile = this.stage.get(`cam:${participant.participant_id}`);
-    if (tile && tile.el.dataset.producer === producerId) tile.setVideo(null);
-  }
-
-  onTrackMuted({ participant, source, muted, local }) {
-    if (local) return; // our own buttons already show it
-    const tile = this.stage.get(`cam:${participant.participant_id}`);
-    if (!tile) return;
-    if (source === 'microphone') {
-      const state = this.micState.get(participant.participant_id);
-      if (state) state.muted = muted;
-      tile.setAudioMuted(muted);
-    } else if (source === 'camera') {
-      tile.setVideoMuted(muted);
-    }
-  }
-
-  onRemoteCameraProblem({ participant, resolved, self }) {
-    if (self) {
-      if (!resolved) this.toast('The others cannot see your video at the moment.');
-      return;
-    }
-    const tile = this.stage.get(`cam:${participant.participant_id}`);
-    if (!tile) return;
-    tile.setNotice(resolved ? null : `${participant.name || 'This participant'}'s camera stopped. They are fixing it…`);
-    tile.el.classList.toggle('camera-problem', !resolved);
-  }
-
-  askForSound() {
-    if (document.querySelector('.sound-prompt')) return;
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.className = 'primary sound-prompt';
-    button.textContent = 'Click to turn the sound on';
-    button.addEventListener('click', () => {
-      for (const audio of this.audioEls.values()) audio.play().catch(() => {});
-      button.remove();
-    });
-    $('call-view').appendChild(button);
-  }
-
   onBye(reason, message) {
     this.stopCall();
     const text = errorText(reason, message);
@@ -639,8 +494,7 @@ class RoomPage {
   stopCall() {
     this.watchdog.stop();
     clearInterval(this.clockTimer);
-    for (const audio of this.audioEls.values()) audio.remove();
-    this.audioEls.clear();
+    this.remote.removeAudio();
   }
 
   leave() {
