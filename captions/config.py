@@ -50,6 +50,10 @@ class CaptionsConfig:
     dedup_similarity: float = 0.8
     #: Partial results are sent at most this often per speaker.
     partial_interval_s: float = 0.25
+    #: Speech is handed to the recogniser in chunks of at least this much audio (the end
+    #: of an utterance is never held back). Fewer, larger calls keep one decoder's model
+    #: in the CPU cache: with six speakers at once, 20 ms calls cost ~30 % more CPU.
+    recognition_chunk_s: float = 0.2
     #: Beam size used for translation (argostranslate's default is 4; 2 is faster).
     translation_beam_size: int = 2
     #: Load every installed translation package when a worker starts (else at first use).
@@ -80,5 +84,7 @@ class CaptionsConfig:
             raise ConfigError("captions.dedup_window_s must not be negative")
         if self.partial_interval_s < 0:
             raise ConfigError("captions.partial_interval_s must not be negative")
+        if not 0.0 <= self.recognition_chunk_s <= 1.0:
+            raise ConfigError("captions.recognition_chunk_s must be between 0 and 1 second")
         if self.vad.hangover_s <= 0 or self.vad.start_frames < 1:
             raise ConfigError("captions.vad.hangover_s must be > 0 and start_frames >= 1")

@@ -39,6 +39,8 @@ class RecognitionSettings:
     vad: VadConfig
     partial_interval_s: float
     preload: tuple[SpeechModel, ...] = ()
+    #: Speech goes to the recogniser in chunks of at least this many seconds.
+    chunk_s: float = 0.0
 
 
 # ---------------------------------------------------------------- service -> translation worker

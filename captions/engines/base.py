@@ -42,8 +42,13 @@ class Recognizer(abc.ABC):
         """Feed audio; returns partial results (and finals if the engine cut itself)."""
 
     @abc.abstractmethod
-    def finish(self) -> list[Result]:
-        """End the utterance: the final result (empty list if nothing was recognised)."""
+    def finish(self, time_left_s: float | None = None) -> list[Result]:
+        """End the utterance: the final result (empty list if nothing was recognised).
+
+        ``time_left_s``: how long the final may still take to be on time (None: no
+        limit). Optional extra work (an engine's second pass) is skipped when it would
+        not fit, so a busy worker keeps every stream's captions on time.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (a pooled decoder goes back to its pool)."""

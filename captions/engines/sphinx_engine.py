@@ -8,7 +8,15 @@ stream keeps its own mean (``get_cmn``/``set_cmn`` around the pooled decoder), a
 it has one, the final result of the utterance comes from a second pass over its audio:
 a features-only pass computes the utterance's own mean (``get_cmn(update=True)``), then a
 search pass decodes with it; that mean becomes the stream's. This costs one extra pass
-(real-time factor ~0.15) on a speaker's first utterance only.
+on a speaker's first utterance only. (Learning the mean from the first 0.6 s or 1.0 s of
+the utterance instead, to decode it once, came out much worse: word error rate 0.71 and
+0.63 against 0.48 over 40 first utterances; benchmarks/sphinx_settings.py.)
+
+Search settings (benchmarks/sphinx_settings.py: 40 utterances, two espeak-ng voices
+through Opus, CPU seconds per second of audio): pocketsphinx's defaults cost 0.208 at
+word error rate 0.297; with at most 5,000 active HMMs per frame (default 30,000) 0.128
+at 0.300. Also dropping the ``fwdflat`` pass saves little more (0.114) for more errors
+(0.334), so it stays.
 
 A pocketsphinx ``Decoder`` holds its own copy of the acoustic and language models
 (~0.25 s and tens of MB to load) and cannot share them. To keep "one model per worker"
@@ -18,6 +26,8 @@ same moment, so a room of many speakers needs few decoders.
 """
 
 from __future__ import annotations
+
+import time
 
 from pocketsphinx import Config, Decoder
 
@@ -32,12 +42,32 @@ from captions.engines.base import (
 from captions.languages import SpeechModel
 
 _FRAMES_PER_SECOND = 100.0  # pocketsphinx's default frame rate (-frate 100)
+#: Search settings (see the module docstring for what they cost and save).
+SEARCH_SETTINGS: dict[str, bool | int] = {"maxhmmpf": 5000}
 _FILLERS = {"<s>", "</s>", "<sil>", "[NOISE]", "[SPEECH]"}
+
+
+class SearchSpeed:
+    """Wall-clock seconds of search per second of audio, as this worker measures it
+    (smoothed): what a second pass over an utterance would take right now."""
+
+    def __init__(self, initial: float = 0.2, weight: float = 0.05) -> None:
+        self.seconds_per_second = initial  # until measured: a busy machine's figure
+        self._weight = weight
+
+    def add(self, audio_s: float, took_s: float) -> None:
+        if audio_s > 0:
+            rate = took_s / audio_s
+            self.seconds_per_second += self._weight * (rate - self.seconds_per_second)
+
+    def seconds_for(self, audio_s: float) -> float:
+        return audio_s * self.seconds_per_second
 
 
 class _DecoderPool:
     def __init__(self, model: SpeechModel) -> None:
         self._model = model
+        self.search_speed = SearchSpeed()
         self._idle: list[Decoder] = []
         self.created = 0
         self.initial_cmn = ""
@@ -52,6 +82,7 @@ class _DecoderPool:
             dict=str(folder / "cmudict-en-us.dict"),
             samprate=SAMPLE_RATE,
             loglevel="FATAL",
+            **SEARCH_SETTINGS,
         )
         self.created += 1
         decoder = Decoder(config)
@@ -65,6 +96,31 @@ class _DecoderPool:
 def _clean(word: str) -> str:
     # Alternative pronunciations are written "word(2)".
     return word.split("(", 1)[0]
+
+
+def _utterance_mean(decoder: Decoder, audio: bytes) -> str:
+    """A features-only pass (no search: cheap) over ``audio``; the updated cepstral mean."""
+    decoder.start_utt()
+    decoder.process_raw(audio, True, True)
+    mean: str = decoder.get_cmn(True)
+    decoder.end_utt()
+    return mean
+
+
+def _final(decoder: Decoder) -> Result | None:
+    """The decoder's result for the utterance it just ended (None: nothing recognised)."""
+    hyp = decoder.hyp()
+    text = hyp.hypstr.strip() if hyp is not None else ""
+    if not text:
+        return None
+    words = tuple(
+        Word(_clean(s.word), s.start_frame / _FRAMES_PER_SECOND, s.end_frame / _FRAMES_PER_SECOND)
+        for s in decoder.seg()
+        if s.word not in _FILLERS
+    )
+    start = words[0].start if words else 0.0
+    end = words[-1].end if words else 0.0
+    return Result(text=text, final=True, start=start, end=end, words=words)
 
 
 #: The batch pass keeps at most this much of the first utterance (16 kHz s16: 30 s).
@@ -86,7 +142,9 @@ class SphinxRecognizer(Recognizer):
             self._decoder = self._pool.acquire()
             self._decoder.set_cmn(self._cmn or self._pool.initial_cmn)
             self._decoder.start_utt()
+        started = time.perf_counter()
         self._decoder.process_raw(samples, False, False)
+        self._pool.search_speed.add(len(samples) / BYTES_PER_SECOND, time.perf_counter() - started)
         if self._cmn is None and len(self._first_audio) < _MAX_BUFFER_BYTES:
             self._first_audio += samples
         self._since_partial += len(samples)
@@ -100,7 +158,7 @@ class SphinxRecognizer(Recognizer):
         self._last_partial = text
         return [Result(text=text, final=False)]
 
-    def finish(self) -> list[Result]:
+    def finish(self, time_left_s: float | None = None) -> list[Result]:
         decoder = self._decoder
         if decoder is None:
             return []
@@ -109,32 +167,26 @@ class SphinxRecognizer(Recognizer):
         self._since_partial = 0
         try:
             decoder.end_utt()
+            result = _final(decoder)
             if self._cmn is None and self._first_audio:
                 audio = bytes(self._first_audio)
                 self._first_audio.clear()
-                decoder.start_utt()  # features only (fast): the utterance's own mean
-                decoder.process_raw(audio, True, True)
-                mean = decoder.get_cmn(True)
-                decoder.end_utt()
-                decoder.set_cmn(mean)
-                decoder.start_utt()  # the real pass, with that mean
-                decoder.process_raw(audio, False, True)
-                decoder.end_utt()
+                decoder.set_cmn(_utterance_mean(decoder, audio))
+                second_pass_s = self._pool.search_speed.seconds_for(len(audio) / BYTES_PER_SECOND)
+                if time_left_s is not None and second_pass_s > time_left_s:
+                    # The live pass's text stands (the final would be late otherwise). A second features-only pass moves
+                    # the mean as far as the search pass would have (each pass blends
+                    # the previous mean with the utterance's).
+                    decoder.set_cmn(_utterance_mean(decoder, audio))
+                else:
+                    decoder.start_utt()  # the real pass, with that mean
+                    decoder.process_raw(audio, False, True)
+                    decoder.end_utt()
+                    result = _final(decoder)
             self._cmn = decoder.get_cmn()
-            hyp = decoder.hyp()
-            text = hyp.hypstr.strip() if hyp is not None else ""
-            words = tuple(
-                Word(_clean(s.word), s.start_frame / _FRAMES_PER_SECOND, s.end_frame / _FRAMES_PER_SECOND)
-                for s in decoder.seg()
-                if s.word not in _FILLERS
-            )
         finally:
             self._pool.release(decoder)
-        if not text:
-            return []
-        start = words[0].start if words else 0.0
-        end = words[-1].end if words else 0.0
-        return [Result(text=text, final=True, start=start, end=end, words=words)]
+        return [result] if result is not None else []
 
     def close(self) -> None:
         if self._decoder is not None:

@@ -66,7 +66,7 @@ class VoskRecognizer(Recognizer):
         self._last_partial = found.text
         return [found]
 
-    def finish(self) -> list[Result]:
+    def finish(self, time_left_s: float | None = None) -> list[Result]:
         found = _result(self._rec.FinalResult(), final=True)  # also resets the recogniser
         self._last_partial = ""
         self._since_partial = 0
