@@ -39,6 +39,9 @@ _TICK_S = 0.05
 #: skip optional work that would not fit (pocketsphinx's second pass over a speaker's
 #: first utterance): six speakers starting at once must not make every caption late.
 _FINAL_TARGET_S = 1.0
+#: ... and none at all while the worker is this late with the audio it is handling (the
+#: extra work would delay every other stream's audio queued behind it).
+_BEHIND_S = 0.2
 
 
 @dataclass
@@ -142,9 +145,9 @@ class RecognitionWorker:
         stream.last_arrival = packet.arrival
         stream.audio_bytes += len(decoded.pcm)
         events += stream.vad.push(decoded.pcm, packet.arrival)
-        self._emit_vad(stream, events)
+        self._emit_vad(stream, events, time.monotonic() - packet.arrival)
 
-    def _emit_vad(self, stream: _Stream, events: list[VadEvent]) -> None:
+    def _emit_vad(self, stream: _Stream, events: list[VadEvent], lag_s: float = 0.0) -> None:
         for event in events:
             if isinstance(event, SpeechStarted):
                 stream.started_at = event.at
@@ -156,6 +159,8 @@ class RecognitionWorker:
             elif isinstance(event, SpeechEnded):
                 self._feed(stream, event.at)
                 time_left = _FINAL_TARGET_S - (time.monotonic() - event.at)
+                if lag_s > _BEHIND_S:
+                    time_left = 0.0
                 self._results(stream, stream.recognizer.finish(time_left), event.at, event.level_dbfs)
 
     def _feed(self, stream: _Stream, at: float) -> None:
@@ -200,6 +205,12 @@ class RecognitionWorker:
             if not stream.failed and stream.vad.in_speech and now - stream.last_arrival >= hangover:
                 self._guarded(stream, self._emit_vad, stream.vad.flush(stream.last_arrival))
 
+    def idle(self) -> None:
+        """The inbox is empty: engines may prepare (load a spare decoder) now."""
+        if self._streams:
+            for factory in self._factories.values():
+                factory.prepare()
+
     def close(self) -> None:
         for stream_id in list(self._streams):
             self._close(stream_id)
@@ -220,11 +231,14 @@ def recognition_main(
                 message = inbox.get(timeout=_TICK_S)
             except queue.Empty:
                 worker.tick()
+                worker.idle()
                 continue
             if isinstance(message, AudioPacket):
                 received.value += 1  # only this process writes it
             if isinstance(message, Stop):
                 break
             worker.handle(message)
+            if inbox.empty():
+                worker.idle()
     finally:
         worker.close()

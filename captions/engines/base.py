@@ -67,5 +67,8 @@ class EngineFactory(abc.ABC):
     def create(self, language: str) -> Recognizer:
         """A new recogniser sharing this factory's model."""
 
+    def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Called when the worker is idle: do now what would otherwise delay speech later."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free the model."""
