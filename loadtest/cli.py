@@ -20,6 +20,7 @@ from loadtest.config import TARGETS, ConfigError, RunConfig
 from loadtest.report import table, write_json, write_plots
 from loadtest.runner import ScenarioRun
 from loadtest.safety import UnsafeTargetError, gather_on
+from loadtest.server_stats import wait_until_settled
 from loadtest.targets.base import Target, TargetError
 
 SERVER_CPU, PEERS_CPU = 0, 1
@@ -132,6 +133,10 @@ async def run_one(name: str, cfg: RunConfig, args: argparse.Namespace, out: Path
     with gather_on(target.host_addresses):
         try:
             await target.start()
+            pid = target.server_pid()
+            if pid is not None and getattr(args, "url", None) is None:
+                waited, settled = await wait_until_settled(pid)
+                progress(f"  server {'settled' if settled else 'still busy'} after {waited:.1f} s of start-up")
             run = ScenarioRun(target, cfg, progress)
             return await asyncio.wait_for(run.execute(), cfg.max_run_s + 30)
         except (TimeoutError, TargetError, UnsafeTargetError, OSError) as exc:

@@ -7,7 +7,9 @@ use differences between samples taken while the server runs.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,3 +82,24 @@ def core_busy_s(cpu: int) -> float | None:
             idle = values[3] + (values[4] if len(values) > 4 else 0)
             return (sum(values[:8]) - idle) / _TICKS
     return None
+
+
+async def wait_until_settled(
+    pid: int, *, below_s_per_s: float = 0.03, window_s: float = 1.0, timeout_s: float = 30.0
+) -> tuple[float, bool]:
+    """Wait until the process tree uses less than ``below_s_per_s`` CPU over ``window_s``.
+
+    A server the tester has just started may still be loading things in the background
+    (our caption and effect workers load their models for a few seconds): measuring then
+    would count start-up as forwarding. Returns (seconds waited, settled?); bounded by
+    ``timeout_s``.
+    """
+    began = time.monotonic()
+    previous = sample(pid, began)
+    while time.monotonic() - began < timeout_s:
+        await asyncio.sleep(window_s)
+        current = sample(pid, time.monotonic())
+        if (current.cpu_s - previous.cpu_s) / max(current.at - previous.at, 1e-3) < below_s_per_s:
+            return time.monotonic() - began, True
+        previous = current
+    return time.monotonic() - began, False

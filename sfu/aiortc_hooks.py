@@ -25,14 +25,16 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aioice.ice
 import pylibsrtp
-from aiortc import RTCRtpReceiver, RTCRtpSender, clock
+from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import is_rtx
+from aiortc.rate import RateCounter
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as _DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
@@ -52,6 +54,8 @@ from aiortc.rtp import (
     pack_remb_fci,
     unwrap_rtx,
 )
+
+from sfu.packet import RateWindow
 
 RtpSink = Callable[[RtpPacket, int], None]
 RtcpSink = Callable[[AnyRtcpPacket], Awaitable[None]]
@@ -110,6 +114,31 @@ def configure_port_range(port_min: int, port_max: int) -> None:
 
 _ORIGINAL_ADD_REMOTE = aioice.ice.Connection._add_remote_candidate
 _ORIGINAL_REQUEST_RECEIVED = aioice.ice.Connection.request_received
+
+
+_ORIGINAL_DATAGRAM_RECEIVED = aioice.ice.StunProtocol.datagram_received
+
+
+def _datagram_received(self: Any, data: Any, addr: tuple[Any, ...]) -> None:
+    # A STUN message starts with two zero bits (RFC 7983: first byte 0-3); DTLS starts at
+    # 20, RTP/RTCP at 128. aioice tries every datagram as STUN and passes it on when the
+    # parse raises: same outcome, without a parse and an exception per media packet.
+    if data and data[0] > 3:
+        self.receiver.data_received(data, self.local_candidate.component)
+    else:
+        _ORIGINAL_DATAGRAM_RECEIVED(self, data, addr)
+
+
+def configure_stun_fast_path(enabled: bool) -> None:
+    """Hand non-STUN datagrams straight to the ICE connection (see ``_datagram_received``).
+
+    Process-wide and for sockets opened afterwards (uvloop keeps the method it found when
+    the socket opened); behaviour is unchanged, so aiortc peers in the same process (tests,
+    the load tester) are unaffected. ``MediaServer`` turns it on and off again on close.
+    """
+    aioice.ice.StunProtocol.datagram_received = (  # type: ignore[method-assign,assignment]
+        _datagram_received if enabled else _ORIGINAL_DATAGRAM_RECEIVED
+    )
 
 
 def configure_remote_networks(networks: Sequence[str]) -> None:
@@ -187,6 +216,13 @@ class _PortRangeLoop:
 # ---------------------------------------------------------------- receiving
 
 
+def now_ms() -> int:
+    """Arrival times of received packets, in ms (only differences matter: the receive-side
+    bandwidth estimator). A fifth of the cost of ``aiortc.clock.current_ms``."""
+    return int(time.monotonic() * 1000)
+
+
+
 def send_now(dtls: RTCDtlsTransport, data: bytes, *, rtcp: bool = False) -> bool:
     """SRTP-protect and write one packet to the nominated ICE pair, synchronously.
 
@@ -246,6 +282,9 @@ def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: S
     rtx_ssrc: dict[int, int] = _private(receiver, _RECEIVER, "rtx_ssrc")
     remote_streams: dict[int, StreamStatistics] = _private(receiver, _RECEIVER, "remote_streams")
     estimator = _private(receiver, _RECEIVER, "remote_bitrate_estimator")
+    if estimator is not None and isinstance(getattr(estimator, "incoming_bitrate", None), RateCounter):
+        # Same figures, a fraction of the per-packet cost (see sfu/packet/rate_window.py).
+        estimator.incoming_bitrate = RateWindow(1000, 8000)
     original_rtcp = receiver._handle_rtcp_packet
 
     def handle_rtp_now(packet: RtpPacket, arrival_time_ms: int) -> None:
@@ -276,7 +315,9 @@ def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: S
         on_rtp(packet, arrival_time_ms)
 
     async def handle_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
-        handle_rtp_now(packet, arrival_time_ms)
+        # aiortc's own loop (first packets of an SSRC): our clock too, as on the fast path,
+        # so that the bandwidth estimator sees one clock.
+        handle_rtp_now(packet, now_ms())
 
     async def handle_rtcp(packet: AnyRtcpPacket) -> None:
         await original_rtcp(packet)
@@ -317,7 +358,7 @@ def install_fast_receive(dtls: RTCDtlsTransport) -> None:
             receiver = router.ssrc_table.get(int.from_bytes(data[8:12], "big"))
             handle = getattr(receiver, "_sfu_handle_rtp_now", None)
             if handle is not None and dtls._rx_srtp is not None:
-                arrival_time_ms = clock.current_ms()
+                arrival_time_ms = now_ms()
                 try:
                     packet = RtpPacket.parse(dtls._rx_srtp.unprotect(data), extensions)
                 except (pylibsrtp.Error, ValueError):
@@ -328,6 +369,7 @@ def install_fast_receive(dtls: RTCDtlsTransport) -> None:
 
     connection.data_received = data_received  # type: ignore[method-assign]
     dtls._sfu_fast_receive = True  # type: ignore[attr-defined]
+
 
 
 # ---------------------------------------------------------------- sending

@@ -46,6 +46,7 @@ class MediaServer:
         aiortc_hooks.configure_host_addresses(config.ice.host_addresses)
         aiortc_hooks.configure_port_range(config.ice.port_min, config.ice.port_max)
         aiortc_hooks.configure_remote_networks(effective_remote_networks(config.ice))
+        aiortc_hooks.configure_stun_fast_path(True)
 
     def room(self, room_id: RoomId, *, echo: bool = False) -> Room:
         """The room with this id, created if needed."""
@@ -93,6 +94,7 @@ class MediaServer:
         # so other aiortc users in it (tests, tools) are not bound by this server's rules.
         aiortc_hooks.configure_remote_networks(())
         aiortc_hooks.configure_port_range(0, 0)
+        aiortc_hooks.configure_stun_fast_path(False)
 
     def gauges(self) -> dict[str, int]:
         participants = [p for r in self.rooms.values() for p in r.participants.values()]

@@ -150,8 +150,11 @@ class Producer:
         self.packets += 1
         self.bytes += len(payload)
         self._counters.rtp_packets_received += 1
-        if self._sr_clock is not None:
-            self._sr_clock.on_packet(packet.timestamp, ntp_from_unix(time.time()))
+        sr_clock = self._sr_clock
+        if sr_clock is not None and not sr_clock.has_sender_report:
+            # The fallback reference, until the publisher's first Sender Report (which
+            # then always wins in rtp_at): no clock reading per packet after that.
+            sr_clock.on_packet(packet.timestamp, ntp_from_unix(time.time()))
 
         keyframe = False
         frame_start = True

@@ -17,6 +17,7 @@ from .keyframe_gate import KeyframeGate
 from .keyframe_throttle import KeyframeRequestThrottle, KeyframeThrottleError
 from .nack_tracker import NackTracker, NackTrackerError
 from .packet_cache import PacketCache, PacketCacheError
+from .rate_window import RateWindow
 from .renditions import (
     LADDER_HEIGHTS,
     PAUSED,
@@ -58,6 +59,7 @@ __all__ = [
     "NackTrackerError",
     "PacketCache",
     "PacketCacheError",
+    "RateWindow",
     "RenditionDemand",
     "RenditionError",
     "RewriterError",

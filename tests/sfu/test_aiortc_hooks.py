@@ -107,3 +107,48 @@ def test_host_addresses_are_configurable() -> None:
     assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False) == ["127.0.0.1"]
     assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1", "::1"]
     aiortc_hooks.configure_host_addresses(["127.0.0.1"])
+
+
+class _Connection:
+    """Stands in for aioice's Connection (not ours): records what the protocol hands on."""
+
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+        self.requests: list[object] = []
+
+    def data_received(self, data: bytes, component: int) -> None:
+        self.data.append(data)
+
+    def request_received(self, message: object, addr: tuple[str, int], protocol: object) -> None:
+        self.requests.append(message)
+
+
+def test_stun_fast_path_hands_media_on_and_still_parses_stun() -> None:
+    from aioice import stun
+
+    connection = _Connection()
+    protocol = aioice.ice.StunProtocol(connection)
+    protocol.local_candidate = aioice.Candidate("1", 1, "udp", 1, "127.0.0.1", 5000, "host")
+    request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
+    rtp = bytes([0x90, 0x60]) + bytes(30)
+    dtls = bytes([22, 0xFE, 0xFD]) + bytes(20)
+    aiortc_hooks.configure_stun_fast_path(True)
+    try:
+        assert aioice.ice.StunProtocol.datagram_received is not aiortc_hooks._ORIGINAL_DATAGRAM_RECEIVED
+        for data in (rtp, dtls, bytes(request)):
+            protocol.datagram_received(data, ("127.0.0.1", 6000))
+    finally:
+        aiortc_hooks.configure_stun_fast_path(False)
+    assert connection.data == [rtp, dtls]
+    assert len(connection.requests) == 1
+    assert aioice.ice.StunProtocol.datagram_received is aiortc_hooks._ORIGINAL_DATAGRAM_RECEIVED
+
+
+async def test_media_server_close_gives_back_aioices_datagram_handler() -> None:
+    from sfu.config import SfuConfig
+    from sfu.media_server import MediaServer
+
+    server = MediaServer(SfuConfig())
+    assert aioice.ice.StunProtocol.datagram_received is not aiortc_hooks._ORIGINAL_DATAGRAM_RECEIVED
+    await server.close()
+    assert aioice.ice.StunProtocol.datagram_received is aiortc_hooks._ORIGINAL_DATAGRAM_RECEIVED

@@ -1,0 +1,60 @@
+"""RateWindow gives exactly what aiortc's RateCounter gives (it replaces it in the REMB
+estimator of every hooked receiver), on random arrival sequences and on the edges."""
+
+from __future__ import annotations
+
+import pytest
+from aiortc.rate import RateCounter
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sfu.packet import RateWindow
+
+# (ms since the previous sample, payload bytes, ask for the rate before adding?)
+steps = st.lists(
+    st.tuples(st.integers(0, 1500), st.integers(0, 1500), st.booleans(), st.booleans()),
+    min_size=1,
+    max_size=300,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=steps, window=st.sampled_from([1, 5, 100, 1000]), start=st.integers(0, 10**9))
+def test_same_rates_as_aiortc(steps: list[tuple[int, int, bool, bool]], window: int, start: int) -> None:
+    ours, theirs = RateWindow(window, 8000), RateCounter(window, 8000)
+    now = start
+    for gap, size, ask, reset in steps:
+        now += gap
+        if reset:
+            ours.reset()
+            theirs.reset()
+        if ask:
+            assert ours.rate(now) == theirs.rate(now)
+        ours.add(size, now)
+        theirs.add(size, now)
+        assert ours.rate(now) == theirs.rate(now)
+        assert ours.rate(now + window // 2) == theirs.rate(now + window // 2)
+        now += window // 2
+
+
+def test_empty_and_single_millisecond() -> None:
+    window = RateWindow(1000)
+    assert window.rate(5) is None
+    window.add(1000, 10)
+    assert window.rate(10) is None  # one millisecond is not a window yet
+    assert window.rate(11) == round(8000 * 1000 / 2)
+    assert window.rate(1010) is None  # everything left the window
+
+
+def test_a_clock_stepping_back_keeps_the_totals() -> None:
+    window = RateWindow(1000)
+    window.add(100, 500)
+    window.add(100, 400)  # earlier: joins the latest entry
+    assert window.rate(500) is None  # one millisecond of window so far
+    assert window.rate(999) == round(8000 * 200 / 500)
+    assert window.rate(1500) is None
+
+
+def test_window_size_is_checked() -> None:
+    with pytest.raises(ValueError, match="window_size"):
+        RateWindow(0)
