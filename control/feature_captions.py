@@ -39,8 +39,10 @@ from captions.errors import CaptionsError, InvalidLanguage, LanguageUnavailable,
 from captions.languages import SpeechCatalog, normalise_language
 from captions.room_state import CaptionEvent
 from captions.service import CaptionService, SpeakerTap
+from control import metrics
 from control.feature_captions_config import CaptionsFeatureConfig, captions_settings
 from control.features import FeatureContext
+from control.metrics import Sample
 from sfu.events import RoomEvent, TrackPublished, TrackUnpublished
 from sfu.ids import ProducerId
 from sfu.room import Room
@@ -319,6 +321,31 @@ class CaptionsFeature:
         }
 
 
+    def metrics(self) -> list[Sample]:
+        """Figures for /metrics (an operator's view: is it up, how much, what is lost)."""
+        counters = self.service.counters
+        speakers = self.service.dump()["speakers"] if self._started else []
+        listeners = sum(1 for prefs in self._prefs.values() if prefs.enabled)
+        dropped = sum(int(s["dropped_packets"]) for s in speakers) if isinstance(speakers, list) else 0
+        return [
+            Sample("captions_available", "gauge", "1 when the caption workers run (or start at first use), 0 when unavailable",
+                   0 if self.unavailable else 1),
+            Sample("captions_listeners", "gauge", "participants reading captions", listeners),
+            Sample("captions_speakers", "gauge", "microphones being recognised", len(self._taps)),
+            Sample("captions_events_total", "counter", "caption events delivered (partials and finals)", counters["events"]),
+            Sample("captions_audio_seconds_total", "counter", "seconds of audio the recognition workers handled",
+                   counters["audio_seconds"]),
+            Sample("captions_dropped_packets_total", "counter", "audio packets dropped because a worker was too far behind",
+                   dropped),
+            Sample("captions_echo_suppressed_total", "counter", "captions not shown twice (echo from another microphone)",
+                   counters["echo_suppressed"] + counters["echo_reattributed"]),
+            Sample("captions_translations_failed_total", "counter", "finals shown untranslated after a failure",
+                   counters["translations_failed"]),
+            Sample("captions_worker_restarts_total", "counter", "caption worker processes replaced after dying",
+                   counters["worker_restarts"]),
+        ]
+
+
 FEATURE_KEY = web.AppKey("captions_feature", CaptionsFeature)
 
 
@@ -332,6 +359,7 @@ def install_captions(ctx: FeatureContext) -> None:
     ctx.sessions.on_left.append(feature.on_left)
     ctx.media.subscribe_all(feature.on_room_event)
     ctx.memory.register("captions", feature.forget_room)
+    metrics.add_source(ctx.app, feature.metrics)
 
 
 __all__ = ["FEATURE_KEY", "HOST_ROLES", "CaptionsFeature", "install_captions"]

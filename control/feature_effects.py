@@ -39,9 +39,11 @@ from typing import Any
 
 from aiohttp import web
 
+from control import metrics
 from control.api.backgrounds import CHANGED_KEY, IMAGES_KEY, ImagesChanged, thumbnail_path
 from control.config import ConfigError
 from control.features import FeatureContext
+from control.metrics import Sample
 from effects.config import EffectsConfig
 from effects.errors import EffectsError, ImageNotFound, InvalidEffectSpec, ModelMissingError
 from effects.images import BackgroundImageStore
@@ -258,6 +260,15 @@ class EffectsFeature:
         }
 
 
+    def metrics(self) -> list[Sample]:
+        """Figures for /metrics."""
+        return [
+            Sample("effects_available", "gauge", "1 when background effects can be used, 0 when the model is missing",
+                   0 if self.unavailable else 1),
+            Sample("effects_active", "gauge", "cameras with a background effect applied", len(self._active)),
+        ]
+
+
 FEATURE_KEY = web.AppKey("effects_feature", EffectsFeature)
 
 
@@ -311,3 +322,4 @@ def install_effects(ctx: FeatureContext) -> None:
     ctx.sessions.on_left.append(feature.on_left)
     ctx.media.subscribe_all(feature.on_room_event)
     ctx.memory.register("effects", feature.forget_room)
+    metrics.add_source(ctx.app, feature.metrics)

@@ -1,6 +1,14 @@
-"""/healthz and /metrics (Prometheus text exposition format 0.0.4)."""
+"""/healthz and /metrics (Prometheus text exposition format 0.0.4).
+
+The media plane's figures are always there; features (captions, effects) add theirs
+with :func:`add_source`: a function returning :class:`Sample` s, read at every scrape.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 from aiohttp import web
 
@@ -8,6 +16,25 @@ from sfu.media_server import MediaServer
 
 routes = web.RouteTableDef()
 MEDIA = web.AppKey("media", MediaServer)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One metric: ``name`` without the ``consult_sfu_`` prefix (counters end in ``_total``)."""
+
+    name: str
+    kind: Literal["counter", "gauge"]
+    help: str
+    value: float
+
+
+MetricSource = Callable[[], list[Sample]]
+SOURCES = web.AppKey("metric_sources", list[MetricSource])
+
+
+def add_source(app: web.Application, source: MetricSource) -> None:
+    """A feature's figures on /metrics (call while building the app)."""
+    app.setdefault(SOURCES, []).append(source)
 
 _COUNTERS = {
     "rtp_packets_received": "RTP packets received from publishers",
@@ -34,7 +61,7 @@ _GAUGES = {
 }
 
 
-def render(media: MediaServer) -> str:
+def render(media: MediaServer, sources: list[MetricSource] | None = None) -> str:
     lines: list[str] = []
     counters = media.counters.dump()
     for name, help_text in _COUNTERS.items():
@@ -50,12 +77,17 @@ def render(media: MediaServer) -> str:
         for q in (0.5, 0.95, 0.99):
             lines.append(f'{metric}{{quantile="{q}"}} {probe.quantile(q)}')
         lines += [f"{metric}_count {probe.count}", f"{metric}_sum {probe.total:.6f}"]
+    for source in sources or ():
+        for sample in source():
+            metric = f"consult_sfu_{sample.name}"
+            lines += [f"# HELP {metric} {sample.help}", f"# TYPE {metric} {sample.kind}", f"{metric} {sample.value:g}"]
     return "\n".join(lines) + "\n"
 
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(text=render(request.app[MEDIA]), content_type="text/plain", charset="utf-8")
+    text = render(request.app[MEDIA], request.app.get(SOURCES))
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
 @routes.get("/healthz")

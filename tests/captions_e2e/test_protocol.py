@@ -30,6 +30,10 @@ async def test_languages_on_join_and_settings_for_the_patient(tmp_path: Path) ->
             told = await pat.wait_for(lambda m: m["type"] == "captions_state" and m["enabled"] is True)
             assert told["participant_id"] == pid(pat) and told.get("id") is None
             assert feature(server).service.dump()["rooms"]["cc"]["listeners"] == {pid(pat): "ko"}
+            figures = await server.metrics()
+            assert figures["consult_sfu_captions_available"] == 1
+            assert figures["consult_sfu_captions_listeners"] == 1
+            assert figures["consult_sfu_captions_dropped_packets_total"] == 0
             # a patient may not set them for the practitioner
             refused = await pat.request({"type": "captions", "enabled": True, "participant_id": pid(dr)}, expect=("captions_state", "error"))
             assert (refused["type"], refused["code"]) == ("error", "forbidden"), refused
@@ -83,5 +87,6 @@ async def test_workers_that_cannot_start_make_captions_unavailable(tmp_path: Pat
             assert (reply["type"], reply["code"]) == ("error", "unavailable"), reply
             assert "'sw'" in reply["message"]
             assert any("captions are unavailable" in r.getMessage() for r in caplog.records)
+            assert (await server.metrics())["consult_sfu_captions_available"] == 0
         finally:
             await peer.close()

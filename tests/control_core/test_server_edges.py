@@ -47,6 +47,10 @@ async def test_metrics_and_health(server: RunningServer) -> None:
         assert values["consult_sfu_participants"] == 2
         assert values["consult_sfu_rtp_packets_forwarded_total"] > 0
         assert "# TYPE consult_sfu_rtp_packets_forwarded_total counter" in text
+        # the features' figures (control.metrics.add_source): nobody uses them here
+        assert values["consult_sfu_captions_listeners"] == 0 and values["consult_sfu_captions_speakers"] == 0
+        assert values["consult_sfu_effects_active"] == 0 and "consult_sfu_effects_available" in values
+        assert "# TYPE consult_sfu_captions_events_total counter" in text
         assert health["status"] == "ok" and health["participants"] == 2
     finally:
         await pub.close()

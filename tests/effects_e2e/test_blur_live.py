@@ -95,6 +95,8 @@ async def test_blur_reaches_every_subscriber_combines_with_a_cap_and_switches_of
             await wait_until(lambda: flag_energy(pub, pid) < 0.15 * sharp[0], timeout=10, what="blurred self view")
             gauges = media.gauges()
             assert gauges["decoders"] == 1 and gauges["renditions"] == 1, gauges
+            figures = await server.metrics()
+            assert figures["consult_sfu_effects_active"] == 1 and figures["consult_sfu_effects_available"] == 1
             room = media.find_room("fx")  # type: ignore[arg-type]
             assert room is not None
             producer = room.find_producer(producer_id)  # type: ignore[arg-type]

@@ -32,6 +32,7 @@ async def test_missing_model_is_named_at_start_up_and_effects_are_refused(tmp_pa
                 off = await peer.request({"type": "set_effect", "kind": "none"}, expect=("effect_state", "error"))
                 assert off["type"] == "effect_state" and off["kind"] == "none", "switching off needs no model"
                 assert server.media.gauges()["decoders"] == 0
+                assert (await server.metrics())["consult_sfu_effects_available"] == 0
             finally:
                 await peer.close()
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -39,6 +40,12 @@ class RunningServer:
 
     def token(self, room: str, identity: str, role: str = "client", **kwargs: Any) -> str:
         return mint(SECRET, room=room, identity=identity, role=role, **kwargs)
+
+    async def metrics(self) -> dict[str, float]:
+        """GET /metrics, parsed: metric name -> value."""
+        async with aiohttp.ClientSession() as http, http.get(self.http_url + "/metrics") as resp:
+            text = await resp.text()
+        return {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line and not line.startswith("#")}
 
 
 @contextlib.asynccontextmanager
