@@ -50,7 +50,8 @@ bench: setup
 	$(BIN)/python benchmarks/forwarding.py --subscribers 10 --duration 20
 	$(BIN)/python benchmarks/control_bench.py --duration 8 --connections 16
 	$(BIN)/python benchmarks/effects_bench.py --frames 300
-	$(BIN)/python benchmarks/captions_bench.py --cpu 1
+	$(BIN)/python benchmarks/captions_bench.py --cpu 1 --speakers 2,4,6,8 --conversation 6,8,12
+	taskset -c 1 $(BIN)/python benchmarks/sphinx_settings.py
 
 compare: setup
 	$(BIN)/python -m loadtest compare --targets ours,mediarelay,janus --scenario broadcast --subscribers 10 --duration 20
