@@ -8,7 +8,10 @@ stream keeps its own mean (``get_cmn``/``set_cmn`` around the pooled decoder), a
 it has one, the final result of the utterance comes from a second pass over its audio:
 a features-only pass computes the utterance's own mean (``get_cmn(update=True)``), then a
 search pass decodes with it; that mean becomes the stream's. This costs one extra pass
-on a speaker's first utterance only. (Learning the mean from the first 0.6 s or 1.0 s of
+on a speaker's first utterance only, and is skipped when it would make the final late
+(``finish(time_left_s)``, its cost estimated by :class:`SearchSpeed`): the live pass's text
+then stands, and two features-only passes still learn the mean for the next utterances.
+(Learning the mean from the first 0.6 s or 1.0 s of
 the utterance instead, to decode it once, came out much worse: word error rate 0.71 and
 0.63 against 0.48 over 40 first utterances; benchmarks/sphinx_settings.py.)
 
