@@ -255,6 +255,7 @@ class CaptionService:
             return
         if not self._pool.send_audio(speaker.stream_id, payload, rtp_timestamp, arrival):
             speaker.dropped += 1
+            self.counters["dropped_packets"] += 1  # all speakers, ever (the speaker may leave)
 
     # ------------------------------------------------------------ listeners and rooms
 

@@ -320,13 +320,10 @@ class CaptionsFeature:
             "service": self.service.dump() if self._started else None,
         }
 
-
     def metrics(self) -> list[Sample]:
         """Figures for /metrics (an operator's view: is it up, how much, what is lost)."""
         counters = self.service.counters
-        speakers = self.service.dump()["speakers"] if self._started else []
         listeners = sum(1 for prefs in self._prefs.values() if prefs.enabled)
-        dropped = sum(int(s["dropped_packets"]) for s in speakers) if isinstance(speakers, list) else 0
         return [
             Sample("captions_available", "gauge", "1 when the caption workers run (or start at first use), 0 when unavailable",
                    0 if self.unavailable else 1),
@@ -336,7 +333,7 @@ class CaptionsFeature:
             Sample("captions_audio_seconds_total", "counter", "seconds of audio the recognition workers handled",
                    counters["audio_seconds"]),
             Sample("captions_dropped_packets_total", "counter", "audio packets dropped because a worker was too far behind",
-                   dropped),
+                   counters["dropped_packets"]),
             Sample("captions_echo_suppressed_total", "counter", "captions not shown twice (echo from another microphone)",
                    counters["echo_suppressed"] + counters["echo_reattributed"]),
             Sample("captions_translations_failed_total", "counter", "finals shown untranslated after a failure",

@@ -259,7 +259,6 @@ class EffectsFeature:
             "remembered": len(self._remembered),
         }
 
-
     def metrics(self) -> list[Sample]:
         """Figures for /metrics."""
         return [

@@ -36,6 +36,7 @@ def add_source(app: web.Application, source: MetricSource) -> None:
     """A feature's figures on /metrics (call while building the app)."""
     app.setdefault(SOURCES, []).append(source)
 
+
 _COUNTERS = {
     "rtp_packets_received": "RTP packets received from publishers",
     "rtp_packets_forwarded": "RTP packets sent to subscribers (forwarded or from renditions)",
@@ -61,15 +62,27 @@ _GAUGES = {
 }
 
 
-def render(media: MediaServer, sources: list[MetricSource] | None = None) -> str:
-    lines: list[str] = []
+def media_samples(media: MediaServer) -> list[Sample]:
+    """The media plane's counters and gauges."""
     counters = media.counters.dump()
-    for name, help_text in _COUNTERS.items():
-        metric = f"consult_sfu_{name}_total"
-        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter", f"{metric} {counters[name]}"]
-    for name, value in media.gauges().items():
-        metric = f"consult_sfu_{name}"
-        lines += [f"# HELP {metric} {_GAUGES.get(name, name)}", f"# TYPE {metric} gauge", f"{metric} {value}"]
+    samples = [Sample(f"{name}_total", "counter", text, counters[name]) for name, text in _COUNTERS.items()]
+    samples += [Sample(name, "gauge", _GAUGES.get(name, name), value) for name, value in media.gauges().items()]
+    return samples
+
+
+def _number(value: float) -> str:
+    # Counters stay exact integers (a "{:g}" would round 1234567 to 1.23457e+06).
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def render(media: MediaServer, sources: list[MetricSource] | None = None) -> str:
+    samples = media_samples(media)
+    for source in sources or ():
+        samples += source()
+    lines: list[str] = []
+    for sample in samples:
+        metric = f"consult_sfu_{sample.name}"
+        lines += [f"# HELP {metric} {sample.help}", f"# TYPE {metric} {sample.kind}", f"{metric} {_number(sample.value)}"]
     probe = media.latency_probe
     if probe is not None and probe.count:
         metric = "consult_sfu_forwarding_latency_seconds"
@@ -77,10 +90,6 @@ def render(media: MediaServer, sources: list[MetricSource] | None = None) -> str
         for q in (0.5, 0.95, 0.99):
             lines.append(f'{metric}{{quantile="{q}"}} {probe.quantile(q)}')
         lines += [f"{metric}_count {probe.count}", f"{metric}_sum {probe.total:.6f}"]
-    for source in sources or ():
-        for sample in source():
-            metric = f"consult_sfu_{sample.name}"
-            lines += [f"# HELP {metric} {sample.help}", f"# TYPE {metric} {sample.kind}", f"{metric} {sample.value:g}"]
     return "\n".join(lines) + "\n"
 
 

@@ -14,7 +14,7 @@ from control import config as config_module
 from control.tokens import verify
 from tests.support.media import PatternVideoTrack
 from tests.support.peer import TestPeer
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, parse_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "control.cli"]
@@ -34,9 +34,7 @@ async def test_metrics_and_health(server: RunningServer) -> None:
                 text = await resp.text()
             async with http.get(server.http_url + "/healthz") as resp:
                 health = await resp.json()
-        values = {
-            line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line and not line.startswith("#")
-        }
+        values = parse_metrics(text)
         for name in (
             "consult_sfu_rooms", "consult_sfu_participants", "consult_sfu_producers", "consult_sfu_consumers",
             "consult_sfu_rtp_packets_forwarded_total", "consult_sfu_rtp_bytes_forwarded_total",
@@ -55,6 +53,20 @@ async def test_metrics_and_health(server: RunningServer) -> None:
     finally:
         await pub.close()
         await sub.close()
+
+
+async def test_feature_figures_keep_integers_exact() -> None:
+    from control.metrics import Sample, render
+    from sfu.config import SfuConfig
+    from sfu.media_server import MediaServer
+
+    media = MediaServer(SfuConfig())
+    try:
+        text = render(media, [lambda: [Sample("x_total", "counter", "big", 1234567), Sample("y", "gauge", "half", 0.5)]])
+    finally:
+        await media.close()
+    assert "consult_sfu_x_total 1234567\n" in text and "consult_sfu_y 0.5\n" in text
+    assert "# TYPE consult_sfu_x_total counter" in text and "consult_sfu_rtp_packets_forwarded_total 0\n" in text
 
 
 def run_cli(args: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

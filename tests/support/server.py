@@ -44,8 +44,12 @@ class RunningServer:
     async def metrics(self) -> dict[str, float]:
         """GET /metrics, parsed: metric name -> value."""
         async with aiohttp.ClientSession() as http, http.get(self.http_url + "/metrics") as resp:
-            text = await resp.text()
-        return {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line and not line.startswith("#")}
+            return parse_metrics(await resp.text())
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text format -> metric name (with labels) -> value."""
+    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line and not line.startswith("#")}
 
 
 @contextlib.asynccontextmanager
