@@ -114,8 +114,6 @@ def configure_port_range(port_min: int, port_max: int) -> None:
 
 _ORIGINAL_ADD_REMOTE = aioice.ice.Connection._add_remote_candidate
 _ORIGINAL_REQUEST_RECEIVED = aioice.ice.Connection.request_received
-
-
 _ORIGINAL_DATAGRAM_RECEIVED = aioice.ice.StunProtocol.datagram_received
 
 
@@ -220,7 +218,6 @@ def now_ms() -> int:
     """Arrival times of received packets, in ms (only differences matter: the receive-side
     bandwidth estimator). A fifth of the cost of ``aiortc.clock.current_ms``."""
     return int(time.monotonic() * 1000)
-
 
 
 def send_now(dtls: RTCDtlsTransport, data: bytes, *, rtcp: bool = False) -> bool:
@@ -369,7 +366,6 @@ def install_fast_receive(dtls: RTCDtlsTransport) -> None:
 
     connection.data_received = data_received  # type: ignore[method-assign]
     dtls._sfu_fast_receive = True  # type: ignore[attr-defined]
-
 
 
 # ---------------------------------------------------------------- sending

@@ -93,7 +93,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         stop_server(proc)
 
 
-
 async def press_join(page: Page, url: str) -> None:
     await page.goto(url)
     await page.wait_for_selector("body[data-view='prejoin']", timeout=30000)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from sfu.packet import RateWindow
 
-# (ms since the previous sample, payload bytes, ask for the rate before adding?)
+# (ms since the previous sample, payload bytes, ask for the rate before adding?, reset first?)
 steps = st.lists(
     st.tuples(st.integers(0, 1500), st.integers(0, 1500), st.booleans(), st.booleans()),
     min_size=1,
