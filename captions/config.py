@@ -52,7 +52,8 @@ class CaptionsConfig:
     partial_interval_s: float = 0.25
     #: Speech is handed to the recogniser in chunks of at least this much audio (the end
     #: of an utterance is never held back). Fewer, larger calls keep one decoder's model
-    #: in the CPU cache: with six speakers at once, 20 ms calls cost ~30 % more CPU.
+    #: in the CPU cache: six speakers at once cost 0.083 CPU-s per stream-second in 200 ms
+    #: chunks, 0.122 in 20 ms ones (benchmarks/sphinx_settings.py).
     recognition_chunk_s: float = 0.2
     #: Beam size used for translation (argostranslate's default is 4; 2 is faster).
     translation_beam_size: int = 2

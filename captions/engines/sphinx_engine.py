@@ -2,25 +2,24 @@
 
 Cepstral mean normalisation (CMN) matters a lot: pocketsphinx starts from the model's
 initial mean, which is far from real microphone audio, and adapts it slowly, so the
-first utterances of a stream come out poorly (40 espeak-ng utterances through Opus, each
-as a stream's first: word error rate 0.78 with the model's mean, 0.48 with the
-utterance's own; later utterances, with a learnt mean, do better still). So each
-stream keeps its own mean (``get_cmn``/``set_cmn`` around the pooled decoder), and until
-it has one, the final result of the utterance comes from a second pass over its audio:
-a features-only pass computes the utterance's own mean (``get_cmn(update=True)``), then a
-search pass decodes with it; that mean becomes the stream's. This costs one extra pass
-on a speaker's first utterance only, and is skipped when it would make the final late
-(``finish(time_left_s)``, its cost estimated by :class:`SearchSpeed`): the live pass's text
-then stands, and two features-only passes still learn the mean for the next utterances.
-(Learning the mean from the first 0.6 s or 1.0 s of
-the utterance instead, to decode it once, came out much worse: word error rate 0.71 and
-0.63 against 0.48 over 40 first utterances; benchmarks/sphinx_settings.py.)
+first utterances of a stream come out poorly. So each stream keeps its own mean
+(``get_cmn``/``set_cmn`` around the pooled decoder). At the end of its first utterance a
+features-only pass (cheap: no search) computes the utterance's own mean
+(``get_cmn(update=True)``), which becomes the stream's, and a second search pass decodes
+the utterance again with it. The second pass is skipped when it would make the final
+late (``finish(time_left_s)``, its cost estimated by :class:`SearchSpeed`): the live
+pass's text then stands, but the mean is learnt all the same.
 
-Search settings (benchmarks/sphinx_settings.py: 40 utterances, two espeak-ng voices
-through Opus, CPU seconds per second of audio): pocketsphinx's defaults cost 0.208 at
-word error rate 0.297; with at most 5,000 active HMMs per frame (default 30,000) 0.128
-at 0.300. Also dropping the ``fwdflat`` pass saves little more (0.114) for more errors
-(0.334), so it stays.
+Figures (benchmarks/sphinx_settings.py, 40 espeak-ng utterances in two voices through
+Opus; word error rates move by up to ~0.07 between runs, sox dithers the synthetic audio):
+each utterance as a stream's first, 0.78 with the model's mean, 0.39 with the second
+pass (a mean from only the first 0.6 s or 1.0 s, decoding once: 0.65 and 0.55); the
+utterance after a first one had its second pass 0.30, after one that had no time for it
+0.32 (the features-only pass; without it 0.35 against 0.20 in one run).
+Search settings: at most 5,000 active HMMs per frame (default 30,000): 0.111 instead of
+0.126 CPU-seconds per second of audio (12 % less) at a word error rate within noise
+(0.348 against 0.341). Dropping the ``fwdflat`` pass too saves more (0.086) but its error
+rate was higher in every run (0.369 here).
 
 A pocketsphinx ``Decoder`` holds its own copy of the acoustic and language models
 (~0.25 s and tens of MB to load) and cannot share them. To keep "one model per worker"
@@ -53,6 +52,19 @@ SEARCH_SETTINGS: dict[str, bool | int] = {"maxhmmpf": 5000}
 _FILLERS = {"<s>", "</s>", "<sil>", "[NOISE]", "[SPEECH]"}
 
 
+def new_decoder(model: SpeechModel, settings: dict[str, bool | int]) -> Decoder:
+    """A decoder of the bundled US-English model with these search settings."""
+    folder = model.path
+    return Decoder(Config(
+        hmm=str(folder / "en-us"),
+        lm=str(folder / "en-us.lm.bin"),
+        dict=str(folder / "cmudict-en-us.dict"),
+        samprate=SAMPLE_RATE,
+        loglevel="FATAL",
+        **settings,
+    ))
+
+
 class SearchSpeed:
     """Wall-clock seconds of search per second of audio, as this worker measures it
     (smoothed): what a second pass over an utterance would take right now."""
@@ -81,17 +93,8 @@ class _DecoderPool:
     def acquire(self) -> Decoder:
         if self._idle:
             return self._idle.pop()
-        folder = self._model.path
-        config = Config(
-            hmm=str(folder / "en-us"),
-            lm=str(folder / "en-us.lm.bin"),
-            dict=str(folder / "cmudict-en-us.dict"),
-            samprate=SAMPLE_RATE,
-            loglevel="FATAL",
-            **SEARCH_SETTINGS,
-        )
         self.created += 1
-        decoder = Decoder(config)
+        decoder = new_decoder(self._model, SEARCH_SETTINGS)
         self.initial_cmn = decoder.get_cmn()
         return decoder
 
@@ -110,7 +113,7 @@ def _clean(word: str) -> str:
     return word.split("(", 1)[0]
 
 
-def _utterance_mean(decoder: Decoder, audio: bytes) -> str:
+def utterance_mean(decoder: Decoder, audio: bytes) -> str:
     """A features-only pass (no search: cheap) over ``audio``; the updated cepstral mean."""
     decoder.start_utt()
     decoder.process_raw(audio, True, True)
@@ -179,22 +182,19 @@ class SphinxRecognizer(Recognizer):
         self._since_partial = 0
         try:
             decoder.end_utt()
-            result = _final(decoder)
-            if self._cmn is None and self._first_audio:
-                audio = bytes(self._first_audio)
-                self._first_audio.clear()
-                decoder.set_cmn(_utterance_mean(decoder, audio))
+            result = _final(decoder)  # the live pass's (the next pass clears it)
+            audio = bytes(self._first_audio)  # empty once the stream has its mean
+            self._first_audio.clear()
+            if audio:
+                # Learnt either way: the stream's next utterances need it.
+                decoder.set_cmn(utterance_mean(decoder, audio))
                 second_pass_s = self._pool.search_speed.seconds_for(len(audio) / BYTES_PER_SECOND)
-                if time_left_s is not None and second_pass_s > time_left_s:
-                    # The live pass's text stands (the final would be late otherwise). A second features-only pass moves
-                    # the mean as far as the search pass would have (each pass blends
-                    # the previous mean with the utterance's).
-                    decoder.set_cmn(_utterance_mean(decoder, audio))
-                else:
-                    decoder.start_utt()  # the real pass, with that mean
+                if time_left_s is None or second_pass_s <= time_left_s:
+                    decoder.start_utt()  # the second pass, with the utterance's own mean
                     decoder.process_raw(audio, False, True)
                     decoder.end_utt()
                     result = _final(decoder)
+                # else (no time for it) the live pass's text stands
             self._cmn = decoder.get_cmn()
         finally:
             self._pool.release(decoder)

@@ -1,7 +1,8 @@
 """Synthetic speech for caption tests and the benchmark: espeak-ng -> sox -> Opus RTP payloads.
 
 ``synthesize`` gives 48 kHz mono int16 samples; ``opus_payloads`` encodes them with
-PyAV's libopus into 20 ms packets, as a browser would send them; ``play`` feeds several
+PyAV's libopus into 20 ms packets, as a browser would send them; ``pcm16k`` decodes those
+back the way the recognition worker hears them (16 kHz mono s16); ``play`` feeds several
 taps at real-time pace (one packet per 20 ms each), the way the SFU calls ``on_packet``.
 """
 
@@ -18,6 +19,8 @@ from typing import Protocol
 
 import av
 import numpy as np
+
+from captions.audio import OpusStreamDecoder
 
 RATE = 48000
 FRAME = 960  # 20 ms
@@ -67,6 +70,13 @@ def opus_payloads(samples: np.ndarray, lead_s: float = 0.4, tail_s: float = 1.2,
         payloads.extend(bytes(p) for p in encoder.encode(frame))
     payloads.extend(bytes(p) for p in encoder.encode(None))
     return Clip(payloads, speech_end // FRAME)
+
+
+def pcm16k(text: str, voice: str = "en-us+f2", lead_s: float = 0.15, tail_s: float = 0.0) -> bytes:
+    """``text`` spoken, through Opus and back to 16 kHz mono s16 (captions.audio)."""
+    clip = opus_payloads(synthesize(text, voice), lead_s=lead_s, tail_s=tail_s)
+    decoder = OpusStreamDecoder()
+    return b"".join(decoder.decode(p, i * 960).pcm for i, p in enumerate(clip.payloads))
 
 
 class Tap(Protocol):
