@@ -4,12 +4,14 @@ aiortc 1.16.0 is built to decode what it receives and encode what it sends. An S
 needs neither, so we take over three places (tests/sfu/test_aiortc_hooks.py fails
 loudly if an upgrade changes any of them):
 
-* receiving: ``RTCDtlsTransport`` routes each decrypted RTP packet to
-  ``receiver._handle_rtp_packet(packet, arrival_time_ms)``. We replace that method on
-  the instance with one that keeps aiortc's receive statistics (so its RTCP receiver
-  reports stay right), unwraps RTX, feeds the REMB estimator, and hands the packet to
-  our producer instead of the jitter buffer and decoder. SRs from the publisher
-  (``receiver._handle_rtcp_packet``) are passed on too.
+* receiving: packets of SSRCs a hooked receiver owns are taken off the ICE connection,
+  decrypted and parsed with ``sfu.packet.parse_rtp`` (see ``install_fast_receive``);
+  the first packets of an SSRC still take aiortc's path, which ends in
+  ``receiver._handle_rtp_packet(packet, arrival_time_ms)``, replaced on the instance. Both
+  keep aiortc's receive statistics (so its RTCP receiver reports stay right), unwrap RTX,
+  feed the REMB estimator, and hand the packet to our producer instead of the jitter
+  buffer and decoder. SRs from the publisher (``receiver._handle_rtcp_packet``) are passed
+  on too.
 * sending: ``RTCRtpSender._run_rtp`` pulls frames from a track and encodes them; we
   replace it with an idle coroutine and write packets ourselves through
   ``RTCDtlsTransport._send_rtp``. ``_run_rtcp`` would send sender reports with zero
@@ -44,6 +46,7 @@ from aiortc.rtp import (
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     AnyRtcpPacket,
+    HeaderExtensions,
     RtcpByePacket,
     RtcpPsfbPacket,
     RtcpRtpfbPacket,
@@ -52,12 +55,11 @@ from aiortc.rtp import (
     RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
-    unwrap_rtx,
 )
 
-from sfu.packet import RateWindow
+from sfu.packet import RateWindow, ReceivedRtp, parse_rtp
 
-RtpSink = Callable[[RtpPacket, int], None]
+RtpSink = Callable[[ReceivedRtp, int], None]
 RtcpSink = Callable[[AnyRtcpPacket], Awaitable[None]]
 SenderReportSink = Callable[[RtcpSrPacket], Awaitable[None]]
 
@@ -284,17 +286,17 @@ def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: S
         estimator.incoming_bitrate = RateWindow(1000, 8000)
     original_rtcp = receiver._handle_rtcp_packet
 
-    def handle_rtp_now(packet: RtpPacket, arrival_time_ms: int) -> None:
+    def handle_rtp_now(packet: ReceivedRtp, arrival_time_ms: int) -> None:
         codec = codecs.get(packet.payload_type)
         if codec is None:
             return
         stats = remote_streams.get(packet.ssrc)
         if stats is None:
             stats = remote_streams[packet.ssrc] = StreamStatistics(codec.clockRate)
-        stats.add(packet)  # aiortc's receiver reports stay right
-        if estimator is not None and packet.extensions.abs_send_time is not None:
+        stats.add(packet)  # type: ignore[arg-type]  # reads the fields RtpPacket shares; receiver reports stay right
+        if estimator is not None and packet.abs_send_time is not None:
             remb = estimator.add(
-                abs_send_time=packet.extensions.abs_send_time,
+                abs_send_time=packet.abs_send_time,
                 arrival_time_ms=arrival_time_ms,
                 payload_size=len(packet.payload) + packet.padding_size,
                 ssrc=packet.ssrc,
@@ -306,15 +308,38 @@ def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: S
         if is_rtx(codec):
             original_ssrc = rtx_ssrc.get(packet.ssrc)
             apt = codec.parameters.get("apt")
-            if original_ssrc is None or len(packet.payload) < 2 or not isinstance(apt, int):
+            rtx = packet.payload
+            if original_ssrc is None or len(rtx) < 2 or not isinstance(apt, int):
                 return
-            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+            # RFC 4588: the original sequence number, then the original payload.
+            packet = ReceivedRtp(
+                apt,
+                packet.marker,
+                rtx[0] << 8 | rtx[1],
+                packet.timestamp,
+                original_ssrc,
+                rtx[2:],
+                0,
+                packet.abs_send_time,
+                packet.audio_level,
+            )
         on_rtp(packet, arrival_time_ms)
 
     async def handle_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
         # aiortc's own loop (first packets of an SSRC): our clock too, as on the fast path,
         # so that the bandwidth estimator sees one clock.
-        handle_rtp_now(packet, now_ms())
+        received = ReceivedRtp(
+            packet.payload_type,
+            packet.marker,
+            packet.sequence_number,
+            packet.timestamp,
+            packet.ssrc,
+            packet.payload,
+            packet.padding_size,
+            packet.extensions.abs_send_time,
+            packet.extensions.audio_level,
+        )
+        handle_rtp_now(received, now_ms())
 
     async def handle_rtcp(packet: AnyRtcpPacket) -> None:
         await original_rtcp(packet)
@@ -343,7 +368,8 @@ def install_fast_receive(dtls: RTCDtlsTransport) -> None:
     connection = dtls.transport._connection
     original = connection.data_received
     router = dtls._rtp_router
-    extensions = dtls._rtp_header_extensions_map
+    # The negotiated ids, updated in place by aiortc on every renegotiation.
+    ids: HeaderExtensions = _private(dtls._rtp_header_extensions_map, "_HeaderExtensionsMap__", "ids")
 
     def data_received(data: bytes, component: int) -> None:
         if (
@@ -357,8 +383,8 @@ def install_fast_receive(dtls: RTCDtlsTransport) -> None:
             if handle is not None and dtls._rx_srtp is not None:
                 arrival_time_ms = now_ms()
                 try:
-                    packet = RtpPacket.parse(dtls._rx_srtp.unprotect(data), extensions)
-                except (pylibsrtp.Error, ValueError):
+                    packet = parse_rtp(dtls._rx_srtp.unprotect(data), ids.abs_send_time, ids.audio_level)
+                except (pylibsrtp.Error, ValueError):  # RtpParseError is a ValueError
                     return
                 handle(packet, arrival_time_ms)
                 return

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from aiortc.rtp import RtcpSrPacket, RtpPacket
+from aiortc.rtp import RtcpSrPacket
 
 from sfu.aiortc_hooks import ReceiverTap
 from sfu.codec_info import vp8_keyframe_size
@@ -26,6 +26,7 @@ from sfu.latency_probe import LatencyProbe
 from sfu.packet.keyframe import frame_start_checker, keyframe_checker
 from sfu.packet.keyframe_throttle import KeyframeRequestThrottle
 from sfu.packet.nack_tracker import NackTracker
+from sfu.packet.rtp_reader import ReceivedRtp
 from sfu.packet.sender_report import SenderReportClock, ntp_from_unix
 from sfu.packet.stall_detector import VideoStallDetector
 from sfu.renditions import RenditionSet
@@ -137,7 +138,7 @@ class Producer:
 
     # ------------------------------------------------------------ packet path
 
-    def on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+    def on_rtp(self, packet: ReceivedRtp, arrival_time_ms: int) -> None:
         if self.closed:
             return
         now = time.monotonic()
@@ -188,7 +189,7 @@ class Producer:
                 packet.timestamp,
                 keyframe,
                 frame_start,
-                packet.extensions.audio_level,
+                packet.audio_level,
             )
             for consumer in tuple(self.consumers):
                 consumer.on_packet(self, fwd, now)

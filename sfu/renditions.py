@@ -39,6 +39,7 @@ from aiortc.rtp import RtpPacket
 from sfu.config import RenditionConfig
 from sfu.packet.keyframe import keyframe_checker
 from sfu.packet.renditions import target_size
+from sfu.packet.rtp_reader import ReceivedRtp
 from sfu.source import ForwardedPacket, next_source_id
 from sfu.stats import SfuCounters
 from sfu.transform import FrameTransform
@@ -174,10 +175,19 @@ class RenditionSet:
 
     # ------------------------------------------------------------ packets in (event loop)
 
-    def feed(self, packet: RtpPacket, now: float) -> None:
+    def feed(self, received: ReceivedRtp, now: float) -> None:
         codec = self._producer.codec
         if codec is None or self._jitter is None or self._input is None:
             return
+        # aiortc's jitter buffer and depayloader take its own packet type.
+        packet = RtpPacket(
+            payload_type=received.payload_type,
+            marker=received.marker,
+            sequence_number=received.sequence_number,
+            timestamp=received.timestamp,
+            ssrc=received.ssrc,
+            payload=received.payload,
+        )
         try:
             packet._data = depayload(codec, packet.payload) if packet.payload else b""  # type: ignore[attr-defined]
         except ValueError:

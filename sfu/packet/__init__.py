@@ -36,6 +36,7 @@ from .rtp_header import (
     rtp_payload_offset,
     wrap_rtx,
 )
+from .rtp_reader import ReceivedRtp, RtpParseError, parse_rtp
 from .sender_report import (
     LegSenderStats,
     SenderReportClock,
@@ -60,11 +61,13 @@ __all__ = [
     "PacketCache",
     "PacketCacheError",
     "RateWindow",
+    "ReceivedRtp",
     "RenditionDemand",
     "RenditionError",
     "RewriterError",
     "RtpHeaderError",
     "RtpHeaderWriter",
+    "RtpParseError",
     "SenderReportClock",
     "SenderReportError",
     "Size",
@@ -78,6 +81,7 @@ __all__ = [
     "is_keyframe",
     "keyframe_checker",
     "ntp_from_unix",
+    "parse_rtp",
     "rtp_payload_offset",
     "seq_add",
     "seq_diff",
