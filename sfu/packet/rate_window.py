@@ -21,7 +21,11 @@ from collections import deque
 
 
 class RateWindow:
-    """Drop-in for ``aiortc.rate.RateCounter`` (``add``, ``rate``, ``reset``); times in ms."""
+    """Drop-in for ``aiortc.rate.RateCounter`` (``add``, ``rate``, ``reset``); times in ms.
+
+    ``active`` answers ``rate(now) is not None`` more cheaply (the REMB estimator asks
+    that on every packet).
+    """
 
     __slots__ = ("_count", "_entries", "_origin_ms", "_scale", "_total", "_window")
 
@@ -60,6 +64,13 @@ class RateWindow:
         if self._count > 0 and active_window_size > 1:
             return round(self._scale * self._total / active_window_size)
         return None
+
+    def active(self, now_ms: int) -> bool:
+        """``rate(now_ms) is not None`` (the same window erased), without the division."""
+        if self._origin_ms is None:
+            return False
+        self._erase_old(now_ms)
+        return self._count > 0 and now_ms > self._origin_ms
 
     def reset(self) -> None:
         self._entries.clear()

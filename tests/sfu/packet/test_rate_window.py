@@ -37,11 +37,36 @@ def test_same_rates_as_aiortc(steps: list[tuple[int, int, bool, bool]], window: 
         now += window // 2
 
 
+@settings(max_examples=200, deadline=None)
+@given(steps=steps, window=st.sampled_from([1, 5, 100, 1000]), start=st.integers(0, 10**9))
+def test_active_is_rate_not_none(steps: list[tuple[int, int, bool, bool]], window: int, start: int) -> None:
+    """``active`` asked instead of ``rate`` (it erases the same way): the same answers."""
+    ours, theirs = RateWindow(window, 8000), RateCounter(window, 8000)
+    now = start
+    for gap, size, ask, reset in steps:
+        now += gap
+        if reset:
+            ours.reset()
+            theirs.reset()
+        if ask:
+            assert ours.active(now) == (theirs.rate(now) is not None)
+        ours.add(size, now)
+        theirs.add(size, now)
+        assert ours.active(now) == (theirs.rate(now) is not None)
+        assert ours.active(now + 1) == (theirs.rate(now + 1) is not None)
+        now += window // 2
+        assert ours.active(now) == (theirs.rate(now) is not None)
+    assert ours.rate(now + 1) == theirs.rate(now + 1)
+
+
 def test_empty_and_single_millisecond() -> None:
     window = RateWindow(1000)
     assert window.rate(5) is None
+    assert not window.active(5)
     window.add(1000, 10)
     assert window.rate(10) is None  # one millisecond is not a window yet
+    assert not window.active(10)
+    assert window.active(11)
     assert window.rate(11) == round(8000 * 1000 / 2)
     assert window.rate(1010) is None  # everything left the window
 
