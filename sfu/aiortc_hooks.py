@@ -58,6 +58,7 @@ from aiortc.rtp import (
 )
 
 from sfu.packet import RateWindow, ReceivedRtp, parse_rtp
+from sfu.srtp_fast import srtp_context
 
 RtpSink = Callable[[ReceivedRtp, int], None]
 RtcpSink = Callable[[AnyRtcpPacket], Awaitable[None]]
@@ -66,6 +67,7 @@ SenderReportSink = Callable[[RtcpSrPacket], Awaitable[None]]
 _DTLS_CONNECTED = _DtlsState.CONNECTED
 _RECEIVER = "_RTCRtpReceiver__"
 _SENDER = "_RTCRtpSender__"
+_SENDER_TRANSPORT = _SENDER + "transport"
 
 
 class HookError(RuntimeError):
@@ -222,6 +224,19 @@ def now_ms() -> int:
     return int(time.monotonic() * 1000)
 
 
+class _Route:
+    """Where a DTLS transport's packets go: resolved once per nominated pair and SRTP session."""
+
+    __slots__ = ("address", "pair", "protocol", "srtp", "srtp_session")
+
+    def __init__(self, pair: Any, srtp_session: pylibsrtp.Session) -> None:
+        self.pair = pair
+        self.protocol = pair.protocol
+        self.address = pair.remote_addr  # a property that builds a new tuple on every read
+        self.srtp_session = srtp_session
+        self.srtp = srtp_context(srtp_session)
+
+
 def send_now(dtls: RTCDtlsTransport, data: bytes, *, rtcp: bool = False) -> bool:
     """SRTP-protect and write one packet to the nominated ICE pair, synchronously.
 
@@ -231,13 +246,19 @@ def send_now(dtls: RTCDtlsTransport, data: bytes, *, rtcp: bool = False) -> bool
     """
     if dtls._state is not _DTLS_CONNECTED:
         return False
-    pair = dtls.transport._connection._nominated.get(1)
+    pair = dtls._transport._connection._nominated.get(1)
     if pair is None:
         return False
+    route: _Route | None = dtls.__dict__.get("_sfu_route")
+    if route is None or route.pair is not pair or route.srtp_session is not dtls._tx_srtp:
+        try:
+            route = dtls._sfu_route = _Route(pair, dtls._tx_srtp)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            return False
     try:
-        srtp = dtls._tx_srtp
-        pair.protocol.transport.sendto(srtp.protect_rtcp(data) if rtcp else srtp.protect(data), pair.remote_addr)
-    except (pylibsrtp.Error, AttributeError, OSError):
+        srtp = route.srtp
+        route.protocol.transport.sendto(srtp.protect_rtcp(data) if rtcp else srtp.protect(data), route.address)
+    except (pylibsrtp.Error, ValueError, AttributeError, OSError):
         return False
     return True
 
@@ -380,10 +401,12 @@ def install_fast_receive(dtls: RTCDtlsTransport) -> None:
         ):
             receiver = router.ssrc_table.get(int.from_bytes(data[8:12], "big"))
             handle = getattr(receiver, "_sfu_handle_rtp_now", None)
-            if handle is not None and dtls._rx_srtp is not None:
+            rx_srtp = dtls._rx_srtp
+            if handle is not None and rx_srtp is not None:
                 arrival_time_ms = now_ms()
                 try:
-                    packet = parse_rtp(dtls._rx_srtp.unprotect(data), ids.abs_send_time, ids.audio_level)
+                    plain = srtp_context(rx_srtp).unprotect(data)
+                    packet = parse_rtp(plain, ids.abs_send_time, ids.audio_level)
                 except (pylibsrtp.Error, ValueError):  # RtpParseError is a ValueError
                     return
                 handle(packet, arrival_time_ms)
@@ -429,7 +452,8 @@ class SenderHandle:
 
     def send_now(self, data: bytes, *, rtcp: bool = False) -> bool:
         """Send one RTP (or RTCP) packet synchronously; False (dropped) when not connected."""
-        return send_now(self.sender.transport, data, rtcp=rtcp)
+        # The attribute behind the ``transport`` property (one Python frame less per packet).
+        return send_now(getattr(self.sender, _SENDER_TRANSPORT), data, rtcp=rtcp)
 
     def set_rtcp_sink(self, on_rtcp: RtcpSink) -> None:
         self._on_rtcp = on_rtcp

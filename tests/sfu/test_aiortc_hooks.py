@@ -53,6 +53,10 @@ async def test_transport_internals_used_by_the_fast_paths() -> None:
         assert dtls._state is State.NEW
         assert hasattr(dtls, "_rx_srtp") and hasattr(dtls, "_tx_srtp")
         assert isinstance(dtls._rtp_router.ssrc_table, dict)
+        assert dtls._transport is dtls.transport
+        assert transceiver.sender._RTCRtpSender__transport is transceiver.sender.transport
+        ids = dtls._rtp_header_extensions_map._HeaderExtensionsMap__ids
+        assert hasattr(ids, "abs_send_time") and hasattr(ids, "audio_level")
         connection = dtls.transport._connection
         assert isinstance(connection, ice.Connection)
         assert isinstance(connection._nominated, dict)
@@ -63,6 +67,9 @@ async def test_transport_internals_used_by_the_fast_paths() -> None:
     assert "self.receiver.data_received(data, self.local_candidate.component)" in source
     source = inspect.getsource(ice.Connection.sendto)
     assert "active_pair.protocol.send_data(data, active_pair.remote_addr)" in source
+    # send_now reads these once per nominated pair (see aiortc_hooks._Route)
+    source = inspect.getsource(ice.CandidatePair)
+    assert "def remote_addr(self)" in source and "self.protocol = protocol" in source
 
 
 def test_dtls_transport_routes_rtp_to_receiver_handle_rtp_packet() -> None:
