@@ -138,10 +138,10 @@ class Producer:
 
     # ------------------------------------------------------------ packet path
 
-    def on_rtp(self, packet: ReceivedRtp, arrival_time_ms: int) -> None:
+    def on_rtp(self, packet: ReceivedRtp, now: float) -> None:
+        """A packet from the publisher; ``now`` is its arrival (``time.monotonic()``)."""
         if self.closed:
             return
-        now = time.monotonic()
         if self.codec is None:
             self._learn_codec(packet.payload_type)
         if self.media_ssrc is None:

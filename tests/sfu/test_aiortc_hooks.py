@@ -10,11 +10,17 @@ import inspect
 
 import aioice.ice
 import aiortc
+import aiortc.rtcrtpreceiver
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtp import RtpPacket
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sfu import aiortc_hooks
+from sfu.packet import ReceivedRtp
 
 
 def test_aiortc_version_is_the_pinned_one() -> None:
@@ -159,3 +165,50 @@ async def test_media_server_close_gives_back_aioices_datagram_handler() -> None:
     assert aioice.ice.StunProtocol.datagram_received is not aiortc_hooks._ORIGINAL_DATAGRAM_RECEIVED
     await server.close()
     assert aioice.ice.StunProtocol.datagram_received is aiortc_hooks._ORIGINAL_DATAGRAM_RECEIVED
+
+
+class _Clock:
+    """Stands in for the ``time`` module aiortc's StreamStatistics reads (not ours)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+
+# (sequence step, timestamp step, seconds since the previous packet)
+receive_steps = st.lists(
+    st.tuples(
+        st.one_of(st.integers(-3, 4), st.integers(-40000, 40000)),
+        st.sampled_from([0, 0, 3000, 2970, 960, -3000]),
+        st.floats(0.0, 0.05),
+    ),
+    min_size=1,
+    max_size=200,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=receive_steps, first_seq=st.integers(0, 0xFFFF), clock_rate=st.sampled_from([90000, 48000]))
+def test_receive_statistics_add_at_equals_aiortcs_add(
+    monkeypatch: pytest.MonkeyPatch, steps: list[tuple[int, int, float]], first_seq: int, clock_rate: int
+) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(aiortc.rtcrtpreceiver, "time", clock)
+    theirs, ours = StreamStatistics(clock_rate), aiortc_hooks.ReceiveStatistics(clock_rate)
+    seq, ts, now = first_seq, 1000, 1000.0
+    for seq_step, ts_step, dt in steps:
+        seq, ts, now = (seq + seq_step) & 0xFFFF, (ts + ts_step) & 0xFFFFFFFF, now + dt
+        clock.now = now
+        theirs.add(RtpPacket(sequence_number=seq, timestamp=ts))
+        ours.add_at(ReceivedRtp(96, 0, seq, ts, 1, b""), now)
+        assert (ours.base_seq, ours.max_seq, ours.cycles, ours.packets_received, ours.jitter) == (
+            theirs.base_seq,
+            theirs.max_seq,
+            theirs.cycles,
+            theirs.packets_received,
+            theirs.jitter,
+        )
+        assert (ours.packets_lost, ours.fraction_lost) == (theirs.packets_lost, theirs.fraction_lost)
+    assert ours.packets_received == len(steps)
