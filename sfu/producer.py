@@ -161,8 +161,7 @@ class Producer:
         frame_start = True
         nacks = self._nacks
         if nacks is not None:
-            nacks.on_packet(packet.sequence_number, now)
-            if nacks.missing_count:
+            if nacks.on_packet(packet.sequence_number, now):
                 self._send_nacks(now)
             if payload:
                 frame_start = self._is_frame_start(payload)

@@ -102,26 +102,29 @@ class NackTracker:
             raise NackTrackerError(f"rtt must be >= 0, got {rtt!r}")
         self._retry_interval = max(0.02, rtt * 1.2)
 
-    def on_packet(self, seq: int, now: float) -> None:
-        """A packet with sequence number ``seq`` arrived from the publisher."""
+    def on_packet(self, seq: int, now: float) -> bool:
+        """A packet with sequence number ``seq`` arrived from the publisher.
+
+        True when the shell has work: packets are missing (``due`` has NACKs for them) or
+        the loss overflowed and ``needs_keyframe`` is set."""
         highest = self._highest
         if highest is None:
             self._highest = seq
-            return
+            return False
         diff = ((seq - highest + SEQ_HALF) & SEQ_MASK) - SEQ_HALF
         if diff == 1:
             self._highest = seq
-            return
+            return bool(self._missing)
         if diff <= 0:
             if diff < -_RESTART_DISTANCE:
                 # Far behind anything a network reorders: the publisher restarted its sequence.
                 self.lost += len(self._missing)
                 self._missing.clear()
                 self._highest = seq
-                return
+                return False
             if self._missing and self._missing.pop(seq, None) is not None:
                 self.recovered += 1
-            return
+            return bool(self._missing)
         self._highest = seq
         gap = diff - 1
         if len(self._missing) + gap > self._max_missing:
@@ -129,10 +132,11 @@ class NackTracker:
             self._missing.clear()
             self._needs_keyframe = True
             self.keyframes_requested += 1
-            return
+            return True
         missing = self._missing
         for i in range(1, diff):
             missing[(highest + i) & SEQ_MASK] = _Missing(now)
+        return bool(missing)
 
     def due(self, now: float) -> list[int]:
         """Sequence numbers to NACK now (in arrival order); counts them as sent."""

@@ -1,4 +1,5 @@
-"""5% packet loss on a subscriber leg: NACKs answered from the leg's cache keep video flowing."""
+"""Loss repair: 5% loss on a subscriber leg is repaired by NACKs answered from the leg's
+cache; an upstream gap too long for NACKs makes the server ask the publisher for a keyframe."""
 
 from __future__ import annotations
 
@@ -31,12 +32,12 @@ class LossySocket:
         return getattr(self.real, name)
 
 
-def drop_rtp(ice_transport, rate: float, rng: random.Random) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def drop_rtp(ice_transport, rate: float, rng: random.Random) -> LossySocket:  # type: ignore[no-untyped-def]
     """Lose a fraction of the RTP packets sent on an ICE transport's nominated pair."""
     protocol = ice_transport._connection._nominated[1].protocol
     lossy = LossySocket(protocol.transport, rate, rng)
     protocol.transport = lossy
-    return lossy.counts
+    return lossy
 
 
 async def test_five_percent_loss_is_repaired_by_nack(server: RunningServer) -> None:
@@ -50,7 +51,7 @@ async def test_five_percent_loss_is_repaired_by_nack(server: RunningServer) -> N
         await sub.wait_frames(pid, "video", 5)
         leg = server.media.rooms["loss"].participants[sub.joined["participant_id"]]
         ice = next(iter(leg.consumers.values())).handle.sender.transport.transport
-        counts = drop_rtp(ice, 0.05, random.Random(7))
+        counts = drop_rtp(ice, 0.05, random.Random(7)).counts
         start_frames = sub.receiving_from(pid, "video").frames
         retransmissions = server.media.counters.retransmissions
         await asyncio.sleep(4.0)
@@ -64,3 +65,35 @@ async def test_five_percent_loss_is_repaired_by_nack(server: RunningServer) -> N
     finally:
         await pub.close()
         await sub.close()
+
+
+async def test_an_upstream_gap_too_long_for_nacks_asks_for_a_keyframe(server: RunningServer) -> None:
+    # No subscriber: its own PLIs (a receiver sees the gap too) would hide the server's.
+    pub = TestPeer(server.ws_url, server.token("gap", "pub"), "pub")
+    try:
+        await pub.connect()
+        await pub.publish([(PatternVideoTrack(640, 480, 30, noise=True), "camera")])
+        participant = server.media.rooms["gap"].participants[pub.joined["participant_id"]]
+        producer = next(iter(participant.producers.values()))
+        for _ in range(100):
+            if producer.packets > 20:
+                break
+            await asyncio.sleep(0.05)
+        plis_before = server.media.counters.plis_sent
+        assert pub._publish_pc is not None
+        outage = drop_rtp(pub._publish_pc.getSenders()[0].transport.transport, 1.0, random.Random(1))
+        for _ in range(160):  # at most 8 s; 256 missing packets make NACKs pointless
+            if outage.counts["dropped"] > 300:
+                break
+            await asyncio.sleep(0.05)
+        outage.rate = 0.0
+        assert outage.counts["dropped"] > 300, outage.counts
+        for _ in range(40):
+            if server.media.counters.plis_sent > plis_before:
+                break
+            await asyncio.sleep(0.05)
+        assert server.media.counters.plis_sent > plis_before, "no keyframe request after the gap"
+        assert producer.dump()["nacks"]["keyframes_requested"] >= 1  # type: ignore[index]
+    finally:
+        await pub.close()
+

@@ -8,7 +8,7 @@ from sfu.packet.nack_tracker import NackTracker, NackTrackerError
 def test_no_loss_nothing_due():
     tracker = NackTracker()
     for seq in range(100):
-        tracker.on_packet(seq, seq * 0.01)
+        assert tracker.on_packet(seq, seq * 0.01) is False
     assert tracker.due(1.0) == []
     assert tracker.missing_count == 0
     assert tracker.next_due_time() is None
@@ -16,8 +16,9 @@ def test_no_loss_nothing_due():
 
 def test_gap_nacked_immediately_then_retried():
     tracker = NackTracker(retry_interval=0.03, max_retries=3)
-    tracker.on_packet(10, 0.0)
-    tracker.on_packet(13, 0.001)
+    assert tracker.on_packet(10, 0.0) is False
+    assert tracker.on_packet(13, 0.001) is True  # work for the shell: NACKs due
+    assert tracker.on_packet(14, 0.001) is True  # still missing
     assert tracker.missing_count == 2
     assert tracker.due(0.001) == [11, 12]
     assert tracker.due(0.002) == []  # too early for a retry
@@ -34,11 +35,12 @@ def test_late_or_retransmitted_packet_recovered():
     tracker.on_packet(1, 0.0)
     tracker.on_packet(4, 0.0)
     assert tracker.due(0.0) == [2, 3]
-    tracker.on_packet(3, 0.02)
+    assert tracker.on_packet(3, 0.02) is True  # 2 is still missing
     assert tracker.recovered == 1
     assert tracker.due(0.05) == [2]
     tracker.on_packet(3, 0.06)  # duplicate of a recovered packet: no double count
     assert tracker.recovered == 1
+    assert tracker.on_packet(2, 0.07) is False  # nothing missing any more
 
 
 def test_expiry_counts_lost():
@@ -73,7 +75,8 @@ def test_overflow_requests_keyframe_once_and_forgets():
     tracker = NackTracker(max_missing=256)
     tracker.on_packet(0, 0.0)
     tracker.on_packet(100, 0.0)  # 99 missing
-    tracker.on_packet(300, 0.0)  # +199 = 298 > 256
+    # +199 = 298 > 256: nothing left to NACK, but work for the shell (a keyframe request)
+    assert tracker.on_packet(300, 0.0) is True
     assert tracker.needs_keyframe is True
     assert tracker.needs_keyframe is False  # reported once
     assert tracker.missing_count == 0
