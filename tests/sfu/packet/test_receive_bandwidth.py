@@ -31,6 +31,47 @@ def aiortc_estimator() -> RemoteBitrateEstimator:
     return theirs
 
 
+def internal_state(ours: ReceiveBandwidthEstimator) -> tuple[object, ...]:
+    """Our filter, detector and rate-control state, to be bit-identical to aiortc's
+    (a float computed in another order shows here long before it flips an answer)."""
+    return (
+        ours._slope,
+        ours._offset,
+        (ours._e00, ours._e01, ours._e10, ours._e11),
+        ours._avg_noise,
+        ours._var_noise,
+        ours._num_of_deltas,
+        ours._threshold,
+        ours._overuse_time,
+        ours._overuse_counter,
+        ours._current_bitrate,
+        ours._avg_max_bitrate_kbps,
+        ours._var_max_bitrate_kbps,
+        ours._near_max,
+        ours._rate_state,
+    )
+
+
+def aiortc_internal_state(theirs: RemoteBitrateEstimator) -> tuple[object, ...]:
+    estimator, detector, control = theirs.estimator, theirs.detector, theirs.rate_control
+    return (
+        estimator.slope,
+        estimator._offset,
+        (estimator.E[0][0], estimator.E[0][1], estimator.E[1][0], estimator.E[1][1]),
+        estimator.avg_noise,
+        estimator.var_noise,
+        estimator._num_of_deltas,
+        detector.threshold,
+        detector.overuse_time,
+        detector.overuse_counter,
+        control.current_bitrate,
+        control.avg_max_bitrate_kbps,
+        control.var_max_bitrate_kbps,
+        control.near_max,
+        control.state.value,
+    )
+
+
 def run_both(packets: Iterable[Packet]) -> tuple[list[Answer], list[int]]:
     """Feed both estimators; every answer must be equal. Our answers and hypotheses."""
     ours, theirs = ReceiveBandwidthEstimator(), aiortc_estimator()
@@ -54,6 +95,7 @@ def run_both(packets: Iterable[Packet]) -> tuple[list[Answer], list[int]]:
         answer = ours.add(**kwargs)
         assert answer == expected, (len(answers), kwargs)
         assert ours.hypothesis == theirs.detector.state().value
+        assert internal_state(ours) == aiortc_internal_state(theirs), len(answers)
         answers.append(answer)
         hypotheses.append(ours.hypothesis)
     return answers, hypotheses
@@ -108,11 +150,13 @@ def through_bottleneck(
     packets_per_frame: int = 4,
     reorder: float = 0.0,
     jitter_ms: tuple[int, ...] = (0, 0, 1, 2),
+    frame_wobble: float = 0.0,
 ) -> list[Packet]:
     """A video stream through a FIFO bottleneck: phases of (seconds, send kbit/s, link kbit/s).
 
     Sent faster than the link, the queue (and the delay) builds up; slower, it drains.
-    Each frame's packets share a send time; arrivals get ``jitter_ms`` (one picked per packet).
+    Each frame's packets share a send time; arrivals get ``jitter_ms`` (one picked per packet);
+    frame intervals vary by up to ``frame_wobble`` of the nominal one.
     """
     rng = random.Random(seed)
     packets: list[Packet] = []
@@ -127,7 +171,7 @@ def through_bottleneck(
                 arrival_ms = int(link_free_s * 1000) + rng.choice(jitter_ms)
                 last_arrival_ms = max(last_arrival_ms, arrival_ms)  # the receiver's clock
                 packets.append((last_arrival_ms, abs_send_time, size, 0x1234))
-            send_s += 1 / fps
+            send_s += (1 + rng.uniform(-frame_wobble, frame_wobble)) / fps
     for i in range(len(packets) - 1):
         if rng.random() < reorder:  # swap two neighbours' send times and sizes
             (a0, s0, z0, c0), (a1, s1, z1, c1) = packets[i], packets[i + 1]
@@ -195,11 +239,21 @@ def test_throughput_far_above_and_below_the_estimated_maximum() -> None:
     seed=st.integers(0, 2**32 - 1),
     packets_per_frame=st.sampled_from([1, 4, 7]),
     reorder=st.sampled_from([0.0, 0.02]),
+    fps=st.sampled_from([15, 30, 60]),
+    frame_wobble=st.sampled_from([0.0, 0.5, 0.9]),
 )
 def test_random_bottlenecks_match_aiortc(
-    phases: list[tuple[float, int, int]], seed: int, packets_per_frame: int, reorder: float
+    phases: list[tuple[float, int, int]],
+    seed: int,
+    packets_per_frame: int,
+    reorder: float,
+    fps: int,
+    frame_wobble: float,
 ) -> None:
-    run_both(through_bottleneck(phases, seed, packets_per_frame=packets_per_frame, reorder=reorder))
+    packets = through_bottleneck(
+        phases, seed, fps=fps, packets_per_frame=packets_per_frame, reorder=reorder, frame_wobble=frame_wobble
+    )
+    run_both(packets)
 
 
 def test_send_time_wraps_mid_stream() -> None:
