@@ -36,7 +36,6 @@ import aioice.ice
 import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import is_rtx
-from aiortc.rate import RateCounter
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as _DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
@@ -57,7 +56,7 @@ from aiortc.rtp import (
     pack_remb_fci,
 )
 
-from sfu.packet import RateWindow, ReceivedRtp, parse_rtp
+from sfu.packet import ReceiveBandwidthEstimator, ReceivedRtp, parse_rtp
 from sfu.srtp_fast import srtp_context
 
 RtpSink = Callable[[ReceivedRtp, float], None]  # the packet, its arrival (time.monotonic())
@@ -68,6 +67,7 @@ _DTLS_CONNECTED = _DtlsState.CONNECTED
 _RECEIVER = "_RTCRtpReceiver__"
 _SENDER = "_RTCRtpSender__"
 _SENDER_TRANSPORT = _SENDER + "transport"
+_RECEIVER_RTCP_SSRC = _RECEIVER + "rtcp_ssrc"
 
 
 class HookError(RuntimeError):
@@ -326,36 +326,52 @@ def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: S
     rtx_ssrc: dict[int, int] = _private(receiver, _RECEIVER, "rtx_ssrc")
     # aiortc never fills it itself once its _handle_rtp_packet is replaced: only we do.
     remote_streams: dict[int, ReceiveStatistics] = _private(receiver, _RECEIVER, "remote_streams")
-    estimator = _private(receiver, _RECEIVER, "remote_bitrate_estimator")
-    if estimator is not None and isinstance(getattr(estimator, "incoming_bitrate", None), RateCounter):
-        # Same figures, a fraction of the per-packet cost (see sfu/packet/rate_window.py).
-        estimator.incoming_bitrate = RateWindow(1000, 8000)
+    # aiortc makes a REMB estimator for video receivers; ours gives the same answers for a
+    # third of the cost per packet (sfu/packet/receive_bandwidth.py).
+    video = _private(receiver, _RECEIVER, "remote_bitrate_estimator") is not None
+    estimator = ReceiveBandwidthEstimator() if video else None
+    # Per payload type: the codec seen, and for RTX its associated payload type (-1: an RTX
+    # codec without a usable apt). Looked up again when renegotiation replaces the codec.
+    kinds: dict[int, tuple[RTCRtpCodecParameters, int | None]] = {}
     original_rtcp = receiver._handle_rtcp_packet
 
+    def send_remb(remb: tuple[int, list[int]]) -> None:
+        rtcp_ssrc = getattr(receiver, _RECEIVER_RTCP_SSRC)
+        if rtcp_ssrc is not None:
+            feedback = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
+            send_now(receiver.transport, bytes(feedback), rtcp=True)
+
     def handle_rtp_now(packet: ReceivedRtp, now: float) -> None:
-        codec = codecs.get(packet.payload_type)
+        nonlocal estimator
+        payload_type = packet.payload_type
+        codec = codecs.get(payload_type)
         if codec is None:
             return
+        known = kinds.get(payload_type)
+        if known is None or known[0] is not codec:
+            apt = codec.parameters.get("apt") if is_rtx(codec) else None
+            known = kinds[payload_type] = (codec, None if apt is None else apt if isinstance(apt, int) else -1)
         stats = remote_streams.get(packet.ssrc)
         if stats is None:
             stats = remote_streams[packet.ssrc] = ReceiveStatistics(codec.clockRate)
         stats.add_at(packet, now)
         if estimator is not None and packet.abs_send_time is not None:
-            remb = estimator.add(
-                abs_send_time=packet.abs_send_time,
-                arrival_time_ms=int(now * 1000),
-                payload_size=len(packet.payload) + packet.padding_size,
-                ssrc=packet.ssrc,
-            )
-            rtcp_ssrc = getattr(receiver, _RECEIVER + "rtcp_ssrc")
-            if remb is not None and rtcp_ssrc is not None:
-                feedback = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
-                send_now(receiver.transport, bytes(feedback), rtcp=True)
-        if is_rtx(codec):
+            try:
+                remb = estimator.add(
+                    int(now * 1000), packet.abs_send_time, len(packet.payload) + packet.padding_size, packet.ssrc
+                )
+            except ArithmeticError:
+                # aiortc's formulas divide by the estimate, which a second of empty packets
+                # can bring to zero: start the estimate afresh rather than lose the stream.
+                estimator = ReceiveBandwidthEstimator()
+                remb = None
+            if remb is not None:
+                send_remb(remb)
+        apt = known[1]
+        if apt is not None:
             original_ssrc = rtx_ssrc.get(packet.ssrc)
-            apt = codec.parameters.get("apt")
             rtx = packet.payload
-            if original_ssrc is None or len(rtx) < 2 or not isinstance(apt, int):
+            if original_ssrc is None or len(rtx) < 2 or apt < 0:
                 return
             # RFC 4588: the original sequence number, then the original payload.
             packet = ReceivedRtp(

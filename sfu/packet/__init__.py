@@ -18,6 +18,7 @@ from .keyframe_throttle import KeyframeRequestThrottle, KeyframeThrottleError
 from .nack_tracker import NackTracker, NackTrackerError
 from .packet_cache import PacketCache, PacketCacheError
 from .rate_window import RateWindow
+from .receive_bandwidth import ReceiveBandwidthEstimator
 from .renditions import (
     LADDER_HEIGHTS,
     PAUSED,
@@ -61,6 +62,7 @@ __all__ = [
     "PacketCache",
     "PacketCacheError",
     "RateWindow",
+    "ReceiveBandwidthEstimator",
     "ReceivedRtp",
     "RenditionDemand",
     "RenditionError",
