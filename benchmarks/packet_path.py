@@ -1,11 +1,15 @@
-"""Micro-benchmark of the per-packet, per-subscriber work of the media plane.
+"""Micro-benchmark of the per-packet work of the media plane, in a tight loop (warm caches).
 
-Times LegRewriter.rewrite and RtpHeaderWriter.build (the two steps every forwarded packet
-takes for every subscriber), alone and together with the rest of the leg's hot path (keyframe
-gate, packet cache store, sender stats); and, once per received video packet, the REMB
-bandwidth estimator: aiortc's (as the server hooks it, RateWindow inside) and ours, on a
-30 fps stream of ~4 packets per frame (~100 packets/s), the first 3 s included. Bounded: a fixed number of packets, a few repeats,
-well under a few seconds in total. Prints nanoseconds per packet (best of the repeats).
+Per forwarded packet per subscriber: LegRewriter.rewrite and RtpHeaderWriter.build, alone
+and together with the rest of the leg's hot path (keyframe gate, packet cache store, sender
+stats). Per received packet, ours next to what it replaced: the REMB bandwidth estimator
+(aiortc's as the server hooked it, RateWindow inside, and ReceiveBandwidthEstimator, on a
+30 fps stream of ~4 packets per frame, ~100 packets/s, the first 3 s included), parsing a
+browser-like video packet (aiortc's RtpPacket.parse and parse_rtp), and SRTP protect +
+unprotect of a 1.1 kB packet (pylibsrtp's Session and SrtpContext). In the running server
+each packet meets cold caches and costs 2-4x these figures
+(benchmarks/profile_server.py --stages). Bounded: a fixed number of packets, a few repeats,
+a few seconds in total. Prints nanoseconds per packet (best of the repeats).
 
     .venv/bin/python benchmarks/packet_path.py [--packets N] [--repeat R]
 """
@@ -16,6 +20,9 @@ import timeit
 from collections.abc import Callable
 
 from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from pylibsrtp import Policy, Session
 
 from sfu.packet import (
     ExtensionIds,
@@ -29,9 +36,14 @@ from sfu.packet import (
 )
 from sfu.packet.rate_window import RateWindow
 from sfu.packet.receive_bandwidth import ReceiveBandwidthEstimator
+from sfu.packet.rtp_header import ABS_SEND_TIME_URI
+from sfu.packet.rtp_reader import parse_rtp
+from sfu.srtp_fast import srtp_context
 
 PAYLOAD = bytes([0x90, 0x80, 0x81, 0x23]) + bytes(1096)  # VP8 descriptor + 1.1 kB
 SOURCE = 1
+_TRANSPORT_CC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+_SRTP_REST = bytes(4) + bytes.fromhex("00001234") + PAYLOAD  # timestamp, SSRC, payload
 
 
 def _rewrite_only(packets: int) -> Callable[[], None]:
@@ -146,6 +158,78 @@ def _remb_ours(packets: int) -> Callable[[], None]:
     return run
 
 
+def _received_packets(packets: int) -> list[bytes]:
+    """Serialised video packets as a browser sends them: abs-send-time and transport-cc
+    one-byte extensions, a 1.1 kB VP8 payload."""
+    extensions = HeaderExtensionsMap()
+    extensions.configure(
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=2, uri=ABS_SEND_TIME_URI),
+                RTCRtpHeaderExtensionParameters(id=3, uri=_TRANSPORT_CC_URI),
+            ]
+        )
+    )
+    out = []
+    for i in range(min(packets, 1000)):
+        packet = RtpPacket(payload_type=96, sequence_number=i, timestamp=(i // 4) * 3000, ssrc=0x1234, payload=PAYLOAD)
+        packet.extensions.abs_send_time = i * 100
+        packet.extensions.transport_sequence_number = i
+        out.append(packet.serialize(extensions))
+    return (out * (packets // len(out) + 1))[:packets]
+
+
+def _parse_aiortc(packets: int) -> Callable[[], None]:
+    data = _received_packets(packets)
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=[RTCRtpHeaderExtensionParameters(id=2, uri=ABS_SEND_TIME_URI)]))
+
+    def run() -> None:
+        parse = RtpPacket.parse
+        for packet in data:
+            parse(packet, extensions)
+
+    return run
+
+
+def _parse_ours(packets: int) -> Callable[[], None]:
+    data = _received_packets(packets)
+
+    def run() -> None:
+        for packet in data:
+            parse_rtp(packet, 2, None)
+
+    return run
+
+
+def _srtp_sessions() -> tuple[Session, Session]:
+    key = bytes(range(30))
+    profile = Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+    return (
+        Session(policy=Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile)),
+        Session(policy=Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=profile)),
+    )
+
+
+def _srtp_round_trip(ours: bool) -> Callable[[int], Callable[[], None]]:
+    def factory(packets: int) -> Callable[[], None]:
+        # Fresh sequence numbers on every run: libsrtp refuses replays.
+        counter = iter(range(1 << 30))
+
+        def run() -> None:
+            sender, receiver = _srtp_sessions()
+            protect = srtp_context(sender).protect if ours else sender.protect
+            unprotect = srtp_context(receiver).unprotect if ours else receiver.unprotect
+            base = next(counter) * packets
+            for i in range(packets):
+                seq = (base + i) & 0xFFFF
+                unprotect(protect(b"\x80\x60" + seq.to_bytes(2, "big") + _SRTP_REST))
+
+        return run
+
+    return factory
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packets", type=int, default=20000, help="packets per run (<= 200000)")
@@ -160,6 +244,10 @@ def main() -> None:
         ("full leg: keyframe check, gate, rewrite, build, cache, stats", _full_leg),
         ("REMB estimator, receive side: aiortc's (with RateWindow)", _remb_aiortc),
         ("REMB estimator, receive side: ReceiveBandwidthEstimator", _remb_ours),
+        ("parse a received packet: aiortc's RtpPacket.parse", _parse_aiortc),
+        ("parse a received packet: parse_rtp", _parse_ours),
+        ("SRTP protect + unprotect, 1.1 kB: pylibsrtp Session", _srtp_round_trip(False)),
+        ("SRTP protect + unprotect, 1.1 kB: SrtpContext", _srtp_round_trip(True)),
     ]
     print(f"{packets} packets per run, best of {repeat}")
     for name, factory in cases:
