@@ -55,6 +55,13 @@ class CaptionsConfig:
     #: in the CPU cache: six speakers at once cost 0.083 CPU-s per stream-second in 200 ms
     #: chunks, 0.122 in 20 ms ones (benchmarks/sphinx_settings.py).
     recognition_chunk_s: float = 0.2
+    #: A final caption should be out within this many seconds of the end of the speech;
+    #: optional recognition work that would not fit is skipped (the second pass over a
+    #: speaker's first utterance), trading some accuracy for timeliness.
+    final_target_s: float = 1.0
+    #: No optional work at all while a recognition worker is this many seconds behind
+    #: the audio it is handling (it would delay every stream queued behind it).
+    behind_s: float = 0.2
     #: Beam size used for translation (argostranslate's default is 4; 2 is faster).
     translation_beam_size: int = 2
     #: Load every installed translation package when a worker starts (else at first use).
@@ -87,5 +94,8 @@ class CaptionsConfig:
             raise ConfigError("captions.partial_interval_s must not be negative")
         if not 0.0 <= self.recognition_chunk_s <= 1.0:
             raise ConfigError("captions.recognition_chunk_s must be between 0 and 1 second")
+        for name in ("final_target_s", "behind_s"):
+            if not 0.0 <= getattr(self, name) <= 60.0:
+                raise ConfigError(f"captions.{name} must be between 0 and 60 seconds, got {getattr(self, name)!r}")
         if self.vad.hangover_s <= 0 or self.vad.start_frames < 1:
             raise ConfigError("captions.vad.hangover_s must be > 0 and start_frames >= 1")

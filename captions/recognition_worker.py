@@ -34,14 +34,6 @@ from captions.worker_protocol import (
 )
 
 _TICK_S = 0.05
-#: A final caption is on time within this many seconds of the end of the speech (the
-#: target in docs/captions.md). Engines get what is left of it when an utterance ends and
-#: skip optional work that would not fit (pocketsphinx's second pass over a speaker's
-#: first utterance): six speakers starting at once must not make every caption late.
-_FINAL_TARGET_S = 1.0
-#: ... and none at all while the worker is this late with the audio it is handling (the
-#: extra work would delay every other stream's audio queued behind it).
-_BEHIND_S = 0.2
 
 
 @dataclass
@@ -72,6 +64,8 @@ class RecognitionWorker:
         self._factories: dict[str, EngineFactory] = {}
         self._streams: dict[str, _Stream] = {}
         self._chunk_bytes = int(settings.chunk_s * BYTES_PER_SECOND)
+        self._final_target_s = settings.final_target_s
+        self._behind_s = settings.behind_s
         for model in settings.preload:
             self._factory(model)
 
@@ -158,8 +152,9 @@ class RecognitionWorker:
                     self._feed(stream, stream.last_arrival)
             elif isinstance(event, SpeechEnded):
                 self._feed(stream, event.at)
-                time_left = _FINAL_TARGET_S - (time.monotonic() - event.at)
-                if lag_s > _BEHIND_S:
+                # The time budget (RecognitionSettings.final_target_s and behind_s).
+                time_left = self._final_target_s - (time.monotonic() - event.at)
+                if lag_s > self._behind_s:
                     time_left = 0.0
                 self._results(stream, stream.recognizer.finish(time_left), event.at, event.level_dbfs)
 

@@ -41,6 +41,15 @@ class RecognitionSettings:
     preload: tuple[SpeechModel, ...] = ()
     #: Speech goes to the recogniser in chunks of at least this many seconds.
     chunk_s: float = 0.0
+    #: A final caption is on time within this many seconds of the end of the speech (the
+    #: target in docs/captions.md). Engines get what is left of it when an utterance ends
+    #: and skip optional work that would not fit (pocketsphinx's second pass over a
+    #: speaker's first utterance): six speakers starting at once must not make every
+    #: caption late.
+    final_target_s: float = 1.0
+    #: ... and none at all while the worker is this late with the audio it is handling
+    #: (the extra work would delay every other stream's audio queued behind it).
+    behind_s: float = 0.2
 
 
 # ---------------------------------------------------------------- service -> translation worker

@@ -116,7 +116,7 @@ class WorkerPool:
     def _spawn_recognition(self, name: str) -> _RecognitionWorker:
         settings = RecognitionSettings(
             self._config.vad, self._config.partial_interval_s, self._preload,
-            self._config.recognition_chunk_s,
+            self._config.recognition_chunk_s, self._config.final_target_s, self._config.behind_s,
         )
         inbox: Queue[Any] = self._context.Queue()
         inbox.cancel_join_thread()  # never hang close() on audio nobody will read

@@ -73,12 +73,20 @@ class Outbox(list[Any]):
         self.append(item)
 
 
-def run_worker(chunk_s: float, text: str, late_s: float = 0.0) -> list[Recognised]:
+#: A time budget no machine misses: what these tests check must not depend on how fast the
+#: machine is at that moment (the budget rules have tests of their own, with the defaults).
+AMPLE_S = 30.0
+
+
+def run_worker(
+    chunk_s: float, text: str, late_s: float = 0.0, *, final_target_s: float = AMPLE_S, behind_s: float = AMPLE_S
+) -> list[Recognised]:
     """One stream through a real RecognitionWorker; packets arrive ``late_s`` before the
     worker handles them (0: as if live)."""
     model = bundled_models()["en"]
     outbox = Outbox()
-    worker = RecognitionWorker("test", RecognitionSettings(VadConfig(), 0.0, (model,), chunk_s), outbox)
+    settings = RecognitionSettings(VadConfig(), 0.0, (model,), chunk_s, final_target_s, behind_s)
+    worker = RecognitionWorker("test", settings, outbox)
     worker.handle(OpenStream("s", model))
     clip = opus_payloads(synthesize(text), lead_s=0.4, tail_s=1.0)
     start = time.monotonic() - late_s
@@ -105,15 +113,26 @@ def test_chunked_audio_never_holds_back_the_end_of_an_utterance() -> None:
 
 
 def test_a_worker_that_is_behind_skips_the_second_pass() -> None:
-    """Audio handled 5 s after it arrived: the final is late anyway, the first utterance
-    is not decoded again (on time, it is)."""
+    """Audio handled 5 s after it arrived: the first utterance is not decoded again (on
+    time, it is). Each rule alone: the worker is behind (the time budget is ample), and the
+    final is already late (being behind is allowed)."""
+    defaults = RecognitionSettings(VadConfig(), 0.0)
     on_time = [m.text for m in run_worker(0.2, FIRST) if m.final]
-    late = [m.text for m in run_worker(0.2, FIRST, late_s=5.0) if m.final]
-    assert len(on_time) == len(late) == 1
+    behind = [m.text for m in run_worker(0.2, FIRST, late_s=5.0, behind_s=defaults.behind_s) if m.final]
+    too_late = [m.text for m in run_worker(0.2, FIRST, late_s=5.0, final_target_s=defaults.final_target_s) if m.final]
+    assert len(on_time) == len(behind) == len(too_late) == 1
     assert word_error_rate(FIRST, on_time[0]) <= WER_LIMIT
-    assert word_error_rate(FIRST, late[0]) >= word_error_rate(FIRST, on_time[0]) + 0.2
+    for skipped in (behind[0], too_late[0]):
+        assert word_error_rate(FIRST, skipped) >= word_error_rate(FIRST, on_time[0]) + 0.2, skipped
 
 
 def test_chunk_size_is_checked() -> None:
     with pytest.raises(ConfigError, match="recognition_chunk_s"):
         CaptionsConfig(recognition_chunk_s=2.0)
+
+
+@pytest.mark.parametrize("name", ["final_target_s", "behind_s"])
+def test_time_budgets_are_checked(name: str) -> None:
+    with pytest.raises(ConfigError, match=f"captions.{name} must be between 0 and 60 seconds"):
+        CaptionsConfig(**{name: -0.5})
+    assert getattr(CaptionsConfig(), name) == getattr(RecognitionSettings(VadConfig(), 0.0), name)

@@ -95,6 +95,11 @@ async def captions_server(tmp_path: Path, files: dict[tuple[str, str], Path] | N
     if files:
         install_translations(tmp_path, files)
     overrides.setdefault("captions__start_workers", "startup")  # whatever the test server's default
+    # What these tests check (the words, who said them, where they show) must not depend on
+    # how busy the machine is: with the default 1 s budget a loaded machine skips the second
+    # pass over first utterances. Latency is measured by benchmarks/captions_bench.py.
+    overrides.setdefault("captions__final_target_s", 30.0)
+    overrides.setdefault("captions__behind_s", 30.0)
     async with running_server(tmp_path, **overrides) as server:
         await asyncio.wait_for(feature(server).wait_started(), 120)
         yield server
