@@ -11,7 +11,8 @@ late (``finish(time_left_s)``, its cost estimated by :class:`SearchSpeed`): the 
 pass's text then stands, but the mean is learnt all the same.
 
 Figures (benchmarks/sphinx_settings.py, 40 espeak-ng utterances in two voices through
-Opus; word error rates move by up to ~0.07 between runs, sox dithers the synthetic audio):
+Opus; measured while sox still dithered the synthetic audio, which moved word error
+rates by up to ~0.07 between runs; the speech is now made without dither and repeats):
 each utterance as a stream's first, 0.78 with the model's mean, 0.39 with the second
 pass (a mean from only the first 0.6 s or 1.0 s, decoding once: 0.65 and 0.55); the
 utterance after a first one had its second pass 0.30, after one that had no time for it

@@ -32,7 +32,7 @@ def synthesize(text: str, voice: str = "en-us+f2", speed: int = 130) -> np.ndarr
         raw = Path(tmp) / "speech.raw"
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), text],
                        check=True, capture_output=True)
-        subprocess.run(["sox", str(wav), "-r", str(RATE), "-c", "1", "-b", "16", "-e", "signed",
+        subprocess.run(["sox", "-D", str(wav), "-r", str(RATE), "-c", "1", "-b", "16", "-e", "signed",
                         str(raw)], check=True, capture_output=True)
         return np.frombuffer(raw.read_bytes(), dtype=np.int16).copy()
 
