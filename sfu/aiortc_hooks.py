@@ -280,8 +280,8 @@ def send_now(dtls: RTCDtlsTransport, data: bytes, *, rtcp: bool = False) -> bool
         except (AttributeError, TypeError):
             return False
     try:
-        srtp = route.srtp
-        route.protocol.transport.sendto(srtp.protect_rtcp(data) if rtcp else srtp.protect(data), route.address)
+        protected = route.srtp_session.protect_rtcp(data) if rtcp else route.srtp.protect(data)
+        route.protocol.transport.sendto(protected, route.address)
     except (pylibsrtp.Error, ValueError, AttributeError, OSError):
         return False
     return True

@@ -5,10 +5,10 @@ Every forwarded packet is unprotected once and protected once per subscriber.
 cffi and calls a third function to check the result: a protect + unprotect of a 1.1 kB
 packet takes 4.0 µs through pylibsrtp and 3.1 µs here in a tight loop
 (benchmarks/packet_path.py), and more on the server's packet path, where each packet meets
-cold caches. Here
-each session gets one :class:`SrtpContext` holding the libsrtp context, the session's
-own buffer and a preallocated length, and each call is one frame around the C call.
-SRTCP unprotect is not on the packet path and stays with pylibsrtp.
+cold caches. Here each session gets one :class:`SrtpContext` holding the libsrtp context,
+the session's own buffer and a preallocated length, and each call is one frame around the
+C call. SRTCP (a few packets per second per leg) is not on the packet path and stays with
+pylibsrtp's own methods.
 
 The only module touching pylibsrtp's private attributes (``_srtp``, ``_cdata``,
 ``_buffer``); tests/sfu/test_srtp_fast.py checks they still exist and that packets
@@ -26,11 +26,10 @@ from pylibsrtp._binding import ffi, lib
 
 _OK = lib.srtp_err_status_ok
 _RTP_TRAILER = 16 + 128  # SRTP_MAX_TAG_LEN + SRTP_MAX_MKI_LEN, as pylibsrtp reserves
-_RTCP_TRAILER = 4 + 16 + 128  # + the SRTCP index
 
 
 class SrtpContext:
-    """Protect/unprotect through one pylibsrtp ``Session`` (same keys, same replay state)."""
+    """RTP protect/unprotect through one pylibsrtp ``Session`` (same keys, same replay state)."""
 
     __slots__ = ("_buffer", "_cdata", "_ctx", "_length", "_owner", "_size")
 
@@ -73,20 +72,6 @@ class SrtpContext:
         buffer = self._buffer
         buffer[0:size] = packet
         status = lib.srtp_unprotect(self._ctx, self._cdata, length)
-        if status != _OK:
-            raise pylibsrtp.Error(pylibsrtp.ERRORS[status])
-        result: bytes = buffer[0 : length[0]]
-        return result
-
-    def protect_rtcp(self, packet: bytes) -> bytes:
-        size = len(packet)
-        if size > self._size - _RTCP_TRAILER:
-            raise ValueError(f"RTCP packet of {size} bytes is too long for SRTCP")
-        length = self._length
-        length[0] = size
-        buffer = self._buffer
-        buffer[0:size] = packet
-        status = lib.srtp_protect_rtcp(self._ctx, self._cdata, length)
         if status != _OK:
             raise pylibsrtp.Error(pylibsrtp.ERRORS[status])
         result: bytes = buffer[0 : length[0]]
