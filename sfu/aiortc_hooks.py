@@ -315,6 +315,14 @@ class ReceiverTap:
         return dict(_private(self.receiver, _RECEIVER, "codecs"))
 
 
+def _rtx_apt(codec: RTCRtpCodecParameters) -> int | None:
+    """None for a media codec; for RTX its associated payload type, -1 when unusable."""
+    if not is_rtx(codec):
+        return None
+    apt = codec.parameters.get("apt")
+    return apt if isinstance(apt, int) else -1
+
+
 def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: SenderReportSink) -> ReceiverTap:
     """Divert a receiver's packets to ``on_rtp`` (media ssrc, RTX already unwrapped).
 
@@ -349,8 +357,7 @@ def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: S
             return
         known = kinds.get(payload_type)
         if known is None or known[0] is not codec:
-            apt = codec.parameters.get("apt") if is_rtx(codec) else None
-            known = kinds[payload_type] = (codec, None if apt is None else apt if isinstance(apt, int) else -1)
+            known = kinds[payload_type] = (codec, _rtx_apt(codec))
         stats = remote_streams.get(packet.ssrc)
         if stats is None:
             stats = remote_streams[packet.ssrc] = ReceiveStatistics(codec.clockRate)

@@ -97,3 +97,30 @@ async def test_an_upstream_gap_too_long_for_nacks_asks_for_a_keyframe(server: Ru
     finally:
         await pub.close()
 
+
+
+async def test_upstream_loss_is_repaired_by_the_publishers_retransmissions(server: RunningServer) -> None:
+    # The server NACKs what the publisher's link lost; aiortc answers with RTX packets,
+    # which the receive hook unwraps back into the original sequence numbers.
+    pub = TestPeer(server.ws_url, server.token("rtx", "pub"), "pub")
+    try:
+        await pub.connect()
+        await pub.publish([(PatternVideoTrack(640, 480, 15, noise=True), "camera")])
+        participant = server.media.rooms["rtx"].participants[pub.joined["participant_id"]]
+        producer = next(iter(participant.producers.values()))
+        for _ in range(100):
+            if producer.packets > 20:
+                break
+            await asyncio.sleep(0.05)
+        assert pub._publish_pc is not None
+        lossy = drop_rtp(pub._publish_pc.getSenders()[0].transport.transport, 0.05, random.Random(3))
+        for _ in range(100):  # at most 5 s
+            nacks = producer.dump()["nacks"]
+            assert isinstance(nacks, dict)
+            if nacks["recovered"] >= 5:
+                break
+            await asyncio.sleep(0.05)
+        assert lossy.counts["dropped"] > 5, lossy.counts
+        assert nacks["recovered"] >= 5, nacks  # each arrived as RTX and was unwrapped
+    finally:
+        await pub.close()
