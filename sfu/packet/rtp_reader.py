@@ -24,6 +24,7 @@ RFC 3550 section 5.1 (header, CSRCs, padding) and RFC 8285 (one-byte 0xBEDE and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from struct import Struct
 
 _FIXED = Struct("!BBHII")
@@ -36,48 +37,19 @@ class RtpParseError(ValueError):
     """A received datagram is not a well-formed RTP packet."""
 
 
+@dataclass(slots=True, eq=False)
 class ReceivedRtp:
     """One received RTP packet: header fields, payload and the extensions the SFU uses."""
 
-    __slots__ = (
-        "abs_send_time",
-        "audio_level",
-        "marker",
-        "padding_size",
-        "payload",
-        "payload_type",
-        "sequence_number",
-        "ssrc",
-        "timestamp",
-    )
-
-    def __init__(
-        self,
-        payload_type: int,
-        marker: int,
-        sequence_number: int,
-        timestamp: int,
-        ssrc: int,
-        payload: bytes,
-        padding_size: int = 0,
-        abs_send_time: int | None = None,
-        audio_level: tuple[bool, int] | None = None,
-    ) -> None:
-        self.payload_type = payload_type
-        self.marker = marker
-        self.sequence_number = sequence_number
-        self.timestamp = timestamp
-        self.ssrc = ssrc
-        self.payload = payload
-        self.padding_size = padding_size
-        self.abs_send_time = abs_send_time  # 24-bit 6.18 fixed-point seconds
-        self.audio_level = audio_level  # (voice activity, level in -dBov), RFC 6464
-
-    def __repr__(self) -> str:
-        return (
-            f"ReceivedRtp(pt={self.payload_type}, marker={self.marker}, seq={self.sequence_number}, "
-            f"ts={self.timestamp}, ssrc={self.ssrc}, payload={len(self.payload)} bytes)"
-        )
+    payload_type: int
+    marker: int
+    sequence_number: int
+    timestamp: int
+    ssrc: int
+    payload: bytes = field(repr=False)
+    padding_size: int = 0
+    abs_send_time: int | None = None  # 24-bit 6.18 fixed-point seconds
+    audio_level: tuple[bool, int] | None = None  # (voice activity, level in -dBov), RFC 6464
 
 
 def parse_rtp(data: bytes, abs_send_time_id: int | None, audio_level_id: int | None) -> ReceivedRtp:
