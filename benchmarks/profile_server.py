@@ -92,13 +92,6 @@ class StageTimers:
             print(f"{label:40} {calls / wall_s:9.0f} {per_call:8.2f} {ns / 1e9 / cpu_s:13.1%}")
 
 
-async def main(args: argparse.Namespace) -> None:
-    if args.stages:
-        await _serve(args, _time_stages)
-    else:
-        await _serve(args, _profile)
-
-
 async def _profile(args: argparse.Namespace) -> None:
     profile = cProfile.Profile()
     profile.enable()
@@ -117,7 +110,8 @@ async def _time_stages(args: argparse.Namespace) -> None:
     timers.report(time.monotonic() - wall, time.process_time() - cpu)
 
 
-async def _serve(args: argparse.Namespace, measure: Callable[[argparse.Namespace], Any]) -> None:
+async def main(args: argparse.Namespace) -> None:
+    measure = _time_stages if args.stages else _profile
     config = config_module.load(None, server__host="127.0.0.1", server__port=args.port)
     runner = web.AppRunner(create_app(config), access_log=None)
     await runner.setup()
