@@ -16,6 +16,7 @@ from captions.room_state import CaptionEvent
 from captions.service import CaptionService
 from captions.translate import install_model
 from tests.captions.build_argos_model import build_package
+from tests.captions.speech import AMPLE_BUDGET_S
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +47,8 @@ def captions_config(tmp_path: Path, translation_folder: Path) -> CaptionsConfig:
         models_folder=tmp_path / "vosk",
         translation_folder=translation_folder,
         preload_languages=("en",),
+        final_target_s=AMPLE_BUDGET_S,
+        behind_s=AMPLE_BUDGET_S,
     )
 
 

@@ -20,7 +20,7 @@ from captions.errors import ConfigError
 from captions.languages import bundled_models
 from captions.recognition_worker import RecognitionWorker
 from captions.worker_protocol import AudioPacket, OpenStream, Recognised, RecognitionSettings
-from tests.captions.speech import opus_payloads, pcm16k, synthesize, word_error_rate
+from tests.captions.speech import AMPLE_BUDGET_S, opus_payloads, pcm16k, synthesize, word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -73,13 +73,8 @@ class Outbox(list[Any]):
         self.append(item)
 
 
-#: A time budget no machine misses: what these tests check must not depend on how fast the
-#: machine is at that moment (the budget rules have tests of their own, with the defaults).
-AMPLE_S = 30.0
-
-
 def run_worker(
-    chunk_s: float, text: str, late_s: float = 0.0, *, final_target_s: float = AMPLE_S, behind_s: float = AMPLE_S
+    chunk_s: float, text: str, late_s: float = 0.0, *, final_target_s: float = AMPLE_BUDGET_S, behind_s: float = AMPLE_BUDGET_S
 ) -> list[Recognised]:
     """One stream through a real RecognitionWorker; packets arrive ``late_s`` before the
     worker handles them (0: as if live)."""
