@@ -16,7 +16,8 @@ from aiohttp import web
 
 from control import config as config_module
 from control.app import create_app
-from control.tokens import DEFAULT_TTL_S, ROLES, join_url, mint
+from control.domain.roles import ROLES
+from control.tokens import DEFAULT_TTL_S, join_url, mint
 
 
 def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:

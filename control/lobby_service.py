@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 
 from control.consultations import Consultations
 from control.domain.errors import ControlError
-from control.domain.model import HOST_ROLES, Presence, PresenceState, Room
+from control.domain.model import Presence, PresenceState, Room
+from control.domain.roles import HOST_ROLES
 from control.domain.rules import (
     ANNOUNCEMENTS_CHANGED,
     AVAILABILITY_CHANGED,

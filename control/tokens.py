@@ -15,8 +15,9 @@ from urllib.parse import quote
 
 import jwt
 
+from control.domain.roles import ROLES
+
 AUDIENCE = "consult-sfu"
-ROLES = ("practitioner", "department_manager", "client", "guest")
 DEFAULT_TTL_S = 4 * 3600
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from control.domain.roles import ROLES
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 MAX_TIME = 4102444800  # 2100-01-01, unix seconds
 WEEK_S = 7 * 24 * 3600
-ROLES = ["practitioner", "department_manager", "client", "guest"]
 
 Schema = dict[str, Any]
 
@@ -125,7 +126,7 @@ COMPONENTS: dict[str, Schema] = {
         "properties": {
             "identity": TEXT_ID,
             "name": TEXT_ID,
-            "role": {"type": "string", "enum": ROLES},
+            "role": {"type": "string", "enum": list(ROLES)},
         },
     },
     "Token": {

@@ -38,9 +38,6 @@ class PresenceState(StrEnum):
     IN_CONSULTATION = "in_consultation"
 
 
-HOST_ROLES = frozenset({"practitioner", "department_manager"})
-ROLES = ("practitioner", "department_manager", "client", "guest")
-
 DEFAULT_WINDOW_BEFORE_S = 3600.0
 DEFAULT_WINDOW_AFTER_S = 3600.0
 

@@ -34,7 +34,6 @@ from typing import Any
 
 from control.domain.errors import Conflict, NotFound
 from control.domain.model import (
-    HOST_ROLES,
     Announcement,
     Presence,
     PresenceState,
@@ -43,6 +42,7 @@ from control.domain.model import (
     RoomState,
     WaitingStatus,
 )
+from control.domain.roles import HOST_ROLES
 
 # Events sent to webhooks (the others only drive live screens).
 WEBHOOK_EVENTS = frozenset(
