@@ -45,10 +45,11 @@ def free_port() -> int:
 async def serve(store_kind: str, port: int, redis_url: str | None) -> None:
     from aiohttp import web
 
-    from control.api import ApiDeps, setup_api
+    from control.api import setup_api
     from control.apikeys import create_key
     from control.domain.rules import Joiner
     from control.domain.scope import Scope
+    from control.plane import ControlPlane
     from control.store.memory import MemoryStore
     from control.webhooks import WebhookDispatcher
 
@@ -58,21 +59,22 @@ async def serve(store_kind: str, port: int, redis_url: str | None) -> None:
         store: Any = RedisStore(redis_url or "", prefix=f"bench{os.getpid()}:")
     else:
         store = MemoryStore(data_dir=None)
-    deps = ApiDeps(
-        store=store,
+    plane = ControlPlane.build(
+        store,
         secret="bench-secret-0123456789abcdef0123456789",
         public_url="http://127.0.0.1",
         clock=time.time,
         webhooks=WebhookDispatcher(store),
     )
     app = web.Application()
-    setup_api(app, deps)
+    app.cleanup_ctx.append(plane.lifecycle)
+    setup_api(app, plane.consultations)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
     key = await create_key(store, "bench", None)
     now = time.time()
-    room = await deps.consultations.create_room(
+    room = await plane.consultations.create_room(
         Scope("bench"),
         {
             "kind": "walk_in",
@@ -82,7 +84,7 @@ async def serve(store_kind: str, port: int, redis_url: str | None) -> None:
         },
     )
     for i in range(WAITING_ENTRIES):
-        await deps.consultations.join(room.id, Joiner(f"visitor-{i}", f"Visitor {i}", "client"), f"p{i}", "bench")
+        await plane.consultations.join(room.id, Joiner(f"visitor-{i}", f"Visitor {i}", "client"), f"p{i}", "bench")
     print(json.dumps({"key": key, "room": room.id}), flush=True)
     try:
         await asyncio.Event().wait()

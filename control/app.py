@@ -1,8 +1,10 @@
 """Composition root: builds the aiohttp application from a Config.
 
-Wires the media plane (sfu), the signalling sessions, the HTTP routes, and (when their
-packages are present) the control API, effects and captions. Everything started here
-is stopped by the app's cleanup context, in reverse order.
+Builds and owns: the media plane (sfu), the control plane (:class:`control.plane.ControlPlane`:
+store, rules, webhooks, the lobby), the signalling sessions, the HTTP routes, the REST API
+(/v1, handed the consultations service), and the optional features (control/features/).
+Everything started here is stopped by the app's cleanup contexts, in reverse order: the
+control plane's first, so it stops last, after every session has left.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from typing import Any
 from aiohttp import web
 
 from control import metrics, pages, ws
-from control.api import ApiDeps, setup_api
+from control.api import setup_api
 from control.config import Config, resolve_secret
-from control.feature_captions import install_captions
-from control.feature_effects import install_effects
 from control.features import Feature, FeatureContext
+from control.features.captions import install_captions
+from control.features.effects import install_effects
+from control.plane import ControlPlane
 from control.store import create_store
 from control.tokens import TokenError, mint, verify
 from control.webhooks import WebhookDispatcher
@@ -39,6 +42,7 @@ CONFIG = web.AppKey("config", Config)
 SECRET = web.AppKey("secret", str)
 REGISTRY = web.AppKey("registry", SessionRegistry)
 MEMORY = web.AppKey("consultation_memory", ConsultationMemory)
+PLANE = web.AppKey("control_plane", ControlPlane)
 #: Optional features installed by default (each adds routes, handlers, listeners).
 DEFAULT_FEATURES: list[Feature] = [install_effects, install_captions]
 STATIC_DIR = Path(__file__).parent / "static"
@@ -77,18 +81,19 @@ def create_app(config: Config, features: list[Feature] | None = None) -> web.App
     media = MediaServer(config.sfu)
     registry = SessionRegistry()
     store = create_store(config.store)
-    api = ApiDeps(store=store, secret=secret, public_url=config.public_url, clock=time.time, webhooks=WebhookDispatcher(store))
-    setup_api(app, api)  # /v1: rooms, tokens, waiting rooms, webhooks; owns the store's lifecycle
+    plane = ControlPlane.build(store, secret=secret, public_url=config.public_url, clock=time.time, webhooks=WebhookDispatcher(store))
+    app.cleanup_ctx.append(plane.lifecycle)  # first in, last out: sessions leave the lobby before it stops
     deps = SessionDeps(
         media=media,
         verify_token=make_token_verifier(secret),
         ice_servers=ice_servers_for_clients(config),
-        lobby=api.lobby,
+        lobby=plane.lobby,
         registry=registry,
     )
     app[CONFIG] = config
     app[SECRET] = secret
     app[REGISTRY] = registry
+    app[PLANE] = plane
     app[metrics.MEDIA] = media
     app[ws.SESSION_DEPS] = deps
     app[ws.CLOSING] = ws.ClosingSessions()
@@ -102,9 +107,10 @@ def create_app(config: Config, features: list[Feature] | None = None) -> web.App
     memory = ConsultationMemory()
     app[MEMORY] = memory
     media.subscribe_all(_forget_when_closed(memory))
-    context = FeatureContext(app=app, config=config, media=media, sessions=deps, registry=registry, api=api, memory=memory)
+    context = FeatureContext(app=app, config=config, media=media, sessions=deps, registry=registry, memory=memory)
     for install in DEFAULT_FEATURES if features is None else features:
         install(context)
+    setup_api(app, plane.consultations, context.api)  # /v1: rooms, tokens, waiting rooms, webhooks, features' routes
     return app
 
 

@@ -98,7 +98,7 @@ def cmd_apikey_create(args: argparse.Namespace) -> None:
 def cmd_models_install(args: argparse.Namespace) -> None:
     from captions.errors import ModelInstallError
     from captions.translate import install_model
-    from control.feature_captions_config import captions_settings
+    from control.features.captions.config import captions_settings
 
     config = _load(args)
     try:

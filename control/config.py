@@ -71,7 +71,7 @@ _ALIASES = {
 }
 
 #: Sections owned by optional features: kept as text/values in ``Config.extra`` and
-#: converted by the feature itself (control/feature_effects.py, feature_captions.py).
+#: converted by the feature itself (control/features/effects/config.py, captions/config.py).
 _EXTRA_SECTIONS = ("effects", "captions")
 
 # section name -> (dataclass, path inside Config)

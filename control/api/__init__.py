@@ -2,82 +2,44 @@
 
 Wiring (in control/app.py)::
 
-    store = create_store(store_config)                 # memory or Redis, chosen there
-    webhooks = WebhookDispatcher(store, webhook_config)
-    deps = ApiDeps(store=store, secret=secret, public_url=url, clock=time.time, webhooks=webhooks)
-    setup_api(app, deps)                                # /v1/..., starts/stops everything below
-    lobby = deps.lobby                                  # give it to the signalling sessions
+    plane = ControlPlane.build(store, ...)             # control/plane.py: owned by the app
+    setup_api(app, plane.consultations, extensions)    # /v1/...
 
-The sub-application has its own middlewares (JSON errors, Bearer API keys), so the
-parent app's other routes (/ws, /static, /room) are untouched. Its cleanup context
-starts the webhook dispatcher and the lobby's event listener, and on shutdown stops
-them and closes the store (``close_store``).
+The sub-application receives what it needs and nothing else: the consultations service
+(rules + store; API keys are checked against its store) and the features' parts of the
+API (:class:`ApiExtension`: routes and their OpenAPI description, e.g. the effects
+feature's /v1/backgrounds). It has its own middlewares (JSON errors, Bearer API keys), so
+the parent app's other routes (/ws, /static, /room) are untouched. It starts and stops
+nothing: the store, the webhooks and the lobby belong to the app's ControlPlane.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from aiohttp import web
 
-from control.api import announcements, backgrounds, openapi, rooms, waiting, walkin, webhooks_config
+from control.api import announcements, openapi, rooms, waiting, walkin, webhooks_config
 from control.api.common import SERVICE_KEY, VERIFIER_KEY, auth_middleware, error_middleware
+from control.api.openapi import ApiExtension
 from control.apikeys import ApiKeyVerifier
 from control.consultations import Consultations
-from control.lobby_service import ControlLobby
-from control.store import Store
-from control.webhooks import WebhookDispatcher
 
-__all__ = ["ApiDeps", "setup_api"]
+__all__ = ["ApiExtension", "build_api", "setup_api"]
 
 
-@dataclass
-class ApiDeps:
-    store: Store
-    secret: str
-    public_url: str
-    clock: Callable[[], float]
-    webhooks: WebhookDispatcher | None = None
-    close_store: bool = True
-    consultations: Consultations = field(init=False)
-    lobby: ControlLobby = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.consultations = Consultations(
-            self.store,
-            secret=self.secret,
-            public_url=self.public_url,
-            clock=self.clock,
-            webhooks=self.webhooks,
-        )
-        self.lobby = ControlLobby(self.consultations)
-
-
-def build_api(deps: ApiDeps) -> web.Application:
+def build_api(consultations: Consultations, extensions: Sequence[ApiExtension] = ()) -> web.Application:
     v1 = web.Application(middlewares=[error_middleware, auth_middleware])
-    v1[SERVICE_KEY] = deps.consultations
-    v1[VERIFIER_KEY] = ApiKeyVerifier(deps.store)
-    for module in (openapi, rooms, waiting, announcements, walkin, webhooks_config, backgrounds):
+    v1[SERVICE_KEY] = consultations
+    v1[VERIFIER_KEY] = ApiKeyVerifier(consultations.store)
+    for module in (openapi, rooms, waiting, announcements, walkin, webhooks_config):
         v1.add_routes(module.routes)
-
-    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
-        if deps.webhooks is not None:
-            await deps.webhooks.start()
-        await deps.lobby.start()
-        try:
-            yield
-        finally:
-            await deps.lobby.close()
-            if deps.webhooks is not None:
-                await deps.webhooks.close()
-            if deps.close_store:
-                await deps.store.close()
-
-    v1.cleanup_ctx.append(lifecycle)
+    for extension in extensions:
+        v1.add_routes(extension.routes)
+    v1[openapi.DOCUMENT_KEY] = openapi.Document.of(extensions)
     return v1
 
 
-def setup_api(app: web.Application, deps: ApiDeps) -> None:
-    """Mount /v1 on ``app``; ``deps.lobby`` is then the Lobby for signalling sessions."""
-    app.add_subapp("/v1", build_api(deps))
+def setup_api(app: web.Application, consultations: Consultations, extensions: Sequence[ApiExtension] = ()) -> None:
+    """Mount /v1 on ``app``."""
+    app.add_subapp("/v1", build_api(consultations, extensions))

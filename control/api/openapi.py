@@ -1,14 +1,19 @@
-"""The OpenAPI 3.1 document (/v1/openapi.json) and its readable page (/v1/docs, no CDN)."""
+"""The OpenAPI 3.1 document (/v1/openapi.json) and its readable page (/v1/docs, no CDN).
+
+The core operations are described here; a feature that adds routes to /v1 describes them
+in its :class:`ApiExtension`, merged into the document of the app it is installed in.
+"""
 
 from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from control.api import backgrounds
 from control.api.schemas import COMPONENTS, NAME_PATTERN
 
 routes = web.RouteTableDef()
@@ -174,7 +179,21 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def document() -> dict[str, Any]:
+@dataclass(frozen=True)
+class ApiExtension:
+    """A feature's part of /v1: its routes, and their OpenAPI paths and component schemas."""
+
+    routes: web.RouteTableDef
+    paths: dict[str, Any] = field(default_factory=dict)
+    schemas: dict[str, Any] = field(default_factory=dict)
+
+
+def document(extensions: Sequence[ApiExtension] = ()) -> dict[str, Any]:
+    schemas = dict(COMPONENTS)
+    paths = _paths()
+    for extension in extensions:
+        schemas.update(extension.schemas)
+        paths.update(extension.paths)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -190,19 +209,15 @@ def document() -> dict[str, Any]:
         "security": [{"bearerAuth": []}],
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
-            "schemas": {**COMPONENTS, **backgrounds.OPENAPI_SCHEMAS},
+            "schemas": schemas,
         },
-        "paths": _with_ids({**_paths(), **backgrounds.OPENAPI_PATHS}),
+        "paths": _with_ids(paths),
     }
-
-
-_DOCUMENT = document()
-_DOCUMENT_JSON = json.dumps(_DOCUMENT, indent=1)
 
 
 @routes.get("/openapi.json")
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.Response(text=_DOCUMENT_JSON, content_type="application/json")
+    return web.Response(text=request.app[DOCUMENT_KEY].json, content_type="application/json")
 
 
 def _schema_html(schema: dict[str, Any]) -> str:
@@ -255,9 +270,22 @@ def render_docs(doc: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-_DOCS_HTML = render_docs(_DOCUMENT)
+@dataclass(frozen=True)
+class Document:
+    """The document of one /v1 sub-application, rendered once when it is built."""
+
+    json: str
+    html: str
+
+    @classmethod
+    def of(cls, extensions: Sequence[ApiExtension] = ()) -> Document:
+        doc = document(extensions)
+        return cls(json.dumps(doc, indent=1), render_docs(doc))
+
+
+DOCUMENT_KEY = web.AppKey("openapi_document", Document)
 
 
 @routes.get("/docs")
 async def docs_page(request: web.Request) -> web.Response:
-    return web.Response(text=_DOCS_HTML, content_type="text/html")
+    return web.Response(text=request.app[DOCUMENT_KEY].html, content_type="text/html")

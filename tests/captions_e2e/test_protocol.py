@@ -78,7 +78,7 @@ async def test_room_policy_switches_captions_off(tmp_path: Path) -> None:
 
 
 async def test_workers_that_cannot_start_make_captions_unavailable(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.ERROR, logger="control.feature_captions")
+    caplog.set_level(logging.ERROR, logger="control.features.captions.feature")
     # a preloaded language without a model: the workers cannot be started
     async with captions_server(tmp_path, captions__preload_languages="sw") as server:
         peer = await join(server, "cc", "pat")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from control.config import ConfigError
-from control.feature_captions_config import captions_settings_from
+from control.features.captions.config import captions_settings_from
 
 
 def test_environment_text_is_converted_and_folders_follow_the_data_dir(tmp_path: Path) -> None:

@@ -21,9 +21,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from control.api import ApiDeps, setup_api
-from control.api.backgrounds import IMAGES_KEY
+from control.api import setup_api
 from control.apikeys import create_key
+from control.features.effects.api import EXTENSION as BACKGROUNDS_API
+from control.features.effects.api import IMAGES_KEY
+from control.plane import ControlPlane
 from control.store import Store
 from control.store.memory import MemoryStore
 from control.webhooks import WebhookConfig, WebhookDispatcher
@@ -102,7 +104,7 @@ class Api:
     """A running API (real TestServer on 127.0.0.1) with keys for three callers."""
 
     client: TestClient
-    deps: ApiDeps
+    plane: ControlPlane
     clock: FakeClock
     org_key: str
     dept_key: str
@@ -151,10 +153,11 @@ async def api(make_store: Any, store_kind: str) -> AsyncIterator[Api]:
     clock = FakeClock()
     store = make_store()
     webhooks = WebhookDispatcher(store, WebhookConfig(backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=2))
-    deps = ApiDeps(store=store, secret=SECRET, public_url="http://127.0.0.1:8080", clock=clock, webhooks=webhooks)
+    plane = ControlPlane.build(store, secret=SECRET, public_url="http://127.0.0.1:8080", clock=clock, webhooks=webhooks)
     app = web.Application()
+    app.cleanup_ctx.append(plane.lifecycle)
     app[IMAGES_KEY] = BackgroundImageStore()  # so /v1/backgrounds is live for the fuzzer too
-    setup_api(app, deps)
+    setup_api(app, plane.consultations, [BACKGROUNDS_API])
     org_key = await create_key(store, "org1", None)
     dept_key = await create_key(store, "org1", "cardio")
     other_dept_key = await create_key(store, "org1", "derma")
@@ -162,7 +165,7 @@ async def api(make_store: Any, store_kind: str) -> AsyncIterator[Api]:
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     try:
-        yield Api(client, deps, clock, org_key, dept_key, other_dept_key, other_org_key, store_kind)
+        yield Api(client, plane, clock, org_key, dept_key, other_dept_key, other_org_key, store_kind)
     finally:
         await client.close()
 
@@ -224,5 +227,5 @@ async def join_claims(api: Api, claims: Any) -> tuple[Any, RecordingHandle, str]
     handle = RecordingHandle()
     pid = f"p{next(_pid_counter)}"
     ctx = JoinContext(claims.room, claims.identity, claims.name, claims.role, claims.extra)
-    decision = await api.deps.lobby.on_join(ctx, pid, handle, api.clock.now)
+    decision = await api.plane.lobby.on_join(ctx, pid, handle, api.clock.now)
     return decision, handle, pid

@@ -8,7 +8,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from control import tokens
-from control.api import ApiDeps, setup_api
+from control.api import setup_api
+from control.plane import ControlPlane
 from control.store.redis import RedisStore
 from signalling.lobby import JoinContext
 from tests.control.conftest import SECRET, RecordingHandle, free_port
@@ -16,9 +17,10 @@ from tests.control.conftest import SECRET, RecordingHandle, free_port
 
 async def test_redis_down_gives_503_and_unavailable() -> None:
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", prefix="down:")
-    deps = ApiDeps(store=store, secret=SECRET, public_url="http://127.0.0.1", clock=time.time)
+    plane = ControlPlane.build(store, secret=SECRET, public_url="http://127.0.0.1", clock=time.time)
     app = web.Application()
-    setup_api(app, deps)
+    app.cleanup_ctx.append(plane.lifecycle)
+    setup_api(app, plane.consultations)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     try:
@@ -30,8 +32,8 @@ async def test_redis_down_gives_503_and_unavailable() -> None:
         token = tokens.mint(SECRET, room="r1", identity="ann", role="client", extra={"org": "o"})
         claims = tokens.verify(SECRET, token)
         ctx = JoinContext(claims.room, claims.identity, claims.name, claims.role, claims.extra)
-        decision = await deps.lobby.on_join(ctx, "p1", RecordingHandle(), time.time())
+        decision = await plane.lobby.on_join(ctx, "p1", RecordingHandle(), time.time())
         assert decision.outcome == "refuse" and decision.reason == "unavailable"
-        assert deps.lobby.dump() == {}
+        assert plane.lobby.dump() == {}
     finally:
         await client.close()

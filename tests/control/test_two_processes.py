@@ -12,8 +12,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from control import tokens
-from control.api import ApiDeps, setup_api
+from control.api import setup_api
 from control.apikeys import create_key
+from control.plane import ControlPlane
 from control.store.redis import RedisStore
 from signalling.lobby import JoinContext
 from tests.control.conftest import SECRET, FakeClock, RecordingHandle, eventually
@@ -22,14 +23,15 @@ pytestmark = pytest.mark.redis
 
 
 @contextlib.asynccontextmanager
-async def process(redis_url: str, prefix: str, clock: FakeClock) -> AsyncIterator[tuple[TestClient, ApiDeps]]:
-    deps = ApiDeps(store=RedisStore(redis_url, prefix=prefix), secret=SECRET, public_url="http://x", clock=clock)
+async def process(redis_url: str, prefix: str, clock: FakeClock) -> AsyncIterator[tuple[TestClient, ControlPlane]]:
+    plane = ControlPlane.build(RedisStore(redis_url, prefix=prefix), secret=SECRET, public_url="http://x", clock=clock)
     app = web.Application()
-    setup_api(app, deps)
+    app.cleanup_ctx.append(plane.lifecycle)
+    setup_api(app, plane.consultations)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     try:
-        yield client, deps
+        yield client, plane
     finally:
         await client.close()
 
@@ -37,8 +39,8 @@ async def process(redis_url: str, prefix: str, clock: FakeClock) -> AsyncIterato
 async def test_admit_in_one_process_reaches_a_session_in_the_other(redis_url: str) -> None:
     clock = FakeClock()
     prefix = f"two{uuid.uuid4().hex[:8]}:"
-    async with process(redis_url, prefix, clock) as (api_a, deps_a), process(redis_url, prefix, clock) as (_, deps_b):
-        key = await create_key(deps_a.store, "org1", None)
+    async with process(redis_url, prefix, clock) as (api_a, plane_a), process(redis_url, prefix, clock) as (_, plane_b):
+        key = await create_key(plane_a.store, "org1", None)
         headers = {"Authorization": f"Bearer {key}"}
         body = {"kind": "appointment", "practitioner": {"identity": "dr"}, "client": {"identity": "ann"}, "starts_at": clock.now + 600, "ends_at": clock.now + 1200}
         async with api_a.post("/v1/rooms", json=body, headers=headers) as resp:
@@ -47,7 +49,7 @@ async def test_admit_in_one_process_reaches_a_session_in_the_other(redis_url: st
         claims = tokens.verify(SECRET, token, now=clock.now)
         handle = RecordingHandle()
         ctx = JoinContext(claims.room, claims.identity, claims.name, claims.role, claims.extra)
-        decision = await deps_b.lobby.on_join(ctx, "pB1", handle, clock.now)  # connected to process B
+        decision = await plane_b.lobby.on_join(ctx, "pB1", handle, clock.now)  # connected to process B
         assert decision.outcome == "wait"
         async with api_a.get(f"/v1/rooms/{room['id']}/waiting", headers=headers) as resp:
             assert [e["participant_id"] for e in (await resp.json())["waiting"]] == ["pB1"]

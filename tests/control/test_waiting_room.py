@@ -20,7 +20,7 @@ async def test_access_window_too_early_and_too_late_at_every_reconnect(api: Api)
     api.clock.now = opens_at
     decision, _handle, pid = await join(api, room["id"], "client-1")
     assert decision.outcome == "wait"
-    await api.deps.lobby.on_leave(room["id"], pid, api.clock.now)
+    await api.plane.lobby.on_leave(room["id"], pid, api.clock.now)
     api.clock.now = room["access_window"]["closes_at"] + 1
     # reconnect with a token issued while the window was open: too_late, not a bare expiry
     issued_claims = tokens.verify(SECRET, (await _token(api, room["id"], "client-1", at=opens_at)), now=api.clock.now)
@@ -91,7 +91,7 @@ async def test_client_waits_on_time_then_is_admitted(api: Api) -> None:
     await eventually(lambda: doctor.of_type("queue") and doctor.last("queue").entries == [])
     assert (await api.ok("GET", f"/v1/rooms/{room['id']}/waiting"))["waiting"] == []
     # admitted once: a reconnect skips the waiting room
-    await api.deps.lobby.on_leave(room["id"], pid, api.clock.now)
+    await api.plane.lobby.on_leave(room["id"], pid, api.clock.now)
     decision, _, _ = await join(api, room["id"], "client-1")
     assert decision.outcome == "admit"
 
@@ -247,7 +247,7 @@ async def test_end_disconnects_everyone_and_shows_the_message(api: Api) -> None:
         await eventually(lambda h=handle: h.closed is not None)
         assert handle.closed == ("ended", "Book a follow-up: 555-0100")
         assert handle.last("consultation_ended").post_consultation_message == "Book a follow-up: 555-0100"
-    assert api.deps.lobby.dump() == {}
+    assert api.plane.lobby.dump() == {}
     decision, _, _ = await join_after_end(api, room["id"])
     assert decision.outcome == "refuse" and decision.reason == "room_ended"
     status, err = await api.call("POST", f"/v1/rooms/{room['id']}/tokens", {"identity": "x", "role": "client"})
@@ -285,7 +285,7 @@ async def test_practitioner_controls_over_signalling(api: Api) -> None:
     api.clock.advance(1800)
     _, doctor, doctor_pid = await join(api, room["id"], "dr-a", role="practitioner")
     _, client, client_pid = await join(api, room["id"], "client-1")
-    lobby = api.deps.lobby
+    lobby = api.plane.lobby
     try:
         await lobby.on_message(room["id"], client_pid, Admit(participant_id=client_pid), api.clock.now)
         raise AssertionError("a client must not admit")
@@ -316,9 +316,9 @@ async def test_concurrent_admits_admit_once(api: Api, make_store) -> None:
 
     t = api.clock.now  # a walk-in room: every visitor waits, even while it is running
     room = await api.room(kind="walk_in", client=None, starts_at=t, ends_at=t + 3600)
-    second_store = make_store() if api.store_kind == "redis" else api.deps.store
+    second_store = make_store() if api.store_kind == "redis" else api.plane.store
     second = Consultations(second_store, secret=SECRET, public_url="http://x", clock=api.clock)
-    first = api.deps.consultations
+    first = api.plane.consultations
     for round_ in range(10):
         _, client, pid = await join(api, room["id"], f"client-{round_}")
         results = await asyncio.gather(
@@ -333,5 +333,5 @@ async def test_concurrent_admits_admit_once(api: Api, make_store) -> None:
         await eventually(lambda c=client: c.admitted)
     got = await api.ok("GET", f"/v1/rooms/{room['id']}")
     assert got["participant_count"] == 10
-    if second_store is not api.deps.store:
+    if second_store is not api.plane.store:
         await second_store.close()

@@ -61,7 +61,7 @@ async def test_events_are_signed_and_retried(api: Api) -> None:
         api.clock.advance(300)
         await api.ok("POST", f"/v1/rooms/{room['id']}/end")
         await eventually(lambda: "consultation_ended" in receiver.events(), timeout=10)
-        await api.deps.webhooks.drain()  # type: ignore[union-attr]
+        await api.plane.webhooks.drain()  # type: ignore[union-attr]
         assert receiver.events() == [
             "room_created",
             "participant_waiting",
@@ -81,7 +81,7 @@ async def test_events_are_signed_and_retried(api: Api) -> None:
         assert ended["data"]["duration_s"] == 300
         started = next(p for p, _, _ in receiver.received if p["event"] == "consultation_started")
         assert started["data"]["forced"] is False
-        stats = api.deps.webhooks.stats  # type: ignore[union-attr]
+        stats = api.plane.webhooks.stats  # type: ignore[union-attr]
         assert stats.delivered == 6 and stats.retries == 12 and stats.failed == 0
     finally:
         await server.close()
@@ -96,8 +96,8 @@ async def test_forced_start_and_camera_problem_events(api: Api) -> None:
         api.clock.advance(1800)
         _, _, doctor = await join(api, room["id"], "dr-a", role="practitioner")
         await api.ok("POST", f"/v1/rooms/{room['id']}/start")
-        await api.deps.lobby.on_camera_problem(room["id"], doctor, "prod-1", False, api.clock.now)
-        await api.deps.lobby.on_leave(room["id"], doctor, api.clock.now)
+        await api.plane.lobby.on_camera_problem(room["id"], doctor, "prod-1", False, api.clock.now)
+        await api.plane.lobby.on_leave(room["id"], doctor, api.clock.now)
         await eventually(lambda: "participant_left" in receiver.events(), timeout=10)
         started = next(p for p, _, _ in receiver.received if p["event"] == "consultation_started")
         assert started["data"]["forced"] is True

@@ -14,9 +14,9 @@ from tests.support.server import running_server
 
 async def test_missing_model_is_named_at_start_up_and_effects_are_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     missing = tmp_path / "nowhere" / "selfie.tflite"
-    with caplog.at_level(logging.ERROR, logger="control.feature_effects"):
+    with caplog.at_level(logging.ERROR, logger="control.features.effects.feature"):
         async with running_server(tmp_path, effects__model_path=str(missing)) as server:
-            logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and r.name == "control.feature_effects"]
+            logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and r.name == "control.features.effects.feature"]
             assert len(logged) == 1, logged
             message = logged[0]
             assert "selfie.tflite" in message and str(missing) in message

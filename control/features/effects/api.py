@@ -1,14 +1,19 @@
-"""/v1/backgrounds: the organisation's background images for background replacement.
+"""The effects feature's HTTP routes: /v1/backgrounds (the organisation's background images
+for background replacement, API key required) and the pictures' thumbnails for the page.
 
 ``POST /v1/backgrounds?name=NAME`` with the raw PNG or JPEG file as body
 (``Content-Type: image/png`` or ``image/jpeg``), ``GET /v1/backgrounds`` (list),
 ``DELETE /v1/backgrounds/{image_id}``. Any key of the organisation may list; adding and
 deleting need an organisation-wide key (the set is shared by every department).
 
+``GET /backgrounds/{org}/{image_id}/thumb.jpg`` (:data:`page_routes`, on the main app, no
+API key: image ids are random) serves the 320x180 JPEG the room page's picker shows.
+
 The images live in the server's :class:`effects.images.BackgroundImageStore`, which the
-effects feature (control/feature_effects.py) puts on the main application under
-:data:`IMAGES_KEY`; ``request.config_dict`` finds it from this sub-application. A server
-built without that feature answers 404 ``not_found`` naming why. Decoding a big JPEG
+effects feature (feature.py) puts on the main application under :data:`IMAGES_KEY`;
+``request.config_dict`` finds it from the /v1 sub-application. The /v1 routes and their
+OpenAPI description are the feature's :data:`EXTENSION`: a server built without the
+feature has no /v1/backgrounds (404 ``not_found``). Decoding a big JPEG
 takes ~100 ms: it runs in the default executor, never on the event loop.
 
 Refusals from the store become the API's JSON errors here (one place): unsupported_format
@@ -25,13 +30,17 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from control.api import ApiExtension
 from control.api.common import error_response, scope_of
 from control.domain.errors import Forbidden, InvalidField
-from effects.errors import ImageNotFound, ImageRejected
+from effects.errors import EffectsError, ImageNotFound, ImageRejected
 from effects.images import MAX_NAME_LENGTH, BackgroundImageStore, ImageInfo
 
 logger = logging.getLogger(__name__)
+#: under /v1 (the EXTENSION)
 routes = web.RouteTableDef()
+#: on the main application
+page_routes = web.RouteTableDef()
 
 IMAGES_KEY = web.AppKey("background_images", BackgroundImageStore)
 
@@ -149,6 +158,21 @@ async def delete_background(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@page_routes.get("/backgrounds/{org}/{image_id}/thumb.jpg")
+async def thumbnail(request: web.Request) -> web.Response:
+    """GET /backgrounds/{org}/{image_id}/thumb.jpg: the 320x180 JPEG of the page's picker."""
+    store = request.app[IMAGES_KEY]
+    try:
+        stored = store.get(request.match_info["org"], request.match_info["image_id"])
+    except (ImageNotFound, EffectsError):
+        raise web.HTTPNotFound(reason="no such background image") from None
+    return web.Response(
+        body=stored.thumbnail_jpeg,
+        content_type="image/jpeg",
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
 # ---------------------------------------------------------------- OpenAPI (merged by control/api/openapi.py)
 
 
@@ -158,7 +182,7 @@ def _error(description: str) -> dict[str, Any]:
 
 _COMMON = {
     "401": _error("missing or invalid API key"),
-    "404": _error("unknown image, or the server runs without the effects feature"),
+    "404": _error("unknown image"),
     "503": _error("the state store (Redis) is unavailable"),
 }
 
@@ -230,3 +254,6 @@ OPENAPI_PATHS: dict[str, Any] = {
         },
     },
 }
+
+#: What the feature adds to /v1.
+EXTENSION = ApiExtension(routes, paths=OPENAPI_PATHS, schemas=OPENAPI_SCHEMAS)

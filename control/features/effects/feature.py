@@ -6,7 +6,7 @@ What it adds:
   model is logged at ERROR with its message (which model, where we looked, how to install)
   and the server keeps serving with effects unavailable (``set_effect`` -> ``unavailable``);
 * one :class:`effects.images.BackgroundImageStore` per server, on the main app under
-  :data:`control.api.backgrounds.IMAGES_KEY` (the /v1/backgrounds routes use it), and the
+  :data:`control.features.effects.api.IMAGES_KEY` (the /v1/backgrounds routes use it), and the
   thumbnails at ``GET /backgrounds/{org}/{image_id}/thumb.jpg`` (no API key: ids are random);
 * the ``set_effect`` handler on signalling sessions, and on_joined / on_left bookkeeping.
 
@@ -31,21 +31,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import typing
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from control import metrics
-from control.api.backgrounds import CHANGED_KEY, IMAGES_KEY, ImagesChanged, thumbnail_path
-from control.config import ConfigError
-from control.features import FeatureContext
+from control.features.context import FeatureContext
+from control.features.effects import api
+from control.features.effects.api import CHANGED_KEY, IMAGES_KEY, ImagesChanged, thumbnail_path
+from control.features.effects.config import effects_settings
 from control.metrics import Sample
 from effects.config import EffectsConfig
-from effects.errors import EffectsError, ImageNotFound, InvalidEffectSpec, ModelMissingError
+from effects.errors import ImageNotFound, InvalidEffectSpec, ModelMissingError
 from effects.images import BackgroundImageStore
 from effects.model import check_model
 from effects.spec import EffectKind, EffectSpec
@@ -54,6 +53,7 @@ from sfu.events import RoomEvent, TrackUnpublished
 from sfu.ids import ProducerId
 from sfu.participant import Participant
 from sfu.producer import Producer
+from sfu.room import Room
 from signalling import messages_effects as me
 from signalling.codec import Message, ProtocolError
 from signalling.session import ParticipantSession, SessionState
@@ -95,36 +95,6 @@ class _Active:
     self_view: bool
 
 
-def effects_config_from(raw: dict[str, Any]) -> EffectsConfig:
-    """``[effects]`` settings (file values, or text from the environment) -> EffectsConfig."""
-    fields = {f.name: f for f in dataclasses.fields(EffectsConfig)}
-    hints = typing.get_type_hints(EffectsConfig)
-    kwargs: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in fields:
-            raise ConfigError(f"unknown setting effects.{key} (known: {', '.join(sorted(fields))})")
-        kwargs[key] = _convert(f"effects.{key}", hints[key], value)
-    try:
-        return EffectsConfig(**kwargs)
-    except EffectsError as exc:
-        raise ConfigError(f"effects.{exc}") from None
-
-
-def _convert(name: str, tp: Any, value: Any) -> Any:
-    if tp == Path | None:
-        return None if value in (None, "") else Path(str(value))
-    try:
-        if tp is int and not isinstance(value, bool):
-            return int(value)
-        if tp is float and not isinstance(value, bool):
-            return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
-    if tp is str:
-        return str(value)
-    raise ConfigError(f"{name} must be a {getattr(tp, '__name__', tp)}, got {value!r}")
-
-
 class EffectsFeature:
     """The composition of effects with sessions and rooms (one per server)."""
 
@@ -157,7 +127,7 @@ class EffectsFeature:
             raise ProtocolError("not_found", "you publish no camera: publish it before choosing a background effect")
         org = org_of(session)
         if msg.kind == "none":
-            self._switch_off(participant, producer)
+            self._switch_off(room, participant, producer)
             choice = Choice("none")
         else:
             if self.unavailable is not None:
@@ -178,12 +148,13 @@ class EffectsFeature:
         self._remember(org, context.identity, choice)
         self._broadcast(session, producer.id, choice, ref=msg.id)
 
-    def _switch_off(self, participant: Participant, producer: Producer) -> None:
+    def _switch_off(self, room: Room, participant: Participant, producer: Producer) -> None:
         active = self._active.pop(producer.id, None)
-        if active is not None and active.self_view:
+        if active is None:
+            return  # no effect on this camera (every transform is set by this feature)
+        if active.self_view:
             participant.remove_consumer(producer.id)
-        if producer.renditions is not None and producer.renditions.transform is not None:
-            producer.set_transform(None)
+        room.set_transform(producer.id, None)
 
     def _broadcast(self, session: ParticipantSession, producer_id: str, choice: Choice, ref: str | None) -> None:
         if session.participant_id is None or session.context is None:
@@ -293,29 +264,16 @@ def _state(participant_id: str, producer_id: str, choice: Choice, ref: str | Non
     )
 
 
-async def thumbnail(request: web.Request) -> web.Response:
-    """GET /backgrounds/{org}/{image_id}/thumb.jpg: the 320x180 JPEG of the page's picker."""
-    store = request.app[IMAGES_KEY]
-    try:
-        stored = store.get(request.match_info["org"], request.match_info["image_id"])
-    except (ImageNotFound, EffectsError):
-        raise web.HTTPNotFound(reason="no such background image") from None
-    return web.Response(
-        body=stored.thumbnail_jpeg,
-        content_type="image/jpeg",
-        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
-    )
-
-
 def install_effects(ctx: FeatureContext) -> None:
     """Feature entry point (control.app.DEFAULT_FEATURES)."""
-    feature = EffectsFeature(ctx, effects_config_from(ctx.config.extra.get("effects", {})))
+    feature = EffectsFeature(ctx, effects_settings(ctx.config))
     ctx.app[FEATURE_KEY] = feature
     ctx.app[IMAGES_KEY] = feature.images
     changed = ImagesChanged()
     changed.listeners.append(feature.on_images_changed)
     ctx.app[CHANGED_KEY] = changed
-    ctx.app.router.add_get("/backgrounds/{org}/{image_id}/thumb.jpg", thumbnail)
+    ctx.app.router.add_routes(api.page_routes)
+    ctx.api.append(api.EXTENSION)
     ctx.sessions.handlers[me.SetEffect.type] = feature.on_set_effect
     ctx.sessions.on_joined.append(feature.on_joined)
     ctx.sessions.on_left.append(feature.on_left)

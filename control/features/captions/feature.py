@@ -40,8 +40,9 @@ from captions.languages import SpeechCatalog, normalise_language
 from captions.room_state import CaptionEvent
 from captions.service import CaptionService, SpeakerTap
 from control import metrics
-from control.feature_captions_config import CaptionsFeatureConfig, captions_settings
-from control.features import FeatureContext
+from control.domain.roles import HOST_ROLES
+from control.features.captions.config import CaptionsFeatureConfig, captions_settings
+from control.features.context import FeatureContext
 from control.metrics import Sample
 from sfu.events import RoomEvent, TrackPublished, TrackUnpublished
 from sfu.ids import ProducerId
@@ -51,10 +52,6 @@ from signalling.codec import Message, ProtocolError
 from signalling.session import ParticipantSession, SessionState
 
 logger = logging.getLogger(__name__)
-
-#: Roles that may set captions for another participant (e.g. for the patient).
-HOST_ROLES = ("practitioner", "department_manager")
-
 
 @dataclass
 class _Prefs:
@@ -144,7 +141,7 @@ class CaptionsFeature:
         target = msg.participant_id or me
         target_session = session
         if target != me:
-            if context.role not in HOST_ROLES:
+            if context.role not in HOST_ROLES:  # practitioners and department managers
                 raise ProtocolError("forbidden", "only a practitioner or department manager may set captions for another participant")
             other = self._ctx.registry.get(context.room, target)
             if other is None or other.room is not room or other.state is not SessionState.JOINED:
@@ -359,4 +356,4 @@ def install_captions(ctx: FeatureContext) -> None:
     metrics.add_source(ctx.app, feature.metrics)
 
 
-__all__ = ["FEATURE_KEY", "HOST_ROLES", "CaptionsFeature", "install_captions"]
+__all__ = ["FEATURE_KEY", "CaptionsFeature", "install_captions"]
