@@ -16,7 +16,7 @@
  * @module captions-panel
  */
 
-import { popover } from './popover.js';
+import { toolbarMenu } from './popover.js';
 
 const LANGUAGE_NAMES = (() => {
   try {
@@ -79,16 +79,17 @@ class CaptionsPanel {
     this.transcript = [];
     this.target = null; // whose settings the menu shows (null: mine)
 
-    this.button = room.addToolbarButton({ id: 'btn-captions', label: 'CC', onClick: (ev) => this.menuPopover.toggle(ev) });
-    this.button.innerHTML = '<span aria-hidden="true" class="cc-icon">CC</span><span class="button-label">Captions</span>';
-    this.button.setAttribute('aria-label', 'Captions');
-    this.button.hidden = true; // shown on `joined` when the room allows captions
-
-    const host = room.elements.stage.closest('#call-view') || document.body;
-    this.menu = document.createElement('div');
-    this.menu.className = 'popover captions-menu';
-    this.menu.id = 'captions-menu';
-    this.menu.hidden = true;
+    this.toolbarMenu = toolbarMenu(room, {
+      buttonId: 'btn-captions',
+      label: 'Captions',
+      buttonHtml: '<span aria-hidden="true" class="cc-icon">CC</span><span class="button-label">Captions</span>',
+      menuId: 'captions-menu',
+      menuClass: 'captions-menu',
+      onOpen: () => this.render(),
+      focus: () => this.el.enabled,
+    });
+    this.button = this.toolbarMenu.button;
+    this.menu = this.toolbarMenu.menu;
     this.menu.innerHTML = `
       <div class="captions-title">Captions</div>
       <label class="captions-for" hidden>For <select id="captions-for"></select></label>
@@ -97,7 +98,6 @@ class CaptionsPanel {
       <label>Show me <select id="captions-read"></select></label>
       <label class="captions-switch"><input type="checkbox" id="captions-transcript-toggle"> Transcript</label>
       <p class="captions-note">Captions are made on the server, kept only during the consultation.</p>`;
-    host.appendChild(this.menu);
     this.el = {
       forRow: this.menu.querySelector('.captions-for'),
       forSelect: this.menu.querySelector('#captions-for'),
@@ -123,9 +123,8 @@ class CaptionsPanel {
     this.transcriptEl.hidden = true;
     this.transcriptList = document.createElement('ol');
     this.transcriptEl.appendChild(this.transcriptList);
-    host.appendChild(this.transcriptEl);
+    (room.elements.stage.closest('#call-view') || document.body).appendChild(this.transcriptEl);
 
-    this.menuPopover = popover(this.button, this.menu, { onOpen: () => this.render(), focus: () => this.el.enabled });
     room.onClient((client) => this.attach(client));
   }
 
@@ -133,8 +132,7 @@ class CaptionsPanel {
     this.client = client;
     client.on('joined', ({ settings }) => {
       this.allowed = !settings || settings.captions_allowed !== false;
-      this.button.hidden = !this.allowed;
-      if (!this.allowed) this.menuPopover.close();
+      this.toolbarMenu.setAllowed(this.allowed);
       // A re-join is a new participant for the server: captions on again if they were.
       const mine = this.lastOwnChoice;
       this.states.clear();

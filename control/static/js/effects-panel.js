@@ -22,7 +22,7 @@
  * @module effects-panel
  */
 
-import { popover } from './popover.js';
+import { toolbarMenu } from './popover.js';
 
 const ICON = '<svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true" focusable="false" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><rect x="2" y="4" width="20" height="16" rx="2"/><circle cx="12" cy="11" r="3"/><path d="M6 20c1-3 3.5-4.5 6-4.5s5 1.5 6 4.5"/><path d="M4 8h2M4 12h1M18 8h2M19 12h1" stroke-dasharray="1 2"/></svg>';
 
@@ -53,20 +53,18 @@ class EffectsPanel {
     this.pending = null; // a choice to apply once the camera is published
     this.selfStream = null; // the server's processed self view
     this.allowed = true;
-    this.button = room.addToolbarButton({ id: 'btn-effects', label: 'Background', onClick: (ev) => this.menuPopover.toggle(ev) });
-    this.button.innerHTML = `${ICON}<span class="button-label">Background</span>`;
-    this.button.hidden = true; // shown on `joined` when the room allows effects
-    this.menu = document.createElement('div');
-    this.menu.className = 'popover effects-menu';
-    this.menu.id = 'effects-menu';
-    this.menu.setAttribute('role', 'menu');
-    this.menu.hidden = true;
-    const host = room.elements.stage.closest('#call-view') || document.body;
-    host.appendChild(this.menu);
-    this.menuPopover = popover(this.button, this.menu, {
+    this.toolbarMenu = toolbarMenu(room, {
+      buttonId: 'btn-effects',
+      label: 'Background',
+      buttonHtml: `${ICON}<span class="button-label">Background</span>`,
+      menuId: 'effects-menu',
+      menuClass: 'effects-menu',
       onOpen: () => this.renderMenu(),
       focus: () => this.menu.querySelector('button'),
     });
+    this.button = this.toolbarMenu.button;
+    this.menu = this.toolbarMenu.menu;
+    this.menu.setAttribute('role', 'menu');
     room.onClient((client) => this.attach(client));
   }
 
@@ -74,8 +72,7 @@ class EffectsPanel {
     this.client = client;
     client.on('joined', ({ settings }) => {
       this.allowed = !settings || settings.background_effects_allowed !== false;
-      this.button.hidden = !this.allowed;
-      if (!this.allowed) this.menuPopover.close();
+      this.toolbarMenu.setAllowed(this.allowed);
       // A re-join after a network drop is a new participant for the server: its effect is
       // gone. Apply the current choice again once the camera is published again.
       if (this.allowed && this.current.kind !== 'none') this.pending = this.current;
@@ -161,7 +158,7 @@ class EffectsPanel {
     if (choice.image_id) button.dataset.imageId = choice.image_id;
     if (label) button.textContent = label;
     button.addEventListener('click', () => {
-      this.menuPopover.close();
+      this.toolbarMenu.close();
       this.choose(choice);
     });
     return button;

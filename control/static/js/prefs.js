@@ -7,7 +7,20 @@
 
 const KEY = 'consult-sfu.prefs.v1';
 
-/** Defaults for every preference. */
+/**
+ * The remembered choices.
+ * @typedef {object} Prefs
+ * @property {string|null} cameraId  deviceId chosen on the settings page
+ * @property {string|null} microphoneId
+ * @property {string} videoFit  "cover" fills the tile (may crop), "contain" shows the whole picture
+ * @property {number} sendHeight  most we send (camera): 720, 360 or 180
+ * @property {number} receiveHeight  most we receive per video; 0 = no cap
+ */
+
+/**
+ * Defaults for every preference.
+ * @type {Readonly<Prefs>}
+ */
 export const DEFAULT_PREFS = Object.freeze({
   cameraId: null, // deviceId chosen on the settings page
   microphoneId: null,
@@ -16,7 +29,7 @@ export const DEFAULT_PREFS = Object.freeze({
   receiveHeight: 0, // most we receive per video; 0 = no cap
 });
 
-/** @returns {typeof DEFAULT_PREFS} */
+/** @returns {Prefs} */
 export function loadPrefs() {
   try {
     const raw = localStorage.getItem(KEY);
@@ -28,7 +41,8 @@ export function loadPrefs() {
 
 /**
  * Merge `changes` into the stored preferences and return the result.
- * @param {Partial<typeof DEFAULT_PREFS>} changes
+ * @param {Partial<Prefs>} changes
+ * @returns {Prefs}
  */
 export function savePrefs(changes) {
   const prefs = { ...loadPrefs(), ...changes };

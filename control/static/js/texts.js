@@ -3,7 +3,10 @@
  * @module texts
  */
 
-/** Messages for error codes: {title, body}. `body` may use {time}. */
+/**
+ * Messages for error codes: {title, body}. `body` may use {time}.
+ * @type {Record<string, {title: string, body: string}>}
+ */
 export const ERROR_TEXTS = {
   invalid_token: {
     title: 'This link does not work',
@@ -59,7 +62,12 @@ export const ERROR_TEXTS = {
   },
 };
 
-/** @param {string} code @param {string} [fallbackMessage] @param {object} [vars] */
+/**
+ * @param {string} code
+ * @param {string} [fallbackMessage]
+ * @param {{time?: string|null}} [vars]
+ * @returns {{title: string, body: string}}
+ */
 export function errorText(code, fallbackMessage, vars = {}) {
   const known = ERROR_TEXTS[code];
   const text = known ? { ...known } : { title: 'Something went wrong', body: fallbackMessage || code };
@@ -67,6 +75,7 @@ export function errorText(code, fallbackMessage, vars = {}) {
   return text;
 }
 
+/** @type {Record<string, string>} */
 export const STATE_TEXTS = {
   connecting: 'Connecting…',
   waiting: 'In the waiting room',
