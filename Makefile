@@ -8,9 +8,9 @@ PORT ?= 8080
 APT_PACKAGES := chromium chromium-driver redis-server janus espeak-ng sox iproute2 fonts-dejavu-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test lint unit screenshots bench compare clean
+.PHONY: setup run test lint unit types screenshots bench compare clean
 
-setup: .stamp-apt .stamp-venv
+setup: .stamp-apt .stamp-venv .stamp-node
 
 # Debian packages: Chromium for the browser tests, redis-server for the shared store,
 # janus for the load-test comparison, espeak-ng + sox for synthetic speech.
@@ -20,6 +20,16 @@ setup: .stamp-apt .stamp-venv
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@touch $@
+
+# TypeScript (pinned by package-lock.json) checks the browser client's JSDoc types in `make lint`;
+# nothing is built from it. Node.js and npm come from Debian when the machine has no npm yet.
+.stamp-node: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing Debian packages: nodejs npm"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm; \
+	}
+	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # Python packages, every one pinned by requirements/constraints.txt.
@@ -35,12 +45,18 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	node_modules/.bin/tsc -p tsconfig.json
 
 test: setup lint
 	$(BIN)/pytest
 
 unit: setup
 	$(BIN)/pytest -m "not browser and not slow"
+
+# Declaration files (.d.ts) of the browser client for TypeScript projects (docs/client.md, Types).
+types: setup
+	node_modules/.bin/tsc -p tsconfig.types.json
+	@echo "declarations in build/types/"
 
 screenshots: setup
 	$(BIN)/python scripts/screenshots.py
@@ -58,4 +74,4 @@ compare: setup
 	$(BIN)/python -m loadtest compare --targets ours,mediarelay,janus --scenario consults --consults 4 --duration 20
 
 clean:
-	rm -rf $(VENV) .stamp-apt .stamp-venv *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) .stamp-apt .stamp-venv .stamp-node node_modules *.egg-info .mypy_cache .ruff_cache

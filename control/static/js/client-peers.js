@@ -8,6 +8,9 @@
  * @module client-peers
  */
 
+/** @typedef {import('./client-types.js').PcName} PcName */
+
+/** @type {PcName[]} */
 const NAMES = ['publish', 'subscribe'];
 
 /** Both peer connections of one participant, and their ICE plumbing. */
@@ -15,8 +18,8 @@ export class PeerConnections {
   /**
    * @param {object} hooks
    * @param {() => RTCIceServer[]} hooks.iceServers  the servers of the current join
-   * @param {(body: object) => boolean} hooks.send  send a signalling message
-   * @param {(name: string, state: string) => void} hooks.onMediaState  ICE connection state changed
+   * @param {(body: import('./client-types.js').ClientMessage) => boolean} hooks.send  send a signalling message
+   * @param {(name: PcName, state: RTCIceConnectionState) => void} hooks.onMediaState  ICE connection state changed
    * @param {(reason: string) => void} hooks.onLost  ICE failed or stayed disconnected
    */
   constructor({ iceServers, send, onMediaState, onLost }) {
@@ -24,16 +27,18 @@ export class PeerConnections {
     this._send = send;
     this._onMediaState = onMediaState;
     this._onLost = onLost;
-    /** The two peer connections (null until needed). */
+    /** @type {{publish: RTCPeerConnection|null, subscribe: RTCPeerConnection|null}} the two peer connections (null until needed) */
     this.pcs = { publish: null, subscribe: null };
+    /** @type {Record<PcName, import('./client-types.js').ClientMessage[]>} candidates held back until the offer / answer went out */
     this._candidateBuffer = { publish: [], subscribe: [] };
     this._signalled = { publish: false, subscribe: false };
+    /** @type {Partial<Record<PcName, ReturnType<typeof setTimeout>>>} */
     this._iceTimers = {};
   }
 
   /**
    * Create the peer connection `name` ("publish" or "subscribe").
-   * @param {string} name
+   * @param {PcName} name
    * @returns {RTCPeerConnection}
    */
   create(name) {
@@ -67,16 +72,22 @@ export class PeerConnections {
     return pc;
   }
 
-  /** The offer or answer of `name` went out: send the candidates held back, trickle the next ones. */
+  /**
+   * The offer or answer of `name` went out: send the candidates held back, trickle the next ones.
+   * @param {PcName} name
+   */
   flushCandidates(name) {
     this._signalled[name] = true;
     for (const body of this._candidateBuffer[name]) this._send(body);
     this._candidateBuffer[name] = [];
   }
 
-  /** A `candidate` message from the server. */
+  /**
+   * A `candidate` message from the server.
+   * @param {import('./client-types.js').ServerMessage} msg
+   */
   async addRemoteCandidate(msg) {
-    const pc = this.pcs[msg.pc];
+    const pc = this.pcs[/** @type {PcName} */ (msg.pc)];
     if (!pc) return;
     try {
       await pc.addIceCandidate(msg.candidate || null);

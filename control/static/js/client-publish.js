@@ -13,20 +13,18 @@
 import { ConsultError } from './consult-error.js';
 import { captureScreen, captureTrack } from './client-capture.js';
 
-/** Sources a participant can publish (signalling/messages.py `Source`). */
-export const SOURCES = Object.freeze(['microphone', 'camera', 'screen', 'screen_audio']);
-const SOURCE_KIND = { microphone: 'audio', camera: 'video', screen: 'video', screen_audio: 'audio' };
+/** @typedef {import('./client-types.js').Source} Source */
+/** @typedef {import('./client-types.js').Kind} Kind */
+/** @typedef {import('./client-types.js').Publication} Publication */
+/** @typedef {import('./client-types.js').ServerMessage} ServerMessage */
 
 /**
- * One local track this client publishes.
- * @typedef {object} Publication
- * @property {string} source       microphone | camera | screen | screen_audio
- * @property {string} kind         audio | video
- * @property {MediaStreamTrack|null} track
- * @property {string|null} producerId  set once the server confirmed it (`published`)
- * @property {boolean} muted
- * @property {{maxHeight?: number, maxBitrate?: number}} sendLimits  re-applied after replaceTrack / reconnect
+ * Sources a participant can publish (signalling/messages.py `Source`).
+ * @type {readonly Source[]}
  */
+export const SOURCES = Object.freeze(['microphone', 'camera', 'screen', 'screen_audio']);
+/** @type {Readonly<Record<Source, Kind>>} */
+const SOURCE_KIND = Object.freeze({ microphone: 'audio', camera: 'video', screen: 'video', screen_audio: 'audio' });
 
 /** The local publications and the negotiation of the publish peer connection. */
 export class PublishLeg {
@@ -34,9 +32,9 @@ export class PublishLeg {
    * @param {object} deps
    * @param {import('./client-signalling.js').SignallingConnection} deps.signalling
    * @param {import('./client-peers.js').PeerConnections} deps.peers
-   * @param {(type: string, detail: object) => void} deps.emit  an event of the client
+   * @param {import('./client-types.js').EmitFn} deps.emit  an event of the client
    * @param {() => boolean} deps.isConnected  joined (state `connected`)
-   * @param {() => object|null} deps.selfParticipant  this participant, for `track_muted`
+   * @param {() => import('./client-types.js').EventParticipant|null} deps.selfParticipant  this participant, for `track_muted`
    */
   constructor({ signalling, peers, emit, isConnected, selfParticipant }) {
     this._signalling = signalling;
@@ -44,15 +42,23 @@ export class PublishLeg {
     this._emit = emit;
     this._isConnected = isConnected;
     this._selfParticipant = selfParticipant;
-    /** @type {Map<string, Publication>} local publications by source */
+    /** @type {Map<Source, Publication>} local publications by source */
     this.publications = new Map();
+    /** @type {Promise<void>} the negotiations, one after the other */
     this._publishChain = Promise.resolve();
+    /** @type {Promise<void>|null} the next negotiation, not started yet (requests made meanwhile share it) */
     this._publishQueued = null;
+    /** @type {string|null} the key under which the current offer waits for `published` */
     this._pendingPublished = null;
   }
 
-  /** See ConsultClient#publish. */
-  async publish(track, { source, muted = false, ownsTrack = false, sendLimits = {} } = {}) {
+  /**
+   * See ConsultClient#publish.
+   * @param {MediaStreamTrack|null} track
+   * @param {import('./client-types.js').PublishOptions} options
+   * @returns {Promise<Publication>}
+   */
+  async publish(track, { source, muted = false, ownsTrack = false, sendLimits = {} } = /** @type {any} */ ({})) {
     if (!SOURCE_KIND[source]) throw new ConsultError('invalid_option', `source must be one of ${SOURCES.join(', ')}, got ${source}`);
     if (track && track.kind !== SOURCE_KIND[source]) {
       throw new ConsultError('invalid_option', `a ${source} track must be ${SOURCE_KIND[source]}, got ${track.kind}`);
@@ -77,14 +83,20 @@ export class PublishLeg {
     return pub;
   }
 
+  /** @param {Publication} pub */
   _addTransceiver(pub) {
     const pc = this._peers.pcs.publish || this._peers.create('publish');
+    /** @type {RTCRtpTransceiverInit} */
     const init = { direction: 'sendonly', streams: [] };
     if (pub.kind === 'video') init.sendEncodings = [{}];
-    const live = pub.track && pub.track.readyState === 'live';
-    pub.transceiver = pc.addTransceiver(live ? pub.track : pub.kind, init);
+    const live = pub.track && pub.track.readyState === 'live' ? pub.track : null;
+    pub.transceiver = pc.addTransceiver(live || pub.kind, init);
   }
 
+  /**
+   * Offer the publish connection's current state (serialised; see the module comment).
+   * @returns {Promise<void>}
+   */
   _negotiate() {
     if (this._publishQueued) return this._publishQueued;
     const signalling = this._signalling;
@@ -105,7 +117,7 @@ export class PublishLeg {
       const published = signalling.expect(`${id}:published`, 15000);
       published.catch(() => {}); // awaited below only if the answer came
       this._pendingPublished = `${id}:published`;
-      signalling.sendRaw({ type: 'offer', id, pc: 'publish', sdp: pc.localDescription.sdp, tracks });
+      signalling.sendRaw({ type: 'offer', id, pc: 'publish', sdp: /** @type {RTCSessionDescription} */ (pc.localDescription).sdp, tracks });
       this._peers.flushCandidates('publish');
       const reply = await answer;
       if (this._peers.pcs.publish !== pc) return;
@@ -118,16 +130,22 @@ export class PublishLeg {
     return next;
   }
 
-  /** The server's `answer`. */
+  /**
+   * The server's `answer`.
+   * @param {ServerMessage} msg
+   */
   onAnswer(msg) {
     if (this._signalling.settle(msg)) return;
     // An answer without our id: match it to the oldest waiting publish offer.
     if (msg.pc === 'publish') this._signalling.resolveOldest('answer', msg);
   }
 
-  /** The server's `published`: the producers of our tracks. */
+  /**
+   * The server's `published`: the producers of our tracks.
+   * @param {ServerMessage} msg
+   */
   onPublished(msg) {
-    for (const producer of msg.producers || []) {
+    for (const producer of /** @type {import('./client-types.js').ProducerInfo[]} */ (msg.producers || [])) {
       const pub = this.publications.get(producer.source);
       if (!pub) continue;
       const first = pub.producerId !== producer.producer_id;
@@ -168,7 +186,10 @@ export class PublishLeg {
     }
   }
 
-  /** See ConsultClient#unpublish. */
+  /**
+   * See ConsultClient#unpublish.
+   * @param {Source} source
+   */
   async unpublish(source) {
     const pub = this.publications.get(source);
     if (!pub) return;
@@ -185,7 +206,12 @@ export class PublishLeg {
     this._emit('local_track_unpublished', { publication: pub });
   }
 
-  /** See ConsultClient#replaceTrack. */
+  /**
+   * See ConsultClient#replaceTrack.
+   * @param {Source} source
+   * @param {MediaStreamTrack|null} track
+   * @param {{ownsTrack?: boolean}} [options]
+   */
   async replaceTrack(source, track, { ownsTrack } = {}) {
     const pub = this.publications.get(source);
     if (!pub) throw new ConsultError('not_published', `${source} is not published`);
@@ -200,7 +226,11 @@ export class PublishLeg {
     if (old && old !== track && pub.ownsTrack) old.stop();
   }
 
-  /** See ConsultClient#setMuted. */
+  /**
+   * See ConsultClient#setMuted.
+   * @param {Source} source
+   * @param {boolean} muted
+   */
   setMuted(source, muted) {
     const pub = this.publications.get(source);
     if (!pub) return;
@@ -212,7 +242,11 @@ export class PublishLeg {
     });
   }
 
-  /** See ConsultClient#setSendLimits. */
+  /**
+   * See ConsultClient#setSendLimits.
+   * @param {Source} source
+   * @param {import('./client-types.js').SendLimits} limits
+   */
   async setSendLimits(source, limits) {
     const pub = this.publications.get(source);
     if (!pub) return;
@@ -220,6 +254,7 @@ export class PublishLeg {
     await this._applySendLimits(pub);
   }
 
+  /** @param {Publication} pub */
   async _applySendLimits(pub) {
     if (!pub.transceiver || pub.kind !== 'video') return;
     const sender = pub.transceiver.sender;
@@ -235,13 +270,14 @@ export class PublishLeg {
     try {
       await sender.setParameters(params);
     } catch (err) {
-      this._emit('error', { error: new ConsultError('send_limits_failed', `could not limit ${pub.source}: ${err.message}`), fatal: false });
+      const reason = /** @type {Error} */ (err).message;
+      this._emit('error', { error: new ConsultError('send_limits_failed', `could not limit ${pub.source}: ${reason}`), fatal: false });
     }
   }
 
   /**
    * The server's `resolution_requested`: emitted, and applied to the send limits when `apply`.
-   * @param {object} msg
+   * @param {ServerMessage} msg
    * @param {boolean} apply
    */
   onResolutionRequested(msg, apply) {
@@ -252,13 +288,19 @@ export class PublishLeg {
     }
   }
 
-  /** See ConsultClient#publishCamera. */
+  /**
+   * See ConsultClient#publishCamera.
+   * @param {MediaTrackConstraints} constraints
+   */
   async publishCamera(constraints) {
     const track = await captureTrack('camera', { video: constraints });
     return this.publish(track, { source: 'camera', ownsTrack: true });
   }
 
-  /** See ConsultClient#publishMicrophone. */
+  /**
+   * See ConsultClient#publishMicrophone.
+   * @param {MediaTrackConstraints} constraints
+   */
   async publishMicrophone(constraints) {
     const track = await captureTrack('microphone', { audio: constraints });
     return this.publish(track, { source: 'microphone', ownsTrack: true });
@@ -277,7 +319,11 @@ export class PublishLeg {
     return pub;
   }
 
-  /** See ConsultClient#senderStats. */
+  /**
+   * See ConsultClient#senderStats.
+   * @param {Source} source
+   * @returns {Promise<RTCStatsReport|null>}
+   */
   async senderStats(source) {
     const pub = this.publications.get(source);
     if (!pub || !pub.transceiver) return null;

@@ -8,45 +8,58 @@
  * @module client-roster
  */
 
+/** @typedef {import('./client-types.js').ParticipantInfo} ParticipantInfo */
+/** @typedef {import('./client-types.js').ProducerInfo} ProducerInfo */
+/** @typedef {import('./client-types.js').EventParticipant} EventParticipant */
+/** @typedef {import('./client-types.js').ServerMessage} ServerMessage */
+
 /** The other participants and their producers. */
 export class Roster {
   /**
    * @param {object} deps
-   * @param {(type: string, detail: object) => void} deps.emit  an event of the client
-   * @param {() => object|null} deps.self  this participant (`joined`), or null
+   * @param {import('./client-types.js').EmitFn} deps.emit  an event of the client
+   * @param {() => import('./client-types.js').SelfInfo|null} deps.self  this participant (`joined`), or null
    * @param {import('./client-subscribe.js').SubscribeLeg} deps.subscriber
    */
   constructor({ emit, self, subscriber }) {
     this._emit = emit;
     this._self = self;
     this._subscriber = subscriber;
-    /** @type {Map<string, object>} other participants by participant_id */
+    /** @type {Map<string, ParticipantInfo>} other participants by participant_id */
     this.participants = new Map();
-    /** @type {Map<string, object>} remote producers (ProducerInfo) by producer_id */
+    /** @type {Map<string, ProducerInfo>} remote producers by producer_id */
     this.producers = new Map();
   }
 
+  /** @param {string} participantId */
   _isSelf(participantId) {
     const self = this._self();
     return !!(self && participantId === self.participant_id);
   }
 
-  /** A participant by id (this one marked `self: true`; a placeholder when unknown). */
+  /**
+   * A participant by id (this one marked `self: true`; a placeholder when unknown).
+   * @param {string} participantId
+   * @returns {EventParticipant}
+   */
   participant(participantId) {
     const self = this._self();
     if (self && participantId === self.participant_id) return { ...self, self: true };
     return this.participants.get(participantId) || { participant_id: participantId, identity: participantId, name: participantId, role: 'guest' };
   }
 
-  /** `joined` (first or again): the room as the server sees it now. */
+  /**
+   * `joined` (first or again): the room as the server sees it now.
+   * @param {ServerMessage} msg
+   */
   onJoined(msg) {
     const previousParticipants = this.participants;
     this.participants = new Map();
-    for (const p of msg.participants || []) {
+    for (const p of /** @type {ParticipantInfo[]} */ (msg.participants || [])) {
       if (p.participant_id !== msg.participant_id) this.participants.set(p.participant_id, p);
     }
     this.producers = new Map();
-    for (const p of msg.producers || []) {
+    for (const p of /** @type {ProducerInfo[]} */ (msg.producers || [])) {
       if (p.participant_id !== msg.participant_id) this.producers.set(p.producer_id, p);
     }
     // After a re-join, tell the application who is gone and who is new.
@@ -61,12 +74,17 @@ export class Roster {
     }
   }
 
+  /** @param {ParticipantInfo|undefined} participant */
   onParticipantJoined(participant) {
     if (!participant || this._isSelf(participant.participant_id)) return;
     this.participants.set(participant.participant_id, participant);
     this._emit('participant_joined', { participant });
   }
 
+  /**
+   * @param {string} participantId
+   * @param {string} reason
+   */
   onParticipantLeft(participantId, reason) {
     for (const [producerId, producer] of [...this.producers]) {
       if (producer.participant_id === participantId) this.onTrackUnpublished(producerId);
@@ -76,6 +94,7 @@ export class Roster {
     this._emit('participant_left', { participant, reason });
   }
 
+  /** @param {ProducerInfo|undefined} producer */
   onTrackPublished(producer) {
     if (!producer) return;
     if (this._isSelf(producer.participant_id)) return;
@@ -84,6 +103,7 @@ export class Roster {
     this._subscriber.onProducerPublished(producer);
   }
 
+  /** @param {string} producerId */
   onTrackUnpublished(producerId) {
     const producer = this.producers.get(producerId);
     this._subscriber.removeRemoteTrack(producerId);
@@ -94,6 +114,7 @@ export class Roster {
     }
   }
 
+  /** @param {ServerMessage} msg `track_muted` */
   onTrackMuted(msg) {
     if (this._isSelf(msg.participant_id)) return; // emitted by setMuted already
     const producer = this.producers.get(msg.producer_id);
@@ -110,6 +131,7 @@ export class Roster {
     });
   }
 
+  /** @param {ServerMessage} msg `camera_problem` */
   onCameraProblem(msg) {
     this._emit('camera_problem', {
       participant: this.participant(msg.participant_id),

@@ -12,10 +12,24 @@
 
 import { ConsultError } from './consult-error.js';
 
+/** @typedef {import('./client-types.js').ServerMessage} ServerMessage */
+
+/**
+ * A request waiting for its reply.
+ * @typedef {object} Waiter
+ * @property {(msg: ServerMessage) => void} resolve
+ * @property {(error: ConsultError) => void} reject
+ * @property {ReturnType<typeof setTimeout>} timer
+ * @property {string|null} type  only a message of this type (or an `error`) settles it
+ */
+
 export const PROTOCOL_VERSION = 1;
 
-/** Re-join policy after a drop, unless the application gives its own. */
-export const DEFAULT_RECONNECT = { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 8000 };
+/**
+ * Re-join policy after a drop, unless the application gives its own.
+ * @type {Readonly<import('./client-types.js').ReconnectPolicy>}
+ */
+export const DEFAULT_RECONNECT = Object.freeze({ maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 8000 });
 
 /**
  * Wait before re-join attempt `attempt` (1, 2, ...): doubles from `baseDelayMs`, at most `maxDelayMs`.
@@ -27,6 +41,7 @@ export function reconnectDelayMs({ baseDelayMs, maxDelayMs }, attempt) {
   return Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
 }
 
+/** @param {number} ms */
 export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -39,7 +54,7 @@ export class SignallingConnection {
    * @param {typeof WebSocket} options.WebSocket  WebSocket implementation
    * @param {number} options.openTimeoutMs  how long to wait for the socket to open
    * @param {number} options.pingIntervalMs  keepalive period
-   * @param {(msg: object) => void} options.onMessage  every decoded server message
+   * @param {(msg: ServerMessage) => void} options.onMessage  every decoded server message
    * @param {(error: ConsultError, reason: string) => void} options.onLost  the socket closed or
    *        the server stopped answering (not called after {@link SignallingConnection#close})
    */
@@ -53,18 +68,22 @@ export class SignallingConnection {
     /** @type {WebSocket|null} the open socket */
     this.ws = null;
     this._seq = 0;
-    this._waiters = new Map(); // request id -> {resolve, reject, timer, type}
-    this._pingTimer = null;
+    /** @type {Map<string, Waiter>} request id -> who waits for its reply */
+    this._waiters = new Map();
+    /** @type {ReturnType<typeof setInterval>|undefined} */
+    this._pingTimer = undefined;
     this._lastHeard = 0;
   }
 
+  /** @returns {Promise<WebSocket>} */
   _openSocket() {
     return new Promise((resolve, reject) => {
+      /** @type {WebSocket} */
       let ws;
       try {
         ws = new this._WebSocket(this.url);
       } catch (err) {
-        reject(new ConsultError('server_unreachable', `cannot open ${this.url}: ${err.message}`));
+        reject(new ConsultError('server_unreachable', `cannot open ${this.url}: ${/** @type {Error} */ (err).message}`));
         return;
       }
       const timer = setTimeout(() => {
@@ -102,6 +121,10 @@ export class SignallingConnection {
     this._lastHeard = Date.now();
   }
 
+  /**
+   * @param {WebSocket} ws
+   * @param {CloseEvent} ev
+   */
   _onClosed(ws, ev) {
     if (ws !== this.ws) return;
     this.ws = null;
@@ -126,7 +149,7 @@ export class SignallingConnection {
   /** Stop the keepalive and close the socket without reporting it as lost. */
   close() {
     clearInterval(this._pingTimer);
-    this._pingTimer = null;
+    this._pingTimer = undefined;
     if (this.ws) {
       const ws = this.ws;
       this.ws = null;
@@ -135,7 +158,10 @@ export class SignallingConnection {
     }
   }
 
-  /** Reject every request still waiting for its reply. */
+  /**
+   * Reject every request still waiting for its reply.
+   * @param {ConsultError} error
+   */
   rejectAll(error) {
     for (const [id, w] of this._waiters) {
       clearTimeout(w.timer);
@@ -144,28 +170,44 @@ export class SignallingConnection {
     }
   }
 
+  /** @returns {string} a fresh request id */
   nextId() {
     this._seq += 1;
     return `c${this._seq}`;
   }
 
-  /** Send a message if the socket is open (`v` is added); false when it is not. */
+  /**
+   * Send a message if the socket is open (`v` is added); false when it is not.
+   * @param {import('./client-types.js').ClientMessage} body
+   * @returns {boolean}
+   */
   sendRaw(body) {
     if (!this.ws || this.ws.readyState !== 1) return false;
     this.ws.send(JSON.stringify({ v: PROTOCOL_VERSION, ...body }));
     return true;
   }
 
-  /** Like sendRaw, but throws `not_connected`; returns the message id. */
+  /**
+   * Like sendRaw, but throws `not_connected`; returns the message id.
+   * @param {string} type
+   * @param {Record<string, unknown>} [fields]
+   * @returns {string}
+   */
   send(type, fields = {}) {
-    const id = fields.id || this.nextId();
+    const id = /** @type {string|undefined} */ (fields.id) || this.nextId();
     if (!this.sendRaw({ ...fields, type, id })) {
       throw new ConsultError('not_connected', `cannot send '${type}': not connected`);
     }
     return id;
   }
 
-  /** Send a message and wait for the reply carrying the same id (or its error). */
+  /**
+   * Send a message and wait for the reply carrying the same id (or its error).
+   * @param {string} type
+   * @param {Record<string, unknown>} [fields]
+   * @param {number} [timeoutMs=10000]
+   * @returns {Promise<ServerMessage>}
+   */
   request(type, fields = {}, timeoutMs = 10000) {
     const id = this.nextId();
     const reply = this.expect(id, timeoutMs);
@@ -173,7 +215,11 @@ export class SignallingConnection {
     return reply;
   }
 
-  /** Round-trip time of the link (ms): `ping`, then wait for its `pong`. */
+  /**
+   * Round-trip time of the link (ms): `ping`, then wait for its `pong`.
+   * @param {number} [timeoutMs=5000]
+   * @returns {Promise<number>}
+   */
   async measureRtt(timeoutMs = 5000) {
     const id = this.nextId();
     const started = performance.now();
@@ -188,7 +234,7 @@ export class SignallingConnection {
    * @param {string} id  the request id (or any key settled with {@link SignallingConnection#resolve})
    * @param {number} timeoutMs
    * @param {string|null} [type]  only a message of this type (or an `error`) settles it
-   * @returns {Promise<object>}
+   * @returns {Promise<ServerMessage>}
    */
   expect(id, timeoutMs, type = null) {
     return new Promise((resolve, reject) => {
@@ -200,10 +246,14 @@ export class SignallingConnection {
     });
   }
 
-  /** Settle the waiter of a server message by its id; false when nobody waits for it. */
+  /**
+   * Settle the waiter of a server message by its id; false when nobody waits for it.
+   * @param {ServerMessage} msg
+   * @returns {boolean}
+   */
   settle(msg) {
-    if (!msg.id || !this._waiters.has(msg.id)) return false;
-    const waiter = this._waiters.get(msg.id);
+    const waiter = msg.id ? this._waiters.get(msg.id) : undefined;
+    if (!msg.id || !waiter) return false;
     if (msg.type !== 'error' && waiter.type && waiter.type !== msg.type) return false;
     this._waiters.delete(msg.id);
     clearTimeout(waiter.timer);
@@ -212,17 +262,27 @@ export class SignallingConnection {
     return true;
   }
 
-  /** Resolve the waiter under `key` with `msg`, if there is one. */
+  /**
+   * Resolve the waiter under `key` with `msg`, if there is one.
+   * @param {string|null} key
+   * @param {ServerMessage} msg
+   * @returns {boolean}
+   */
   resolve(key, msg) {
-    if (!key || !this._waiters.has(key)) return false;
-    const w = this._waiters.get(key);
+    const w = key ? this._waiters.get(key) : undefined;
+    if (!key || !w) return false;
     this._waiters.delete(key);
     clearTimeout(w.timer);
     w.resolve(msg);
     return true;
   }
 
-  /** Resolve the oldest waiter expecting a message of `type` (a reply that lost its id). */
+  /**
+   * Resolve the oldest waiter expecting a message of `type` (a reply that lost its id).
+   * @param {string} type
+   * @param {ServerMessage} msg
+   * @returns {boolean}
+   */
   resolveOldest(type, msg) {
     for (const [id, w] of this._waiters) {
       if (w.type === type) return this.resolve(id, msg);
@@ -230,11 +290,13 @@ export class SignallingConnection {
     return false;
   }
 
+  /** @param {unknown} data a text frame */
   _onFrame(data) {
     this._lastHeard = Date.now();
+    /** @type {ServerMessage|null} */
     let msg;
     try {
-      msg = JSON.parse(data);
+      msg = JSON.parse(/** @type {string} */ (data));
     } catch (_) {
       return; // the server only sends JSON; ignore garbage rather than dying
     }

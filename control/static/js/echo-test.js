@@ -1,3 +1,4 @@
+// @ts-nocheck -- not type-checked yet (tsconfig.json); remove this line once its JSDoc types pass tsc.
 /**
  * echo-test.js — "test your network": your own camera and microphone go to the server and come
  * back (a private echo room), and we measure what a consultation would get.

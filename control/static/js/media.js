@@ -1,3 +1,4 @@
+// @ts-nocheck -- not type-checked yet (tsconfig.json); remove this line once its JSDoc types pass tsc.
 /**
  * media.js — local devices: capture with the user's preferred devices, device lists, a
  * microphone level meter, and camera health (ended, black or frozen video).
@@ -14,19 +15,32 @@ export const CAMERA_CONSTRAINTS = { width: { ideal: 1280 }, height: { ideal: 720
 export const MICROPHONE_CONSTRAINTS = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 
 /**
- * Open the camera, preferring `deviceId`; falls back to any camera when that one is gone.
+ * Open a device, preferring `deviceId`; falls back to any device of that kind when that one is
+ * gone (unplugged since it was chosen).
+ * @param {'camera'|'microphone'} what
+ * @param {MediaTrackConstraints} constraints
  * @param {string|null} deviceId
  * @returns {Promise<MediaStreamTrack>}
  */
-export async function openCamera(deviceId) {
+async function openPreferred(what, constraints, deviceId) {
+  const kind = what === 'camera' ? 'video' : 'audio';
   if (deviceId) {
     try {
-      return await captureTrack('camera', { video: { ...CAMERA_CONSTRAINTS, deviceId: { exact: deviceId } } });
+      return await captureTrack(what, { [kind]: { ...constraints, deviceId: { exact: deviceId } } });
     } catch (err) {
       if (!(err instanceof ConsultError) || err.code !== 'no_device') throw err;
     }
   }
-  return captureTrack('camera', { video: CAMERA_CONSTRAINTS });
+  return captureTrack(what, { [kind]: constraints });
+}
+
+/**
+ * Open the camera, preferring `deviceId`; falls back to any camera when that one is gone.
+ * @param {string|null} deviceId
+ * @returns {Promise<MediaStreamTrack>}
+ */
+export function openCamera(deviceId) {
+  return openPreferred('camera', CAMERA_CONSTRAINTS, deviceId);
 }
 
 /**
@@ -34,15 +48,8 @@ export async function openCamera(deviceId) {
  * @param {string|null} deviceId
  * @returns {Promise<MediaStreamTrack>}
  */
-export async function openMicrophone(deviceId) {
-  if (deviceId) {
-    try {
-      return await captureTrack('microphone', { audio: { ...MICROPHONE_CONSTRAINTS, deviceId: { exact: deviceId } } });
-    } catch (err) {
-      if (!(err instanceof ConsultError) || err.code !== 'no_device') throw err;
-    }
-  }
-  return captureTrack('microphone', { audio: MICROPHONE_CONSTRAINTS });
+export function openMicrophone(deviceId) {
+  return openPreferred('microphone', MICROPHONE_CONSTRAINTS, deviceId);
 }
 
 /** @returns {Promise<{cameras: MediaDeviceInfo[], microphones: MediaDeviceInfo[]}>} */

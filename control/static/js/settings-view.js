@@ -1,3 +1,4 @@
+// @ts-nocheck -- not type-checked yet (tsconfig.json); remove this line once its JSDoc types pass tsc.
 /**
  * settings-view.js — "Settings / test your network and hardware": choose camera and microphone,
  * preview, microphone level, video fit, and (on the stand-alone page) the echo test.

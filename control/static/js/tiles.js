@@ -1,3 +1,4 @@
+// @ts-nocheck -- not type-checked yet (tsconfig.json); remove this line once its JSDoc types pass tsc.
 /**
  * tiles.js — the video stage: one tile per participant (camera) plus one per screen share,
  * laid out by {@link computeLayout} (pure) and positioned absolutely, so tiles never move in
