@@ -71,8 +71,8 @@ def main() -> None:
     port = free_port()
     secret = secrets.token_hex(32)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_SFU_")}
-    env.update(CONSULT_SFU_SECRET=secret, CONSULT_SFU_SFU_LATENCY_PROBE="true", CONSULT_SFU_LOG_LEVEL="WARNING")
     data_dir = tempfile.mkdtemp(prefix="fwd-bench-data-")
+    env.update(CONSULT_SFU_SECRET=secret, CONSULT_SFU_SFU_LATENCY_PROBE="true", CONSULT_SFU_LOG_LEVEL="WARNING", CONSULT_SFU_DATA_DIR=data_dir)
     server = subprocess.Popen(
         ["taskset", "-c", "0", str(ROOT / ".venv/bin/consult-sfu"), "serve", "--port", str(port)],
         cwd=data_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,

@@ -23,9 +23,9 @@ from aiohttp import web
 from control import metrics, pages, ws
 from control.api import setup_api
 from control.config import Config, resolve_secret
-from control.features import Feature, FeatureContext
-from control.features.captions import install_captions
-from control.features.effects import install_effects
+from control.features.captions.feature import install_captions
+from control.features.context import Feature, FeatureContext
+from control.features.effects.feature import install_effects
 from control.plane import ControlPlane
 from control.store import create_store
 from control.tokens import TokenError, mint, verify

@@ -1,4 +1,11 @@
-"""The ``consult-sfu`` command: serve, token, and the administration subcommands."""
+"""The ``consult-sfu`` command: serve, token, and the administration subcommands.
+
+A configuration that cannot be used (a bad setting in the file or the environment, a data
+folder that cannot be written, a store that cannot be reached, a port that cannot be
+listened on) ends every subcommand the same way: one line on stderr,
+``consult-sfu: configuration error: <setting> <rule>``, and exit code 2. The server itself
+(control.app, aiortc, the features) is imported by ``serve`` only.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +19,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from control import config as config_module
-from control.app import create_app
+from control.config import ConfigError
 from control.domain.roles import ROLES
 from control.tokens import DEFAULT_TTL_S, join_url, mint
 
@@ -38,23 +43,29 @@ def _load(args: argparse.Namespace) -> config_module.Config:
         overrides["server__host"] = args.host
     if getattr(args, "port", None):
         overrides["server__port"] = args.port
-    try:
-        return config_module.load(args.config, **overrides)
-    except config_module.ConfigError as exc:
-        print(f"consult-sfu: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    return config_module.load(args.config, **overrides)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    config = _load(args)
-    logging.basicConfig(level=config.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = _load(args)  # before importing the server: a bad setting is told at once
+
+    from aiohttp import web
+
+    from control.app import create_app
+
+    logging.basicConfig(level=config.server.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def main() -> None:
         app = create_app(config)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, config.server.host, config.server.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            address = f"{config.server.host}:{config.server.port}"
+            raise ConfigError(f"server.host/server.port: cannot listen on {address}: {exc.strerror or exc}") from None
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -84,6 +95,7 @@ def cmd_token(args: argparse.Namespace) -> None:
 def cmd_apikey_create(args: argparse.Namespace) -> None:
     from control.apikeys import cli_create
     from control.domain.errors import ControlError
+    from control.store import StoreError
 
     config = _load(args)
     try:
@@ -91,6 +103,10 @@ def cmd_apikey_create(args: argparse.Namespace) -> None:
     except (ValueError, ControlError) as exc:
         print(f"consult-sfu apikey create: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except StoreError as exc:
+        raise ConfigError(f"store.redis_url: the store at {config.store.redis_url} cannot be reached: {exc}") from None
+    except OSError as exc:  # the memory store keeps key hashes in data_dir/apikeys.json
+        raise ConfigError(f"store.data_dir: cannot keep API keys in {str(config.store.data_dir)!r}: {exc.strerror or exc}") from None
     print("API key (shown once; store it now, only its hash is kept):", file=sys.stderr)
     print(key)
 
@@ -98,19 +114,15 @@ def cmd_apikey_create(args: argparse.Namespace) -> None:
 def cmd_models_install(args: argparse.Namespace) -> None:
     from captions.errors import ModelInstallError
     from captions.translate import install_model
-    from control.features.captions.config import captions_settings
-
     config = _load(args)
-    try:
-        folder = captions_settings(config).captions.translation_folder
-    except config_module.ConfigError as exc:
-        print(f"consult-sfu: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    folder = config.captions.captions.translation_folder
     try:
         package = install_model(Path(args.file), folder)
     except ModelInstallError as exc:
         print(f"consult-sfu models install: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except OSError as exc:
+        raise ConfigError(f"captions.translation_folder: cannot install into {str(folder)!r}: {exc.strerror or exc}") from None
     print(f"installed translation {package.from_code} -> {package.to_code} into {package.path}")
     print("running servers pick it up for new captions; restart them to preload it", file=sys.stderr)
 
@@ -161,7 +173,12 @@ _EXTENSIONS: list[Callable[[Any], None]] = []
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except ConfigError as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the message held
+        print(f"consult-sfu: configuration error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

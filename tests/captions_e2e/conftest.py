@@ -23,7 +23,7 @@ import pytest
 from aiortc.mediastreams import MediaStreamTrack
 
 from captions.translate import install_model
-from control.features.captions import FEATURE_KEY, CaptionsFeature
+from control.features.captions.feature import FEATURE_KEY, CaptionsFeature
 from tests.captions.conftest import argos_files, no_network  # noqa: F401  (fixtures)
 from tests.captions.speech import AMPLE_BUDGET_S, RATE, synthesize
 from tests.support.peer import TestPeer

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from control.apikeys import ApiKeyVerifier, cli_create
+from control.config import load
 from control.domain.errors import InvalidField, Unauthorized
 from control.domain.scope import Scope
 from control.store import StoreConfig, create_store
@@ -73,6 +74,9 @@ def test_bad_names_are_refused(tmp_path: Path) -> None:
 def test_store_backend_is_chosen_in_one_place(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="memory, redis"):
         create_store(StoreConfig(backend="etcd", data_dir=tmp_path))
-    env = {"CONSULT_SFU_STORE": "redis", "CONSULT_SFU_REDIS_URL": "redis://127.0.0.1:1/0", "CONSULT_SFU_DATA_DIR": str(tmp_path)}
-    config = StoreConfig.from_env(env)
-    assert (config.backend, config.redis_url, config.data_dir) == ("redis", "redis://127.0.0.1:1/0", tmp_path)
+    env = {
+        "CONSULT_SFU_STORE": "redis", "CONSULT_SFU_REDIS_URL": "redis://127.0.0.1:1/0",
+        "CONSULT_SFU_REDIS_PREFIX": "p:", "CONSULT_SFU_DATA_DIR": str(tmp_path),
+    }
+    config = load(None, env=env).store  # the one settings loader reads [store] like every section
+    assert (config.backend, config.redis_url, config.redis_prefix, config.data_dir) == ("redis", "redis://127.0.0.1:1/0", "p:", tmp_path)

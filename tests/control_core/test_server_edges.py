@@ -69,8 +69,15 @@ async def test_feature_figures_keep_integers_exact() -> None:
     assert "# TYPE consult_sfu_x_total counter" in text and "consult_sfu_rtp_packets_forwarded_total 0\n" in text
 
 
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    """No CONSULT_SFU_ variable, and the default data folder under tmp_path (not the home)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_SFU_")}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    return env
+
+
 def run_cli(args: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_SFU_")}
+    full_env = clean_env(tmp_path)
     full_env.update(env or {})
     return subprocess.run([*CLI, *args], cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=60, check=False)
 
@@ -93,9 +100,11 @@ def test_token_secret_is_generated_once_and_shared(tmp_path: Path) -> None:
     first = run_cli(["token", "--room", "r", "--identity", "a"], tmp_path)
     second = run_cli(["token", "--room", "r", "--identity", "b"], tmp_path)
     assert first.returncode == 0 and second.returncode == 0
-    secret = (tmp_path / "var" / "secret").read_text().strip()
-    assert oct((tmp_path / "var" / "secret").stat().st_mode)[-3:] == "600"
+    path = tmp_path / "xdg" / "consult-sfu" / "secret"  # the default data_dir: $XDG_DATA_HOME/consult-sfu
+    secret = path.read_text().strip()
+    assert oct(path.stat().st_mode)[-3:] == "600"
     verify(secret, first.stdout.strip().splitlines()[-1].split("#token=")[1])
+    verify(secret, second.stdout.strip().splitlines()[-1].split("#token=")[1])
 
 
 def test_cli_refuses_bad_input_clearly(tmp_path: Path) -> None:
@@ -111,7 +120,6 @@ def test_configuration_from_file_then_environment(tmp_path: Path) -> None:
     path = tmp_path / "sfu.toml"
     path.write_text(
         '[server]\nport = 9000\n\n[ice]\nhost_addresses = ["10.0.0.5"]\nport_min = 40000\nport_max = 40100\n'
-        '[ice_servers_note]\nx = 1\n'
     )
     config = config_module.load(str(path), env={"CONSULT_SFU_ICE_HOST_ADDRESSES": "192.0.2.1, 192.0.2.2", "CONSULT_SFU_RENDITIONS_IDLE_STOP_S": "1.0"})
     assert config.server.port == 9000
@@ -124,7 +132,7 @@ def test_configuration_from_file_then_environment(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "words"),
     [
-        ({"CONSULT_SFU_SERVER_PORT": "eighty"}, "server.port must be int"),
+        ({"CONSULT_SFU_SERVER_PORT": "eighty"}, "server.port must be an integer"),
         ({"CONSULT_SFU_STORE": "postgres"}, "store.backend"),
         ({"CONSULT_SFU_UDP_PORT_MIN": "50000", "CONSULT_SFU_UDP_PORT_MAX": "40000"}, "ice.port_min"),
         ({"CONSULT_SFU_SERVER_NOPE": "1"}, "unknown setting server.nope"),
@@ -143,7 +151,7 @@ def test_serve_runs_on_uvloop(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     proc = subprocess.Popen(
         [*CLI, "serve", "--port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CONSULT_SFU_")},
+        env=clean_env(tmp_path),
     )
     try:
         assert proc.stdout is not None
@@ -154,3 +162,38 @@ def test_serve_runs_on_uvloop(tmp_path: Path) -> None:
         assert proc.wait(timeout=10) == 0
 
 
+
+
+async def test_a_token_minted_from_another_directory_joins_the_server(tmp_path: Path) -> None:
+    """No secret configured: ``serve`` and ``token`` share the default data_dir's secret,
+    wherever each is run from (control/data_dir.py)."""
+    import asyncio
+    import json
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "server-cwd").mkdir()
+    (tmp_path / "admin-cwd").mkdir()
+    env = clean_env(tmp_path)
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "serve", "--port", str(port), cwd=tmp_path / "server-cwd", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        assert "serving on" in line, line
+        minted = await asyncio.to_thread(
+            run_cli, ["token", "--room", "r", "--identity", "pat", "--config", "/dev/null"], tmp_path / "admin-cwd", {"XDG_DATA_HOME": env["XDG_DATA_HOME"]}
+        )
+        assert minted.returncode == 0, minted.stderr
+        token = minted.stdout.strip().splitlines()[-1].split("#token=")[1]
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            await ws.send_str(json.dumps({"v": 1, "type": "join", "id": "1", "token": token}))
+            reply = json.loads((await ws.receive(timeout=10)).data)
+        assert reply["type"] == "joined" and reply["identity"] == "pat", reply
+        assert not list((tmp_path / "server-cwd").iterdir()) and not list((tmp_path / "admin-cwd").iterdir())
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 15) == 0

@@ -41,7 +41,7 @@ from captions.room_state import CaptionEvent
 from captions.service import CaptionService, SpeakerTap
 from control import metrics
 from control.domain.roles import HOST_ROLES
-from control.features.captions.config import CaptionsFeatureConfig, captions_settings
+from control.features.captions.config import CaptionsFeatureConfig
 from control.features.context import FeatureContext
 from control.metrics import Sample
 from sfu.events import RoomEvent, TrackPublished, TrackUnpublished
@@ -345,7 +345,7 @@ FEATURE_KEY = web.AppKey("captions_feature", CaptionsFeature)
 
 def install_captions(ctx: FeatureContext) -> None:
     """Feature entry point (control.app.DEFAULT_FEATURES)."""
-    feature = CaptionsFeature(ctx, captions_settings(ctx.config))
+    feature = CaptionsFeature(ctx, ctx.config.captions)
     ctx.app[FEATURE_KEY] = feature
     ctx.app.cleanup_ctx.append(feature.lifecycle)
     ctx.sessions.handlers[mc.Captions.type] = feature.on_captions

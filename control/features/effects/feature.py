@@ -41,7 +41,6 @@ from control import metrics
 from control.features.context import FeatureContext
 from control.features.effects import api
 from control.features.effects.api import CHANGED_KEY, IMAGES_KEY, ImagesChanged, thumbnail_path
-from control.features.effects.config import effects_settings
 from control.metrics import Sample
 from effects.config import EffectsConfig
 from effects.errors import ImageNotFound, InvalidEffectSpec, ModelMissingError
@@ -266,7 +265,7 @@ def _state(participant_id: str, producer_id: str, choice: Choice, ref: str | Non
 
 def install_effects(ctx: FeatureContext) -> None:
     """Feature entry point (control.app.DEFAULT_FEATURES)."""
-    feature = EffectsFeature(ctx, effects_settings(ctx.config))
+    feature = EffectsFeature(ctx, ctx.config.effects)
     ctx.app[FEATURE_KEY] = feature
     ctx.app[IMAGES_KEY] = feature.images
     changed = ImagesChanged()
