@@ -1,4 +1,3 @@
-// @ts-nocheck -- not type-checked yet (tsconfig.json); remove this line once its JSDoc types pass tsc.
 /**
  * media.js — local devices: capture with the user's preferred devices, device lists, a
  * microphone level meter, and camera health (ended, black or frozen video).
@@ -69,7 +68,7 @@ export async function listDevices() {
 export class LevelMeter {
   /** @param {MediaStreamTrack} track */
   constructor(track) {
-    const Ctx = window.AudioContext || window.webkitAudioContext;
+    const Ctx = window.AudioContext || /** @type {any} */ (window).webkitAudioContext; // Safari < 14.1
     this.ctx = new Ctx();
     this.source = this.ctx.createMediaStreamSource(new MediaStream([track]));
     this.analyser = this.ctx.createAnalyser();
@@ -137,7 +136,16 @@ export class FrameHealth {
   constructor({ problemAfterMs = 3000, okAfterMs = 1000 } = {}) {
     this.problemAfterMs = problemAfterMs;
     this.okAfterMs = okAfterMs;
-    this.reset();
+    /** @type {number|null} since when the picture is bad */
+    this.badSince = null;
+    /** @type {string|null} how it is bad */
+    this.badKind = null;
+    /** @type {number|null} since when it is good */
+    this.goodSince = null;
+    /** @type {number|null|undefined} the previous sample's framesEncoded */
+    this.lastFrames = null;
+    /** @type {Uint8Array|null} the previous sample's luma */
+    this.lastLuma = null;
   }
 
   reset() {
@@ -154,7 +162,7 @@ export class FrameHealth {
    * @param {boolean} s.ended          the track ended
    * @param {boolean} s.enabled        false while the user muted the camera (never a problem)
    * @param {Uint8Array|null} s.luma   downscaled luma of the current picture (null: none yet)
-   * @param {number|null} s.framesEncoded outbound framesEncoded, null when not published
+   * @param {number|null|undefined} s.framesEncoded outbound framesEncoded, null when not published
    * @returns {{state: 'ok'|'problem'|'unknown', problem: string|null}}
    */
   update({ now, ended, enabled, luma, framesEncoded }) {
@@ -182,9 +190,10 @@ export class FrameHealth {
     const still = this.lastLuma !== null && this.lastLuma.length === luma.length && diff / luma.length < 0.05;
     const encoderStopped = framesEncoded === null || framesEncoded === undefined
       ? true
-      : this.lastFrames !== null && framesEncoded <= this.lastFrames;
+      : this.lastFrames !== null && framesEncoded <= /** @type {number} */ (this.lastFrames);
     this.lastLuma = luma;
     this.lastFrames = framesEncoded;
+    /** @type {string|null} */
     const badKind = black ? CameraProblem.BLACK : still && encoderStopped ? CameraProblem.FROZEN : null;
     if (badKind) {
       this.goodSince = null;
@@ -216,7 +225,7 @@ export function sampleLuma(video, canvas) {
   if (!video || video.readyState < 2 || !video.videoWidth) return null;
   canvas.width = SAMPLE_W;
   canvas.height = SAMPLE_H;
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d', { willReadFrequently: true }));
   ctx.drawImage(video, 0, 0, SAMPLE_W, SAMPLE_H);
   const { data } = ctx.getImageData(0, 0, SAMPLE_W, SAMPLE_H);
   const luma = new Uint8Array(SAMPLE_W * SAMPLE_H);
@@ -255,6 +264,7 @@ export class CameraWatchdog {
     this.video.className = 'watchdog-video';
     this.video.setAttribute('aria-hidden', 'true');
     this.canvas = document.createElement('canvas');
+    /** @type {ReturnType<typeof setInterval>|null} */
     this.timer = null;
     this.reported = false;
     this.healthyReported = false;
@@ -271,7 +281,7 @@ export class CameraWatchdog {
   }
 
   stop() {
-    clearInterval(this.timer);
+    clearInterval(this.timer ?? undefined);
     this.timer = null;
     this.video.srcObject = null;
     this.video.remove();
@@ -283,7 +293,8 @@ export class CameraWatchdog {
     try {
       const track = this.getTrack();
       if (!track) return;
-      if (!this.video.srcObject || this.video.srcObject.getVideoTracks()[0] !== track) {
+      const showing = /** @type {MediaStream|null} */ (this.video.srcObject);
+      if (!showing || showing.getVideoTracks()[0] !== track) {
         this.video.srcObject = new MediaStream([track]);
         this.video.play().catch(() => {});
         this.health.reset();
@@ -298,7 +309,7 @@ export class CameraWatchdog {
       });
       if (verdict.state === 'problem' && !this.reported) {
         this.reported = true;
-        this.onProblem(verdict.problem);
+        this.onProblem(/** @type {string} */ (verdict.problem));
       } else if (verdict.state === 'ok') {
         this.reported = false;
         if (!this.healthyReported) {
@@ -319,6 +330,7 @@ export class CameraWatchdog {
  */
 export function framesEncodedOf(report) {
   if (!report) return null;
+  /** @type {number|null} */
   let frames = null;
   report.forEach((s) => {
     if (s.type === 'outbound-rtp' && (s.kind === 'video' || s.mediaType === 'video') && typeof s.framesEncoded === 'number') {

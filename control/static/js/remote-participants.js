@@ -1,4 +1,3 @@
-// @ts-nocheck -- not type-checked yet (tsconfig.json); remove this line once its JSDoc types pass tsc.
 /**
  * remote-participants.js — the other participants on the room page: a camera tile per person
  * (name, microphone-off mark, camera-off avatar, the "camera stopped" notice), a tile per
@@ -8,7 +7,11 @@
  * @module remote-participants
  */
 
-const $ = (id) => document.getElementById(id);
+/** @typedef {import('./consult-client.js').ParticipantInfo} ParticipantInfo */
+/** @typedef {import('./consult-client.js').EventParticipant} EventParticipant */
+/** @typedef {import('./consult-client.js').ProducerInfo} ProducerInfo */
+
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
 /** What the page shows of the others. */
 export class RemoteParticipants {
@@ -22,12 +25,18 @@ export class RemoteParticipants {
     this.stage = stage;
     this.getClient = getClient;
     this.toast = toast;
-    this.micState = new Map(); // participant_id -> {producerId, muted}
-    this.cameraOf = new Map(); // participant_id -> camera producer_id shown in its tile
-    this.audioEls = new Map(); // producer_id -> <audio>
+    /** @type {Map<string, {producerId: string, muted: boolean}>} participant_id -> its microphone */
+    this.micState = new Map();
+    /** @type {Map<string, string>} participant_id -> camera producer_id shown in its tile */
+    this.cameraOf = new Map();
+    /** @type {Map<string, HTMLAudioElement>} producer_id -> <audio> */
+    this.audioEls = new Map();
   }
 
-  /** Follow a client's participants and tracks. */
+  /**
+   * Follow a client's participants and tracks.
+   * @param {import('./consult-client.js').ConsultClient} client
+   */
   attach(client) {
     client.on('participant_joined', ({ participant }) => this.upsertParticipant(participant));
     client.on('participant_left', ({ participant }) => this.removeParticipant(participant.participant_id));
@@ -49,6 +58,7 @@ export class RemoteParticipants {
       : names.length === 1 ? `Consultation with ${names[0]}` : `${names.length + 1} participants`;
   }
 
+  /** @param {ParticipantInfo} p */
   upsertParticipant(p) {
     this.refreshTitle();
     const tile = this.stage.upsert(`cam:${p.participant_id}`, { kind: 'camera', name: p.name || p.identity, participantId: p.participant_id });
@@ -56,6 +66,7 @@ export class RemoteParticipants {
     return tile;
   }
 
+  /** @param {string} participantId */
   removeParticipant(participantId) {
     queueMicrotask(() => this.refreshTitle());
     this.stage.remove(`cam:${participantId}`);
@@ -66,6 +77,10 @@ export class RemoteParticipants {
     this.cameraOf.delete(participantId);
   }
 
+  /**
+   * @param {ProducerInfo} producer
+   * @param {EventParticipant} participant
+   */
   onProducer(producer, participant) {
     const pid = producer.participant_id;
     const tile = this.upsertParticipant(participant);
@@ -78,6 +93,7 @@ export class RemoteParticipants {
     }
   }
 
+  /** @param {ProducerInfo} producer */
   onProducerGone(producer) {
     const pid = producer.participant_id;
     const tile = this.stage.get(`cam:${pid}`);
@@ -91,6 +107,7 @@ export class RemoteParticipants {
     }
   }
 
+  /** @param {import('./consult-client.js').RemoteTrack} remote */
   onTrackAdded(remote) {
     const { kind, source, stream, producerId, participant } = remote;
     if (participant.self) return; // own camera processed by the server: effects-panel.js shows it
@@ -118,6 +135,7 @@ export class RemoteParticipants {
     tile.el.dataset.producer = producerId;
   }
 
+  /** @param {import('./consult-client.js').TrackRemovedEvent} removed */
   onTrackRemoved({ kind, source, producerId, participant }) {
     if (participant.self) return;
     if (kind === 'audio') {
@@ -137,8 +155,9 @@ export class RemoteParticipants {
     if (tile && tile.el.dataset.producer === producerId) tile.setVideo(null);
   }
 
+  /** @param {import('./consult-client.js').TrackMutedEvent} ev */
   onTrackMuted({ participant, source, muted, local }) {
-    if (local) return; // our own buttons already show it
+    if (local || !participant) return; // our own buttons already show it
     const tile = this.stage.get(`cam:${participant.participant_id}`);
     if (!tile) return;
     if (source === 'microphone') {
@@ -150,6 +169,7 @@ export class RemoteParticipants {
     }
   }
 
+  /** @param {import('./consult-client.js').CameraProblemEvent} ev */
   onRemoteCameraProblem({ participant, resolved, self }) {
     if (self) {
       if (!resolved) this.toast('The others cannot see your video at the moment.');

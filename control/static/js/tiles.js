@@ -1,4 +1,3 @@
-// @ts-nocheck -- not type-checked yet (tsconfig.json); remove this line once its JSDoc types pass tsc.
 /**
  * tiles.js — the video stage: one tile per participant (camera) plus one per screen share,
  * laid out by {@link computeLayout} (pure) and positioned absolutely, so tiles never move in
@@ -19,15 +18,18 @@ const GAP = 6;
  * @property {boolean} self
  */
 
+/** @typedef {{x: number, y: number, w: number, h: number, small: boolean}} Rect */
+
 /**
  * Where every tile goes.
  * @param {TileSpec[]} tiles in display order
  * @param {string|null} pinned key of a tile the user enlarged
  * @param {number} width stage width (px)
  * @param {number} height stage height (px)
- * @returns {{mode: 'empty'|'solo'|'one-to-one'|'grid'|'focus', rects: Map<string, {x: number, y: number, w: number, h: number, small: boolean}>}}
+ * @returns {{mode: 'empty'|'solo'|'one-to-one'|'grid'|'focus', rects: Map<string, Rect>}}
  */
 export function computeLayout(tiles, pinned, width, height) {
+  /** @type {Map<string, Rect>} */
   const rects = new Map();
   if (!tiles.length) return { mode: 'empty', rects };
   const screens = tiles.filter((t) => t.kind === 'screen');
@@ -55,7 +57,14 @@ export function computeLayout(tiles, pinned, width, height) {
   return { mode: 'grid', rects };
 }
 
-/** Columns that make grid tiles (16:9) as large as possible. */
+/**
+ * Columns that make grid tiles (16:9) as large as possible.
+ * @param {number} n  tiles
+ * @param {number} width
+ * @param {number} height
+ * @param {number} [aspect=16/9]
+ * @returns {number}
+ */
 export function bestColumns(n, width, height, aspect = 16 / 9) {
   let best = 1;
   let bestSize = 0;
@@ -72,6 +81,14 @@ export function bestColumns(n, width, height, aspect = 16 / 9) {
   return best;
 }
 
+/**
+ * @param {TileSpec[]} tiles
+ * @param {number} x0
+ * @param {number} y0
+ * @param {number} width
+ * @param {number} height
+ * @param {Map<string, Rect>} rects  filled in
+ */
 function layoutGrid(tiles, x0, y0, width, height, rects) {
   const n = tiles.length;
   const cols = bestColumns(n, width, height);
@@ -87,6 +104,13 @@ function layoutGrid(tiles, x0, y0, width, height, rects) {
   });
 }
 
+/**
+ * @param {TileSpec} main  the large tile
+ * @param {TileSpec[]} rest  the strip
+ * @param {number} width
+ * @param {number} height
+ * @param {Map<string, Rect>} rects  filled in
+ */
 function layoutFocus(main, rest, width, height, rects) {
   const landscape = width >= height;
   const thickness = landscape ? Math.max(120, Math.min(260, width * 0.2)) : Math.max(90, Math.min(200, height * 0.2));
@@ -105,6 +129,7 @@ function layoutFocus(main, rest, width, height, rects) {
   }
 }
 
+/** @param {string} name */
 function initials(name) {
   const parts = String(name || '?').trim().split(/\s+/).filter(Boolean);
   return ((parts[0] || '?')[0] + (parts.length > 1 ? parts[parts.length - 1][0] : '')).toUpperCase();
@@ -112,6 +137,10 @@ function initials(name) {
 
 /** One tile: a <video>, a name label, mute indicators, an avatar when there is no video. */
 class Tile {
+  /**
+   * @param {string} key
+   * @param {{kind: 'camera'|'screen', self: boolean, name: string, participantId?: string}} spec
+   */
   constructor(key, { kind, self, name, participantId }) {
     this.key = key;
     this.kind = kind;
@@ -147,6 +176,7 @@ class Tile {
     this.setNotice(null);
   }
 
+  /** @param {string} name */
   setName(name) {
     this.name = name;
     const suffix = this.kind === 'screen' ? ' — screen' : this.self ? ' (you)' : '';
@@ -164,6 +194,7 @@ class Tile {
     this._updateVideoShown();
   }
 
+  /** @param {boolean} muted */
   setVideoMuted(muted) {
     this.videoMuted = !!muted;
     this._updateVideoShown();
@@ -174,10 +205,12 @@ class Tile {
     this.el.classList.toggle('no-video', !shown);
   }
 
+  /** @param {boolean} muted */
   setAudioMuted(muted) {
     this.el.classList.toggle('mic-off', !!muted);
   }
 
+  /** @param {string|null} text */
   setNotice(text) {
     this.notice.textContent = text || '';
     this.el.classList.toggle('has-notice', !!text);
@@ -193,13 +226,15 @@ export class Stage {
   constructor(root, { onLayout = () => {} } = {}) {
     this.root = root;
     this.tiles = new Map();
+    /** @type {string|null} */
     this.pinned = null;
     this.onLayout = onLayout;
     this.mode = 'empty';
     this.root.addEventListener('click', (ev) => {
-      const el = ev.target.closest('.tile');
+      const el = /** @type {HTMLElement|null} */ (/** @type {Element} */ (ev.target).closest('.tile'));
       if (!el) return;
-      this.pin(this.pinned === el.dataset.key ? null : el.dataset.key);
+      const key = /** @type {string} */ (el.dataset.key); // every tile has one
+      this.pin(this.pinned === key ? null : key);
     });
     if (window.ResizeObserver) new ResizeObserver(() => this.layout()).observe(root);
     else window.addEventListener('resize', () => this.layout());
@@ -223,10 +258,15 @@ export class Stage {
     return tile;
   }
 
+  /**
+   * @param {string} key
+   * @returns {Tile|null}
+   */
   get(key) {
     return this.tiles.get(key) || null;
   }
 
+  /** @param {string} key */
   remove(key) {
     const tile = this.tiles.get(key);
     if (!tile) return;
@@ -237,6 +277,7 @@ export class Stage {
     this.layout();
   }
 
+  /** @param {string|null} key  a tile to enlarge, or null */
   pin(key) {
     this.pinned = key;
     this.layout();
