@@ -14,7 +14,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from recordings_off import ConsultationMemory
 from sfu.events import RoomClosed, RoomEvent
 from sfu.media_server import MediaServer
 from signalling.lobby import JoinContext
-from signalling.session import JoinRefused, SessionDeps, SessionRegistry
+from signalling.session import JoinRefused, SessionDeps, SessionRegistry, TokenVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,10 @@ def ice_servers_for_clients(config: Config) -> list[dict[str, Any]]:
     return out
 
 
-def make_token_verifier(secret: str) -> Any:
+def make_token_verifier(secret: str) -> TokenVerifier:
+    """Join token -> who is joining, with the token rules of control/tokens.py; a refused
+    token raises JoinRefused (the session answers ``error`` with its reason)."""
+
     def verify_token(token: str) -> JoinContext:
         try:
             claims = verify(secret, token)
@@ -114,7 +117,7 @@ def create_app(config: Config, features: list[Feature] | None = None) -> web.App
     return app
 
 
-def _forget_when_closed(memory: ConsultationMemory) -> Any:
+def _forget_when_closed(memory: ConsultationMemory) -> Callable[[RoomEvent], None]:
     """The media room closed (consultation ended, or everyone left): forget its state."""
     tasks: set[asyncio.Task[list[str]]] = set()
 

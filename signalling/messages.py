@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from signalling.codec import M, Message, ProtocolError, message
 
@@ -191,8 +191,8 @@ class Joined(Message):
     identity: str
     name: str
     role: str
-    ice_servers: list[dict]
-    settings: dict
+    ice_servers: list[dict[str, Any]]
+    settings: dict[str, Any]
     participants: list[ParticipantInfo]
     producers: list[ProducerInfo]
     started_at: float | None = None

@@ -88,13 +88,11 @@ class _DecoderPool:
         self._model = model
         self.search_speed = SearchSpeed()
         self._idle: list[Decoder] = []
-        self.created = 0
         self.initial_cmn = ""
 
     def acquire(self) -> Decoder:
         if self._idle:
             return self._idle.pop()
-        self.created += 1
         decoder = new_decoder(self._model, SEARCH_SETTINGS)
         self.initial_cmn = decoder.get_cmn()
         return decoder
@@ -216,10 +214,6 @@ class SphinxFactory(EngineFactory):
         self._pool = _DecoderPool(model)
         self._partial_every_s = partial_every_s
         self._pool.release(self._pool.acquire())  # load now, not at the first word
-
-    @property
-    def decoders_created(self) -> int:
-        return self._pool.created
 
     def languages(self) -> list[str]:
         return [self._language]

@@ -104,8 +104,12 @@ def _operation_id(method: str, path: str) -> str:
     return method + "".join(w.title().replace("_", "") for w in words)
 
 
+def q(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter."""
+    return {"name": name, "in": "query", "schema": schema}
+
+
 def _paths() -> dict[str, Any]:
-    q = lambda name, schema: {"name": name, "in": "query", "schema": schema}  # noqa: E731
     time = {"type": "number", "minimum": 0, "maximum": 4102444800}
     return {
         "/v1/rooms": {

@@ -146,10 +146,6 @@ def client_inside(room: Room) -> bool:
     return any(p.role == "client" for p in room.in_consultation())
 
 
-def host_present(room: Room) -> bool:
-    return any(p.role in HOST_ROLES for p in room.present.values())
-
-
 def practitioner_status(room: Room) -> str:
     """What a waiting client sees: offline, online (connected) or in_consultation."""
     hosts = [p for p in room.present.values() if p.role in HOST_ROLES]

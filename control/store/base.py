@@ -45,7 +45,8 @@ class StoreError(Exception):
 
 
 def pack(value: dict[str, Any]) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return packed
 
 
 def unpack(raw: bytes) -> dict[str, Any]:

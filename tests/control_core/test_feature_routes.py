@@ -1,4 +1,5 @@
-"""A feature's /v1 routes and their OpenAPI description come with the feature."""
+"""What installing a feature adds: its /v1 routes and their OpenAPI description, its
+consultation-memory holder."""
 
 from __future__ import annotations
 
@@ -41,3 +42,12 @@ async def test_without_the_effects_feature_there_are_no_background_routes(tmp_pa
         assert "/v1/rooms" in doc["paths"] and not [p for p in doc["paths"] if "backgrounds" in p]
     finally:
         await server.close()
+
+
+async def test_what_the_consultation_memory_forgets_is_what_recordings_off_says(server: RunningServer) -> None:
+    import recordings_off
+    from control.app import MEMORY
+
+    holders = server.app[MEMORY].holders()
+    assert holders == ["captions", "effects"]
+    assert all(f"``{name}``" in (recordings_off.__doc__ or "") for name in holders)

@@ -46,7 +46,7 @@ from effects.config import EffectsConfig
 from effects.errors import ImageNotFound, InvalidEffectSpec, ModelMissingError
 from effects.images import BackgroundImageStore
 from effects.model import check_model
-from effects.spec import EffectKind, EffectSpec
+from effects.spec import BlurStrength, EffectKind, EffectSpec
 from effects.transform import BackgroundEffect
 from sfu.events import RoomEvent, TrackUnpublished
 from sfu.ids import ProducerId
@@ -68,14 +68,14 @@ MAX_REMEMBERED_CHOICES = 10_000
 class Choice:
     """What a publisher picked, as sent on the wire."""
 
-    kind: str
-    strength: str | None = None
+    kind: me.EffectKindName
+    strength: me.BlurStrengthName | None = None
     image_id: str | None = None
 
     @classmethod
     def of(cls, spec: EffectSpec) -> Choice:
         if spec.kind is EffectKind.BLUR:
-            return cls("blur", strength=spec.strength.value)
+            return cls("blur", strength="strong" if spec.strength is BlurStrength.STRONG else "light")
         if spec.kind is EffectKind.IMAGE:
             return cls("image", image_id=spec.image_id)
         return cls("none")
@@ -188,7 +188,7 @@ class EffectsFeature:
         allowed = session.settings.get("background_effects_allowed") is not False
         previous = self.remembered(org, context.identity)
         if allowed and session.settings.get("effects_ask_again") and previous is not None and previous.kind != "none":
-            session.send(me.EffectPrevious(kind=previous.kind, strength=previous.strength, image_id=previous.image_id))  # type: ignore[arg-type]
+            session.send(me.EffectPrevious(kind=previous.kind, strength=previous.strength, image_id=previous.image_id))
 
     def _backgrounds(self, org: str) -> me.Backgrounds:
         return me.Backgrounds(
@@ -257,8 +257,8 @@ def _state(participant_id: str, producer_id: str, choice: Choice, ref: str | Non
         id=ref,
         participant_id=participant_id,
         producer_id=ProducerId(producer_id),
-        kind=choice.kind,  # type: ignore[arg-type]
-        strength=choice.strength,  # type: ignore[arg-type]
+        kind=choice.kind,
+        strength=choice.strength,
         image_id=choice.image_id,
     )
 
