@@ -29,8 +29,18 @@ class StoreConfig:
     data_dir: Path = field(default_factory=default_data_dir)
 
 
-def create_store(config: StoreConfig) -> Store:
-    """The one place where memory or Redis is chosen."""
+def create_store(config: StoreConfig, private_redis_url: str | None = None) -> Store:
+    """The one place where memory or Redis is chosen.
+
+    ``private_redis_url``: the node's own unpersisted redis-server, started by
+    ``serve --workers N`` when the configured backend is ``memory``
+    (:mod:`control.cluster.private_redis`). Its workers share rooms through it, while API
+    keys stay in ``<data_dir>/apikeys.json`` as with the memory store, so they survive.
+    """
+    if private_redis_url is not None and config.backend == "memory":
+        from control.store.redis import RedisStore
+
+        return RedisStore(private_redis_url, prefix=config.redis_prefix, keys_dir=config.data_dir)
     if config.backend == "memory":
         return MemoryStore(data_dir=config.data_dir)
     if config.backend == "redis":

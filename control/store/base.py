@@ -13,11 +13,18 @@ run more than once in Redis and must not have side effects beyond the room it is
 
 Events: :meth:`publish` fans an event out to every process's subscribers (the live
 lobby of each server process listens and pushes to its own WebSocket sessions).
+
+Raw records (``*_raw``, ``index_*``): the byte-level face the cluster registry
+(:mod:`control.cluster.registry`) is written on, once for both backends: a value with an
+optional time to live (honoured by the memory backend too), set only if new or only if
+present, deleted, deleted only if it still holds an expected value, or updated
+atomically. Every one touches a single key, so it also works on Redis Cluster.
 """
 
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -42,6 +49,24 @@ T = TypeVar("T")
 
 class StoreError(Exception):
     """The backend failed (e.g. Redis unreachable, too much contention)."""
+
+
+class SetWhen(enum.Enum):
+    """Condition of :meth:`Store.set_raw` (Redis ``SET`` with nothing, ``NX`` or ``XX``)."""
+
+    ALWAYS = "always"
+    NEW = "new"  # only if the key is absent
+    EXISTS = "exists"  # only if the key is present (a lease renewal that notices a lost lease)
+
+
+class Delete(enum.Enum):
+    """Returned by an update function instead of new bytes: delete the key."""
+
+    KEY = "delete"
+
+
+#: What an update function returns as the key's next value: bytes, None (unchanged) or Delete.KEY.
+NewValue = bytes | None | Delete
 
 
 def pack(value: dict[str, Any]) -> bytes:
@@ -80,11 +105,27 @@ class Store(abc.ABC):
         """Store ``value`` only if ``key`` is free; False when it exists."""
 
     @abc.abstractmethod
-    async def _update(self, key: str, fn: Callable[[bytes | None], tuple[bytes | None, T]]) -> T:
-        """Atomically replace the value with fn(old)[0] (None keeps it) and return fn(old)[1]."""
+    async def _update(self, key: str, fn: Callable[[bytes | None], tuple[NewValue, T]]) -> T:
+        """Atomically replace the value with fn(old)[0] and return fn(old)[1].
+
+        ``None`` keeps the value, :data:`Delete.KEY` deletes the key. A written value has no
+        time to live (like Redis ``SET`` without ``KEEPTTL``).
+        """
+
+    @abc.abstractmethod
+    async def _set(self, key: str, value: bytes, ttl_s: float | None, when: SetWhen) -> bool:
+        """Store ``value`` (expiring after ``ttl_s`` if given) if ``when`` holds; whether it was stored."""
+
+    @abc.abstractmethod
+    async def _delete(self, key: str) -> bool:
+        """Delete the key; whether it existed."""
 
     @abc.abstractmethod
     async def _index_add(self, index: str, member: str) -> None: ...
+
+    @abc.abstractmethod
+    async def _index_remove(self, index: str, member: str) -> bool:
+        """Remove ``member``; whether it was there."""
 
     @abc.abstractmethod
     async def _index_members(self, index: str) -> list[str]: ...
@@ -97,6 +138,46 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None: ...
+
+    # ------------------------------------------------------------ raw records (the cluster registry)
+
+    async def get_raw(self, key: str) -> bytes | None:
+        return await self._get(key)
+
+    async def get_raw_many(self, keys: list[str]) -> list[bytes | None]:
+        return await self._get_many(keys) if keys else []
+
+    async def set_raw(
+        self, key: str, value: bytes, *, ttl_s: float | None = None, when: SetWhen = SetWhen.ALWAYS
+    ) -> bool:
+        """Store ``value``, expiring after ``ttl_s`` seconds if given; False when ``when`` failed."""
+        if ttl_s is not None and ttl_s <= 0:
+            raise ValueError(f"ttl_s must be positive, got {ttl_s}")
+        return await self._set(key, value, ttl_s, when)
+
+    async def delete_raw(self, key: str) -> bool:
+        return await self._delete(key)
+
+    async def delete_raw_if(self, key: str, expected: bytes) -> bool:
+        """Delete the key only if it still holds ``expected`` (compare-and-delete)."""
+
+        def apply(old: bytes | None) -> tuple[NewValue, bool]:
+            return (Delete.KEY, True) if old == expected else (None, False)
+
+        return await self._update(key, apply)
+
+    async def update_raw(self, key: str, fn: Callable[[bytes | None], tuple[NewValue, T]]) -> T:
+        """Atomic read-modify-write of one key; ``fn`` is pure and may run more than once."""
+        return await self._update(key, fn)
+
+    async def index_add(self, index: str, member: str) -> None:
+        await self._index_add(index, member)
+
+    async def index_remove(self, index: str, member: str) -> bool:
+        return await self._index_remove(index, member)
+
+    async def index_members(self, index: str) -> list[str]:
+        return await self._index_members(index)
 
     # ------------------------------------------------------------ rooms
 

@@ -1,32 +1,34 @@
-"""In-memory store: the embedded default (one server process, ``make run``).
+"""In-memory store: the embedded default (one server process, ``serve --workers 1``).
 
 Atomicity comes from asyncio itself: :meth:`_update` reads, applies the pure function
 and writes back without an ``await`` in between, so no other coroutine can interleave.
 
-API keys must survive a restart, so they are also written to ``apikeys.json`` in the
-data directory (hashes only, file mode 0600) and re-read when the file changes (the
-``consult-sfu apikey create`` CLI writes it while the server runs).
+Times to live are honoured as Redis does: an expired key reads as absent (checked against
+``clock``, monotonic by default; tests pass their own) and is purged when touched.
+
+API keys must survive a restart, so they are written to ``apikeys.json`` in the data
+directory (:class:`control.store.apikeys_file.ApiKeyFile`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from control.domain.model import ApiKeyRecord, apikey_from_dict, to_dict
+from control.domain.model import ApiKeyRecord
 from control.domain.rules import Event
-from control.store.base import EventSubscription, Store, StoreError
+from control.store.apikeys_file import APIKEYS_FILE, ApiKeyFile
+from control.store.base import Delete, EventSubscription, NewValue, SetWhen, Store
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE_SIZE = 10_000
-APIKEYS_FILE = "apikeys.json"
+__all__ = ["APIKEYS_FILE", "MemoryStore"]
 
 
 class _MemorySubscription(EventSubscription):
@@ -54,34 +56,73 @@ class _MemorySubscription(EventSubscription):
 
 
 class MemoryStore(Store):
-    def __init__(self, data_dir: Path | None = None) -> None:
+    def __init__(self, data_dir: Path | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._data: dict[str, bytes] = {}
+        self._expires: dict[str, float] = {}
+        self._clock = clock
         self._indexes: dict[str, set[str]] = {}
         self._subscribers: set[_MemorySubscription] = set()
-        self._data_dir = data_dir
-        self._keys: dict[str, ApiKeyRecord] = {}
-        self._keys_mtime: float | None = None
+        self._keys_file = None if data_dir is None else ApiKeyFile(data_dir)
 
-    async def _get(self, key: str) -> bytes | None:
+    def _value(self, key: str) -> bytes | None:
+        deadline = self._expires.get(key)
+        if deadline is not None and self._clock() >= deadline:
+            del self._expires[key]
+            self._data.pop(key, None)
         return self._data.get(key)
 
+    def _write(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        self._data[key] = value
+        if ttl_s is None:
+            self._expires.pop(key, None)
+        else:
+            self._expires[key] = self._clock() + ttl_s
+
+    async def _get(self, key: str) -> bytes | None:
+        return self._value(key)
+
     async def _get_many(self, keys: list[str]) -> list[bytes | None]:
-        return [self._data.get(k) for k in keys]
+        return [self._value(k) for k in keys]
 
     async def _put_new(self, key: str, value: bytes) -> bool:
-        if key in self._data:
+        if self._value(key) is not None:
             return False
-        self._data[key] = value
+        self._write(key, value)
         return True
 
-    async def _update(self, key: str, fn: Callable[[bytes | None], tuple[bytes | None, T]]) -> T:
-        new, result = fn(self._data.get(key))  # no await between read and write: atomic
-        if new is not None:
-            self._data[key] = new
+    async def _set(self, key: str, value: bytes, ttl_s: float | None, when: SetWhen) -> bool:
+        present = self._value(key) is not None
+        if (when is SetWhen.NEW and present) or (when is SetWhen.EXISTS and not present):
+            return False
+        self._write(key, value, ttl_s)
+        return True
+
+    async def _delete(self, key: str) -> bool:
+        present = self._value(key) is not None
+        self._data.pop(key, None)
+        self._expires.pop(key, None)
+        return present
+
+    async def _update(self, key: str, fn: Callable[[bytes | None], tuple[NewValue, T]]) -> T:
+        new, result = fn(self._value(key))  # no await between read and write: atomic
+        if new is Delete.KEY:
+            self._data.pop(key, None)
+            self._expires.pop(key, None)
+        elif new is not None:
+            self._write(key, new)
         return result
 
     async def _index_add(self, index: str, member: str) -> None:
         self._indexes.setdefault(index, set()).add(member)
+
+    async def _index_remove(self, index: str, member: str) -> bool:
+        members = self._indexes.get(index)
+        if members is None or member not in members:
+            return False
+        members.discard(member)
+        if not members:
+            del self._indexes[index]
+        return True
 
     async def _index_members(self, index: str) -> list[str]:
         return list(self._indexes.get(index, ()))
@@ -105,45 +146,13 @@ class MemoryStore(Store):
 
     # ------------------------------------------------------------ API keys on disk
 
-    def _keys_path(self) -> Path | None:
-        return None if self._data_dir is None else self._data_dir / APIKEYS_FILE
-
-    def _reload_keys(self) -> None:
-        path = self._keys_path()
-        if path is None:
-            return
-        try:
-            mtime = path.stat().st_mtime
-        except FileNotFoundError:
-            return
-        if mtime == self._keys_mtime:
-            return
-        try:
-            records = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"cannot read API keys from {path}: {exc}") from None
-        self._keys = {r["key_id"]: apikey_from_dict(r) for r in records}
-        self._keys_mtime = mtime
-
     async def put_api_key(self, record: ApiKeyRecord) -> None:
-        self._reload_keys()
-        if record.key_id in self._keys:
-            raise StoreError(f"API key id {record.key_id} already exists")
-        self._keys[record.key_id] = record
-        path = self._keys_path()
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump([to_dict(r) for r in self._keys.values()], f, indent=1)
-        os.replace(tmp, path)
-        self._keys_mtime = path.stat().st_mtime
+        if self._keys_file is None:
+            await super().put_api_key(record)
+        else:
+            self._keys_file.put(record)
 
     async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
-        record = self._keys.get(key_id)
-        if record is None:
-            self._reload_keys()
-            record = self._keys.get(key_id)
-        return record
+        if self._keys_file is None:
+            return await super().get_api_key(key_id)
+        return self._keys_file.get(key_id)

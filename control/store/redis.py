@@ -11,6 +11,13 @@ moment therefore admit once: the retry sees the client no longer waiting.
 
 Events go through one pub/sub channel, ``<prefix>events``, so every process's lobby
 hears about admissions made through another process's API.
+
+Deployments: one server, a Sentinel-watched master or a Redis Cluster
+(:mod:`control.store.redis_url`). Every operation touches one key (transactions WATCH one
+key), so all of them work on a cluster; reading many rooms at once goes slot by slot there.
+
+``keys_dir``: API keys in ``<data_dir>/apikeys.json`` instead of Redis, for a node's private,
+unpersisted redis-server (:mod:`control.store.apikeys_file`).
 """
 
 from __future__ import annotations
@@ -18,18 +25,36 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, WatchError
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import RedisClusterException, RedisError, WatchError
 
+from control.domain.model import ApiKeyRecord
 from control.domain.rules import Event
-from control.store.base import EventSubscription, Store, StoreError, pack, unpack
+from control.store.apikeys_file import ApiKeyFile
+from control.store.base import (
+    Delete,
+    EventSubscription,
+    NewValue,
+    SetWhen,
+    Store,
+    StoreError,
+    pack,
+    unpack,
+)
+from control.store.redis_url import parse_redis_url
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 MAX_TRANSACTION_RETRIES = 50
+#: Connect and per-command time limits: a Redis that stopped answering fails calls quickly
+#: (joins get ``unavailable``) instead of hanging them; media never waits on Redis.
+SOCKET_TIMEOUT_S = 2.0
 
 
 def _bytes(value: bytes | str | None) -> bytes | None:
@@ -66,11 +91,26 @@ class _RedisSubscription(EventSubscription):
             await self._pubsub.aclose()
 
 
+def connect(url: str) -> Any:
+    """A redis-py asyncio client for ``url`` (one server, Sentinel or Cluster)."""
+    target = parse_redis_url(url)
+    timeouts: dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT_S, "socket_connect_timeout": SOCKET_TIMEOUT_S}
+    if target.kind == "sentinel":
+        sentinel = Sentinel(list(target.hosts), sentinel_kwargs=dict(timeouts), **timeouts)
+        return sentinel.master_for(target.service, db=target.db, password=target.password, decode_responses=False)
+    if target.kind == "cluster":
+        nodes = [ClusterNode(host, port) for host, port in target.hosts]
+        return RedisCluster(startup_nodes=nodes, password=target.password, decode_responses=False, **timeouts)
+    return aioredis.Redis.from_url(url, decode_responses=False, **timeouts)
+
+
 class RedisStore(Store):
-    def __init__(self, url: str, prefix: str = "csfu:") -> None:
-        self._redis = aioredis.Redis.from_url(url, decode_responses=False)
+    def __init__(self, url: str, prefix: str = "csfu:", keys_dir: Path | None = None) -> None:
+        self._redis = connect(url)
+        self._cluster = isinstance(self._redis, RedisCluster)
         self._prefix = prefix
         self._channel = f"{prefix}events"
+        self._keys_file = None if keys_dir is None else ApiKeyFile(keys_dir)
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -83,11 +123,29 @@ class RedisStore(Store):
         return _bytes(value)
 
     async def _get_many(self, keys: list[str]) -> list[bytes | None]:
+        full = [self._k(k) for k in keys]
         try:
-            values = await self._redis.mget([self._k(k) for k in keys])
-        except RedisError as exc:
+            # A cluster's MGET must stay in one slot: there, one slot at a time.
+            values = await (self._redis.mget_nonatomic(full) if self._cluster else self._redis.mget(full))
+        except (RedisError, RedisClusterException) as exc:
             raise StoreError(f"redis: {exc}") from exc
         return [_bytes(v) for v in values]
+
+    async def _set(self, key: str, value: bytes, ttl_s: float | None, when: SetWhen) -> bool:
+        px = None if ttl_s is None else max(1, int(ttl_s * 1000))
+        try:
+            done = await self._redis.set(
+                self._k(key), value, px=px, nx=when is SetWhen.NEW, xx=when is SetWhen.EXISTS
+            )
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+        return bool(done)
+
+    async def _delete(self, key: str) -> bool:
+        try:
+            return bool(await self._redis.delete(self._k(key)))
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
 
     async def _put_new(self, key: str, value: bytes) -> bool:
         try:
@@ -95,7 +153,7 @@ class RedisStore(Store):
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from exc
 
-    async def _update(self, key: str, fn: Callable[[bytes | None], tuple[bytes | None, T]]) -> T:
+    async def _update(self, key: str, fn: Callable[[bytes | None], tuple[NewValue, T]]) -> T:
         full = self._k(key)
         try:
             for _ in range(MAX_TRANSACTION_RETRIES):
@@ -104,20 +162,31 @@ class RedisStore(Store):
                         await pipe.watch(full)
                         old = await pipe.get(full)
                         new, result = fn(_bytes(old))
+                        if new is None:
+                            await pipe.unwatch()
+                            return result
                         pipe.multi()
-                        if new is not None:
+                        if new is Delete.KEY:
+                            pipe.delete(full)
+                        else:
                             pipe.set(full, new)
                         await pipe.execute()
                         return result
                     except WatchError:
                         continue
-        except RedisError as exc:
+        except (RedisError, RedisClusterException) as exc:
             raise StoreError(f"redis: {exc}") from exc
         raise StoreError(f"too much contention on {key}; gave up after {MAX_TRANSACTION_RETRIES} tries")
 
     async def _index_add(self, index: str, member: str) -> None:
         try:
             await self._redis.sadd(self._k(index), member)
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+
+    async def _index_remove(self, index: str, member: str) -> bool:
+        try:
+            return bool(await self._redis.srem(self._k(index), member))
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from exc
 
@@ -143,6 +212,17 @@ class RedisStore(Store):
                 await pubsub.aclose()
             raise StoreError(f"redis: {exc}") from exc
         return _RedisSubscription(pubsub)
+
+    async def put_api_key(self, record: ApiKeyRecord) -> None:
+        if self._keys_file is None:
+            await super().put_api_key(record)
+        else:
+            self._keys_file.put(record)
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        if self._keys_file is None:
+            return await super().get_api_key(key_id)
+        return self._keys_file.get(key_id)
 
     async def ping(self) -> bool:
         try:
