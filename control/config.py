@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from control.cluster.config import ClusterConfig
 from control.data_dir import default_data_dir
 from control.features.captions.config import SECTION as CAPTIONS_SECTION
 from control.features.captions.config import CaptionsFeatureConfig
@@ -64,6 +65,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     sfu: SfuConfig = field(default_factory=SfuConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     effects: EffectsConfig = field(default_factory=EffectsConfig)
     captions: CaptionsFeatureConfig = field(default_factory=CaptionsFeatureConfig)
 
@@ -94,6 +96,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("sfu", SfuConfig, elsewhere=frozenset({"ice", "renditions"})),
     Section("renditions", RenditionConfig),
     Section("store", StoreConfig),
+    Section("cluster", ClusterConfig),
     EFFECTS_SECTION,
     CAPTIONS_SECTION,
 )
@@ -127,6 +130,7 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None, **overri
         server=server,
         sfu=dataclasses.replace(built["sfu"], ice=built["ice"], renditions=built["renditions"]),
         store=store,
+        cluster=built["cluster"],
         effects=built["effects"],
         captions=built["captions"].under(server.data_dir),
     )
@@ -165,6 +169,13 @@ def _validate(config: Config) -> None:
         raise ConfigError("server.secret must be at least 32 bytes (HS256 key); leave it empty to generate one")
     if config.store.backend not in BACKENDS:
         raise ConfigError(f"store.backend must be one of {', '.join(BACKENDS)}, got {config.store.backend!r}")
+    if config.store.backend == "redis":
+        from control.store.redis_url import RedisUrlError, parse_redis_url
+
+        try:
+            parse_redis_url(config.store.redis_url)
+        except RedisUrlError as exc:
+            raise ConfigError(str(exc)) from None
     ice = config.sfu.ice
     if (ice.port_min, ice.port_max) != (0, 0) and not (1024 <= ice.port_min <= ice.port_max <= 65535):
         raise ConfigError(f"ice.port_min/port_max must be 1024 <= min <= max <= 65535, got {ice.port_min}-{ice.port_max}")
