@@ -22,6 +22,8 @@ from aiohttp import web
 
 from control import metrics, pages, ws
 from control.api import setup_api
+from control.cluster.install import install_cluster
+from control.cluster.options import WorkerOptions
 from control.config import Config, resolve_secret
 from control.features.captions.feature import install_captions
 from control.features.context import Feature, FeatureContext
@@ -77,13 +79,16 @@ def make_token_verifier(secret: str) -> TokenVerifier:
     return verify_token
 
 
-def create_app(config: Config, features: list[Feature] | None = None) -> web.Application:
-    """The server. ``features`` default to every optional feature (effects, captions)."""
+def create_app(
+    config: Config, features: list[Feature] | None = None, worker: WorkerOptions | None = None
+) -> web.Application:
+    """The server (one worker of a node). ``features`` default to every optional feature."""
     app = web.Application(client_max_size=8 * 1024 * 1024)
     secret = resolve_secret(config)
+    worker = worker or WorkerOptions()
     media = MediaServer(config.sfu)
     registry = SessionRegistry()
-    store = create_store(config.store)
+    store = create_store(config.store, worker.private_redis_url)
     plane = ControlPlane.build(store, secret=secret, public_url=config.public_url, clock=time.time, webhooks=WebhookDispatcher(store))
     app.cleanup_ctx.append(plane.lifecycle)  # first in, last out: sessions leave the lobby before it stops
     deps = SessionDeps(
@@ -100,6 +105,10 @@ def create_app(config: Config, features: list[Feature] | None = None) -> web.App
     app[metrics.MEDIA] = media
     app[ws.SESSION_DEPS] = deps
     app[ws.CLOSING] = ws.ClosingSessions()
+    install_cluster(
+        app, config=config.cluster, store=store, media=media, verify_token=deps.verify_token,
+        secret=secret, node_port=config.server.port, options=worker,
+    )
     app.router.add_routes(ws.routes)
     app.router.add_routes(metrics.routes)
     app.router.add_routes(pages.routes)

@@ -30,6 +30,9 @@ class Sample:
 
 MetricSource = Callable[[], list[Sample]]
 SOURCES = web.AppKey("metric_sources", list[MetricSource])
+#: A status other than "ok" for /healthz (503), e.g. "draining" from the cluster; None: ok.
+StatusSource = Callable[[], str | None]
+STATUS: web.AppKey[StatusSource] = web.AppKey("health_status")
 
 
 def add_source(app: web.Application, source: MetricSource) -> None:
@@ -75,6 +78,14 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def all_samples(app: web.Application) -> list[Sample]:
+    """This process's figures: the media plane's and every feature's."""
+    samples = media_samples(app[MEDIA])
+    for source in app.get(SOURCES) or ():
+        samples += source()
+    return samples
+
+
 def render(media: MediaServer, sources: list[MetricSource] | None = None) -> str:
     samples = media_samples(media)
     for source in sources or ():
@@ -102,5 +113,6 @@ async def metrics(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     media = request.app[MEDIA]
-    status = "closing" if media.closed else "ok"
-    return web.json_response({"status": status, **media.gauges()}, status=503 if media.closed else 200)
+    source = request.app.get(STATUS)
+    status = "closing" if media.closed else (source() if source is not None else None) or "ok"
+    return web.json_response({"status": status, **media.gauges()}, status=200 if status == "ok" else 503)

@@ -3,17 +3,35 @@
 Two owned tasks per connection: this handler reads, a writer task drains the session's
 bounded outbox. Whatever way the connection ends (client close, server close, error),
 the session is closed, which frees the participant's media resources.
+
+In a cluster (control/cluster/), frames before the join is through go to the app's
+:class:`~control.cluster.routing.JoinRouter` first: a join for a room owned by another
+worker is handed to the router, which pipes the socket to that worker
+(control/cluster/entrance.py); the internal endpoint serves forwarded sockets with this
+same function.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 
 from aiohttp import WSMsgType, web
 
-from signalling.session import ParticipantSession, SessionDeps
+from control.cluster.routing import (
+    NOT_OWNER,
+    RECONNECT,
+    JoinRouter,
+    NotOwner,
+    Piped,
+    Refuse,
+    ServeHere,
+)
+from signalling.messages import Error
+from signalling.messages_waiting import AccessRefused
+from signalling.session import ParticipantSession, SessionDeps, SessionState
 
 logger = logging.getLogger(__name__)
 
@@ -28,20 +46,61 @@ class ClosingSessions:
 
 
 CLOSING = web.AppKey("closing_sessions", ClosingSessions)
+#: The cluster's router of joins (absent: every join is served here).
+ROUTER = web.AppKey("join_router", JoinRouter)
 # Frames up to this size are read and refused by the codec with a clear error (the
 # connection survives); anything larger closes the connection (protects memory).
 HARD_FRAME_LIMIT = 4 * 1024 * 1024
+#: Put in a session's outbox to stop its writer without closing the socket (handed over).
+_HANDOVER = "\x00handover"
+
+
+_CLIENT = web.RequestKey("consult_client_address", str)
+
+
+def client_address(request: web.Request) -> str:
+    """The participant's address: forwarded by a signed entrance, else the socket's peer."""
+    return str(request.get(_CLIENT) or request.remote or "")
 
 
 @routes.get("/ws")
 async def websocket(request: web.Request) -> web.StreamResponse:
+    return await serve_websocket(request, request.app, request.app.get(ROUTER), request.remote or "")
+
+
+async def serve_websocket(
+    request: web.Request, app: web.Application, router: JoinRouter | None, client: str
+) -> web.StreamResponse:
+    """Serve one participant's socket with the session deps of ``app`` (the main application).
+
+    ``client``: the client's address (the socket's peer, or the one a signed entrance
+    forwarded); :func:`client_address` reads it back.
+    """
+    request[_CLIENT] = client
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=HARD_FRAME_LIMIT)
     await ws.prepare(request)
-    session = ParticipantSession(request.app[SESSION_DEPS])
+    session = ParticipantSession(app[SESSION_DEPS])
     writer = asyncio.create_task(_write(ws, session), name="ws-writer")
+    held: str | None = None
+    connection = _Connection(ws, session)
+    handed_over: Piped | NotOwner | None = None
     try:
         async for frame in ws:
             if frame.type == WSMsgType.TEXT:
+                if router is not None and held is None and session.state is SessionState.CONNECTED:
+                    decision = await router.route(frame.data, client)
+                    if isinstance(decision, Piped | NotOwner):
+                        handed_over = decision
+                        break
+                    if isinstance(decision, Refuse):
+                        ref = _message_id(frame.data)
+                        session.send(AccessRefused(reason=decision.reason, message=decision.message))
+                        session.send(Error(code=decision.reason, message=decision.message, id=ref))
+                        await session.close(decision.reason, notify=False)
+                        break
+                    if isinstance(decision, ServeHere) and decision.room is not None:
+                        held = decision.room
+                        router.attach(held, connection)
                 await session.handle_text(frame.data)
             elif frame.type == WSMsgType.BINARY:
                 session.error("bad_json", "binary frames are not accepted: send JSON text frames")
@@ -50,15 +109,56 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if writer.done():
                 break
     finally:
-        closing = asyncio.create_task(_close_session(session, writer, ws), name="ws-close")
-        tasks = request.app[CLOSING].tasks
-        tasks.add(closing)
-        closing.add_done_callback(tasks.discard)
-        await asyncio.shield(closing)
+        if handed_over is None:
+            closing = asyncio.create_task(_close_session(session, writer, ws, router, held, connection), name="ws-close")
+            tasks = app[CLOSING].tasks
+            tasks.add(closing)
+            closing.add_done_callback(tasks.discard)
+            await asyncio.shield(closing)
+    if handed_over is not None:
+        # Nothing was allocated for this session (no join went through): stop its writer once
+        # it has sent what was queued (a pong), without closing the socket, and hand it over.
+        session.outbox.put_nowait(_HANDOVER)
+        await writer
+        await session.close("forwarded", notify=False)
+        if isinstance(handed_over, NotOwner):
+            await ws.close(code=NOT_OWNER, message=b"not the owner")
+        elif router is not None:
+            await router.pipe(ws, handed_over)
     return ws
 
 
-async def _close_session(session: ParticipantSession, writer: asyncio.Task[None], ws: web.WebSocketResponse) -> None:
+def _message_id(text: str) -> str | None:
+    with contextlib.suppress(ValueError, TypeError):
+        body = json.loads(text)
+        ref = body.get("id") if isinstance(body, dict) else None
+        if isinstance(ref, str):
+            return ref
+    return None
+
+
+class _Connection:
+    """This socket, as the cluster moves it (drain, room placed elsewhere)."""
+
+    def __init__(self, ws: web.WebSocketResponse, session: ParticipantSession) -> None:
+        self.ws = ws
+        self.session = session
+
+    async def move(self) -> None:
+        await self.ws.close(code=RECONNECT, message=b"reconnect")
+
+    async def shut_down(self) -> None:
+        await self.session.close("server_shutdown")
+
+
+async def _close_session(
+    session: ParticipantSession,
+    writer: asyncio.Task[None],
+    ws: web.WebSocketResponse,
+    router: JoinRouter | None = None,
+    held: str | None = None,
+    connection: _Connection | None = None,
+) -> None:
     await session.close("disconnected", notify=False)
     with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(asyncio.shield(writer), timeout=2.0)
@@ -68,6 +168,10 @@ async def _close_session(session: ParticipantSession, writer: asyncio.Task[None]
             await writer
     with contextlib.suppress(Exception):
         await ws.close()
+    if router is not None and held is not None:
+        if connection is not None:
+            router.detach(held, connection)
+        await router.done(held)
 
 
 async def _write(ws: web.WebSocketResponse, session: ParticipantSession) -> None:
@@ -75,6 +179,8 @@ async def _write(ws: web.WebSocketResponse, session: ParticipantSession) -> None
         frame = await session.outbox.get()
         if frame is None:
             break
+        if frame is _HANDOVER:
+            return
         try:
             await ws.send_str(frame)
         except (ConnectionResetError, RuntimeError):
