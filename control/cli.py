@@ -11,30 +11,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from control import config as config_module
+from control.cluster.options import WorkerOptions
 from control.config import ConfigError
 from control.domain.roles import ROLES
 from control.tokens import DEFAULT_TTL_S, join_url, mint
 
 
-def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run on uvloop when available (the asyncio loop remains the fallback)."""
+def _loop_factory() -> Any:
+    """uvloop when available (the asyncio loop remains the fallback)."""
     try:
         import uvloop
 
-        loop_factory: Any = uvloop.new_event_loop
+        return uvloop.new_event_loop
     except ImportError:  # pragma: no cover - uvloop is a dependency, but stay usable without it
-        loop_factory = None
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(main())
+        return None
 
 
 def _load(args: argparse.Namespace) -> config_module.Config:
@@ -46,38 +43,73 @@ def _load(args: argparse.Namespace) -> config_module.Config:
     return config_module.load(args.config, **overrides)
 
 
-def cmd_serve(args: argparse.Namespace) -> None:
-    config = _load(args)  # before importing the server: a bad setting is told at once
-
-    from aiohttp import web
-
-    from control.app import create_app
-
+def _logging(config: config_module.Config) -> None:
     logging.basicConfig(level=config.server.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    async def main() -> None:
-        app = create_app(config)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, config.server.host, config.server.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            address = f"{config.server.host}:{config.server.port}"
-            raise ConfigError(f"server.host/server.port: cannot listen on {address}: {exc.strerror or exc}") from None
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        print(f"consult-sfu serving on {config.public_url} (loop: {type(loop).__module__})", flush=True)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
 
-    _run(main)
+def cmd_serve(args: argparse.Namespace) -> None:
+    """One worker in this process (``--workers 1``), or a node's supervisor and its workers."""
+    config = _load(args)  # before importing the server: a bad setting is told at once
+    workers = args.workers if args.workers is not None else config.cluster.resolved_workers()
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    _logging(config)
+    if workers == 1:
+        from control.cluster.serve import run_worker
+
+        run_worker(config, WorkerOptions(), _loop_factory())
+        return
+    from control.cluster.supervisor import run_supervisor
+
+    global_args = ["--config", args.config] if getattr(args, "config", None) else []
+    worker_args = [*(["--host", args.host] if args.host else []), *(["--port", str(args.port)] if args.port else [])]
+    code = run_supervisor(config, workers, global_args, worker_args, _loop_factory())
+    if code:
+        raise SystemExit(code)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    """One worker of a supervised node (hidden: started by ``serve --workers N``)."""
+    import os
+
+    from control.cluster.private_redis import die_with_parent
+    from control.cluster.serve import run_worker
+
+    die_with_parent()
+    if os.getppid() != args.supervisor_pid:
+        raise SystemExit(1)  # the supervisor died before we could ask to die with it
+    config = _load(args)
+    _logging(config)
+    options = WorkerOptions(
+        index=args.index, workers=args.workers, private_redis_url=args.private_redis,
+        control_fd=args.control_fd, listen_fd=args.listen_fd,
+    )
+    run_worker(config, options, _loop_factory())
+
+
+def cmd_nodes(args: argparse.Namespace) -> None:
+    import json
+
+    from control.cluster.commands import CommandError, format_nodes, list_nodes
+
+    config = _load(args)
+    try:
+        body = asyncio.run(list_nodes(config, args.url))
+    except CommandError as exc:
+        print(f"consult-sfu nodes: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(json.dumps(body, indent=1) if args.json else format_nodes(body))
+
+
+def cmd_drain(args: argparse.Namespace) -> None:
+    from control.cluster.commands import CommandError, drain_node
+
+    config = _load(args)
+    try:
+        asyncio.run(drain_node(config, args.url, args.grace, not args.no_wait, sys.stdout))
+    except CommandError as exc:
+        print(f"consult-sfu drain: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def cmd_token(args: argparse.Namespace) -> None:
@@ -130,13 +162,39 @@ def cmd_models_install(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consult-sfu", description="Media server for video consultations")
     parser.add_argument("--config", help="TOML configuration file (every setting also from CONSULT_SFU_* variables)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,token,apikey,models,nodes,drain}")
 
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument("--workers", type=int, default=None, help="media worker processes (default: cluster.workers, else one per CPU; 1: a single process)")
     serve.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("_worker")  # started by serve --workers N, not by people
+    worker.add_argument("--host")
+    worker.add_argument("--port", type=int)
+    worker.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    worker.add_argument("--index", type=int, required=True)
+    worker.add_argument("--workers", type=int, required=True)
+    worker.add_argument("--listen-fd", type=int, required=True)
+    worker.add_argument("--control-fd", type=int, required=True)
+    worker.add_argument("--supervisor-pid", type=int, required=True)
+    worker.add_argument("--private-redis", default=None)
+    worker.set_defaults(func=cmd_worker)
+
+    nodes = sub.add_parser("nodes", help="list the cluster's nodes and workers (rooms, load, lease age)")
+    nodes.add_argument("--url", default=None, help="a node's address (default http://<server.host>:<server.port>)")
+    nodes.add_argument("--json", action="store_true", help="the registry's records as JSON")
+    nodes.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
+    nodes.set_defaults(func=cmd_nodes)
+
+    drain = sub.add_parser("drain", help="drain a node: no new consultations; running ones move after --grace seconds")
+    drain.add_argument("--url", default=None, help="the node's address (default http://<server.host>:<server.port>)")
+    drain.add_argument("--grace", type=float, default=None, help="seconds running consultations may go on (default cluster.drain_grace_s)")
+    drain.add_argument("--no-wait", action="store_true", help="return at once instead of waiting until the node stopped")
+    drain.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
+    drain.set_defaults(func=cmd_drain)
 
     token = sub.add_parser("token", help="mint a join token and print its join URL (last line)")
     token.add_argument("--room", required=True)

@@ -1,0 +1,126 @@
+"""``consult-sfu serve``: one worker in this process, or a supervisor and N worker processes.
+
+``--workers 1`` (or ``cluster.workers = 1``): this process is the node's only worker, as
+before the cluster existed (no supervisor). More: :mod:`control.cluster.supervisor` starts
+them, each a fresh interpreter running the hidden ``_worker`` subcommand, all serving the
+one public port through a listening socket they inherit (see the supervisor for why).
+
+A worker's main loop: serve until told to stop; SIGTERM or SIGINT (or ``consult-sfu drain``,
+or its supervisor) starts a drain with ``cluster.drain_grace_s``; a second signal brings the
+deadline to now. Once drained, the server stops: the listener closes last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import socket
+from typing import Any
+
+from aiohttp import web
+
+from control.cluster.install import CLUSTER, ClusterHandle
+from control.cluster.options import WorkerOptions
+from control.config import Config, ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def port_slice(port_min: int, port_max: int, index: int, workers: int) -> tuple[int, int]:
+    """Worker ``index``'s share of the node's UDP range (contiguous, the remainder to the last)."""
+    if (port_min, port_max) == (0, 0) or workers == 1:
+        return port_min, port_max
+    size = (port_max - port_min + 1) // workers
+    if size < 2:
+        raise ConfigError(
+            f"ice.port_min/port_max: {port_max - port_min + 1} ports cannot be shared by {workers} workers"
+            " (each needs at least 2); widen the range or lower --workers"
+        )
+    low = port_min + index * size
+    high = port_max if index == workers - 1 else low + size - 1
+    return low, high
+
+
+def worker_config(config: Config, options: WorkerOptions) -> Config:
+    low, high = port_slice(config.sfu.ice.port_min, config.sfu.ice.port_max, options.index, options.workers)
+    ice = dataclasses.replace(config.sfu.ice, port_min=low, port_max=high)
+    return dataclasses.replace(config, sfu=dataclasses.replace(config.sfu, ice=ice))
+
+
+def run_worker(config: Config, options: WorkerOptions, loop_factory: Any = None) -> None:
+    """Serve as one worker until drained (blocking; the process's main loop)."""
+    config = worker_config(config, options)
+
+    async def main() -> None:
+        from control.app import create_app
+
+        app = create_app(config, worker=options)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        if options.listen_fd is not None:
+            site: web.BaseSite = web.SockSite(runner, socket.socket(fileno=options.listen_fd))
+        else:
+            site = web.TCPSite(runner, config.server.host, config.server.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            address = f"{config.server.host}:{config.server.port}"
+            raise ConfigError(f"server.host/server.port: cannot listen on {address}: {exc.strerror or exc}") from None
+        handle = app[CLUSTER]
+        loop = asyncio.get_running_loop()
+        signals = 0
+
+        def on_signal() -> None:
+            nonlocal signals
+            signals += 1
+            handle.drain_here(config.cluster.drain_grace_s if signals == 1 else 0.0)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, on_signal)
+        channel: asyncio.Task[None] | None = None
+        if options.control_fd is not None:
+            channel = asyncio.create_task(_control_channel(options.control_fd, handle), name="worker-control")
+        else:
+            print(f"consult-sfu serving on {config.public_url} (loop: {type(loop).__module__})", flush=True)
+        try:
+            await handle.drained.wait()
+        finally:
+            if channel is not None:
+                channel.cancel()
+                await asyncio.gather(channel, return_exceptions=True)
+            await runner.cleanup()
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
+
+
+async def _control_channel(fd: int, handle: ClusterHandle) -> None:
+    """JSON lines with the supervisor: ``ready`` and ``drain_request`` up, ``drain`` down."""
+    reader, writer = await asyncio.open_unix_connection(sock=socket.socket(fileno=fd))
+
+    def send(message: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError, RuntimeError):
+            writer.write(json.dumps(message).encode() + b"\n")
+
+    handle.ask_supervisor = lambda grace: send({"drain_request": grace})
+    send({"ready": handle.worker.worker_id, "internal_url": handle.worker.internal_url, "pid": os.getpid()})
+    try:
+        while line := await reader.readline():
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(message, dict) and isinstance(message.get("drain"), int | float):
+                handle.drain_here(float(message["drain"]))
+        # The supervisor is gone (it never leaves its workers behind): stop now.
+        log.warning("worker %s: supervisor gone; stopping", handle.worker.worker_id)
+        handle.drain_here(0.0)
+    finally:
+        writer.close()
