@@ -111,6 +111,11 @@ class Node:
             self.proc.wait(timeout=10)
 
 
+async def stop_nodes(*nodes: Node) -> None:
+    """Stop nodes from an async test without blocking its event loop."""
+    await asyncio.gather(*(asyncio.to_thread(n.stop) for n in nodes))
+
+
 def start_node(
     tmp: Path, name: str, *, redis_url: str | None = None, prefix: str | None = None, workers: int = 1,
     port: int | None = None, env: dict[str, str] | None = None,

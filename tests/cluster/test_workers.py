@@ -1,0 +1,82 @@
+"""`serve --workers 2` on one machine with no Redis configured (what `make run` does on 2 CPUs).
+
+The node starts its own redis-server; new rooms spread over both workers; a call whose
+participants entered through different workers has media both ways; `consult-sfu token` and
+`consult-sfu apikey create` work as with one process, and the API key survives a restart
+(it lives in data_dir/apikeys.json, not in the private, unpersisted Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.cluster.nodes import Node, start_node, stop_nodes, wait_healthy
+from tests.support.media import PatternVideoTrack
+from tests.support.peer import TestPeer
+
+
+async def cli(node: Node, *args: str) -> str:
+    binary = Path(sys.executable).parent / "consult-sfu"
+    env = {**node.env, "CONSULT_SFU_PORT": str(node.port)}
+    proc = await asyncio.create_subprocess_exec(
+        str(binary), *args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def cli_token(node: Node, room: str, identity: str) -> str:
+    text = await cli(node, "token", "--room", room, "--identity", identity)
+    return next(x for x in text.splitlines() if x.startswith("token: ")).removeprefix("token: ")
+
+
+async def rest_status(node: Node, key: str) -> int:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http, http.get(node.http_url + "/v1/rooms") as resp:
+        return resp.status
+
+
+async def test_two_workers_without_redis(tmp_path: Path) -> None:
+    # as `make run`: no secret configured (it is made in data_dir), no Redis
+    node = start_node(tmp_path, "solo", workers=2, env={"CONSULT_SFU_SECRET": ""})
+    peers: list[TestPeer] = []
+    try:
+        await wait_healthy(node)
+        key = (await cli(node, "apikey", "create", "--org", "clinic")).strip().splitlines()[-1]
+        assert await rest_status(node, key) == 200
+        # new rooms spread over both workers
+        for i in range(6):
+            peer = TestPeer(node.ws_url, await cli_token(node, f"room-{i}", "first"), f"first-{i}")
+            peers.append(peer)
+            assert (await peer.connect())["type"] == "joined"
+        workers = json.loads(await cli(node, "nodes", "--json"))["workers"]
+        assert len(workers) == 2 and all(w["node"] == "solo" for w in workers)
+        assert sorted(w["rooms"] for w in workers) == [3, 3], workers
+        # one call, its two participants through whichever workers accepted them: media both ways
+        a = TestPeer(node.ws_url, await cli_token(node, "call", "a"), "a")
+        b = TestPeer(node.ws_url, await cli_token(node, "call", "b"), "b")
+        peers += [a, b]
+        ja, jb = await a.connect(), await b.connect()
+        await a.publish([(PatternVideoTrack(320, 240, 15), "camera")])
+        await b.publish([(PatternVideoTrack(320, 240, 15), "camera")])
+        await a.wait_frames(jb["participant_id"], "video", 5, timeout=30)
+        await b.wait_frames(ja["participant_id"], "video", 5, timeout=30)
+        metrics = await node.metrics()
+        assert "consult_sfu_cluster_forwarded_joins_total" in metrics
+    finally:
+        await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
+        await stop_nodes(node)
+    assert node.proc.returncode == 0, node.log()
+    # the same node again: the API key is still known
+    node = start_node(tmp_path, "solo", workers=2, env={"CONSULT_SFU_SECRET": ""}, port=node.port)
+    try:
+        await wait_healthy(node)
+        assert await rest_status(node, key) == 200
+    finally:
+        await stop_nodes(node)
