@@ -6,7 +6,7 @@ with :func:`add_source`: a function returning :class:`Sample` s, read at every s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -104,9 +104,31 @@ def render(media: MediaServer, sources: list[MetricSource] | None = None) -> str
     return "\n".join(lines) + "\n"
 
 
+def render_labelled(by_label: dict[str, list[Sample]], label: str) -> str:
+    """Several processes' samples, one line each per metric with ``label`` telling them apart."""
+    order: dict[str, Sample] = {}
+    for samples in by_label.values():
+        for sample in samples:
+            order.setdefault(sample.name, sample)
+    lines: list[str] = []
+    for name, first in order.items():
+        metric = f"consult_sfu_{name}"
+        lines += [f"# HELP {metric} {first.help}", f"# TYPE {metric} {first.kind}"]
+        for value, samples in by_label.items():
+            for sample in samples:
+                if sample.name == name:
+                    lines.append(f'{metric}{{{label}="{value}"}} {_number(sample.value)}')
+    return "\n".join(lines) + "\n"
+
+
+#: Renders /metrics instead of this process alone (a node with several workers: every worker's).
+RENDERER: web.AppKey[Callable[[web.Application], Awaitable[str]]] = web.AppKey("metrics_renderer")
+
+
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    text = render(request.app[MEDIA], request.app.get(SOURCES))
+    renderer = request.app.get(RENDERER)
+    text = await renderer(request.app) if renderer is not None else render(request.app[MEDIA], request.app.get(SOURCES))
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 

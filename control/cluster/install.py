@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from control import metrics
-from control.cluster import admin, internal
+from control.cluster import admin, internal, node_metrics
 from control.cluster.auth import derive_key
 from control.cluster.config import ClusterConfig
 from control.cluster.entrance import EntranceRouter, OwnerRouter
@@ -45,6 +45,8 @@ class ClusterHandle:
     owner: OwnerRouter
     options: WorkerOptions
     shared: bool
+    #: the cluster key (signs forwarded sockets and sibling scrapes)
+    key: bytes = b""
     #: set when this worker has drained (its main loop then stops the server)
     drained: asyncio.Event = field(default_factory=asyncio.Event)
     #: asks the supervisor to drain the whole node (set by the supervised worker's main loop)
@@ -110,12 +112,15 @@ def install_cluster(
         owner=OwnerRouter(worker, verify_token),
         options=options,
         shared=shared,
+        key=key,
     )
     app[CLUSTER] = handle
     app[ROUTER] = handle.entrance
     app[metrics.STATUS] = lambda: "draining" if worker.draining else None
     admin.install(app, derive_key(secret, "admin"))
     metrics.add_source(app, lambda: cluster_samples(handle))
+    if options.workers > 1:
+        app[metrics.RENDERER] = node_metrics.render_node
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         runner: web.AppRunner | None = None

@@ -2,7 +2,8 @@
 
 The node starts its own redis-server; new rooms spread over both workers; a call whose
 participants entered through different workers has media both ways; `consult-sfu token` and
-`consult-sfu apikey create` work as with one process, and the API key survives a restart
+`consult-sfu apikey create` work as with one process, /metrics has each worker's figures
+(label `worker`), and the API key survives a restart
 (it lives in data_dir/apikeys.json, not in the private, unpersisted Redis).
 """
 
@@ -19,6 +20,7 @@ import aiohttp
 from tests.cluster.nodes import Node, start_node, stop_nodes, wait_healthy
 from tests.support.media import PatternVideoTrack
 from tests.support.peer import TestPeer
+from tests.support.server import parse_metrics
 
 
 async def cli(node: Node, *args: str) -> str:
@@ -67,8 +69,10 @@ async def test_two_workers_without_redis(tmp_path: Path) -> None:
         await b.publish([(PatternVideoTrack(320, 240, 15), "camera")])
         await a.wait_frames(jb["participant_id"], "video", 5, timeout=30)
         await b.wait_frames(ja["participant_id"], "video", 5, timeout=30)
-        metrics = await node.metrics()
-        assert "consult_sfu_cluster_forwarded_joins_total" in metrics
+        metrics = parse_metrics(await node.metrics())  # the node's figures: each worker's, labelled
+        assert metrics['consult_sfu_rooms{worker="0"}'] + metrics['consult_sfu_rooms{worker="1"}'] == 7
+        assert [v for k, v in metrics.items() if k.startswith("consult_sfu_cluster_scrape_missing")] == [0]
+        assert sum(v for k, v in metrics.items() if k.startswith("consult_sfu_cluster_forwarded_joins_total")) >= 1
     finally:
         await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
         await stop_nodes(node)
