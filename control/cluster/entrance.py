@@ -15,8 +15,11 @@ one firewall rule) for the signalling of a whole cluster, and costs one hop on a
 loopback per signalling frame — small frames, a few per second — measured in
 docs/performance.md.
 
-Failures: an owner that cannot be reached is *suspected* and asked again every
-:data:`RETRY_S` until its lease expires and the room is placed again (never two owners);
+Failures: an owner that cannot be reached is asked again every :data:`RETRY_S` until its
+lease expires and the room is placed again (never two owners) — or sooner, when its
+internal endpoint refuses connections *and* its lease has missed a renewal: a live worker
+keeps its listener open and renews every second, so both together mean the process is gone
+(:meth:`control.cluster.registry.ClusterRegistry.resolve`);
 an owner that answers :data:`~control.cluster.routing.NOT_OWNER` (it released the room a
 moment ago) makes the entrance resolve again. When the link to the owner breaks during the
 session, the client's socket is closed with :data:`~control.cluster.routing.RECONNECT`
@@ -161,7 +164,9 @@ class EntranceRouter(_RouterBase):
                 except StoreError:
                     return Refuse("unavailable", UNAVAILABLE)
                 return Refuse("unavailable", "this server is shutting down; try again in a moment")
-            link = await self._connect(owner, client)
+            link, refused = await self._connect(owner, client)
+            if refused:
+                suspects.add(owner.worker_id)  # nothing listens there: dead once its lease misses a renewal
             reply: aiohttp.WSMessage | None = None
             if link is not None:
                 await link.send_str(text)
@@ -176,18 +181,18 @@ class EntranceRouter(_RouterBase):
                     continue
                 if code not in _ABNORMAL:
                     return Refuse("unavailable", UNAVAILABLE)
-            suspects.add(owner.worker_id)
             if time.monotonic() > give_up:
                 log.warning("room %s: owner %s unreachable and its lease still runs; giving up", room, owner.worker_id)
                 return Refuse("unavailable", UNAVAILABLE)
             await asyncio.sleep(RETRY_S)
 
-    async def _connect(self, owner: WorkerRecord, client: str) -> aiohttp.ClientWebSocketResponse | None:
+    async def _connect(self, owner: WorkerRecord, client: str) -> tuple[aiohttp.ClientWebSocketResponse | None, bool]:
+        """The link to the owner, or (None, whether the connection was refused)."""
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S))
         headers = forward_headers(self.key, self.worker.worker_id, client, time.time())
         try:
-            return await asyncio.wait_for(
+            link = await asyncio.wait_for(
                 self._http.ws_connect(
                     owner.internal_url + "/internal/ws",
                     headers=headers,
@@ -199,7 +204,9 @@ class EntranceRouter(_RouterBase):
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.info("cannot reach owner %s at %s: %s", owner.worker_id, owner.internal_url, exc)
-            return None
+            refused = isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, ConnectionRefusedError)
+            return None, refused or isinstance(exc, ConnectionRefusedError)
+        return link, False
 
     async def pipe(self, client_ws: web.WebSocketResponse, piped: Piped) -> None:
         """Frames both ways until either side closes; the client's close code tells it what to do."""

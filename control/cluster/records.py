@@ -58,6 +58,8 @@ class WorkerRecord:
     started_at: float
     renewed_at: float
     lease_s: float
+    #: the lease is renewed this often: a lease not renewed for 1.5 periods missed a renewal
+    heartbeat_s: float = 1.0
     #: share of one core used over the last heartbeat period (1.0 = one core busy)
     cpu: float = 0.0
     #: forwarded streams (subscriber legs)

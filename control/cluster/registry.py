@@ -141,10 +141,13 @@ class ClusterRegistry:
         """The owner of ``room``, placing it first if it is free or its owner is dead.
 
         ``me`` is the asking worker's current record (the entrance). ``suspects`` are
-        workers the caller could not reach: not chosen for a new placement, but an owner is
-        replaced only once its lease is gone, never before (a lease may outlive a worker by
-        up to ``lease_s``; a room must never have two owners). The caller retries meanwhile.
-        Raises :class:`NoWorkerAvailable`, or StoreError when the store is unreachable.
+        workers whose internal endpoint refused the caller's connection: never chosen for a
+        new placement, and an owner among them is taken as dead once its lease has also
+        missed a renewal (:meth:`_missed_renewal`) — two signals that the process is gone,
+        since a live worker keeps its listener open and renews every ``heartbeat_s``. Any
+        other owner is replaced only once its lease is gone (a room must never have two
+        owners). The caller retries meanwhile. Raises :class:`NoWorkerAvailable`, or
+        StoreError when the store is unreachable.
         """
         for _ in range(MAX_RESOLVE_ATTEMPTS):
             owner_id = await self.owner_of(room)
@@ -153,7 +156,8 @@ class ClusterRegistry:
             if owner_id:
                 record = await self.worker(owner_id)
                 if record is not None and is_live(record, self.clock()):
-                    return Resolution(record)
+                    if owner_id not in suspects or not await self._missed_renewal(record):
+                        return Resolution(record)
             choice = await self._choose(me, exclude=set(suspects) | ({owner_id} if owner_id else set()))
             if not owner_id:
                 if await self.store.set_raw(placement_key(room), choice.worker_id.encode(), when=SetWhen.NEW):
@@ -164,6 +168,13 @@ class ClusterRegistry:
             if now_owner == choice.worker_id:
                 return Resolution(choice, placed=True)
         raise NoWorkerAvailable(f"room {room}: the placement kept changing; gave up after {MAX_RESOLVE_ATTEMPTS} tries")
+
+    async def _missed_renewal(self, record: WorkerRecord) -> bool:
+        """The lease was last renewed more than 1.5 heartbeats ago (by the store's clock: no skew)."""
+        remaining = await self.store.ttl_raw(worker_key(record.worker_id))
+        if remaining is None:
+            return True
+        return record.lease_s - remaining > 1.5 * record.heartbeat_s
 
     async def _choose(self, me: WorkerRecord, exclude: Collection[str]) -> WorkerRecord:
         records = [w for w in await self.workers() if w.worker_id not in exclude]

@@ -146,6 +146,7 @@ class Worker:
             started_at=self.started_at,
             renewed_at=self._clock(),
             lease_s=self.config.lease_s,
+            heartbeat_s=self.config.heartbeat_s,
             cpu=round(self.cpu.share, 4),
             streams=gauges.get("consumers", 0),
             rooms=sum(1 for r in self.rooms.values() if r.claimed),

@@ -121,6 +121,10 @@ class Store(abc.ABC):
         """Delete the key; whether it existed."""
 
     @abc.abstractmethod
+    async def _ttl(self, key: str) -> float | None:
+        """Seconds the key has left to live; None when it is absent or has no time to live."""
+
+    @abc.abstractmethod
     async def _index_add(self, index: str, member: str) -> None: ...
 
     @abc.abstractmethod
@@ -157,6 +161,10 @@ class Store(abc.ABC):
 
     async def delete_raw(self, key: str) -> bool:
         return await self._delete(key)
+
+    async def ttl_raw(self, key: str) -> float | None:
+        """Seconds ``key`` has left to live, by the store's clock; None if absent or without one."""
+        return await self._ttl(key)
 
     async def delete_raw_if(self, key: str, expected: bytes) -> bool:
         """Delete the key only if it still holds ``expected`` (compare-and-delete)."""

@@ -103,6 +103,12 @@ class MemoryStore(Store):
         self._expires.pop(key, None)
         return present
 
+    async def _ttl(self, key: str) -> float | None:
+        if self._value(key) is None:
+            return None
+        deadline = self._expires.get(key)
+        return None if deadline is None else max(0.0, deadline - self._clock())
+
     async def _update(self, key: str, fn: Callable[[bytes | None], tuple[NewValue, T]]) -> T:
         new, result = fn(self._value(key))  # no await between read and write: atomic
         if new is Delete.KEY:

@@ -153,6 +153,13 @@ class RedisStore(Store):
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from exc
 
+    async def _ttl(self, key: str) -> float | None:
+        try:
+            ms = int(await self._redis.pttl(self._k(key)))
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+        return None if ms < 0 else ms / 1000.0  # -2: absent, -1: no time to live
+
     async def _update(self, key: str, fn: Callable[[bytes | None], tuple[NewValue, T]]) -> T:
         full = self._k(key)
         try:

@@ -156,3 +156,21 @@ async def test_a_dead_owner_is_replaced_only_once_its_lease_is_gone(store: Store
     assert await registry.owner_of("r") == "b/0/y"
     assert await registry.release("r", "b/0/y")
     assert await registry.owner_of("r") is None
+
+
+async def test_an_owner_that_refuses_connections_is_replaced_once_it_missed_a_renewal() -> None:
+    now = [100.0]
+    store = MemoryStore(clock=lambda: now[0])
+    registry = ClusterRegistry(store, clock=lambda: 1_000.0 + now[0])
+    a, b = record("a/0/x"), record("b/0/y", cpu=0.5)
+    for w in (a, b):
+        await registry.register(w)
+    await registry.resolve("r", b)  # placed on a (less loaded)
+    now[0] = 101.4  # a's lease was renewed 1.4 s ago: not yet a missed renewal
+    assert (await registry.resolve("r", b, suspects={"a/0/x"})).owner.worker_id == "a/0/x"
+    now[0] = 101.6  # 1.6 s: a renewal (every 1 s) was missed, and a refuses connections
+    assert (await registry.resolve("r", b)).owner.worker_id == "a/0/x"  # not a suspect: its lease still runs
+    resolution = await registry.resolve("r", b, suspects={"a/0/x"})
+    assert resolution.owner.worker_id == "b/0/y" and resolution.placed
+    assert await store.ttl_raw(placement_key("r")) is None and await store.ttl_raw("absent") is None
+    assert await store.ttl_raw(worker_key("b/0/y")) == pytest.approx(1.4)
