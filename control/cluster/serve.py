@@ -73,6 +73,7 @@ def run_worker(config: Config, options: WorkerOptions, loop_factory: Any = None)
             address = f"{config.server.host}:{config.server.port}"
             raise ConfigError(f"server.host/server.port: cannot listen on {address}: {exc.strerror or exc}") from None
         handle = app[CLUSTER]
+        handle.worker.on_moving_out = site.stop
         loop = asyncio.get_running_loop()
         signals = 0
 

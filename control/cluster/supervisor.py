@@ -74,6 +74,7 @@ class Supervisor:
         self.stop_deadline: float | None = None
         self.listener: socket.socket | None = None
         self._done = asyncio.Event()
+        self._close_listener: asyncio.TimerHandle | None = None
         self.exit_code = 0
         self.private_url: str | None = None
 
@@ -132,7 +133,9 @@ class Supervisor:
             if redis_watch is not None:
                 redis_watch.cancel()
             await asyncio.gather(*watchers, *([redis_watch] if redis_watch else []), return_exceptions=True)
-            self.listener.close()
+            if self._close_listener is not None:
+                self._close_listener.cancel()
+            self._stop_listening()
             await self.registry.store.close()
             await self._stop_redis()
         return self.exit_code
@@ -151,12 +154,21 @@ class Supervisor:
         deadline = time.monotonic() + grace_s + KILL_AFTER_GRACE_S
         if self.stop_deadline is None or deadline < self.stop_deadline:
             self.stop_deadline = deadline
+            # At the drain deadline the workers stop listening; so does the supervisor's copy of
+            # the socket, so the port refuses connections and re-joins go to other nodes.
+            if self._close_listener is not None:
+                self._close_listener.cancel()
+            self._close_listener = asyncio.get_running_loop().call_later(grace_s, self._stop_listening)
         if not self.stopping:
             log.warning("node draining: workers stop taking rooms; deadline in %.0f s", grace_s)
         self.stopping = True
         self._done.set()
         for child in self.children:
             self._send(child, {"drain": grace_s})
+
+    def _stop_listening(self) -> None:
+        if self.listener is not None and self.listener.fileno() != -1:
+            self.listener.close()
 
     def _send(self, child: _Child, message: dict[str, Any]) -> None:
         if child.channel is not None:

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -122,6 +122,10 @@ class Worker:
         self.draining = False
         self.drain_deadline: float | None = None
         self.moving_out = False  # past the drain deadline: no joins accepted any more
+        #: called at the drain deadline, before anyone is moved: stop accepting connections, so
+        #: participants re-joining reach another node (the listener stayed open until then,
+        #: answering /healthz 503 ``draining``)
+        self.on_moving_out: Callable[[], Awaitable[None]] | None = None
         self.store_ok = True
         self._registered = False
         self._wakeup: asyncio.Future[None] | None = None
@@ -351,6 +355,11 @@ class Worker:
 
     async def _move_out(self) -> None:
         self.moving_out = True
+        if self.on_moving_out is not None:
+            try:
+                await self.on_moving_out()
+            except Exception:
+                log.exception("worker %s: could not stop listening", self.worker_id)
         elsewhere = await self._others_available()
         rooms = list(self.rooms.items())
         log.warning(
