@@ -67,7 +67,8 @@ class Node:
 
     async def cluster(self) -> dict[str, Any]:
         """GET /cluster/nodes (signed as `consult-sfu nodes` signs it)."""
-        key = derive_key(SECRET, "admin")
+        secret = self.env.get("CONSULT_SFU_SECRET") or (self.data_dir / "secret").read_text().strip()
+        key = derive_key(secret, "admin")
         headers = admin_headers(key, "GET", "/cluster/nodes", time.time())
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http, http.get(
             self.http_url + "/cluster/nodes", headers=headers

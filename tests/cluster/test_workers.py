@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import aiohttp
 
+from control.tokens import mint
 from tests.cluster.nodes import Node, start_node, stop_nodes, wait_healthy
 from tests.support.media import PatternVideoTrack
 from tests.support.peer import TestPeer
@@ -52,17 +55,19 @@ async def test_two_workers_without_redis(tmp_path: Path) -> None:
         await wait_healthy(node)
         key = (await cli(node, "apikey", "create", "--org", "clinic")).strip().splitlines()[-1]
         assert await rest_status(node, key) == 200
-        # new rooms spread over both workers
+        secret = (node.data_dir / "secret").read_text().strip()  # made by the node: no secret configured
+        # new rooms spread over both workers (the first one's token from `consult-sfu token`)
         for i in range(6):
-            peer = TestPeer(node.ws_url, await cli_token(node, f"room-{i}", "first"), f"first-{i}")
+            tok = await cli_token(node, "room-0", "first") if i == 0 else mint(secret, room=f"room-{i}", identity="first")
+            peer = TestPeer(node.ws_url, tok, f"first-{i}")
             peers.append(peer)
             assert (await peer.connect())["type"] == "joined"
         workers = json.loads(await cli(node, "nodes", "--json"))["workers"]
         assert len(workers) == 2 and all(w["node"] == "solo" for w in workers)
         assert sorted(w["rooms"] for w in workers) == [3, 3], workers
         # one call, its two participants through whichever workers accepted them: media both ways
-        a = TestPeer(node.ws_url, await cli_token(node, "call", "a"), "a")
-        b = TestPeer(node.ws_url, await cli_token(node, "call", "b"), "b")
+        a = TestPeer(node.ws_url, mint(secret, room="call", identity="a"), "a")
+        b = TestPeer(node.ws_url, mint(secret, room="call", identity="b"), "b")
         peers += [a, b]
         ja, jb = await a.connect(), await b.connect()
         await a.publish([(PatternVideoTrack(320, 240, 15), "camera")])
@@ -73,6 +78,21 @@ async def test_two_workers_without_redis(tmp_path: Path) -> None:
         assert metrics['consult_sfu_rooms{worker="0"}'] + metrics['consult_sfu_rooms{worker="1"}'] == 7
         assert [v for k, v in metrics.items() if k.startswith("consult_sfu_cluster_scrape_missing")] == [0]
         assert sum(v for k, v in metrics.items() if k.startswith("consult_sfu_cluster_forwarded_joins_total")) >= 1
+        # a worker that crashes: its lease is deleted at once (its rooms are free), and it is started again
+        crashed = next(w for w in workers if w["index"] == 1)
+        os.kill(crashed["pid"], signal.SIGKILL)
+        for _ in range(100):
+            ids = [w["worker_id"] for w in (await node.cluster())["workers"]]
+            if crashed["worker_id"] not in ids:
+                break
+            await asyncio.sleep(0.05)
+        assert crashed["worker_id"] not in ids and len(ids) == 1  # well before its lease (3 s) would expire
+        for _ in range(200):
+            workers = (await node.cluster())["workers"]
+            if len(workers) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert sorted(w["index"] for w in workers) == [0, 1] and crashed["pid"] not in {w["pid"] for w in workers}
     finally:
         await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
         await stop_nodes(node)
