@@ -149,8 +149,9 @@ def test_serve_runs_on_uvloop(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    # One process (a node with several workers prints its workers' loop too: tests/cluster).
     proc = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [*CLI, "serve", "--port", str(port), "--workers", "1"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env=clean_env(tmp_path),
     )
     try:
