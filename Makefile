@@ -5,15 +5,16 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8080
-APT_PACKAGES := chromium chromium-driver redis-server janus espeak-ng sox iproute2 fonts-dejavu-core
+APT_PACKAGES := chromium chromium-driver firefox-esr xvfb redis-server janus espeak-ng sox iproute2 fonts-dejavu-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup run test lint unit types screenshots bench compare clean
 
 setup: .stamp-apt .stamp-venv .stamp-node
 
-# Debian packages: Chromium for the browser tests, redis-server for the shared store,
-# janus for the load-test comparison, espeak-ng + sox for synthetic speech.
+# Debian packages: Chromium and Firefox ESR for the browser tests (Firefox on a virtual X
+# screen: xvfb), redis-server for the shared store, janus for the load-test comparison,
+# espeak-ng + sox for synthetic speech.
 .stamp-apt: Makefile
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.fixtures import browser, chromium, firefox, firefox_process  # noqa: F401  (fixtures for every folder)
 from tests.support.server import RunningServer, running_server
 
 BLOCKING_LIMIT_S = 0.5

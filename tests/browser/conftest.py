@@ -1,8 +1,11 @@
-"""Fixtures for the browser tests: the real server as a subprocess, headless Chromium.
+"""Fixtures for the browser tests: the real server as a subprocess, headless Chromium and Firefox.
 
 The server is `consult-sfu serve` on a free loopback port with its own secret and
 127.0.0.1 as the ICE host address. To debug against a server you started yourself,
 set CONSULT_SFU_TEST_URL (e.g. http://127.0.0.1:8080) and CONSULT_SFU_SECRET.
+
+The browser fixtures (`browser`, `chromium`, `firefox`) are in tests/browser/fixtures.py,
+registered for the whole test tree by tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -14,35 +17,17 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, async_playwright
 
 from control.tokens import join_url, mint
+from tests.browser.engine_chromium import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--use-fake-device-for-media-stream",
-    # Also answers getDisplayMedia with a fake screen (checked: without it the share prompt
-    # never resolves; --auto-select-desktop-capture-source is not needed).
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--autoplay-policy=no-user-gesture-required",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "SECRET", "RunningServer", "free_port", "start_server", "stop_server", "wait_healthy"]
+
 SECRET = "browser-tests-secret-0123456789abcdef"
 
 
@@ -137,13 +122,3 @@ def server() -> Iterator[RunningServer]:
         yield RunningServer(base_url=f"http://127.0.0.1:{port}", secret=SECRET)
     finally:
         stop_server(proc)
-
-
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()

@@ -1,7 +1,8 @@
 """What the browser tests do with a page: open a room, join, read WebRTC stats and pixels.
 
 Everything is read through `window.consult` (the room page exposes its client there) and
-the page's DOM, the way a person would see it.
+the page's DOM, the way a person would see it, with the engine-neutral `BrowserPage`
+(tests/browser/engine.py), so each helper works in Chromium and Firefox alike.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from playwright.async_api import Browser, Page
+from tests.browser.engine import BrowserPage
 
 INBOUND_JS = """
 async () => {
@@ -29,9 +30,10 @@ async () => {
 }
 """
 
-# Mean and max luma of a <video> drawn on a canvas (null when it has no picture yet).
+# Mean and max luma of a <video> (by selector) drawn on a canvas (null when it has no picture yet).
 VIDEO_LUMA_JS = """
-(video) => {
+(selector) => {
+  const video = document.querySelector(selector);
   if (!video || video.readyState < 2 || !video.videoWidth) return null;
   const c = document.createElement('canvas');
   c.width = 64; c.height = 48;
@@ -48,35 +50,33 @@ VIDEO_LUMA_JS = """
 """
 
 
-async def new_page(browser: Browser, *, width: int = 1280, height: int = 720) -> Page:
-    context = await browser.new_context(viewport={"width": width, "height": height})
-    page = await context.new_page()
-    page.on("console", lambda msg: print(f"[console {msg.type}] {msg.text}") if msg.type in ("error", "warning") else None)
-    page.on("pageerror", lambda err: print(f"[pageerror] {err}"))
-    return page
-
-
-async def open_and_join(page: Page, url: str, *, timeout_ms: int = 30000) -> None:
+async def open_and_join(page: BrowserPage, url: str, *, timeout_s: float = 30.0) -> None:
     """Open a join link, wait for the pre-join preview, press Join, wait until joined."""
     await page.goto(url)
-    await page.wait_for_selector("body[data-view='prejoin']", timeout=timeout_ms)
-    await page.wait_for_function("() => document.getElementById('prejoin-preview').videoWidth > 0", timeout=timeout_ms)
+    await join(page, timeout_s=timeout_s)
+
+
+async def join(page: BrowserPage, *, timeout_s: float = 30.0) -> None:
+    """From the pre-join view: wait for the preview, press Join, wait until joined."""
+    await page.wait_for_selector("body[data-view='prejoin']", timeout_s=timeout_s)
+    await page.wait_for("() => document.getElementById('prejoin-preview').videoWidth > 0", timeout_s=timeout_s, what="the pre-join preview")
     await page.click("#join-button")
-    await page.wait_for_selector("body[data-state='connected'][data-view='call']", timeout=timeout_ms)
+    await page.wait_for_selector("body[data-state='connected'][data-view='call']", timeout_s=timeout_s)
     # Both our tracks published (the server confirmed their producers).
-    await page.wait_for_function(
+    await page.wait_for(
         """() => { const c = window.consult.client;
                    const m = c.publications.get('microphone'), v = c.publications.get('camera');
-                   return m && v && m.producerId && v.producerId; }""",
-        timeout=timeout_ms,
+                   return !!(m && v && m.producerId && v.producerId); }""",
+        timeout_s=timeout_s,
+        what="camera and microphone published",
     )
 
 
-async def inbound(page: Page) -> list[dict[str, Any]]:
+async def inbound(page: BrowserPage) -> list[dict[str, Any]]:
     return list(await page.evaluate(INBOUND_JS))
 
 
-async def totals(page: Page) -> dict[str, int]:
+async def totals(page: BrowserPage) -> dict[str, int]:
     stats = await inbound(page)
     return {
         "frames": sum(s["framesDecoded"] for s in stats if s["kind"] == "video"),
@@ -93,7 +93,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float, wha
     raise AssertionError(f"timed out after {timeout_s} s waiting for: {what}")
 
 
-async def wait_media_flowing(page: Page, *, videos: int = 1, timeout_s: float = 45.0) -> dict[str, int]:
+async def wait_media_flowing(page: BrowserPage, *, videos: int = 1, timeout_s: float = 45.0) -> dict[str, int]:
     """Wait until video frames are decoded and audio packets arrive, and both keep rising."""
     first: dict[str, int] = {}
 
@@ -117,15 +117,12 @@ async def wait_media_flowing(page: Page, *, videos: int = 1, timeout_s: float = 
     return await totals(page)
 
 
-async def remote_tile_luma(page: Page, selector: str = ".tile-camera:not(.tile-self) video") -> dict[str, Any] | None:
-    handle = await page.query_selector(selector)
-    if handle is None:
-        return None
-    result = await page.evaluate(VIDEO_LUMA_JS, handle)
+async def remote_tile_luma(page: BrowserPage, selector: str = ".tile-camera:not(.tile-self) video") -> dict[str, Any] | None:
+    result = await page.evaluate(VIDEO_LUMA_JS, selector)
     return dict(result) if result else None
 
 
-async def wait_visible_picture(page: Page, selector: str = ".tile-camera:not(.tile-self) video", timeout_s: float = 20.0) -> dict[str, Any]:
+async def wait_visible_picture(page: BrowserPage, selector: str = ".tile-camera:not(.tile-self) video", timeout_s: float = 20.0) -> dict[str, Any]:
     """The remote <video> shows a picture that is not black."""
     seen: dict[str, Any] = {}
 

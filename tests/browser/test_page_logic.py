@@ -1,6 +1,10 @@
 """The pages' pure logic (layout, camera health, verdicts, links), run in Chromium itself, and the
 messages a person sees for refusals the real server only sends with the control plane's rooms
-(a mocked WebSocket plays the server there)."""
+(a mocked WebSocket plays the server there).
+
+Chromium only: the scripted server is Playwright's WebSocket and HTTP routing, which WebDriver
+has no equivalent of here; the logic itself is plain JavaScript, the same in every engine.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,23 @@ import pytest
 from playwright.async_api import Browser, Page, Route, WebSocketRoute
 
 from tests.browser.conftest import RunningServer
-from tests.browser.pages import new_page
+from tests.browser.engine_chromium import ChromiumEngine
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def browser(chromium: ChromiumEngine) -> Browser:
+    """This module's tests drive Playwright directly (see the docstring)."""
+    return chromium.browser
+
+
+async def new_page(browser: Browser) -> Page:
+    context = await browser.new_context(viewport={"width": 1280, "height": 720})
+    page = await context.new_page()
+    page.on("console", lambda msg: print(f"[console {msg.type}] {msg.text}") if msg.type in ("error", "warning") else None)
+    page.on("pageerror", lambda err: print(f"[pageerror] {err}"))
+    return page
 
 
 async def blank_page(browser: Browser, server: RunningServer) -> Page:
