@@ -11,9 +11,32 @@ def test_stall_and_resume_reported_once_each():
     assert det.check(4.0) is None
     assert det.stalled
     det.on_frame(5.0)
-    assert det.check(5.0) == "resumed"
-    assert det.check(5.1) is None
+    assert det.check(5.0) is None  # one picture is not a moving camera
+    for i in range(1, 6):  # 30 fps again
+        det.on_frame(5.0 + i / 30)
+    assert det.check(5.2) == "resumed"
+    assert det.check(5.3) is None
     assert det.stalls == 1
+
+
+def test_a_keep_alive_trickle_is_a_stall_but_a_slow_camera_is_not():
+    """Firefox re-sends the last picture about once a second once its camera stops."""
+    firefox = VideoStallDetector(threshold=3.0)
+    dark_room = VideoStallDetector(threshold=3.0)
+    events: dict[str, list[tuple[float, str]]] = {"firefox": [], "dark_room": []}
+    for tenth in range(0, 200):
+        now = tenth / 10
+        if tenth < 30 or tenth % 8 == 0:  # 10 fps for 3 s, then a frame every 0.8 s (1.25 fps)
+            firefox.on_frame(now)
+        if tenth % 2 == 0:  # 5 fps throughout
+            dark_room.on_frame(now)
+        for name, det in (("firefox", firefox), ("dark_room", dark_room)):
+            event = det.check(now)
+            if event:
+                events[name].append((now, event))
+    assert events["dark_room"] == []
+    assert [e for _, e in events["firefox"]] == ["stalled"]
+    assert 3.0 <= events["firefox"][0][0] <= 6.0  # within a threshold of the camera stopping
 
 
 def test_never_delivering_track_stalls_from_first_check():
@@ -48,3 +71,5 @@ def test_mute_ends_a_stall():
 def test_bad_threshold():
     with pytest.raises(StallDetectorError, match="threshold"):
         VideoStallDetector(0)
+    with pytest.raises(StallDetectorError, match="min_fps"):
+        VideoStallDetector(3.0, min_fps=0)
