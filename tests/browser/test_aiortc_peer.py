@@ -8,10 +8,10 @@ import aioice.ice
 import av
 import numpy as np
 import pytest
-from playwright.async_api import Browser
 
 from tests.browser.conftest import RunningServer
-from tests.browser.pages import new_page, open_and_join, wait_media_flowing, wait_visible_picture
+from tests.browser.engine import Engine
+from tests.browser.pages import open_and_join, wait_media_flowing, wait_visible_picture
 from tests.support.media import PatternVideoTrack, ToneAudioTrack
 from tests.support.peer import TestPeer
 
@@ -24,22 +24,23 @@ def loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4=True, use_ipv6=True: ["127.0.0.1"])
 
 
-async def test_browser_and_aiortc_peer_see_each_other(server: RunningServer, browser: Browser, loopback_ice: None) -> None:
-    peer = TestPeer(server.ws_url, server.token("mixed-1", "robot", "Test Robot"), name="robot")
+async def test_browser_and_aiortc_peer_see_each_other(server: RunningServer, browser: Engine, loopback_ice: None) -> None:
+    room = f"mixed-1-{browser.name}"
+    peer = TestPeer(server.ws_url, server.token(room, "robot", "Test Robot"), name="robot")
     try:
         joined = await peer.connect()
         assert joined["type"] == "joined", joined
         assert joined["ice_servers"] == []  # no public STUN handed out
         await peer.publish([(PatternVideoTrack(640, 480, fps=15), "camera"), (ToneAudioTrack(), "microphone")])
 
-        page = await new_page(browser)
-        await open_and_join(page, server.join_url("mixed-1", "carol", "Carol"))
+        page = await browser.new_page()
+        await open_and_join(page, server.join_url(room, "carol", "Carol"))
 
         # The browser decodes the robot's test pattern (bright bars, never black) and gets its tone.
         await wait_media_flowing(page)
         luma = await wait_visible_picture(page)
         assert (luma["width"], luma["height"]) == (640, 480), luma
-        assert "Test Robot" in await page.inner_text(".tile-camera:not(.tile-self) .tile-name")
+        assert "Test Robot" in await page.text(".tile-camera:not(.tile-self) .tile-name")
 
         # The robot decodes the browser's fake camera and receives its audio.
         carol_id = await page.evaluate("() => window.consult.client.self.participant_id")

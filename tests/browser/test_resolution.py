@@ -3,30 +3,31 @@
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Browser, Page
 
 from tests.browser.conftest import RunningServer
-from tests.browser.pages import eventually, inbound, new_page, open_and_join, wait_media_flowing
+from tests.browser.engine import BrowserPage, Engine
+from tests.browser.pages import eventually, inbound, open_and_join, wait_media_flowing
 
 pytestmark = pytest.mark.browser
 
 
-async def received_height(page: Page) -> int:
+async def received_height(page: BrowserPage) -> int:
     videos = [s for s in await inbound(page) if s["kind"] == "video"]
     return max((s["frameHeight"] for s in videos), default=0)
 
 
-async def choose(page: Page, select: str, value: str) -> None:
+async def choose(page: BrowserPage, select: str, value: str) -> None:
     await page.click("#btn-resolution")
-    await page.select_option(select, value)
-    await page.keyboard.press("Escape")
+    await page.select(select, value)
+    await page.press("Escape")
 
 
-async def test_receive_cap_and_send_cap(server: RunningServer, browser: Browser) -> None:
-    alice = await new_page(browser)
-    bob = await new_page(browser)
-    await open_and_join(alice, server.join_url("res-1", "alice", "Alice"))
-    await open_and_join(bob, server.join_url("res-1", "bob", "Bob"))
+async def test_receive_cap_and_send_cap(server: RunningServer, browser: Engine) -> None:
+    alice = await browser.new_page()
+    bob = await browser.new_page()
+    room = f"res-1-{browser.name}"
+    await open_and_join(alice, server.join_url(room, "alice", "Alice"))
+    await open_and_join(bob, server.join_url(room, "bob", "Bob"))
     await wait_media_flowing(bob)
 
     async def bob_receives_more_than_180() -> bool:

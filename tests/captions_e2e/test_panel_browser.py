@@ -1,4 +1,4 @@
-"""The CC menu in headless Chromium against the in-process server.
+"""The CC menu in headless Chromium and Firefox against the in-process server.
 
 A practitioner's page turns captions on with the CC button; an aiortc peer (the patient,
 camera + microphone) speaks espeak-ng English into the room; the final caption appears as a
@@ -9,17 +9,14 @@ captions hides the button.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, async_playwright
 
 from control.tokens import join_url
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.browser.pages import new_page, open_and_join
+from tests.browser.engine import Engine
+from tests.browser.pages import open_and_join
 from tests.captions.speech import word_error_rate
 from tests.captions_e2e.conftest import (
     Microphone,
@@ -47,22 +44,12 @@ SUBTITLES_JS = """
 """
 
 
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-async def test_cc_button_turns_captions_on_and_subtitles_appear_under_the_speaker(tmp_path: Path, browser: Browser) -> None:
+async def test_cc_button_turns_captions_on_and_subtitles_appear_under_the_speaker(tmp_path: Path, browser: Engine) -> None:
     async with captions_server(tmp_path) as server:
         pat = await join(server, "ccpage", "pat", name="Pat")
         mic = Microphone()
         await pat.publish([(PatternVideoTrack(320, 240, fps=10), "camera"), (mic, "microphone")])
-        page = await new_page(browser)
+        page = await browser.new_page()
         try:
             token = server.token("ccpage", "dr", role="practitioner", name="Dr")
             await open_and_join(page, join_url(server.http_url, "ccpage", token))
@@ -70,9 +57,9 @@ async def test_cc_button_turns_captions_on_and_subtitles_appear_under_the_speake
             await page.wait_for_selector("#btn-captions:not([hidden])")
             await page.click("#btn-captions")
             await page.wait_for_selector("#captions-menu:not([hidden])")
-            options = await page.eval_on_selector_all("#captions-read option", "els => els.map(e => e.value)")
+            options = await page.evaluate("() => [...document.querySelectorAll('#captions-read option')].map((e) => e.value)")
             assert "en" in options, options
-            await page.select_option("#captions-read", "en")
+            await page.select("#captions-read", "en")
             await page.check("#captions-enabled")
             await page.check("#captions-transcript-toggle")
             await eventually(lambda: bool(feature(server).service.dump()["rooms"].get("ccpage", {}).get("listeners")), 10, "the page is a listener")
@@ -91,21 +78,21 @@ async def test_cc_button_turns_captions_on_and_subtitles_appear_under_the_speake
                 await asyncio.sleep(0.2)
             text = " ".join(s["text"] for s in subtitles if s["final"])
             assert word_error_rate(SENTENCE, text) <= 0.5, text
-            transcript = await page.inner_text("#captions-transcript")
+            transcript = await page.text("#captions-transcript")
             assert "Pat:" in transcript and any(word in transcript for word in ("tablet", "meals", "day")), transcript
-            await page.screenshot(path=str(tmp_path / "captions-subtitles.png"))
+            await page.screenshot(tmp_path / "captions-subtitles.png")
         finally:
-            await page.context.close()
+            await page.close()
             await pat.close()
 
 
-async def test_the_practitioner_turns_captions_on_for_the_patient(tmp_path: Path, browser: Browser) -> None:
+async def test_the_practitioner_turns_captions_on_for_the_patient(tmp_path: Path, browser: Engine) -> None:
     """The patient never touches the CC button: the practitioner sets it for them."""
     async with captions_server(tmp_path) as server:
         dr = await join(server, "ccfor", "dr", role="practitioner", name="Dr")
         mic = Microphone()
         await dr.publish([(PatternVideoTrack(320, 240, fps=10), "camera"), (mic, "microphone")])
-        page = await new_page(browser)
+        page = await browser.new_page()
         try:
             await open_and_join(page, join_url(server.http_url, "ccfor", server.token("ccfor", "pat", name="Pat")))
             patient = await page.evaluate("() => window.consult.client.self.participant_id")
@@ -113,33 +100,35 @@ async def test_the_practitioner_turns_captions_on_for_the_patient(tmp_path: Path
             reply = await dr.request({"type": "captions", "enabled": True, "participant_id": patient, "read_lang": "en"},
                                      expect=("captions_state", "error"))
             assert reply["type"] == "captions_state", reply
-            await page.wait_for_function(
-                "(id) => { const s = window.consult.captions.states.get(id); return s && s.enabled; }", arg=patient, timeout=10000
+            await page.wait_for(
+                "(id) => { const s = window.consult.captions.states.get(id); return !!(s && s.enabled); }", patient, timeout_s=10,
+                what="captions on for the patient",
             )
             await page.click("#btn-captions")
             assert await page.is_checked("#captions-enabled"), "the menu shows what the practitioner set"
             assert await page.is_hidden(".captions-for"), "only a practitioner chooses for whom"
-            await page.keyboard.press("Escape")
+            await page.press("Escape")
             mic.say(await speech(SENTENCE), delay_s=0.5)
-            await page.wait_for_function(
-                "(id) => !!document.querySelector(`.tile[data-participant=\"${id}\"] .captions-line.final`)", arg=pid(dr), timeout=60000
+            await page.wait_for(
+                "(id) => !!document.querySelector(`.tile[data-participant=\"${id}\"] .captions-line.final`)", pid(dr), timeout_s=60,
+                what="a final subtitle under the practitioner's tile",
             )
             lines = await page.evaluate(SUBTITLES_JS, pid(dr))
             text = " ".join(line["text"] for line in lines if line["final"])
             assert word_error_rate(SENTENCE, text) <= 0.5, text
         finally:
-            await page.context.close()
+            await page.close()
             await dr.close()
 
 
-async def test_policy_hides_the_cc_button(tmp_path: Path, browser: Browser) -> None:
+async def test_policy_hides_the_cc_button(tmp_path: Path, browser: Engine) -> None:
     async with live(tmp_path) as (server, http, _dept):
         forbidden = await room_with(http, captions_allowed=False)
         issued = await call(http, "POST", f"/v1/rooms/{forbidden}/tokens", {"identity": "dr", "name": "Dr", "role": "practitioner"}, status=201)
-        page = await new_page(browser)
+        page = await browser.new_page()
         try:
             await open_and_join(page, join_url(server.http_url, forbidden, str(issued["token"])))
             await asyncio.sleep(0.5)
             assert await page.is_hidden("#btn-captions")
         finally:
-            await page.context.close()
+            await page.close()

@@ -1,4 +1,4 @@
-"""The waiting room in headless Chromium against the real server (`consult-sfu serve`).
+"""The waiting room in headless Chromium and Firefox against the real server (`consult-sfu serve`).
 
 A client waits (early), the practitioner sees them in the queue panel and admits them,
 video flows both ways, ending shows the post-consultation message; after a forced start
@@ -7,6 +7,7 @@ a late client lands in the consultation directly; a guest waits until the client
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -19,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page
 
 from control.apikeys import cli_create
 from control.store import StoreConfig
-from tests.browser.conftest import browser, free_port, stop_server, wait_healthy  # noqa: F401  (browser: the shared Chromium fixture)
-from tests.browser.pages import new_page, wait_media_flowing
+from tests.browser.conftest import free_port, stop_server, wait_healthy
+from tests.browser.engine import BrowserPage, Engine
+from tests.browser.pages import wait_media_flowing
 
 SECRET = "waiting-browser-secret-0123456789abcdef"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -93,55 +94,55 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         stop_server(proc)
 
 
-async def press_join(page: Page, url: str) -> None:
+async def press_join(page: BrowserPage, url: str) -> None:
     await page.goto(url)
-    await page.wait_for_selector("body[data-view='prejoin']", timeout=30000)
+    await page.wait_for_selector("body[data-view='prejoin']", timeout_s=30)
     await page.click("#join-button")
 
 
-async def test_client_waits_practitioner_admits_video_both_ways(platform: Platform, browser: Browser) -> None:
+async def test_client_waits_practitioner_admits_video_both_ways(platform: Platform, browser: Engine) -> None:
     room = platform.room(starts_in_s=600)
-    client = await new_page(browser)
-    doctor = await new_page(browser)
+    client = await browser.new_page()
+    doctor = await browser.new_page()
     await press_join(client, platform.join_url(room, "ann", "Ann", "client"))
-    await client.wait_for_selector("body[data-view='waiting'] .wr-card", timeout=30000)
-    card = await client.inner_text(".wr-card")
+    await client.wait_for_selector("body[data-view='waiting'] .wr-card", timeout_s=30)
+    card = await client.text(".wr-card")
     assert "You are early" in card and "not arrived yet" in card
     await press_join(doctor, platform.join_url(room, "dr", "Dr Jansen", "practitioner"))
-    entry = await doctor.wait_for_selector(".wr-entry.wr-status-on_time", timeout=30000)
-    assert "Ann" in await entry.inner_text()
-    colour = await doctor.evaluate("(e) => getComputedStyle(e, '::before').backgroundColor", entry)
+    entry = ".wr-entry.wr-status-on_time"
+    await doctor.wait_for_selector(entry, timeout_s=30)
+    assert "Ann" in await doctor.text(entry)
+    colour = await doctor.evaluate("(s) => getComputedStyle(document.querySelector(s), '::before').backgroundColor", entry)
     assert colour == "rgb(48, 164, 108)"  # on time: green
-    await client.wait_for_function("() => document.querySelector('.wr-practitioner-online') !== null", timeout=15000)
+    await client.wait_for("() => document.querySelector('.wr-practitioner-online') !== null", timeout_s=15, what="the practitioner shown online")
     await doctor.click(".wr-entry .wr-admit")
-    await client.wait_for_selector("body[data-state='connected'][data-view='call']", timeout=30000)
+    await client.wait_for_selector("body[data-state='connected'][data-view='call']", timeout_s=30)
     await wait_media_flowing(client)
     await wait_media_flowing(doctor)
     assert platform.call("GET", f"/v1/rooms/{room}")["state"] == "started"
-    doctor.once("dialog", lambda d: d.accept())
-    await doctor.click(".wr-end")
-    await client.wait_for_selector("body[data-view='message']", timeout=30000)
-    assert "Call 555-0100 for a follow-up." in await client.inner_text("body")
+    await doctor.click(".wr-end")  # confirm() "End the consultation?": both engines accept dialogs
+    await client.wait_for_selector("body[data-view='message']", timeout_s=30)
+    assert "Call 555-0100 for a follow-up." in await client.text("body")
     ended = platform.call("GET", f"/v1/rooms/{room}")
     assert ended["state"] == "ended" and ended["duration_s"] > 0
 
 
-async def test_forced_start_then_late_client_and_waiting_guest(platform: Platform, browser: Browser) -> None:
+async def test_forced_start_then_late_client_and_waiting_guest(platform: Platform, browser: Engine) -> None:
     room = platform.room(starts_in_s=-300, guests=[{"identity": "kim", "name": "Kim"}])
-    doctor = await new_page(browser)
-    guest = await new_page(browser)
+    doctor = await browser.new_page()
+    guest = await browser.new_page()
     await press_join(doctor, platform.join_url(room, "dr", "Dr Jansen", "practitioner"))
-    await doctor.wait_for_selector("body[data-view='call'] .wr-force", timeout=30000)
+    await doctor.wait_for_selector("body[data-view='call'] .wr-force", timeout_s=30)
     await press_join(guest, platform.join_url(room, "kim", "Kim", "guest"))
-    await guest.wait_for_selector("body[data-view='waiting'] .wr-card[data-arrival='waiting_for_client']", timeout=30000)
+    await guest.wait_for_selector("body[data-view='waiting'] .wr-card[data-arrival='waiting_for_client']", timeout_s=30)
     await doctor.click(".wr-force")
-    await doctor.wait_for_function("() => !document.querySelector('.wr-force')", timeout=15000)
+    await doctor.wait_for("() => !document.querySelector('.wr-force')", timeout_s=15, what="the force-start button gone")
     assert platform.call("GET", f"/v1/rooms/{room}")["forced"] is True
-    await guest.wait_for_timeout(500)
-    assert await guest.evaluate("document.body.dataset.view") == "waiting"  # no client yet
-    client = await new_page(browser)
+    await asyncio.sleep(0.5)
+    assert await guest.evaluate("() => document.body.dataset.view") == "waiting"  # no client yet
+    client = await browser.new_page()
     await press_join(client, platform.join_url(room, "ann", "Ann", "client"))
-    await client.wait_for_selector("body[data-state='connected'][data-view='call']", timeout=30000)
-    assert await client.query_selector(".wr-card") is None  # never saw the waiting room
-    await guest.wait_for_selector("body[data-state='connected'][data-view='call']", timeout=30000)
+    await client.wait_for_selector("body[data-state='connected'][data-view='call']", timeout_s=30)
+    assert await client.count(".wr-card") == 0  # never saw the waiting room
+    await guest.wait_for_selector("body[data-state='connected'][data-view='call']", timeout_s=30)
     await wait_media_flowing(client, videos=2)
