@@ -2,7 +2,8 @@
 
 Starts `consult-sfu serve` on a free loopback port, joins headless Chromium pages with
 fake camera and microphone, and photographs: a 1:1 room, a room with 4 participants,
-the room on a phone-sized screen, and the settings page after a network test.
+the room on a phone-sized screen, and the settings page after a network test; then the same
+1:1 room seen from Firefox ESR (a Firefox patient with a Chromium practitioner).
 """
 
 from __future__ import annotations
@@ -17,11 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from playwright.async_api import Browser, Page, async_playwright  # noqa: E402
-
 from tests.browser.conftest import (  # noqa: E402
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SECRET,
     RunningServer,
     free_port,
@@ -29,7 +26,10 @@ from tests.browser.conftest import (  # noqa: E402
     stop_server,
     wait_healthy,
 )
-from tests.browser.pages import new_page, open_and_join, wait_media_flowing, wait_visible_picture  # noqa: E402
+from tests.browser.engine import BrowserPage, Engine  # noqa: E402
+from tests.browser.engine_chromium import chromium_engine  # noqa: E402
+from tests.browser.engine_firefox import FirefoxEngine, FirefoxProcess  # noqa: E402
+from tests.browser.pages import open_and_join, wait_media_flowing, wait_visible_picture  # noqa: E402
 
 PEOPLE = [
     ("dr-martin", "Dr Claire Martin", "practitioner"),
@@ -39,54 +39,72 @@ PEOPLE = [
 ]
 
 
-async def settle(page: Page, videos: int) -> None:
+async def settle(page: BrowserPage, videos: int) -> None:
     await wait_media_flowing(page, videos=videos, timeout_s=60)
     await wait_visible_picture(page, timeout_s=30)
     await asyncio.sleep(1.5)  # let the layout transition and the clock tick
 
 
-async def one_to_one(browser: Browser, server: RunningServer, out: Path) -> None:
+async def one_to_one(browser: Engine, server: RunningServer, out: Path) -> None:
     pages = []
     for identity, name, role in PEOPLE[:2]:
-        page = await new_page(browser, width=1280, height=720)
+        page = await browser.new_page(width=1280, height=720)
         await open_and_join(page, server.join_url("screenshot-1to1", identity, name, role))
         pages.append(page)
     await settle(pages[0], 1)
-    await pages[0].screenshot(path=str(out / "room-1to1.png"))
+    await pages[0].screenshot(out / "room-1to1.png")
     print("room-1to1.png")
     # The same call on a phone held upright.
-    phone = await new_page(browser, width=390, height=844)
-    await pages[1].context.close()
+    phone = await browser.new_page(width=390, height=844)
+    await pages[1].close()
     await open_and_join(phone, server.join_url("screenshot-1to1", "jean-phone", "Jean Dupont", "client"))
     await settle(phone, 1)
-    await phone.screenshot(path=str(out / "room-phone.png"))
+    await phone.screenshot(out / "room-phone.png")
     print("room-phone.png")
     for page in (pages[0], phone):
-        await page.context.close()
+        await page.close()
 
 
-async def four(browser: Browser, server: RunningServer, out: Path) -> None:
+async def four(browser: Engine, server: RunningServer, out: Path) -> None:
     pages = []
     for identity, name, role in PEOPLE:
-        page = await new_page(browser, width=1280, height=720)
+        page = await browser.new_page(width=1280, height=720)
         await open_and_join(page, server.join_url("screenshot-4", identity, name, role))
         pages.append(page)
     await settle(pages[0], 3)
-    await pages[0].screenshot(path=str(out / "room-4.png"))
+    await pages[0].screenshot(out / "room-4.png")
     print("room-4.png")
     for page in pages:
-        await page.context.close()
+        await page.close()
 
 
-async def settings(browser: Browser, server: RunningServer, out: Path) -> None:
-    page = await new_page(browser, width=1280, height=900)
+async def settings(browser: Engine, server: RunningServer, out: Path) -> None:
+    page = await browser.new_page(width=1280, height=900)
     await page.goto(f"{server.base_url}/settings")
-    await page.wait_for_function("() => document.getElementById('settings-preview').videoWidth > 0", timeout=30000)
+    await page.wait_for("() => document.getElementById('settings-preview').videoWidth > 0", timeout_s=30)
     await page.click("#echo-start")
-    await page.wait_for_selector("#echo-verdict:not([data-verdict='running'])", timeout=60000)
-    await page.screenshot(path=str(out / "settings.png"), full_page=True)
+    await page.wait_for_selector("#echo-verdict:not([data-verdict='running'])", timeout_s=60)
+    await page.screenshot(out / "settings.png", full_page=True)
     print("settings.png")
-    await page.context.close()
+    await page.close()
+
+
+async def firefox_patient(chromium: Engine, server: RunningServer, out: Path) -> None:
+    """The 1:1 room as a patient on Firefox ESR sees it, the practitioner on Chromium."""
+    process = await asyncio.to_thread(FirefoxProcess.start)
+    try:
+        firefox = FirefoxEngine(process)
+        doctor = await chromium.new_page(width=1280, height=720)
+        await open_and_join(doctor, server.join_url("screenshot-firefox", *PEOPLE[0]))
+        patient = await firefox.new_page(width=1280, height=720)
+        await open_and_join(patient, server.join_url("screenshot-firefox", *PEOPLE[1]))
+        await settle(patient, 1)
+        await patient.screenshot(out / "room-1to1-firefox.png")
+        print(f"room-1to1-firefox.png (Firefox {process.version})")
+        await firefox.close()
+        await doctor.close()
+    finally:
+        await asyncio.to_thread(process.quit)
 
 
 async def main(out: Path) -> None:
@@ -97,14 +115,11 @@ async def main(out: Path) -> None:
         base = f"http://127.0.0.1:{port}"
         wait_healthy(base, proc)
         server = RunningServer(base_url=base, secret=SECRET)
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            try:
-                await one_to_one(browser, server, out)
-                await four(browser, server, out)
-                await settings(browser, server, out)
-            finally:
-                await browser.close()
+        async with chromium_engine() as chromium:
+            await one_to_one(chromium, server, out)
+            await four(chromium, server, out)
+            await settings(chromium, server, out)
+            await firefox_patient(chromium, server, out)
     finally:
         stop_server(proc)
 
