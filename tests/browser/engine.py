@@ -56,7 +56,7 @@ class BrowserPage(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def click(self, selector: str, *, timeout_s: float = 10.0) -> None:
+    async def click(self, selector: str, *, timeout_s: float = 30.0) -> None:
         """A real mouse click (a user gesture: getDisplayMedia and full screen need one)."""
 
     @abc.abstractmethod

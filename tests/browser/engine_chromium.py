@@ -65,7 +65,7 @@ class ChromiumPage(BrowserPage):
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what or js.strip()}") from None
         return await handle.json_value()
 
-    async def click(self, selector: str, *, timeout_s: float = 10.0) -> None:
+    async def click(self, selector: str, *, timeout_s: float = 30.0) -> None:
         await self.page.click(selector, timeout=timeout_s * 1000)
 
     async def select(self, selector: str, value: str) -> None:

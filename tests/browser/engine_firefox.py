@@ -234,8 +234,12 @@ class FirefoxProcess:
         log_path = Path(tempfile.gettempdir()) / f"consult-sfu-geckodriver-{os.getpid()}.log"
         service = Service(executable_path=str(geckodriver_binary()), log_output=str(log_path), env=env)
         driver = Firefox(options=options, service=service)
-        driver.set_script_timeout(60)
-        return cls(driver, log_path, screen)
+        try:
+            driver.set_script_timeout(60)
+            return cls(driver, log_path, screen)
+        except BaseException:
+            driver.quit()  # never leave a Firefox behind
+            raise
 
     def _on_console(self, entry: Any) -> None:
         level = str(getattr(entry, "level", ""))
@@ -319,7 +323,7 @@ class FirefoxPage(BrowserPage):
                 raise AssertionError(f"timed out after {timeout_s} s waiting for {what or js.strip()}")
             await asyncio.sleep(0.1)
 
-    async def click(self, selector: str, *, timeout_s: float = 10.0) -> None:
+    async def click(self, selector: str, *, timeout_s: float = 30.0) -> None:
         await self.wait_for_selector(selector, timeout_s=timeout_s)
         deadline = time.monotonic() + timeout_s
         while True:
