@@ -1,7 +1,8 @@
 """Fixtures for the browser tests: the real server as a subprocess, headless Chromium and Firefox.
 
-The server is `consult-sfu serve` on a free loopback port with its own secret and
-127.0.0.1 as the ICE host address. To debug against a server you started yourself,
+The server is `consult-sfu serve --workers 1` on a free loopback port with its own secret and
+127.0.0.1 as the ICE host address: one process, what the browser meets either way (a node's
+workers and the forwarding between them are tests/cluster's), at half the start-up cost. To debug against a server you started yourself,
 set CONSULT_SFU_TEST_URL (e.g. http://127.0.0.1:8080) and CONSULT_SFU_SECRET.
 
 The browser fixtures (`browser`, `chromium`, `firefox`) are in tests/browser/fixtures.py,
@@ -86,7 +87,7 @@ def start_server(port: int, log_path: Path) -> subprocess.Popen[bytes]:
     log = open(log_path, "wb")
     try:
         proc = subprocess.Popen(
-            [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -81,7 +81,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     )
     log = open(data_dir / "server.log", "wb")  # handed to the subprocess
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "consult-sfu"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [str(Path(sys.executable).parent / "consult-sfu"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
