@@ -9,6 +9,10 @@ pure update, MULTI/SET/EXEC; a concurrent writer makes EXEC fail and the update 
 retried on the fresh value. Two practitioners admitting the same client at the same
 moment therefore admit once: the retry sees the client no longer waiting.
 
+Consultation records (chat transcripts) are lists, ``<prefix>consultation:<kind>:<room>``,
+appended with WATCH/LLEN/MULTI RPUSH PEXPIREAT EXEC (refused when full), read with LRANGE
+and taken with MULTI LRANGE DEL EXEC (exactly one caller gets them).
+
 Events go through one pub/sub channel, ``<prefix>events``, so every process's lobby
 hears about admissions made through another process's API.
 
@@ -239,3 +243,46 @@ class RedisStore(Store):
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+    # ------------------------------------------------------------ consultation records
+
+    async def _records_append(self, key: str, value: bytes, max_items: int, expires_at: float) -> int | None:
+        full = self._k(key)
+        try:
+            for _ in range(MAX_TRANSACTION_RETRIES):
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    try:
+                        await pipe.watch(full)
+                        length = int(await pipe.llen(full))
+                        if length >= max_items:
+                            await pipe.unwatch()
+                            return None
+                        pipe.multi()
+                        pipe.rpush(full, value)
+                        pipe.pexpireat(full, max(1, int(expires_at * 1000)))
+                        pushed, _ = await pipe.execute()
+                        return int(pushed)
+                    except WatchError:
+                        continue
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+        raise StoreError(f"too much contention on {key}; gave up after {MAX_TRANSACTION_RETRIES} tries")
+
+    async def _records_read(self, key: str) -> list[bytes]:
+        try:
+            items = await self._redis.lrange(self._k(key), 0, -1)
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+        return [v for v in (_bytes(i) for i in items) if v is not None]
+
+    async def _records_take(self, key: str) -> list[bytes]:
+        full = self._k(key)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.lrange(full, 0, -1)
+                pipe.delete(full)
+                items, _ = await pipe.execute()
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+        return [v for v in (_bytes(i) for i in items) if v is not None]
+
