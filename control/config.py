@@ -30,6 +30,8 @@ from control.cluster.config import ClusterConfig
 from control.data_dir import default_data_dir
 from control.features.captions.config import SECTION as CAPTIONS_SECTION
 from control.features.captions.config import CaptionsFeatureConfig
+from control.features.chat.config import SECTION as CHAT_SECTION
+from control.features.chat.config import ChatConfig
 from control.features.effects.config import SECTION as EFFECTS_SECTION
 from control.settings import ConfigError, EnvText, Section
 from control.store import BACKENDS, StoreConfig
@@ -68,6 +70,7 @@ class Config:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     effects: EffectsConfig = field(default_factory=EffectsConfig)
     captions: CaptionsFeatureConfig = field(default_factory=CaptionsFeatureConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
 
     @property
     def public_url(self) -> str:
@@ -99,6 +102,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("cluster", ClusterConfig),
     EFFECTS_SECTION,
     CAPTIONS_SECTION,
+    CHAT_SECTION,
 )
 _BY_NAME = {section.name: section for section in SECTIONS}
 _PREFIX = "CONSULT_SFU_"
@@ -133,6 +137,7 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None, **overri
         cluster=built["cluster"],
         effects=built["effects"],
         captions=built["captions"].under(server.data_dir),
+        chat=built["chat"],
     )
     _validate(config)
     return config
