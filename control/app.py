@@ -30,6 +30,7 @@ from control.features.captions.feature import install_captions
 from control.features.chat.feature import install_chat
 from control.features.context import Feature, FeatureContext
 from control.features.effects.feature import install_effects
+from control.features.files.feature import install_files
 from control.plane import ControlPlane
 from control.store import Store, StoreError, create_store
 from control.tokens import TokenError, mint, verify
@@ -49,7 +50,7 @@ MEMORY = web.AppKey("consultation_memory", ConsultationMemory)
 PLANE = web.AppKey("control_plane", ControlPlane)
 FORGETTING = web.AppKey("forgetting_tasks", set[asyncio.Task[list[str]]])
 #: Optional features installed by default (each adds routes, handlers, listeners).
-DEFAULT_FEATURES: list[Feature] = [install_effects, install_captions, install_chat]
+DEFAULT_FEATURES: list[Feature] = [install_effects, install_captions, install_chat, install_files]
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_ECHO_ROOMS = 20
 

@@ -33,6 +33,8 @@ from control.features.captions.config import CaptionsFeatureConfig
 from control.features.chat.config import SECTION as CHAT_SECTION
 from control.features.chat.config import ChatConfig
 from control.features.effects.config import SECTION as EFFECTS_SECTION
+from control.features.files.config import SECTION as FILES_SECTION
+from control.features.files.config import FilesConfig
 from control.settings import ConfigError, EnvText, Section
 from control.store import BACKENDS, StoreConfig
 from effects.config import EffectsConfig
@@ -71,6 +73,7 @@ class Config:
     effects: EffectsConfig = field(default_factory=EffectsConfig)
     captions: CaptionsFeatureConfig = field(default_factory=CaptionsFeatureConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
+    files: FilesConfig = field(default_factory=FilesConfig)
 
     @property
     def public_url(self) -> str:
@@ -103,6 +106,7 @@ SECTIONS: tuple[Section, ...] = (
     EFFECTS_SECTION,
     CAPTIONS_SECTION,
     CHAT_SECTION,
+    FILES_SECTION,
 )
 _BY_NAME = {section.name: section for section in SECTIONS}
 _PREFIX = "CONSULT_SFU_"
@@ -138,6 +142,7 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None, **overri
         effects=built["effects"],
         captions=built["captions"].under(server.data_dir),
         chat=built["chat"],
+        files=built["files"],
     )
     _validate(config)
     return config

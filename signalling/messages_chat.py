@@ -27,7 +27,10 @@ Server -> client:
 * ``chat_history`` — everything the participant may see, sent after ``waiting`` and after
   ``joined`` (a message may come both live and in a history: ``message_id`` tells), and
   ``retention``: ``delete`` or ``hand_over`` (what happens to the chat at the end);
-* ``file_link`` — ``file_id``, ``url`` (relative to the server), ``expires_at``.
+* ``file_link`` — ``file_id``, ``url`` (relative to the folder of the ``/ws`` endpoint),
+  ``expires_at``;
+* ``file_limits`` — after ``joined``: ``max_file_bytes``, ``max_room_bytes``,
+  ``extensions`` (what may be shared; the server checks the content, not only the name).
 
 Files are uploaded over HTTP (``POST /files/<room>``, docs/api.md), not over the socket.
 """
@@ -180,6 +183,14 @@ class FileLink(Message):
     file_id: str
     url: str
     expires_at: float
+
+
+@message("file_limits", from_server=True)
+@dataclass(kw_only=True)
+class FileLimits(Message):
+    max_file_bytes: int
+    max_room_bytes: int
+    extensions: list[str] = field(default_factory=list)
 
 
 CLIENT_TYPES = frozenset({"chat_send", "get_file_link"})

@@ -30,15 +30,12 @@ import logging
 from aiohttp import web
 
 from control import metrics
-from control.domain.model import PresenceState, Room, RoomKind
-from control.domain.roles import HOST_ROLES
 from control.features.chat import api
 from control.features.chat.rate import TokenBucket
-from control.features.chat.records import ChatRecord, wire_message
-from control.features.chat.service import ChatFull, ChatService, new_message_id
+from control.features.chat.records import wire_message
+from control.features.chat.service import ChatService
 from control.features.context import FeatureContext
 from control.metrics import Sample
-from control.store import StoreError
 from recordings_off import Lifetime
 from signalling import messages_chat as mc
 from signalling.codec import Message, ProtocolError
@@ -61,30 +58,7 @@ class ChatFeature:
         if context is None or me is None or session.state not in (SessionState.WAITING, SessionState.JOINED):
             raise ProtocolError("wrong_state", "'chat_send' is accepted in the waiting room and in the consultation")
         self.check_rate(me)
-        store = self.service.plane.store
-        try:
-            room = await store.get_room(context.room)
-        except StoreError:
-            raise ProtocolError("unavailable", "the chat is unavailable right now; try again in a moment") from None
-        thread, waiting_identity, audience = _thread(session, room, msg.to)
-        record = ChatRecord(
-            message_id=new_message_id(),
-            thread=thread,
-            kind=msg.kind,
-            sender={"participant_id": me, "identity": context.identity, "name": context.name, "role": context.role},
-            at=self.service.clock(),
-            text=msg.text,
-            url=msg.url,
-            waiting_identity=waiting_identity,
-            audience=audience,
-        )
-        org = room.org if room is not None else str(context.extra.get("org") or "")
-        try:
-            await self.service.post(context.room, org, room, record)
-        except ChatFull as exc:
-            raise ProtocolError("chat_full", str(exc)) from None
-        except StoreError:
-            raise ProtocolError("unavailable", "the chat is unavailable right now; the message was not sent") from None
+        record = await self.service.send(session, kind=msg.kind, text=msg.text, url=msg.url, to=msg.to)
         session.send(wire_message(record, msg.id))
 
     def check_rate(self, participant_id: str) -> None:
@@ -114,28 +88,6 @@ class ChatFeature:
             Sample("chat_messages_total", "counter", "chat messages, links and file notices sent by this process", self.service.sent),
             Sample("chat_transcripts_handed_over_total", "counter", "chat transcripts handed to the chat_transcript webhook", self.service.handed_over),
         ]
-
-
-def _thread(session: ParticipantSession, room: Room | None, to: str | None) -> tuple[str, str | None, tuple[str, ...] | None]:
-    """(thread, waiting_identity, audience) of a message ``session`` sends."""
-    context = session.context
-    assert context is not None
-    staff = context.role in HOST_ROLES
-    if to is not None:
-        if not staff:
-            raise ProtocolError("forbidden", "only practitioners and department managers may answer a waiting person ('to')")
-        presence = room.present.get(to) if room is not None else None
-        if presence is None or presence.state is not PresenceState.WAITING:
-            raise ProtocolError("not_waiting", f"participant '{to}' is not in this room's waiting room")
-        return "waiting", presence.identity, None
-    if session.state is SessionState.WAITING:
-        return "waiting", context.identity, None
-    audience = None
-    if room is not None and room.kind is RoomKind.WALK_IN:
-        # a walk-in room sees one visitor after the other: each reads only what was said while inside
-        inside = {p.identity for p in room.in_consultation()} | {context.identity}
-        audience = tuple(sorted(inside))
-    return "consultation", None, audience
 
 
 def install_chat(ctx: FeatureContext) -> None:

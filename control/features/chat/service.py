@@ -30,7 +30,8 @@ from typing import Any
 
 from aiohttp import web
 
-from control.domain.model import Room
+from control.domain.model import PresenceState, Room, RoomKind
+from control.domain.roles import HOST_ROLES
 from control.domain.rules import Event
 from control.features.chat.config import ChatConfig
 from control.features.chat.records import ChatRecord, Viewer, visible_to, wire_message
@@ -39,6 +40,7 @@ from control.store import EventSubscription, StoreError
 from control.store.consultation_data import ConsultationRecords
 from control.webhooks import cancel_and_wait
 from signalling import messages_chat as mc
+from signalling.codec import ProtocolError
 from signalling.session import ParticipantSession, SessionRegistry, SessionState
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,47 @@ class ChatService:
             del event  # the last message must not stay referenced by this frame
 
     # ------------------------------------------------------------ messages
+
+    async def send(
+        self,
+        session: ParticipantSession,
+        *,
+        kind: str,
+        text: str | None = None,
+        url: str | None = None,
+        file: dict[str, Any] | None = None,
+        to: str | None = None,
+    ) -> ChatRecord:
+        """A message from ``session`` (checked already): its thread, the transcript, everyone
+        who may see it. Raises ProtocolError (forbidden, not_waiting, chat_full, unavailable)."""
+        context, me = session.context, session.participant_id
+        if context is None or me is None or session.state not in (SessionState.WAITING, SessionState.JOINED):
+            raise ProtocolError("wrong_state", "chat is open in the waiting room and in the consultation")
+        try:
+            room = await self.plane.store.get_room(context.room)
+        except StoreError:
+            raise ProtocolError("unavailable", "the chat is unavailable right now; try again in a moment") from None
+        thread, waiting_identity, audience = _thread(session, room, to)
+        record = ChatRecord(
+            message_id=new_message_id(),
+            thread=thread,
+            kind=kind,
+            sender={"participant_id": me, "identity": context.identity, "name": context.name, "role": context.role},
+            at=self.clock(),
+            text=text,
+            url=url,
+            file=file,
+            waiting_identity=waiting_identity,
+            audience=audience,
+        )
+        org = room.org if room is not None else str(context.extra.get("org") or "")
+        try:
+            await self.post(context.room, org, room, record)
+        except ChatFull as exc:
+            raise ProtocolError("chat_full", str(exc)) from None
+        except StoreError:
+            raise ProtocolError("unavailable", "the chat is unavailable right now; the message was not sent") from None
+        return record
 
     def expires_at(self, room: Room | None) -> float:
         now = self.clock()
@@ -222,6 +265,27 @@ class ChatService:
 
     def dump(self) -> dict[str, Any]:
         return {"rooms": dict(self._held), "sent": self.sent, "handed_over": self.handed_over}
+
+
+def _thread(session: ParticipantSession, room: Room | None, to: str | None) -> tuple[str, str | None, tuple[str, ...] | None]:
+    """(thread, waiting_identity, audience) of a message ``session`` sends."""
+    context = session.context
+    assert context is not None
+    if to is not None:
+        if context.role not in HOST_ROLES:
+            raise ProtocolError("forbidden", "only practitioners and department managers may answer a waiting person ('to')")
+        presence = room.present.get(to) if room is not None else None
+        if presence is None or presence.state is not PresenceState.WAITING:
+            raise ProtocolError("not_waiting", f"participant '{to}' is not in this room's waiting room")
+        return "waiting", presence.identity, None
+    if session.state is SessionState.WAITING:
+        return "waiting", context.identity, None
+    audience = None
+    if room is not None and room.kind is RoomKind.WALK_IN:
+        # a walk-in room sees one visitor after the other: each reads only what was said while inside
+        inside = {p.identity for p in room.in_consultation()} | {context.identity}
+        audience = tuple(sorted(inside))
+    return "consultation", None, audience
 
 
 def _transcript(room: Room, records: list[ChatRecord]) -> dict[str, Any]:
