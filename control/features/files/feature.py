@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -87,7 +88,7 @@ class FilesFeature:
             raise ProtocolError("not_found", "this file is no longer available: files are deleted when the consultation ends")
         expires_at = self.clock() + self.config.link_ttl_s
         token = links.mint(self.link_key, links.Link(context.room, msg.file_id, me, expires_at))
-        url = f"files/{api.quote(context.room, safe='')}/{msg.file_id}?t={token}"
+        url = f"files/{quote(context.room, safe='')}/{msg.file_id}?t={token}"
         session.send(mc.FileLink(id=msg.id, file_id=msg.file_id, url=url, expires_at=expires_at))
 
     async def on_joined(self, session: ParticipantSession) -> None:
