@@ -1,4 +1,4 @@
-"""Real ``consult-sfu serve`` processes for the multi-process tests (shared Redis store)."""
+"""Real ``consult-sfu serve --workers 1`` processes for the multi-process tests (shared Redis store)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def _start(data_dir: Path, port: int, log: Path, settings: dict[str, str]) -> su
     binary = Path(sys.executable).parent / "consult-sfu"
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [str(binary), "serve", "--workers", "1", "--host", "127.0.0.1", "--port", str(port)],
             env=environment(data_dir, **settings),
             stdout=out,
             stderr=subprocess.STDOUT,
