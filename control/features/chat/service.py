@@ -227,12 +227,13 @@ class ChatService:
     async def forget(self, room_id: str) -> None:
         """The consultation is over: take the transcript out of the store, hand it over if
         the organisation wants it, keep nothing."""
-        self._held.pop(room_id, None)
         try:
             taken = await self.records.take(room_id)
         except StoreError as exc:
             log.error("chat transcript of %s could not be deleted now (%s); it expires by itself", room_id, exc)
             return
+        finally:
+            self._held.pop(room_id, None)  # after the take: the gauge is 0 once it is gone
         if not taken:
             return
         try:
