@@ -25,14 +25,17 @@ from control.api import setup_api
 from control.cluster.install import install_cluster
 from control.cluster.options import WorkerOptions
 from control.config import Config, resolve_secret
+from control.domain.model import RoomState
 from control.features.captions.feature import install_captions
+from control.features.chat.feature import install_chat
 from control.features.context import Feature, FeatureContext
 from control.features.effects.feature import install_effects
+from control.features.files.feature import install_files
 from control.plane import ControlPlane
-from control.store import create_store
+from control.store import Store, StoreError, create_store
 from control.tokens import TokenError, mint, verify
 from control.webhooks import WebhookDispatcher
-from recordings_off import ConsultationMemory
+from recordings_off import ConsultationMemory, Lifetime
 from sfu.events import RoomClosed, RoomEvent
 from sfu.media_server import MediaServer
 from signalling.lobby import JoinContext
@@ -45,8 +48,9 @@ SECRET = web.AppKey("secret", str)
 REGISTRY = web.AppKey("registry", SessionRegistry)
 MEMORY = web.AppKey("consultation_memory", ConsultationMemory)
 PLANE = web.AppKey("control_plane", ControlPlane)
+FORGETTING = web.AppKey("forgetting_tasks", set[asyncio.Task[list[str]]])
 #: Optional features installed by default (each adds routes, handlers, listeners).
-DEFAULT_FEATURES: list[Feature] = [install_effects, install_captions]
+DEFAULT_FEATURES: list[Feature] = [install_effects, install_captions, install_chat, install_files]
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_ECHO_ROOMS = 20
 
@@ -118,21 +122,43 @@ def create_app(
     app.cleanup_ctx.append(_media_lifecycle)
     memory = ConsultationMemory()
     app[MEMORY] = memory
-    media.subscribe_all(_forget_when_closed(memory))
-    context = FeatureContext(app=app, config=config, media=media, sessions=deps, registry=registry, memory=memory)
+    app[FORGETTING] = set()
+    media.subscribe_all(_forget_when_closed(memory, store, app[FORGETTING]))
+    plane.lobby.ended_listeners.append(memory.forget)  # heard by every process, wherever the room was
+    memory.register("waiting_room", plane.lobby.forget_room, lifetime=Lifetime.CONSULTATION)
+    metrics.add_source(app, lambda: [metrics.Sample("consultation_bytes_held", "gauge", HELD_HELP, memory.total_held_bytes())])
+    context = FeatureContext(
+        app=app, config=config, media=media, sessions=deps, registry=registry, memory=memory, plane=plane
+    )
     for install in DEFAULT_FEATURES if features is None else features:
         install(context)
     setup_api(app, plane.consultations, context.api)  # /v1: rooms, tokens, waiting rooms, webhooks, features' routes
     return app
 
 
-def _forget_when_closed(memory: ConsultationMemory) -> Callable[[RoomEvent], None]:
-    """The media room closed (consultation ended, or everyone left): forget its state."""
-    tasks: set[asyncio.Task[list[str]]] = set()
+HELD_HELP = "bytes of consultation content (chat, files, transcripts) this process holds now; 0 when none runs"
+
+
+def _forget_when_closed(
+    memory: ConsultationMemory, store: Store, tasks: set[asyncio.Task[list[str]]]
+) -> Callable[[RoomEvent], None]:
+    """The media room closed: if the consultation is over (ended, or a room the control plane
+    does not know) every holder forgets it; else (everyone left, they may come back) only
+    what lived with the media room."""
+
+    async def closed(room_id: str) -> list[str]:
+        try:
+            room = await store.get_room(room_id)
+        except StoreError as exc:
+            logger.warning("room %s: store unavailable (%s); forgetting its media state only", room_id, exc)
+            return await memory.media_room_closed(room_id)
+        if room is None or room.state is RoomState.ENDED:
+            return await memory.forget(room_id)
+        return await memory.media_room_closed(room_id)
 
     def listener(event: RoomEvent) -> None:
         if isinstance(event, RoomClosed):
-            task = asyncio.create_task(memory.forget(event.room_id))
+            task = asyncio.create_task(closed(event.room_id))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
@@ -149,6 +175,9 @@ async def _media_lifecycle(app: web.Application) -> AsyncIterator[None]:
         for session in registry.in_room(room):
             await session.close("server_shutdown")
     await app[metrics.MEDIA].close()
+    forgetting: set[asyncio.Task[list[str]]] = app[FORGETTING]
+    while forgetting:  # rooms closed just now are forgotten before the store closes
+        await asyncio.gather(*list(forgetting), return_exceptions=True)
 
 
 async def echo_token(request: web.Request) -> web.Response:

@@ -30,7 +30,11 @@ from control.cluster.config import ClusterConfig
 from control.data_dir import default_data_dir
 from control.features.captions.config import SECTION as CAPTIONS_SECTION
 from control.features.captions.config import CaptionsFeatureConfig
+from control.features.chat.config import SECTION as CHAT_SECTION
+from control.features.chat.config import ChatConfig
 from control.features.effects.config import SECTION as EFFECTS_SECTION
+from control.features.files.config import SECTION as FILES_SECTION
+from control.features.files.config import FilesConfig
 from control.settings import ConfigError, EnvText, Section
 from control.store import BACKENDS, StoreConfig
 from effects.config import EffectsConfig
@@ -68,6 +72,8 @@ class Config:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     effects: EffectsConfig = field(default_factory=EffectsConfig)
     captions: CaptionsFeatureConfig = field(default_factory=CaptionsFeatureConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
+    files: FilesConfig = field(default_factory=FilesConfig)
 
     @property
     def public_url(self) -> str:
@@ -99,6 +105,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("cluster", ClusterConfig),
     EFFECTS_SECTION,
     CAPTIONS_SECTION,
+    CHAT_SECTION,
+    FILES_SECTION,
 )
 _BY_NAME = {section.name: section for section in SECTIONS}
 _PREFIX = "CONSULT_SFU_"
@@ -133,6 +141,8 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None, **overri
         cluster=built["cluster"],
         effects=built["effects"],
         captions=built["captions"].under(server.data_dir),
+        chat=built["chat"],
+        files=built["files"],
     )
     _validate(config)
     return config

@@ -6,7 +6,9 @@ one owned listener task per process receives every event (from this process's AP
 sessions, or — with Redis — any other process) and pushes to the sessions connected
 here: ``waiting``/``announcement`` updates to waiting people, ``queue`` to
 practitioners, ``admitted``/``denied`` to the participant concerned and
-``consultation_ended`` to everyone in an ended room.
+``consultation_ended`` to everyone in an ended room. Every process's lobby also calls its
+:attr:`ControlLobby.ended_listeners` with the room id of every ``consultation_ended`` it
+hears, wherever the room's participants are (the app forgets the consultation's data).
 
 Tokens without an ``org`` claim (minted by ``consult-sfu token``) for a room the store
 does not know are admitted directly: that is the ad-hoc room of the SFU-core issue and
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from control.consultations import Consultations
@@ -84,6 +87,8 @@ class ControlLobby:
         self._rooms: dict[str, dict[str, _Local]] = {}
         self._subscription: EventSubscription | None = None
         self._listener: asyncio.Task[None] | None = None
+        #: called with the room id of every ended consultation (any process ended it)
+        self.ended_listeners: list[Callable[[str], Awaitable[object]]] = []
 
     # ------------------------------------------------------------ lifecycle
 
@@ -124,6 +129,10 @@ class ControlLobby:
         if self._subscription is not None:
             await self._subscription.close()
             self._subscription = None
+
+    def forget_room(self, room: str) -> None:
+        """The consultation is over: nothing of its participants stays here (recordings_off)."""
+        self._rooms.pop(room, None)
 
     def dump(self) -> dict[str, dict[str, dict[str, object]]]:
         return {
@@ -211,11 +220,15 @@ class ControlLobby:
         async for event in subscription:
             try:
                 await self._on_event(event)
+                if event.name == "consultation_ended" and event.room is not None:
+                    for listener in self.ended_listeners:
+                        await listener(event.room)
             except Exception:  # one bad push must not stop the live lobby
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise asyncio.CancelledError from None  # redis-py may mask a cancel
                 log.exception("lobby failed to handle %s", event.name)
+            del event  # the last event (a chat message, too) must not stay referenced here
 
     async def _on_event(self, event: Event) -> None:
         if event.room is None:
@@ -328,6 +341,6 @@ def _settings(room: Room) -> dict[str, object]:
         "background_effects_allowed": s.background_effects_allowed,
         "effects_ask_again": s.effects_ask_again,
         "captions_allowed": s.captions_allowed,
-        "chat_deleted_after": s.chat_deleted_after,
+        "chat_retention": s.chat_retention,
         "post_consultation_message": s.post_consultation_message,
     }

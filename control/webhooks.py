@@ -144,6 +144,7 @@ class WebhookDispatcher:
                 log.warning("webhook settings unavailable for %s: %s", event.org, exc)
             finally:
                 self._queue.task_done()
+                del event  # a handed-over chat transcript must not stay referenced here
 
     async def _dispatch(self, event: Event) -> None:
         settings = await self._store.get_org(event.org)

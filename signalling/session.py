@@ -76,6 +76,8 @@ class SessionDeps:
     registry: SessionRegistry | None = None
     #: extra message types handled by feature packages (waiting room, captions, effects)
     handlers: dict[str, FeatureHandler] = field(default_factory=dict)
+    #: called once the participant waits in a waiting room (features' bookkeeping, e.g. chat history)
+    on_waiting: list[Callable[[ParticipantSession], Awaitable[None]]] = field(default_factory=list)
     #: called once the participant is in the media room / once it left (features' bookkeeping)
     on_joined: list[Callable[[ParticipantSession], Awaitable[None]]] = field(default_factory=list)
     on_left: list[Callable[[ParticipantSession, str], Awaitable[None]]] = field(default_factory=list)
@@ -274,6 +276,8 @@ class ParticipantSession:
                 self.send(out)
         else:
             self.state = SessionState.WAITING
+            for on_waiting in self.deps.on_waiting:
+                await on_waiting(self)
 
     async def enter_room(self, *, started_at: float | None = None, ref: str | None = None) -> None:
         """Join the media room (straight away, or when admitted from the waiting room)."""

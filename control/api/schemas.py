@@ -52,7 +52,18 @@ COMPONENTS: dict[str, Schema] = {
                 "description": "ask to confirm a replaced background each time the room is entered",
             },
             "captions_allowed": {"type": "boolean", "default": True},
-            "chat_deleted_after": {"type": "boolean", "default": True},
+            "chat_retention": {
+                "type": ["string", "null"],
+                "enum": ["delete", "hand_over", None],
+                "default": None,
+                "description": "the chat transcript at the end: deleted, or handed to the chat_transcript "
+                "webhook then deleted; null: the organisation's setting (PUT /v1/chat/settings)",
+            },
+            "chat_deleted_after": {
+                "type": "boolean",
+                "deprecated": True,
+                "description": "replaced by chat_retention (true: delete, false: hand_over)",
+            },
             "post_consultation_message": {"type": "string", "maxLength": 2000, "default": ""},
         },
     },

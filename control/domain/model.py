@@ -50,14 +50,26 @@ class Person:
 
 @dataclass
 class RoomSettings:
-    """Organisation policies the media plane and the browser honour for this room."""
+    """Organisation policies the media plane and the browser honour for this room.
+
+    ``chat_retention``: what happens to the chat transcript at the end, overriding the
+    organisation's :attr:`OrgSettings.chat_retention` (None: the organisation's). It
+    replaced the boolean ``chat_deleted_after`` (True = ``delete``, False = ``hand_over``),
+    which stored rooms and API requests may still carry (:func:`room_settings_from_dict`,
+    control/domain/requests.py).
+    """
 
     resolution_change_allowed: bool = True
     background_effects_allowed: bool = True
     effects_ask_again: bool = False
     captions_allowed: bool = True
-    chat_deleted_after: bool = True
+    chat_retention: str | None = None
     post_consultation_message: str = ""
+
+
+#: What happens to a consultation's chat transcript when it ends: deleted, or handed to the
+#: organisation's webhook (``chat_transcript``) and then deleted.
+CHAT_RETENTIONS = ("delete", "hand_over")
 
 
 @dataclass
@@ -140,6 +152,8 @@ class OrgSettings:
     org: str
     webhook_urls: list[str] = field(default_factory=list)
     webhook_secret: str | None = None
+    #: the organisation's chat retention (rooms may override it): delete or hand_over
+    chat_retention: str = "delete"
 
 
 @dataclass
@@ -175,7 +189,7 @@ def room_from_dict(data: dict[str, Any]) -> Room:
     values["practitioner"] = _person(values.get("practitioner"))
     values["client"] = _person(values.get("client"))
     values["guests"] = [Person(**g) for g in values.get("guests", [])]
-    values["settings"] = RoomSettings(**values.get("settings", {}))
+    values["settings"] = room_settings_from_dict(values.get("settings", {}))
     values["announcements"] = [_announcement(a) for a in values.get("announcements", [])]
     present = {}
     for pid, p in values.get("present", {}).items():
@@ -185,6 +199,15 @@ def room_from_dict(data: dict[str, Any]) -> Room:
         present[pid] = Presence(**p)
     values["present"] = present
     return Room(**values)
+
+
+def room_settings_from_dict(data: dict[str, Any]) -> RoomSettings:
+    """Settings as stored, including rooms stored before ``chat_retention`` existed."""
+    values = dict(data)
+    deleted_after = values.pop("chat_deleted_after", None)
+    if isinstance(deleted_after, bool) and values.get("chat_retention") is None:
+        values["chat_retention"] = "delete" if deleted_after else "hand_over"
+    return RoomSettings(**values)
 
 
 def department_from_dict(data: dict[str, Any]) -> Department:

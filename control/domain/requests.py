@@ -30,6 +30,20 @@ def _person(data: dict[str, Any] | None) -> Person | None:
     return Person(identity=data["identity"], name=data.get("name"))
 
 
+def _settings(body: dict[str, Any]) -> RoomSettings:
+    values = dict(body)
+    deleted_after = values.pop("chat_deleted_after", None)  # deprecated: chat_retention replaced it
+    if deleted_after is not None:
+        implied = "delete" if deleted_after else "hand_over"
+        if values.get("chat_retention") not in (None, implied):
+            raise InvalidField(
+                "settings.chat_deleted_after",
+                f"contradicts 'settings.chat_retention' ({values['chat_retention']}); send chat_retention only",
+            )
+        values["chat_retention"] = implied
+    return RoomSettings(**values)
+
+
 def new_room(body: dict[str, Any], scope: Scope, room_id: str, now: float) -> Room:
     kind = RoomKind(body["kind"])
     department = body.get("department")
@@ -78,6 +92,6 @@ def new_room(body: dict[str, Any], scope: Scope, room_id: str, now: float) -> Ro
         practitioner=practitioner,
         client=client,
         guests=guests,
-        settings=RoomSettings(**body.get("settings", {})),
+        settings=_settings(body.get("settings", {})),
         metadata=dict(body.get("metadata", {})),
     )

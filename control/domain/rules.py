@@ -56,6 +56,7 @@ WEBHOOK_EVENTS = frozenset(
         "consultation_started",
         "consultation_ended",
         "camera_problem",
+        "chat_transcript",
     }
 )
 QUEUE_CHANGED = "queue_changed"

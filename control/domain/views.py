@@ -52,7 +52,7 @@ def room_view(room: Room, now: float) -> dict[str, Any]:
             "background_effects_allowed": room.settings.background_effects_allowed,
             "effects_ask_again": room.settings.effects_ask_again,
             "captions_allowed": room.settings.captions_allowed,
-            "chat_deleted_after": room.settings.chat_deleted_after,
+            "chat_retention": room.settings.chat_retention,
             "post_consultation_message": room.settings.post_consultation_message,
         },
         "state": room.state.value,

@@ -19,6 +19,12 @@ Raw records (``*_raw``, ``index_*``): the byte-level face the cluster registry
 optional time to live (honoured by the memory backend too), set only if new or only if
 present, deleted, deleted only if it still holds an expected value, or updated
 atomically. Every one touches a single key, so it also works on Redis Cluster.
+
+Consultation records (``_records_*``): append-only lists of what a running consultation
+produces and the store must share between processes (the chat transcript). They are
+reached only through :class:`control.store.consultation_data.ConsultationRecords`, whose
+kinds are registered, so the end-of-consultation audit can enumerate them; each list
+expires by itself at a given time (a backstop for a consultation nobody ends).
 """
 
 from __future__ import annotations
@@ -256,3 +262,19 @@ class Store(abc.ABC):
     async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
         raw = await self._get(f"apikey:{key_id}")
         return None if raw is None else apikey_from_dict(unpack(raw))
+
+    # ------------------------------------------------------------ consultation records (lists)
+
+    @abc.abstractmethod
+    async def _records_append(self, key: str, value: bytes, max_items: int, expires_at: float) -> int | None:
+        """Append ``value`` unless the list holds ``max_items`` already (then None); the list
+        expires at ``expires_at`` (unix seconds). Returns the new length."""
+
+    @abc.abstractmethod
+    async def _records_read(self, key: str) -> list[bytes]:
+        """The whole list, oldest first ([] when absent or expired)."""
+
+    @abc.abstractmethod
+    async def _records_take(self, key: str) -> list[bytes]:
+        """Read the whole list and delete it in one atomic step (one caller gets it)."""
+

@@ -6,6 +6,10 @@ and writes back without an ``await`` in between, so no other coroutine can inter
 Times to live are honoured as Redis does: an expired key reads as absent (checked against
 ``clock``, monotonic by default; tests pass their own) and is purged when touched.
 
+Consultation records (chat transcripts) are lists held here, each with its expiry time
+(unix seconds, :data:`time.time`); an expired list reads as absent and is purged when
+any list is appended to.
+
 API keys must survive a restart, so they are written to ``apikeys.json`` in the data
 directory (:class:`control.store.apikeys_file.ApiKeyFile`).
 """
@@ -63,6 +67,8 @@ class MemoryStore(Store):
         self._indexes: dict[str, set[str]] = {}
         self._subscribers: set[_MemorySubscription] = set()
         self._keys_file = None if data_dir is None else ApiKeyFile(data_dir)
+        self._records: dict[str, tuple[list[bytes], float]] = {}  # key -> (items, expires_at)
+        self._records_clock = time.time
 
     def _value(self, key: str) -> bytes | None:
         deadline = self._expires.get(key)
@@ -162,3 +168,34 @@ class MemoryStore(Store):
         if self._keys_file is None:
             return await super().get_api_key(key_id)
         return self._keys_file.get(key_id)
+
+    # ------------------------------------------------------------ consultation records
+
+    def _live_records(self, key: str) -> list[bytes] | None:
+        entry = self._records.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= self._records_clock():
+            del self._records[key]
+            return None
+        return entry[0]
+
+    async def _records_append(self, key: str, value: bytes, max_items: int, expires_at: float) -> int | None:
+        now = self._records_clock()
+        for stale in [k for k, (_, at) in self._records.items() if at <= now]:
+            del self._records[stale]
+        items = self._live_records(key) or []
+        if len(items) >= max_items:
+            return None
+        items.append(value)
+        self._records[key] = (items, expires_at)
+        return len(items)
+
+    async def _records_read(self, key: str) -> list[bytes]:
+        return list(self._live_records(key) or ())
+
+    async def _records_take(self, key: str) -> list[bytes]:
+        items = self._live_records(key) or []
+        self._records.pop(key, None)
+        return items
+

@@ -9,6 +9,10 @@ pure update, MULTI/SET/EXEC; a concurrent writer makes EXEC fail and the update 
 retried on the fresh value. Two practitioners admitting the same client at the same
 moment therefore admit once: the retry sees the client no longer waiting.
 
+Consultation records (chat transcripts) are lists, ``<prefix>consultation:<kind>:<room>``,
+appended by a Lua script (LLEN, refused when full, RPUSH, PEXPIREAT: one atomic step), read with LRANGE
+and taken by a Lua script (LRANGE, DEL: exactly one caller gets them).
+
 Events go through one pub/sub channel, ``<prefix>events``, so every process's lobby
 hears about admissions made through another process's API.
 
@@ -55,6 +59,21 @@ MAX_TRANSACTION_RETRIES = 50
 #: Connect and per-command time limits: a Redis that stopped answering fails calls quickly
 #: (joins get ``unavailable``) instead of hanging them; media never waits on Redis.
 SOCKET_TIMEOUT_S = 2.0
+#: Append to a consultation record list unless it is full, and set its expiry: one atomic
+#: step on one key (no WATCH retries when many participants write at once; Cluster-safe).
+_APPEND_BOUNDED = """
+local length = redis.call('LLEN', KEYS[1])
+if length >= tonumber(ARGV[2]) then return -1 end
+length = redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return length
+"""
+#: Read a consultation record list and delete it: one atomic step (one caller gets it).
+_TAKE = """
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return items
+"""
 
 
 def _bytes(value: bytes | str | None) -> bytes | None:
@@ -111,6 +130,8 @@ class RedisStore(Store):
         self._prefix = prefix
         self._channel = f"{prefix}events"
         self._keys_file = None if keys_dir is None else ApiKeyFile(keys_dir)
+        self._append_script = self._redis.register_script(_APPEND_BOUNDED)
+        self._take_script = self._redis.register_script(_TAKE)
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -239,3 +260,26 @@ class RedisStore(Store):
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+    # ------------------------------------------------------------ consultation records
+
+    async def _records_append(self, key: str, value: bytes, max_items: int, expires_at: float) -> int | None:
+        try:
+            length = await self._append_script(keys=[self._k(key)], args=[value, max_items, max(1, int(expires_at * 1000))])
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+        return None if int(length) < 0 else int(length)
+
+    async def _records_read(self, key: str) -> list[bytes]:
+        try:
+            items = await self._redis.lrange(self._k(key), 0, -1)
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+        return [v for v in (_bytes(i) for i in items) if v is not None]
+
+    async def _records_take(self, key: str) -> list[bytes]:
+        try:
+            items = await self._take_script(keys=[self._k(key)])
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from exc
+        return [v for v in (_bytes(i) for i in items) if v is not None]

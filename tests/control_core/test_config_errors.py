@@ -51,7 +51,7 @@ def test_an_unknown_captions_key_in_the_file(tmp_path: Path) -> None:
 
 
 def test_an_unknown_section_in_the_file(tmp_path: Path) -> None:
-    assert_refused_in_one_line(tmp_path, EVERY, "unknown section [sever] (known: captions, cluster, effects, ice,", config="[sever]\nport = 9000\n")
+    assert_refused_in_one_line(tmp_path, EVERY, "unknown section [sever] (known: captions, chat, cluster, effects, files, ice,", config="[sever]\nport = 9000\n")
 
 
 def test_ice_servers_that_are_not_json(tmp_path: Path) -> None:
