@@ -31,8 +31,7 @@ from control.store import create_store
 from control.tokens import TokenError, mint, verify
 from control.webhooks import WebhookDispatcher
 from recordings_off import ConsultationMemory
-from sfu.events import RoomClosed, RoomEvent
-from sfu.media_server import MediaServer
+from sfu import MediaServer, RoomClosed, RoomEvent
 from signalling.lobby import JoinContext
 from signalling.session import JoinRefused, SessionDeps, SessionRegistry, TokenVerifier
 

@@ -33,7 +33,7 @@ from control.features.effects.config import SECTION as EFFECTS_SECTION
 from control.settings import ConfigError, EnvText, Section
 from control.store import BACKENDS, StoreConfig
 from effects.config import EffectsConfig
-from sfu.config import IceConfig, RenditionConfig, SfuConfig
+from sfu import IceConfig, RenditionConfig, SfuConfig
 
 __all__ = ["ALIASES", "Config", "ConfigError", "ServerConfig", "load", "resolve_secret"]
 

@@ -23,13 +23,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sfu import (
+    MediaServer,
+    Participant,
+    ParticipantId,
+    Preference,
+    ProducerId,
+    PublishedTrack,
+    Room,
+    RoomId,
+    SfuError,
+    new_id,
+)
 from sfu import events as ev
-from sfu.consumer import Preference
-from sfu.errors import SfuError
-from sfu.ids import ParticipantId, ProducerId, RoomId, new_id
-from sfu.media_server import MediaServer
-from sfu.participant import Participant, PublishedTrack
-from sfu.room import Room
 from signalling import messages as m
 from signalling import messages_waiting as mw
 from signalling.codec import Message, ProtocolError, decode, encode

@@ -19,7 +19,7 @@ from aiohttp import web
 from control.api import ApiExtension
 from control.config import Config
 from recordings_off import ConsultationMemory
-from sfu.media_server import MediaServer
+from sfu import MediaServer
 from signalling.session import SessionDeps, SessionRegistry
 
 
