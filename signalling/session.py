@@ -399,8 +399,8 @@ class ParticipantSession:
                                 mid=c.mid,
                                 producer_id=c.producer_id,
                                 participant_id=c.participant_id,
-                                kind=c.kind,  # type: ignore[arg-type]
-                                source=c.source,  # type: ignore[arg-type]
+                                kind=c.kind,
+                                source=c.source,
                             )
                             for c in consumers
                         ],
@@ -476,8 +476,8 @@ def _producer_info(d: ev.ProducerDescription) -> m.ProducerInfo:
     return m.ProducerInfo(
         producer_id=d.producer_id,
         participant_id=d.participant_id,
-        kind=d.kind,  # type: ignore[arg-type]
-        source=d.source,  # type: ignore[arg-type]
+        kind=d.kind,
+        source=d.source,
         muted=d.muted,
         width=d.width,
         height=d.height,
