@@ -272,21 +272,16 @@ class RenditionPipeline:
     async def stop(self) -> None:
         """Stop the fan-out task and the worker (which closes the transforms it retired); idempotent.
 
+        Frames waiting to be decoded are dropped.
+
         The current transform is not closed: its owner keeps it (and retires it with
         ``set_transform(None)`` before stopping when it is done with it).
         """
         self._stopped = True
         thread, fanout = self._thread, self._fanout
         self._thread = self._fanout = None
-        while True:
-            try:
-                self._input.put_nowait(None)
-                break
-            except queue.Full:
-                try:
-                    self._input.get_nowait()
-                except queue.Empty:
-                    pass
+        self._drain_input()  # nobody needs what is still waiting: the worker stops after its current picture
+        self._input.put_nowait(None)  # the queue was just emptied, and only the loop fills it
         if fanout is not None:
             fanout.cancel()
             try:

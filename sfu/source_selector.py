@@ -96,6 +96,7 @@ class SourceSelector:
         self.renditions: dict[Size, Rendition] = {}
         #: running while a rendition, a transform or learning the source size needs it
         self.pipeline: RenditionPipeline | None = None
+        self._stopping: RenditionPipeline | None = None
 
     @property
     def transform(self) -> FrameTransform | None:
@@ -103,7 +104,8 @@ class SourceSelector:
 
     @property
     def decoding(self) -> bool:
-        return self.pipeline is not None
+        """A pipeline runs or is still stopping (its worker may finish a picture)."""
+        return self.pipeline is not None or self._stopping is not None
 
     def set_codec(self, codec: RTCRtpCodecParameters) -> None:
         """What the publisher sends (the pipeline decodes and encodes it)."""
@@ -220,10 +222,20 @@ class SourceSelector:
             if self.renditions.pop(size, None) is not None:
                 self._counters.renditions_stopped += 1
         if self.pipeline is not None and not self._pipeline_needed():
-            pipeline, self.pipeline = self.pipeline, None
-            await pipeline.stop()
+            await self._stop_pipeline()
         else:
             self._sync_pipeline(now)
+
+    async def _stop_pipeline(self) -> None:
+        # No packet reaches it any more (the producer feeds self.pipeline), but it counts as
+        # decoding until its worker has stopped.
+        pipeline, self.pipeline = self.pipeline, None
+        if pipeline is not None:
+            self._stopping = pipeline
+            try:
+                await pipeline.stop()
+            finally:
+                self._stopping = None
 
     async def close(self) -> None:
         """Stop every rendition and the pipeline; the transform is closed by the worker. Idempotent."""
@@ -237,9 +249,7 @@ class SourceSelector:
             else:
                 self._retired.append(self._transform)
             self._transform = None
-        if self.pipeline is not None:
-            pipeline, self.pipeline = self.pipeline, None
-            await pipeline.stop()
+        await self._stop_pipeline()
         retired, self._retired = self._retired, []
         for transform in retired:  # never handed to a worker: closed off the event loop
             await asyncio.to_thread(_close_quietly, transform)
