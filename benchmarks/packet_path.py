@@ -24,6 +24,7 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParam
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from pylibsrtp import Policy, Session
 
+from sfu.aiortc_hooks.srtp import srtp_context
 from sfu.packet import (
     ExtensionIds,
     KeyframeGate,
@@ -38,7 +39,6 @@ from sfu.packet.rate_window import RateWindow
 from sfu.packet.receive_bandwidth import ReceiveBandwidthEstimator
 from sfu.packet.rtp_header import ABS_SEND_TIME_URI
 from sfu.packet.rtp_reader import parse_rtp
-from sfu.srtp_fast import srtp_context
 
 PAYLOAD = bytes([0x90, 0x80, 0x81, 0x23]) + bytes(1096)  # VP8 descriptor + 1.1 kB
 SOURCE = 1

@@ -40,21 +40,21 @@ from aiohttp import web
 
 from control import config as config_module
 from control.app import create_app
-from sfu import aiortc_hooks
+from sfu.aiortc_hooks import ice, receive, send
+from sfu.aiortc_hooks.srtp import SrtpContext
 from sfu.packet.receive_bandwidth import ReceiveBandwidthEstimator
 from sfu.producer import Producer
-from sfu.srtp_fast import SrtpContext
 
 # (label, owner, attribute): looked up at call time by the packet path, so replacing the
 # attribute before the server starts times every call.
 STAGES: list[tuple[str, Any, str]] = [
-    ("datagram callback (all of the below)", aiortc_hooks, "_datagram_received"),
+    ("datagram callback (all of the below)", ice, "_datagram_received"),
     ("SRTP unprotect", SrtpContext, "unprotect"),
-    ("parse_rtp", aiortc_hooks, "parse_rtp"),
-    ("receive statistics", aiortc_hooks.ReceiveStatistics, "add_at"),
+    ("parse_rtp", receive, "parse_rtp"),
+    ("receive statistics", receive.ReceiveStatistics, "add_at"),
     ("REMB estimator", ReceiveBandwidthEstimator, "add"),
     ("producer + consumers, incl. send", Producer, "on_rtp"),
-    ("send: SRTP protect + sendto", aiortc_hooks, "send_now"),
+    ("send: SRTP protect + sendto", send, "send_now"),
     ("SRTP protect", SrtpContext, "protect"),
 ]
 

@@ -36,8 +36,7 @@ from control.store import Store, StoreError, create_store
 from control.tokens import TokenError, mint, verify
 from control.webhooks import WebhookDispatcher
 from recordings_off import ConsultationMemory, Lifetime
-from sfu.events import RoomClosed, RoomEvent
-from sfu.media_server import MediaServer
+from sfu import MediaServer, RoomClosed, RoomEvent
 from signalling.lobby import JoinContext
 from signalling.session import JoinRefused, SessionDeps, SessionRegistry, TokenVerifier
 

@@ -38,7 +38,7 @@ from control.features.files.config import FilesConfig
 from control.settings import ConfigError, EnvText, Section
 from control.store import BACKENDS, StoreConfig
 from effects.config import EffectsConfig
-from sfu.config import IceConfig, RenditionConfig, SfuConfig
+from sfu import IceConfig, RenditionConfig, SfuConfig
 
 __all__ = ["ALIASES", "Config", "ConfigError", "ServerConfig", "load", "resolve_secret"]
 

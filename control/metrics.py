@@ -12,7 +12,7 @@ from typing import Literal
 
 from aiohttp import web
 
-from sfu.media_server import MediaServer
+from sfu import MediaServer
 
 routes = web.RouteTableDef()
 MEDIA = web.AppKey("media", MediaServer)

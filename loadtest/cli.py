@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from loadtest.aiortc_seams import gather_on
 from loadtest.config import TARGETS, ConfigError, RunConfig
-from loadtest.report import table, write_json, write_plots
+from loadtest.report import run_result, table, write_json, write_plots
 from loadtest.runner import ScenarioRun
-from loadtest.safety import UnsafeTargetError, gather_on
+from loadtest.safety import UnsafeTargetError
 from loadtest.server_stats import wait_until_settled
 from loadtest.targets.base import Target, TargetError
 
@@ -138,7 +139,8 @@ async def run_one(name: str, cfg: RunConfig, args: argparse.Namespace, out: Path
                 waited, settled = await wait_until_settled(pid)
                 progress(f"  server {'settled' if settled else 'still busy'} after {waited:.1f} s of start-up")
             run = ScenarioRun(target, cfg, progress)
-            return await asyncio.wait_for(run.execute(), cfg.max_run_s + 30)
+            window = await asyncio.wait_for(run.execute(), cfg.max_run_s + 30)
+            return run_result(run, window)
         except (TimeoutError, TargetError, UnsafeTargetError, OSError) as exc:
             print(f"  ! {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
             return {"target": name, "scenario": cfg.scenario, "error": f"{type(exc).__name__}: {exc}",

@@ -28,8 +28,9 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaBlackhole, MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
+from loadtest.aiortc_seams import gather_on
 from loadtest.peer import new_peer_connection
-from loadtest.safety import LOOPBACK, UnsafeTargetError, filter_sdp_candidates, gather_on
+from loadtest.safety import LOOPBACK, UnsafeTargetError, filter_sdp_candidates
 
 log = logging.getLogger("loadtest.mediarelay")
 

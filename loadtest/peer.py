@@ -18,6 +18,7 @@ from aiortc import (
 )
 from aiortc.sdp import candidate_from_sdp
 
+from loadtest.aiortc_seams import on_keyframe_request
 from loadtest.safety import Network, candidate_allowed, filter_sdp_candidates
 from loadtest.tracks import PacketAudioTrack, PacketVideoTrack
 
@@ -68,7 +69,7 @@ def add_publish_tracks(
     vp8 = [c for c in caps.codecs if c.mimeType.lower() in ("video/vp8", "video/rtx")]
     transceiver.setCodecPreferences(vp8)
     # PLI/FIR from the server: count it and restart the clip at its keyframe.
-    transceiver.sender._send_keyframe = video.request_keyframe  # type: ignore[method-assign]
+    on_keyframe_request(transceiver.sender, video.request_keyframe)
     senders.append(("video", transceiver.sender))
     if audio is not None:
         senders.append(("audio", pc.addTransceiver(audio, direction="sendonly").sender))

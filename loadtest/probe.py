@@ -3,12 +3,12 @@
 :class:`StreamProbe` is the pure part: it is fed one RTP packet at a time with the
 arrival time and counts packets, bytes, sequence-number gaps (loss), frames (marker
 bit), and end-to-end latency from the frame trailer (see loadtest.tracks).
-:func:`install_probe` hooks it into an aiortc ``RTCRtpReceiver`` by replacing the
-instance's ``_handle_rtp_packet`` (aiortc 1.16 private API: the DTLS transport calls it
-for every packet routed to the receiver). Without ``decode`` the original handler is not
-called at all: no jitter buffer, no NACK, no decoding, which is what makes a subscriber
-light. With ``decode`` the original path runs too and :func:`read_decoded` takes the
-decoded pictures, reads their visual marker and measures latency from it.
+:func:`install_probe` hooks it into an aiortc ``RTCRtpReceiver`` through
+:func:`loadtest.aiortc_seams.tap_rtp` (aiortc's private API, used only in that module).
+Without ``decode`` aiortc's own handling does not run at all: no jitter buffer, no NACK, no
+decoding, which is what makes a subscriber light. With ``decode`` it runs too and
+:func:`read_decoded` takes the decoded pictures, reads their visual marker and measures
+latency from it.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import av
-from aiortc.codecs import is_rtx
 from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtp import RtpPacket
 
+from loadtest.aiortc_seams import media_payload_types, rtp_timestamp_origin, tap_rtp
 from loadtest.clip import read_marker
 from loadtest.tracks import TRAILER, SendLog, parse_trailer
 
@@ -157,29 +158,24 @@ class StreamProbe:
 
 def install_probe(receiver: RTCRtpReceiver, probe: StreamProbe, decode: bool) -> None:
     """Route every media RTP packet of ``receiver`` to ``probe`` (RTX packets are skipped)."""
-    original = receiver._handle_rtp_packet
     media_types: set[int] | None = None
 
-    async def handle(packet: Any, arrival_time_ms: int) -> None:
+    def on_packet(packet: RtpPacket) -> None:
         nonlocal media_types
-        if media_types is None:
-            codecs: dict[int, Any] = getattr(receiver, "_RTCRtpReceiver__codecs", {})
-            media_types = {pt for pt, codec in codecs.items() if not is_rtx(codec)}
+        if media_types is None:  # negotiated by the time packets flow
+            media_types = media_payload_types(receiver)
         if packet.payload_type in media_types:
             probe.on_packet(
                 time.monotonic(), packet.sequence_number, packet.timestamp, bool(packet.marker), packet.payload
             )
-        if decode:
-            await original(packet, arrival_time_ms)
 
-    receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+    tap_rtp(receiver, on_packet, pass_on=decode)
 
 
 async def read_decoded(
     receiver: RTCRtpReceiver, probe: StreamProbe, log: SendLog | None, deadline: float
 ) -> None:
     """Decode loop for a sampled video receiver, until ``deadline`` (monotonic) or track end."""
-    mapper = getattr(receiver, "_RTCRtpReceiver__timestamp_mapper", None)
     while receiver.track is None and time.monotonic() < deadline:  # noqa: ASYNC110 - aiortc has no event
         await asyncio.sleep(0.05)  # aiortc creates the track when the remote description is applied
     while time.monotonic() < deadline:
@@ -189,7 +185,7 @@ async def read_decoded(
             return
         if not isinstance(frame, av.VideoFrame):
             continue
-        origin = getattr(mapper, "_origin", None)
+        origin = rtp_timestamp_origin(receiver)
         rtp_ts = None if origin is None or frame.pts is None else (frame.pts + origin) & 0xFFFFFFFF
         luma = frame.to_ndarray(format="yuv420p")[: frame.height]
         probe.on_decoded(time.monotonic(), rtp_ts, luma, log)

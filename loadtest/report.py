@@ -11,12 +11,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loadtest.metrics import percentile, rounded
-
-if TYPE_CHECKING:
-    from loadtest.runner import ScenarioRun, Window
+from loadtest.runner import ScenarioRun, Window
 
 
 def _ms(values: Sequence[float], q: float) -> float | None:
@@ -45,6 +43,9 @@ def run_result(run: ScenarioRun, window: Window) -> dict[str, Any]:
         per_packet = window.server_cpu_s * 1e6 / forwarded
     sent_frames = sum(log.frames_sent for log in run.logs.values())
     missing = sum(p.frames_missing for p in video)
+    ramp: dict[str, Any] = {}
+    if cfg.ramp:
+        ramp = {"ramp_steps": run.ramp_steps, "ramp_capacity": run.ramp_capacity, "ramp_stopped_by": run.ramp_stop}
     return {
         "target": run.target.name,
         "scenario": cfg.scenario,
@@ -90,6 +91,7 @@ def run_result(run: ScenarioRun, window: Window) -> dict[str, Any]:
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "errors": run.errors[:50],
         "timeseries": [asdict(t) for t in run.ticks],
+        **ramp,
     }
 
 

@@ -82,6 +82,8 @@ class ScenarioRun:
     decode_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     decode_left: int = 0
     ramp_stop: str = ""  # why the capacity search stopped: loss, fps, ramp_max or time
+    ramp_steps: list[dict[str, Any]] = field(default_factory=list)
+    ramp_capacity: int = 0
     expected_video: int = 0  # video streams the plan subscribes to
     started: float = field(default_factory=time.monotonic)
 
@@ -217,23 +219,19 @@ class ScenarioRun:
 
     # ------------------------------------------------------------------ the whole run
 
-    async def execute(self) -> dict[str, Any]:
+    async def execute(self) -> Window:
+        """Join, measure, close; the figures of the measured window (``loadtest.report`` shapes them)."""
         label = f"{self.target.name} {self.cfg.scenario}"
         try:
             if self.cfg.ramp:
-                steps, capacity, window = await self._ramp(label)
+                self.ramp_steps, self.ramp_capacity, window = await self._ramp(label)
             else:
                 await self.join(plan(self.cfg))
                 await asyncio.sleep(self.cfg.warmup_s)
                 window = await self.measure(self.cfg.duration_s, label)
         finally:
             await self.close()
-        result = self.result(window)
-        if self.cfg.ramp:
-            result["ramp_steps"] = steps
-            result["ramp_capacity"] = capacity
-            result["ramp_stopped_by"] = self.ramp_stop
-        return result
+        return window
 
     async def _ramp(self, label: str) -> tuple[list[dict[str, Any]], int, Window]:
         cfg = self.cfg
@@ -278,13 +276,6 @@ class ScenarioRun:
         for outcome in await asyncio.gather(*closing, return_exceptions=True):
             if isinstance(outcome, Exception):
                 self.errors.append(f"close: {type(outcome).__name__}: {outcome}")
-
-    # ------------------------------------------------------------------ figures
-
-    def result(self, window: Window) -> dict[str, Any]:
-        from loadtest.report import run_result  # report builds the JSON shape
-
-        return run_result(self, window)
 
 
 def _progress_line(label: str, tick: Tick, video_streams: int) -> str:

@@ -2,18 +2,15 @@
 
 Every remote SDP goes through :func:`filter_sdp_candidates` before it is applied, so no
 ICE connectivity check is ever sent to an address outside the allowed networks; every
-URL goes through :func:`check_url`. aioice leaves 127.0.0.1 out of its host candidates,
-so :func:`gather_on` patches its address lookup for the peers of one run.
+URL goes through :func:`check_url`. (Which local addresses the peers gather on is
+:func:`loadtest.aiortc_seams.gather_on`.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from urllib.parse import urlsplit
-
-import aioice.ice
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -74,19 +71,3 @@ def check_url(url: str, networks: Sequence[Network]) -> str:
             + ", ".join(str(n) for n in networks)
         )
     return url
-
-
-@contextlib.contextmanager
-def gather_on(addresses: Sequence[str]) -> Iterator[None]:
-    """Make aioice gather host candidates on exactly ``addresses`` (restored on exit)."""
-    original = aioice.ice.get_host_addresses
-    fixed = list(addresses)
-
-    def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        return list(fixed)
-
-    aioice.ice.get_host_addresses = host_addresses  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        aioice.ice.get_host_addresses = original  # type: ignore[assignment]

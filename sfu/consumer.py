@@ -2,7 +2,10 @@
 
 A leg is one sendonly m-line on the subscriber's connection, with its own SSRC. It is
 fed by exactly one source at a time: the producer's passthrough or one of its
-renditions. Changing source (a new resolution cap, an effect switched on or off) is
+renditions. Which one is the producer's decision (its
+:class:`~sfu.source_selector.SourceSelector` calls :meth:`Consumer.switch_to`); the
+consumer sees its producer and sources only through the protocols of :mod:`sfu.source`.
+Changing source (a new resolution cap, an effect switched on or off) is
 done without a renegotiation and without a frozen frame: the new source is attached
 as *pending*, and the leg keeps forwarding the old one until the new one delivers the
 start of a keyframe; at that packet the rewriter starts a new mapping so sequence
@@ -16,8 +19,6 @@ PLI/FIR go to the current source, which throttles them.
 from __future__ import annotations
 
 import random
-import time
-from typing import TYPE_CHECKING
 
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -33,40 +34,28 @@ from aiortc.rtp import (
 
 from sfu.aiortc_hooks import SenderHandle
 from sfu.ids import ConsumerId, ParticipantId
+from sfu.kinds import MediaKind
 from sfu.packet.keyframe_gate import KeyframeGate
 from sfu.packet.packet_cache import PacketCache
 from sfu.packet.rewriter import LegRewriter
 from sfu.packet.rtp_header import ExtensionIds, RtpHeaderWriter, abs_send_time_from_seconds
 from sfu.packet.sender_report import LegSenderStats, ntp_from_unix
-from sfu.source import ForwardedPacket, MediaSource
+from sfu.source import ForwardedPacket, ForwardedTrack, MediaSource
 from sfu.stats import SfuCounters
-
-if TYPE_CHECKING:
-    from sfu.producer import Producer
-
 
 #: Packets of a pending source held while the current one finishes its frame (bounded).
 MAX_HELD_PACKETS = 256
 
 
-class Preference:
-    """What the subscriber asked for this track: a cap (None = none) or paused."""
-
-    __slots__ = ("max_height", "max_width", "paused")
-
-    def __init__(self, max_width: int | None = None, max_height: int | None = None, paused: bool = False) -> None:
-        self.max_width = max_width
-        self.max_height = max_height
-        self.paused = paused
-
-
 class Consumer:
+    """One subscriber's leg: a :class:`~sfu.source.Leg` and a :class:`~sfu.source.PacketSink`."""
+
     def __init__(
         self,
         *,
         consumer_id: ConsumerId,
         subscriber_id: ParticipantId,
-        producer: Producer,
+        track: ForwardedTrack,
         handle: SenderHandle,
         cache_packets: int,
         counters: SfuCounters,
@@ -74,11 +63,10 @@ class Consumer:
     ) -> None:
         self.id = consumer_id
         self.subscriber_id = subscriber_id
-        self.producer = producer
+        self.track = track
         self.handle = handle
-        self.kind = producer.kind
+        self.kind: MediaKind = track.kind
         self.closed = False
-        self.preference = Preference()
         self.current: MediaSource | None = None
         self.pending: MediaSource | None = None
         self.packets_sent = 0
@@ -90,7 +78,7 @@ class Consumer:
         # Renditions keep the producer's timestamps (shared_ts_space), so a switch keeps
         # the offset and sender reports stay exact.
         self._rewriter = rewriter or LegRewriter(
-            producer.clock_rate, random.randrange(1 << 16), random.randrange(1 << 32), shared_ts_space=True
+            track.clock_rate, random.randrange(1 << 16), random.randrange(1 << 32), shared_ts_space=True
         )
         self._gate = KeyframeGate()
         self._cache = PacketCache(cache_packets)
@@ -98,32 +86,26 @@ class Consumer:
         self._writer: RtpHeaderWriter | None = None
         self._payload_type = 0
         self._mid: str | None = None
-        self._video = producer.kind == "video"
+        self._video = track.kind == "video"
         #: the last packet forwarded did not end its frame
         self._mid_frame = False
         #: packets of the pending source's keyframe, held until the current frame ends
         self._held: list[ForwardedPacket] = []
         handle.set_rtcp_sink(self.on_rtcp)
-        producer.legs.add(self)
 
     @property
     def rewriter(self) -> LegRewriter:
         return self._rewriter
 
-    # ------------------------------------------------------------ source selection
+    # ------------------------------------------------------------ source switching
 
-    def start(self, now: float) -> None:
-        """Attach to the source the producer picks for our preference."""
-        self.reselect_source(now)
+    def switch_to(self, wanted: MediaSource | None, now: float) -> None:
+        """Be fed by ``wanted`` (None: by nothing), as the producer's source selector decided.
 
-    def set_preference(self, preference: Preference, now: float) -> None:
-        self.preference = preference
-        self.reselect_source(now)
-
-    def reselect_source(self, now: float) -> None:
+        Video switches between whole frames: the new source is pending until it starts a
+        keyframe (see the module docstring)."""
         if self.closed:
             return
-        wanted = None if self.preference.paused else self.producer_source()
         if wanted is self.current and self.pending is None:
             return
         if wanted is None:
@@ -144,12 +126,6 @@ class Consumer:
         self.pending = wanted
         wanted.consumers.add(self)
         self._want_keyframe(wanted, now)
-
-    def producer_source(self) -> MediaSource:
-        p = self.preference
-        if self.producer.renditions is None:
-            return self.producer
-        return self.producer.renditions.source_for(p.max_width, p.max_height, self)
 
     def _want_keyframe(self, source: MediaSource, now: float) -> None:
         self.keyframe_requests += 1
@@ -230,7 +206,7 @@ class Consumer:
             self.handle.ssrc,
             payload,
             mid=self._mid,
-            abs_send_time=abs_send_time_from_seconds(time.time()),
+            abs_send_time=abs_send_time_from_seconds(now),
             audio_level=pkt.audio_level,
         )
         self._cache.store(out_seq, data, now)
@@ -260,10 +236,10 @@ class Consumer:
 
     # ------------------------------------------------------------ feedback from the subscriber
 
-    async def on_rtcp(self, packet: AnyRtcpPacket) -> None:
+    async def on_rtcp(self, packet: AnyRtcpPacket, now: float) -> None:
+        """Feedback from the subscriber, arrived at ``now``."""
         if self.closed:
             return
-        now = time.monotonic()
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             self._counters.nacks_received += 1
             for seq in packet.lost:
@@ -276,13 +252,12 @@ class Consumer:
             self._counters.plis_received += 1
             if self.current is not None:
                 self._want_keyframe(self.current, now)
-                self.producer.flush_keyframe_request()
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             pass  # REMB: the leg's bitrate is the publisher's; caps are explicit preferences
 
     def sender_report(self, now_unix: float) -> bytes | None:
         """This leg's RTCP SR, mapping wall time to our outgoing timestamps (lip sync)."""
-        clock = self.producer.sr_clock
+        clock = self.track.sr_clock
         if self.closed or self.current is None or clock is None or self._stats.packet_count == 0:
             return None
         ntp = ntp_from_unix(now_unix)
@@ -311,22 +286,16 @@ class Consumer:
         if self.closed:
             return
         self._detach_all()
-        self.producer.legs.discard(self)
         self.closed = True
 
     def dump(self) -> dict[str, object]:
         return {
             "id": self.id,
-            "producer_id": self.producer.id,
+            "producer_id": self.track.id,
             "subscriber_id": self.subscriber_id,
             "kind": self.kind,
             "source": getattr(self.current, "source_id", None),
             "pending": getattr(self.pending, "source_id", None),
-            "preference": {
-                "max_width": self.preference.max_width,
-                "max_height": self.preference.max_height,
-                "paused": self.preference.paused,
-            },
             "packets_sent": self.packets_sent,
             "bytes_sent": self.bytes_sent,
             "retransmissions": self.retransmissions,

@@ -10,14 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sfu.ids import ParticipantId, ProducerId, RoomId
+from sfu.kinds import MediaKind, TrackSource
 
 
 @dataclass(frozen=True)
 class ProducerDescription:
     producer_id: ProducerId
     participant_id: ParticipantId
-    kind: str
-    source: str
+    kind: MediaKind
+    source: TrackSource
     muted: bool
     width: int | None
     height: int | None

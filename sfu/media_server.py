@@ -90,11 +90,9 @@ class MediaServer:
         for task in list(self._closing):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        # The ICE settings are process-wide (aioice): give the process back its defaults,
+        # The ICE settings are process-wide (aioice): give the process back aioice's own,
         # so other aiortc users in it (tests, tools) are not bound by this server's rules.
-        aiortc_hooks.configure_remote_networks(())
-        aiortc_hooks.configure_port_range(0, 0)
-        aiortc_hooks.configure_stun_fast_path(False)
+        aiortc_hooks.restore_aioice()
 
     def gauges(self) -> dict[str, int]:
         participants = [p for r in self.rooms.values() for p in r.participants.values()]
@@ -104,8 +102,8 @@ class MediaServer:
             "participants": len(participants),
             "producers": len(producers),
             "consumers": sum(len(p.consumers) for p in participants),
-            "renditions": sum(len(pr.renditions.renditions) for pr in producers if pr.renditions is not None),
-            "decoders": sum(1 for pr in producers if pr.renditions is not None and pr.renditions.decoding),
+            "renditions": sum(len(pr.sources.renditions) for pr in producers),
+            "decoders": sum(1 for pr in producers if pr.sources.decoding),
         }
 
     def dump(self) -> dict[str, object]:

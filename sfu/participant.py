@@ -42,9 +42,10 @@ from sfu.aiortc_hooks import (
     take_over_sender,
 )
 from sfu.config import SfuConfig
-from sfu.consumer import Consumer, Preference
+from sfu.consumer import Consumer
 from sfu.errors import InvalidSdp, NotFound, WrongState
 from sfu.ids import ConsumerId, ParticipantId, ProducerId, RoomId, new_id
+from sfu.kinds import MediaKind, TrackSource, default_source, is_media_kind
 from sfu.latency_probe import LatencyProbe
 from sfu.negotiation import codec_preferences
 from sfu.packet.rewriter import LegRewriter
@@ -89,7 +90,7 @@ class PublishedTrack:
     """What the client said about an offered m-line."""
 
     mid: str
-    source: str
+    source: TrackSource
     muted: bool = False
 
 
@@ -101,14 +102,23 @@ class _PooledLeg:
     rewriter: LegRewriter
 
 
+@dataclass
+class _Subscription:
+    """A producer this participant receives: the producer, our leg of it, its m-line."""
+
+    producer: Producer
+    consumer: Consumer
+    transceiver: RTCRtpTransceiver
+
+
 @dataclass(frozen=True)
 class ConsumerDescription:
     mid: str
     consumer_id: ConsumerId
     producer_id: ProducerId
     participant_id: ParticipantId
-    kind: str
-    source: str
+    kind: MediaKind
+    source: TrackSource
 
 
 class Participant:
@@ -136,7 +146,6 @@ class Participant:
         self.closed = False
         self.joined_at = time.time()
         self.producers: dict[ProducerId, Producer] = {}
-        self.consumers: dict[ProducerId, Consumer] = {}
         self._config = config
         self._counters = counters
         self._on_negotiation_needed = on_negotiation_needed
@@ -145,11 +154,16 @@ class Participant:
         self._publish_pc: RTCPeerConnection | None = None
         self._subscribe_pc: RTCPeerConnection | None = None
         self._producer_by_mid: dict[str, Producer] = {}
-        self._transceiver_of: dict[ProducerId, RTCRtpTransceiver] = {}
+        self._subscriptions: dict[ProducerId, _Subscription] = {}
         self._pool: list[_PooledLeg] = []
         self._negotiation_lock = asyncio.Lock()
         self._subscribe_dirty = False
         self._awaiting_answer = False
+
+    @property
+    def consumers(self) -> dict[ProducerId, Consumer]:
+        """Our legs, by the producer each carries."""
+        return {producer_id: s.consumer for producer_id, s in self._subscriptions.items()}
 
     # ------------------------------------------------------------ connections
 
@@ -228,12 +242,15 @@ class Participant:
                 continue
             if not offered:
                 continue
+            kind = transceiver.kind
+            if not is_media_kind(kind):
+                continue  # check_publish_offer let only audio and video through
             info = described.get(mid)
-            source = info.source if info else ("microphone" if transceiver.kind == "audio" else "camera")
+            source = info.source if info else default_source(kind)
             producer = Producer(
                 producer_id=ProducerId(new_id("TR")),
                 participant_id=self.id,
-                kind=transceiver.kind,
+                kind=kind,
                 source=source,
                 config=self._config,
                 counters=self._counters,
@@ -243,8 +260,7 @@ class Participant:
             producer.set_muted(bool(info and info.muted))
             codecs = [c for c in negotiated_codecs(transceiver) if c.mimeType.lower() != "video/rtx"]
             if codecs:
-                producer.codec = codecs[0]
-                producer._learn_codec(int(codecs[0].payloadType or 0))  # keyframe parsers ready before packets
+                producer.set_codec(codecs[0])  # keyframe parsers ready before packets
             tap = hook_receiver(transceiver.receiver, producer.on_rtp, producer.on_sender_report)
             producer.attach_receiver(tap)
             self._producer_by_mid[mid] = producer
@@ -263,7 +279,7 @@ class Participant:
                 if self._producer_by_mid.get(transceiver.mid or "") is producer:
                     codecs = [c for c in negotiated_codecs(transceiver) if c.mimeType.lower() != "video/rtx"]
                     if codecs:
-                        producer.codec = codecs[0]
+                        producer.set_codec(codecs[0])
         return pc.localDescription.sdp, created, removed
 
     async def remove_producer(self, producer_id: ProducerId) -> Producer:
@@ -278,9 +294,9 @@ class Participant:
 
     # ------------------------------------------------------------ subscribing
 
-    def add_consumer(self, producer: Producer) -> Consumer | None:
+    def add_consumer(self, producer: Producer, now: float) -> Consumer | None:
         """Start receiving ``producer`` (takes effect with the next subscribe offer)."""
-        if self.closed or producer.id in self.consumers or producer.codec is None:
+        if self.closed or producer.id in self._subscriptions or producer.codec is None:
             return None
         if self._subscribe_pc is None:
             self._subscribe_pc = self._new_pc()
@@ -300,36 +316,28 @@ class Participant:
         consumer = Consumer(
             consumer_id=ConsumerId(new_id("CO")),
             subscriber_id=self.id,
-            producer=producer,
+            track=producer,
             handle=handle,
             cache_packets=self._config.nack_cache_packets,
             counters=self._counters,
             rewriter=rewriter,
         )
-        self.consumers[producer.id] = consumer
-        self._transceiver_of[producer.id] = transceiver
-        consumer.start(time.monotonic())
+        self._subscriptions[producer.id] = _Subscription(producer, consumer, transceiver)
+        producer.sources.attach(consumer, now)
         self._mark_dirty()
         return consumer
 
-    def remove_consumer(self, producer_id: ProducerId) -> None:
-        consumer = self.consumers.pop(producer_id, None)
-        transceiver = self._transceiver_of.pop(producer_id, None)
-        if consumer is None or transceiver is None:
+    def remove_consumer(self, producer_id: ProducerId, now: float) -> None:
+        subscription = self._subscriptions.pop(producer_id, None)
+        if subscription is None:
             return
+        consumer, producer, transceiver = subscription.consumer, subscription.producer, subscription.transceiver
+        producer.sources.detach(consumer, now)
         consumer.close()
         transceiver.direction = "inactive"
-        self._pool.append(
-            _PooledLeg(transceiver, consumer.handle, consumer.producer.codec.mimeType.lower() if consumer.producer.codec else "", consumer.rewriter)
-        )
+        codec_mime = producer.codec.mimeType.lower() if producer.codec else ""
+        self._pool.append(_PooledLeg(transceiver, consumer.handle, codec_mime, consumer.rewriter))
         self._mark_dirty()
-
-    def set_preference(self, producer_id: ProducerId, preference: Preference) -> Consumer:
-        consumer = self.consumers.get(producer_id)
-        if consumer is None:
-            raise NotFound(f"you do not receive a track {producer_id!r}")
-        consumer.set_preference(preference, time.monotonic())
-        return consumer
 
     def _mark_dirty(self) -> None:
         self._subscribe_dirty = True
@@ -368,18 +376,19 @@ class Participant:
 
     def describe_consumers(self) -> list[ConsumerDescription]:
         out = []
-        for producer_id, consumer in self.consumers.items():
-            transceiver = self._transceiver_of[producer_id]
-            if transceiver.mid is None:
+        for producer_id, subscription in self._subscriptions.items():
+            mid = subscription.transceiver.mid
+            if mid is None:
                 continue
+            producer = subscription.producer
             out.append(
                 ConsumerDescription(
-                    mid=transceiver.mid,
-                    consumer_id=consumer.id,
+                    mid=mid,
+                    consumer_id=subscription.consumer.id,
                     producer_id=producer_id,
-                    participant_id=consumer.producer.participant_id,
-                    kind=consumer.kind,
-                    source=consumer.producer.source,
+                    participant_id=producer.participant_id,
+                    kind=producer.kind,
+                    source=producer.source,
                 )
             )
         return out
@@ -407,14 +416,15 @@ class Participant:
 
     # ------------------------------------------------------------ lifecycle
 
-    async def close(self) -> list[Producer]:
+    async def close(self, now: float) -> list[Producer]:
         """Idempotent: closes consumers, producers and both connections; returns the producers."""
         if self.closed:
             return []
         self.closed = True
-        for producer_id in list(self.consumers):
-            consumer = self.consumers.pop(producer_id)
-            consumer.close()
+        for subscription in self._subscriptions.values():
+            subscription.producer.sources.detach(subscription.consumer, now)
+            subscription.consumer.close()
+        self._subscriptions.clear()
         self._pool.clear()
         producers = list(self.producers.values())
         self.producers.clear()
@@ -440,5 +450,5 @@ class Participant:
         }
 
 
-async def _ignore_rtcp(packet: object) -> None:
+async def _ignore_rtcp(packet: object, now: float) -> None:
     """Feedback for a leg before its consumer exists (or after it left the pool)."""

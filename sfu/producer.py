@@ -1,11 +1,17 @@
 """Producer: one track a participant publishes, forwarded packet by packet.
 
 The receive hook hands every RTP packet here as it arrives (no jitter buffer, no
-decoding). Per packet we do the least possible: loss tracking for upstream NACKs,
-keyframe detection (video), sender-report clock, then fan-out to the consumers
-attached to the passthrough, to audio taps, and to the rendition pipeline when one
-runs. Timer-driven work (throttled PLIs, NACK retries, stall detection, stopping idle
-renditions) happens in :meth:`tick`, called by the room's ticker.
+decoding), with its arrival time ``now``. Per packet we do the least possible: loss
+tracking for upstream NACKs, keyframe detection (video), sender-report clock, then
+fan-out to the consumers attached to the passthrough, to audio taps, and to the
+rendition pipeline when one runs. Timer-driven work (throttled PLIs, NACK retries,
+stall detection, stopping idle renditions) happens in :meth:`tick`, called by the
+room's ticker.
+
+The producer owns the choice of source for each of its legs (:attr:`Producer.sources`,
+a :class:`~sfu.source_selector.SourceSelector`) and is the only writer of its source
+size: learnt from a VP8 keyframe's header here, or from the rendition pipeline's decoded
+pictures (reported by callback), with the ``now`` of the packet that carried it.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtcpSrPacket
 
 from sfu.aiortc_hooks import ReceiverTap
@@ -22,23 +28,20 @@ from sfu.codec_info import vp8_keyframe_size
 from sfu.config import SfuConfig
 from sfu.events import ProducerDescription
 from sfu.ids import ParticipantId, ProducerId
+from sfu.kinds import MediaKind, TrackSource
 from sfu.latency_probe import LatencyProbe
 from sfu.packet.keyframe import frame_start_checker, keyframe_checker
 from sfu.packet.keyframe_throttle import KeyframeRequestThrottle
 from sfu.packet.nack_tracker import NackTracker
+from sfu.packet.renditions import Size
 from sfu.packet.rtp_reader import ReceivedRtp
 from sfu.packet.sender_report import SenderReportClock, ntp_from_unix
 from sfu.packet.stall_detector import VideoStallDetector
-from sfu.renditions import RenditionSet
-from sfu.source import ForwardedPacket
+from sfu.source import PASSTHROUGH_SOURCE_ID, ForwardedPacket, PacketSink
+from sfu.source_selector import SourceSelector
 from sfu.stats import SfuCounters
 from sfu.taps import AudioTap
 from sfu.transform import FrameTransform
-
-if TYPE_CHECKING:
-    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-
-    from sfu.consumer import Consumer
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +54,8 @@ class Producer:
         *,
         producer_id: ProducerId,
         participant_id: ParticipantId,
-        kind: str,
-        source: str,
+        kind: MediaKind,
+        source: TrackSource,
         config: SfuConfig,
         counters: SfuCounters,
         on_stall_change: Callable[[Producer, bool], None],
@@ -60,18 +63,17 @@ class Producer:
     ) -> None:
         self.id = producer_id
         self.participant_id = participant_id
-        self.kind = kind
-        self.source = source
-        self.source_id = 0  # the passthrough; renditions get ids from sfu.source
+        self.kind: MediaKind = kind
+        self.source: TrackSource = source
+        self.source_id = PASSTHROUGH_SOURCE_ID
         self.muted = False
         self.closed = False
+        #: the source size: written here only (VP8 keyframe headers, decoded pictures)
         self.width: int | None = None
         self.height: int | None = None
         self.codec: RTCRtpCodecParameters | None = None
         #: consumers fed by the passthrough right now (the fan-out set of this source)
-        self.consumers: set[Consumer] = set()
-        #: every consumer of this producer, whatever source feeds it
-        self.legs: set[Consumer] = set()
+        self.consumers: set[PacketSink] = set()
         self.taps: set[AudioTap] = set()
         self.media_ssrc: int | None = None
         self.packets = 0
@@ -89,14 +91,32 @@ class Producer:
         self._sr_clock: SenderReportClock | None = None
         self._stall = VideoStallDetector(config.camera_stall_s) if kind == "video" and source == "camera" else None
         self.stalled = False
-        self.renditions = RenditionSet(self, config.renditions, counters) if kind == "video" else None
         self._pli_wanted = False
         self._probe = latency_probe
+        #: which source each leg of this producer gets (every leg is attached here)
+        self.sources = SourceSelector(
+            passthrough=self,
+            video=kind == "video",
+            name=producer_id,
+            config=config.renditions,
+            counters=counters,
+            request_keyframe=self.request_keyframe,
+            on_decoded_size=self._set_source_size,
+        )
 
     # ------------------------------------------------------------ wiring
 
     def attach_receiver(self, tap: ReceiverTap) -> None:
         self._tap = tap
+
+    def set_codec(self, codec: RTCRtpCodecParameters) -> None:
+        """The negotiated codec: keyframe parsers ready before the first packet."""
+        self.codec = codec
+        self._codec_name = codec.name.lower()
+        if self.kind == "video":
+            self._is_keyframe = keyframe_checker(self._codec_name)
+            self._is_frame_start = frame_start_checker(self._codec_name)
+        self.sources.set_codec(codec)
 
     def describe(self) -> ProducerDescription:
         return ProducerDescription(
@@ -116,10 +136,6 @@ class Producer:
         return 48000 if self.kind == "audio" else 90000
 
     @property
-    def codec_name(self) -> str:
-        return self._codec_name
-
-    @property
     def sr_clock(self) -> SenderReportClock | None:
         return self._sr_clock
 
@@ -128,13 +144,16 @@ class Producer:
         if self._stall is not None:
             self._stall.set_muted(muted)
 
+    @property
+    def transform(self) -> FrameTransform | None:
+        """The frame transform applied for every subscriber (None: none)."""
+        return self.sources.transform
+
     def set_transform(self, transform: FrameTransform | None) -> None:
-        """Apply a frame transform (e.g. a background effect) for every subscriber."""
-        if self.renditions is None:
-            raise ValueError("transforms apply to video producers only")
-        self.renditions.set_transform(transform)
-        for consumer in list(self.legs):
-            consumer.reselect_source(time.monotonic())
+        """Apply a frame transform (e.g. a background effect) for every subscriber.
+
+        An entry point of the control plane: the clock is read here, once."""
+        self.sources.set_transform(transform, time.monotonic())
 
     # ------------------------------------------------------------ packet path
 
@@ -168,15 +187,16 @@ class Producer:
                 if frame_start:
                     keyframe = self._is_keyframe(payload)
                     if keyframe:
-                        self._on_keyframe(payload)
+                        self._on_keyframe(payload, now)
             if packet.marker and self._stall is not None:
                 self._stall.on_frame(now)
 
         for tap in self.taps:
             tap.on_packet(payload, packet.timestamp, packet.sequence_number, now)
 
-        if self.renditions is not None and self.renditions.decoding:
-            self.renditions.feed(packet, now)
+        pipeline = self.sources.pipeline
+        if pipeline is not None:
+            pipeline.feed(packet, now)
 
         if self.consumers:
             probe = self._probe
@@ -195,38 +215,36 @@ class Producer:
             if timed and probe is not None:
                 probe.record(time.monotonic() - now)
 
-    async def on_sender_report(self, packet: RtcpSrPacket) -> None:
+    async def on_sender_report(self, packet: RtcpSrPacket, arrival_unix: float) -> None:
+        """A publisher's SR; ``arrival_unix`` is its arrival on our wall clock (``time.time()``)."""
         if self._sr_clock is not None:
             # Our arrival time, not the publisher's clock: SRs on our legs use our clock.
             self._sr_clock.on_sender_report(
                 packet.sender_info.ntp_timestamp,
                 packet.sender_info.rtp_timestamp,
-                received_at_ntp=ntp_from_unix(time.time()),
+                received_at_ntp=ntp_from_unix(arrival_unix),
             )
 
     def _learn_codec(self, payload_type: int) -> None:
         if self._tap is None:
             return
         codec = self._tap.codecs.get(payload_type)
-        if codec is None:
-            return
-        self.codec = codec
-        self._codec_name = codec.name.lower()
-        if self.kind == "video":
-            self._is_keyframe = keyframe_checker(self._codec_name)
-            self._is_frame_start = frame_start_checker(self._codec_name)
+        if codec is not None:
+            self.set_codec(codec)
 
-    def _on_keyframe(self, payload: bytes) -> None:
+    def _on_keyframe(self, payload: bytes, now: float) -> None:
         self.keyframes += 1
         self._keyframe_throttle.keyframe_received()
         if self._codec_name == "vp8":
             size = vp8_keyframe_size(payload)
-            if size is not None and size != (self.width, self.height):
-                self.width, self.height = size
-                if self.renditions is not None:
-                    self.renditions.on_source_size(size)
-                for consumer in list(self.legs):
-                    consumer.reselect_source(time.monotonic())
+            if size is not None:
+                self._set_source_size(size, now)
+
+    def _set_source_size(self, size: Size, now: float) -> None:
+        """The one place the source size is written (the packet that carried it arrived at ``now``)."""
+        if size != (self.width, self.height):
+            self.width, self.height = size
+            self.sources.set_source_size(size, now)
 
     def _send_nacks(self, now: float) -> None:
         assert self._nacks is not None
@@ -240,11 +258,15 @@ class Producer:
     # ------------------------------------------------------------ keyframes
 
     def request_keyframe(self, now: float) -> None:
-        """Ask the publisher for a keyframe, at most once per interval (never lost)."""
+        """Ask the publisher for a keyframe, at most once per interval (never lost).
+
+        Sent at once when the throttle allows; otherwise (or before the publisher's SSRC is
+        known) remembered and sent by :meth:`tick`."""
         if self.kind != "video":
             return
         if self._keyframe_throttle.request(now):
             self._pli_wanted = True
+            self._flush_keyframe_request()
 
     async def tick(self, now: float) -> None:
         """Timer work, called by the room every ~100 ms."""
@@ -252,7 +274,7 @@ class Producer:
             return
         if self._keyframe_throttle.due(now):
             self._pli_wanted = True
-        self.flush_keyframe_request()
+        self._flush_keyframe_request()
         if self._nacks is not None and self._nacks.missing_count:
             self._send_nacks(now)
         if self._stall is not None:
@@ -260,11 +282,9 @@ class Producer:
             if change is not None:
                 self.stalled = change == "stalled"
                 self._on_stall_change(self, self.stalled)
-        if self.renditions is not None:
-            await self.renditions.tick(now)
+        await self.sources.tick(now)
 
-    def flush_keyframe_request(self) -> None:
-        """Send a wanted PLI right away (used when a consumer starts, to cut the wait)."""
+    def _flush_keyframe_request(self) -> None:
         if self._pli_wanted and self._tap is not None and self.media_ssrc is not None:
             self._pli_wanted = False
             self._counters.plis_sent += 1
@@ -280,8 +300,7 @@ class Producer:
         for tap in list(self.taps):
             tap.on_close()
         self.taps.clear()
-        if self.renditions is not None:
-            await self.renditions.close()
+        await self.sources.close()
 
     def dump(self) -> dict[str, object]:
         return {
@@ -297,7 +316,7 @@ class Producer:
             "keyframes": self.keyframes,
             "consumers": len(self.consumers),
             "nacks": self._nacks.stats() if self._nacks else None,
-            "renditions": self.renditions.dump() if self.renditions else None,
+            "renditions": self.sources.dump() if self.kind == "video" else None,
             "stalled": self.stalled,
         }
 

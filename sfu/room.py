@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 
 from sfu.config import SfuConfig
-from sfu.consumer import Preference
 from sfu.errors import NotFound, WrongState
 from sfu.events import (
     CameraStalled,
@@ -31,6 +30,7 @@ from sfu.events import (
 from sfu.ids import ParticipantId, ProducerId, RoomId
 from sfu.latency_probe import LatencyProbe
 from sfu.participant import Participant, PublishedTrack
+from sfu.preference import Preference
 from sfu.producer import Producer
 from sfu.stats import SfuCounters
 from sfu.taps import AudioTap
@@ -113,20 +113,22 @@ class Room:
         self._ensure_ticker()
         self._emit(ParticipantJoined(self.id, participant_id, identity, name, role))
         # The newcomer receives what is already published.
+        now = time.monotonic()
         for other in self.participants.values():
             if other is participant and not self.echo:
                 continue
             for producer in other.producers.values():
-                participant.add_consumer(producer)
+                participant.add_consumer(producer, now)
         return participant
 
     async def leave(self, participant_id: ParticipantId, reason: str = "left") -> None:
         participant = self.participants.pop(participant_id, None)
         if participant is None:
             return
+        now = time.monotonic()
         for producer in list(participant.producers.values()):
-            self._unroute(producer)
-        producers = await participant.close()
+            self._unroute(producer, now)
+        producers = await participant.close(now)
         for producer in producers:
             self._emit(TrackUnpublished(self.id, producer.id, participant_id))
         self._emit(ParticipantLeft(self.id, participant_id, reason))
@@ -146,8 +148,9 @@ class Room:
         answer, created, removed = await participant.handle_publish_offer(sdp, tracks)
         for producer in removed:
             await self.unpublish(participant_id, producer.id)
+        now = time.monotonic()
         for producer in created:
-            self._route(producer)
+            self._route(producer, now)
             self._emit(TrackPublished(self.id, producer.describe()))
         return answer, created
 
@@ -156,19 +159,29 @@ class Room:
         producer = participant.producers.get(producer_id)
         if producer is None:
             raise NotFound(f"producer {producer_id!r} is not published by you")
-        self._unroute(producer)
+        self._unroute(producer, time.monotonic())
         await participant.remove_producer(producer_id)
         self._emit(TrackUnpublished(self.id, producer_id, participant_id))
 
-    def _route(self, producer: Producer) -> None:
+    def _route(self, producer: Producer, now: float) -> None:
         for participant in self.participants.values():
             if participant.id == producer.participant_id and not self.echo:
                 continue
-            participant.add_consumer(producer)
+            participant.add_consumer(producer, now)
 
-    def _unroute(self, producer: Producer) -> None:
+    def _unroute(self, producer: Producer, now: float) -> None:
         for participant in self.participants.values():
-            participant.remove_consumer(producer.id)
+            participant.remove_consumer(producer.id, now)
+
+    def add_leg(self, participant_id: ParticipantId, producer_id: ProducerId) -> bool:
+        """Let a participant receive a track beyond the routing rule (e.g. its own camera as
+        processed by the server: the effects' self view). True when a new leg was made."""
+        producer = self.find_producer(producer_id)
+        return self.get(participant_id).add_consumer(producer, time.monotonic()) is not None
+
+    def remove_leg(self, participant_id: ParticipantId, producer_id: ProducerId) -> None:
+        """Stop a leg made by :meth:`add_leg` (unknown legs are ignored)."""
+        self.get(participant_id).remove_consumer(producer_id, time.monotonic())
 
     def find_producer(self, producer_id: ProducerId) -> Producer:
         for participant in self.participants.values():
@@ -186,10 +199,19 @@ class Room:
             self._emit(TrackMuted(self.id, producer_id, participant_id, muted))
 
     def set_preference(self, participant_id: ParticipantId, producer_id: ProducerId, preference: Preference) -> None:
-        self.get(participant_id).set_preference(producer_id, preference)
+        """A subscriber's cap or pause for one track it receives: straight to the track's producer,
+        whose source selector decides the leg's source (docs/architecture.md walks it)."""
+        consumer = self.get(participant_id).consumers.get(producer_id)
+        if consumer is None:
+            raise NotFound(f"you do not receive a track {producer_id!r}")
+        self.find_producer(producer_id).sources.set_preference(consumer, preference, time.monotonic())
 
     def set_transform(self, producer_id: ProducerId, transform: FrameTransform | None) -> None:
         self.find_producer(producer_id).set_transform(transform)
+
+    def transform_of(self, producer_id: ProducerId) -> FrameTransform | None:
+        """The frame transform applied to a track (None: none)."""
+        return self.find_producer(producer_id).transform
 
     def add_audio_tap(self, producer_id: ProducerId, tap: AudioTap) -> None:
         producer = self.find_producer(producer_id)

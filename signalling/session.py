@@ -23,13 +23,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sfu import (
+    MediaServer,
+    Participant,
+    ParticipantId,
+    Preference,
+    ProducerId,
+    PublishedTrack,
+    Room,
+    RoomId,
+    SfuError,
+    new_id,
+)
 from sfu import events as ev
-from sfu.consumer import Preference
-from sfu.errors import SfuError
-from sfu.ids import ParticipantId, ProducerId, RoomId, new_id
-from sfu.media_server import MediaServer
-from sfu.participant import Participant, PublishedTrack
-from sfu.room import Room
 from signalling import messages as m
 from signalling import messages_waiting as mw
 from signalling.codec import Message, ProtocolError, decode, encode
@@ -397,8 +403,8 @@ class ParticipantSession:
                                 mid=c.mid,
                                 producer_id=c.producer_id,
                                 participant_id=c.participant_id,
-                                kind=c.kind,  # type: ignore[arg-type]
-                                source=c.source,  # type: ignore[arg-type]
+                                kind=c.kind,
+                                source=c.source,
                             )
                             for c in consumers
                         ],
@@ -474,8 +480,8 @@ def _producer_info(d: ev.ProducerDescription) -> m.ProducerInfo:
     return m.ProducerInfo(
         producer_id=d.producer_id,
         participant_id=d.participant_id,
-        kind=d.kind,  # type: ignore[arg-type]
-        source=d.source,  # type: ignore[arg-type]
+        kind=d.kind,
+        source=d.source,
         muted=d.muted,
         width=d.width,
         height=d.height,

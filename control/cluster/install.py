@@ -30,7 +30,7 @@ from control.cluster.worker import Worker
 from control.store import Store
 from control.store.memory import MemoryStore
 from control.ws import ROUTER
-from sfu.media_server import MediaServer
+from sfu import MediaServer
 from signalling.lobby import JoinContext
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from control.api import ApiExtension
 from control.config import Config
 from control.plane import ControlPlane
 from recordings_off import ConsultationMemory
-from sfu.media_server import MediaServer
+from sfu import MediaServer
 from signalling.session import SessionDeps, SessionRegistry
 
 

@@ -3,8 +3,9 @@
 ``on_packet`` is called for every packet received from the publisher (originals and
 retransmissions alike). A forward jump marks the sequence numbers in between as missing; a
 missing one that arrives later (late or retransmitted) is counted as recovered. ``due`` returns
-what to NACK now: a new gap on the next call, then retries every ``retry_interval`` (derived
-from the RTT once known), at most ``max_retries`` times per packet. A packet still missing after
+what to NACK now: a new gap on the next call, then retries every ``retry_interval`` (a fixed
+interval: as a receiver-only endpoint on the publish connection we cannot measure the
+publisher's round trip without RTCP XR), at most ``max_retries`` times per packet. A packet still missing after
 ``max_age`` is counted lost and forgotten. When more than ``max_missing`` packets are missing
 at once, NACKing is pointless (the retransmissions would arrive after the frame is due): the
 tracker forgets them all and raises ``needs_keyframe`` once, so the shell sends a PLI instead.
@@ -95,12 +96,6 @@ class NackTracker:
             self._needs_keyframe = False
             return True
         return False
-
-    def set_rtt(self, rtt: float) -> None:
-        """Retry after a round trip plus margin (never more often than every 20 ms)."""
-        if rtt < 0:
-            raise NackTrackerError(f"rtt must be >= 0, got {rtt!r}")
-        self._retry_interval = max(0.02, rtt * 1.2)
 
     def on_packet(self, seq: int, now: float) -> bool:
         """A packet with sequence number ``seq`` arrived from the publisher.

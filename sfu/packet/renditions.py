@@ -1,13 +1,18 @@
-"""Which scaled renditions of a producer are needed, and when an unused one may stop.
+"""Which source each leg of a producer gets, which renditions are needed, and when one may stop.
 
-A subscriber asks for a maximum size (its tile on screen, or a bandwidth cap). When the source
-fits, the subscriber gets the publisher's stream as is (passthrough, no decode). Otherwise it
-gets a rendition: the source decoded once, scaled to a step of a fixed height ladder, encoded
-once and shared by every subscriber that wants that step. A fixed ladder (rather than each
-subscriber's exact size) keeps the number of encoders small.
+A subscriber asks for a maximum size (its tile on screen, a data-saving choice). When the
+source fits, the subscriber gets the publisher's stream as is (passthrough, no decode).
+Otherwise it gets a rendition: the source decoded once, scaled to a step of a fixed height
+ladder, encoded once and shared by every subscriber that wants that step. A fixed ladder
+(rather than each subscriber's exact size) keeps the number of encoders small. With a frame
+transform on (a background effect), every leg gets a rendition, at the source size when its
+cap allows, so the effect reaches everyone.
 
-``RenditionDemand`` is the bookkeeping for one producer: consumers' caps and states, the
-resulting set of needed sizes, whether the producer must be decoded at all, and which sizes
+``RenditionDemand`` is the decision for one producer, sans I/O: each leg's explicit cap (from
+the subscriber), its limit (from its link's bandwidth estimate, issue 15: the two combine, the
+smaller wins), paused or not; the source size and whether a transform is on. From these it
+answers each leg's target (a size, passthrough or paused), the sizes whose encoders must
+run, whether the producer must be decoded at all (also to learn its size), and which sizes
 have been unused long enough that the shell should stop their encoders (``idle_sizes``). A
 short grace period avoids stopping and restarting an encoder when a subscriber's layout flips.
 """
@@ -19,6 +24,9 @@ LADDER_HEIGHTS = (720, 540, 360, 270, 180, 90)
 
 Size: TypeAlias = tuple[int, int]
 Target: TypeAlias = Size | Literal["paused"] | None
+#: (max_width, max_height); None: no bound on that dimension
+Cap: TypeAlias = tuple[int | None, int | None]
+NO_CAP: Cap = (None, None)
 PAUSED: Literal["paused"] = "paused"
 
 
@@ -78,26 +86,38 @@ def target_size(source_w: int, source_h: int, max_w: int | None, max_h: int | No
     return (width, height)
 
 
-class _Consumer:
-    __slots__ = ("cap", "paused", "target")
+class _LegDemand:
+    """One leg's inputs (cap, limit, paused) and the target they resolve to."""
+
+    __slots__ = ("cap", "limit", "paused", "target")
 
     def __init__(self) -> None:
-        self.cap: tuple[int | None, int | None] | None = None  # None: target set explicitly
+        self.cap: Cap = NO_CAP
+        self.limit: Cap = NO_CAP
         self.paused = False
         self.target: Size | None = None
 
+    @property
+    def effective(self) -> Target:
+        return PAUSED if self.paused else self.target
+
+
+def _tighter(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
 
 class RenditionDemand:
-    """Per-producer demand for renditions, from its consumers' caps or explicit targets."""
+    """Per-producer decision: which source each leg gets, and which renditions must run."""
 
-    __slots__ = ("_active", "_consumers", "_source_size", "_unused_since")
+    __slots__ = ("_active", "_legs", "_source_size", "_transform", "_unused_since")
 
     def __init__(self, source_size: Size | None = None) -> None:
         if source_size is not None:
             _check_dimension("source width", source_size[0], optional=False)
             _check_dimension("source height", source_size[1], optional=False)
         self._source_size = source_size
-        self._consumers: dict[Hashable, _Consumer] = {}
+        self._transform = False
+        self._legs: dict[Hashable, _LegDemand] = {}
         # Sizes the shell runs encoders for, and since when nobody needs them
         # (absent or None: in use, or unused since a time not known yet: the next poll).
         self._active: set[Size] = set()
@@ -107,132 +127,111 @@ class RenditionDemand:
     def source_size(self) -> Size | None:
         return self._source_size
 
-    # -- consumers ------------------------------------------------------------------------
+    @property
+    def transform(self) -> bool:
+        return self._transform
 
-    def set_consumer(self, consumer_id: Hashable, size: Target, now: float | None = None) -> None:
-        """Set a consumer's demand directly: a rendition size, None (passthrough) or "paused".
+    # -- legs ---------------------------------------------------------------------------------
 
-        "paused" keeps the consumer's cap (if any) so ``resume_consumer`` can restore it.
-        """
-        consumer = self._consumers.get(consumer_id)
-        if consumer is None:
-            consumer = self._consumers[consumer_id] = _Consumer()
-        old = self._effective(consumer)
-        if size == PAUSED:
-            consumer.paused = True
-        elif size is None or (
-            isinstance(size, tuple)
-            and len(size) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
-        ):
-            consumer.cap = None
-            consumer.paused = False
-            consumer.target = size
-        else:
-            raise RenditionError(
-                f"size must be (width, height) positive ints, None or 'paused', got {size!r}"
-            )
-        self._changed(old, self._effective(consumer), now)
+    def set_preference(
+        self, leg: Hashable, max_w: int | None, max_h: int | None, paused: bool, now: float | None = None
+    ) -> Target:
+        """The subscriber's explicit choice for this leg (a new leg starts here); returns its target.
 
-    def set_consumer_cap(
-        self,
-        consumer_id: Hashable,
-        max_w: int | None,
-        max_h: int | None,
-        now: float | None = None,
-    ) -> Size | None:
-        """Set a consumer's size cap; returns its target (None: passthrough). Unpauses it.
-
-        With the source size still unknown the target is passthrough until
+        With the source size still unknown a capped leg's target is passthrough until
         ``set_source_size`` re-evaluates it.
         """
         _check_dimension("max_w", max_w, optional=True)
         _check_dimension("max_h", max_h, optional=True)
-        consumer = self._consumers.get(consumer_id)
-        if consumer is None:
-            consumer = self._consumers[consumer_id] = _Consumer()
-        old = self._effective(consumer)
-        consumer.cap = (max_w, max_h)
-        consumer.paused = False
-        consumer.target = self._target_for(consumer.cap)
-        self._changed(old, consumer.target, now)
-        return consumer.target
+        if not isinstance(paused, bool):
+            raise RenditionError(f"paused must be a bool, got {paused!r}")
+        demand = self._legs.get(leg)
+        if demand is None:
+            demand = self._legs[leg] = _LegDemand()
+        old = demand.effective
+        demand.cap = (max_w, max_h)
+        demand.paused = paused
+        demand.target = self._target_for(demand)
+        self._changed(old, demand.effective, now)
+        return demand.effective
 
-    def resume_consumer(self, consumer_id: Hashable, now: float | None = None) -> Target:
-        """Unpause a consumer, keeping its cap or explicit target; returns its demand."""
-        consumer = self._get(consumer_id)
-        old = self._effective(consumer)
-        consumer.paused = False
-        self._changed(old, consumer.target, now)
-        return consumer.target
+    def set_limit(self, leg: Hashable, max_w: int | None, max_h: int | None, now: float | None = None) -> Target:
+        """A limit on this leg from its link (issue 15: the bandwidth estimate); returns its target.
 
-    def remove_consumer(self, consumer_id: Hashable, now: float | None = None) -> None:
-        """Forget a consumer (unknown ids are ignored: removal is idempotent)."""
-        consumer = self._consumers.pop(consumer_id, None)
-        if consumer is not None:
-            self._changed(self._effective(consumer), PAUSED, now)
+        Combined with the explicit cap, the smaller wins on each dimension; (None, None)
+        lifts the limit.
+        """
+        _check_dimension("max_w", max_w, optional=True)
+        _check_dimension("max_h", max_h, optional=True)
+        demand = self._get(leg)
+        old = demand.effective
+        demand.limit = (max_w, max_h)
+        demand.target = self._target_for(demand)
+        self._changed(old, demand.effective, now)
+        return demand.effective
 
-    def consumer_target(self, consumer_id: Hashable) -> Target:
-        """A consumer's current demand: size, None (passthrough) or "paused"."""
-        return self._effective(self._get(consumer_id))
+    def remove(self, leg: Hashable, now: float | None = None) -> None:
+        """Forget a leg (unknown legs are ignored: removal is idempotent)."""
+        demand = self._legs.pop(leg, None)
+        if demand is not None:
+            self._changed(demand.effective, PAUSED, now)
 
-    def set_source_size(
-        self, width: int, height: int, now: float | None = None
-    ) -> dict[Hashable, Size | None]:
-        """The publisher's resolution changed: re-evaluate every capped consumer's target.
+    def target(self, leg: Hashable) -> Target:
+        """A leg's current target: a rendition size, None (passthrough) or "paused"."""
+        return self._get(leg).effective
 
-        Returns ``{consumer_id: new_target}`` for the consumers whose target changed (paused
-        ones included, their new target applies on resume), so the shell can rewire their legs.
+    def legs(self) -> list[Hashable]:
+        return list(self._legs)
+
+    # -- facts about the producer ---------------------------------------------------------------
+
+    def set_source_size(self, width: int, height: int, now: float | None = None) -> dict[Hashable, Target]:
+        """The publisher's resolution is known or changed: every leg's target re-evaluated.
+
+        Returns ``{leg: new_target}`` for the legs whose target changed, so the shell can
+        rewire them (a paused leg's new target applies when it resumes: not listed).
         """
         _check_dimension("width", width, optional=False)
         _check_dimension("height", height, optional=False)
         self._source_size = (width, height)
-        changed: dict[Hashable, Size | None] = {}
-        for consumer_id, consumer in self._consumers.items():
-            if consumer.cap is None:
-                continue
-            new_target = self._target_for(consumer.cap)
-            if new_target != consumer.target:
-                old = self._effective(consumer)
-                consumer.target = new_target
-                changed[consumer_id] = new_target
-                self._changed(old, self._effective(consumer), now)
-        return changed
+        return self._re_evaluate(now)
+
+    def set_transform(self, on: bool, now: float | None = None) -> dict[Hashable, Target]:
+        """A frame transform was switched on or off; returns the legs whose target changed."""
+        self._transform = bool(on)
+        return self._re_evaluate(now)
 
     # -- demand -----------------------------------------------------------------------------
 
     def needed_sizes(self) -> set[Size]:
-        """Rendition sizes at least one unpaused consumer needs."""
-        return {c.target for c in self._consumers.values() if not c.paused and c.target is not None}
+        """Rendition sizes at least one unpaused leg needs."""
+        return {d.target for d in self._legs.values() if not d.paused and d.target is not None}
+
+    def needs_source_size(self) -> bool:
+        """The source size is unknown and something depends on it (a capped leg, a transform)."""
+        if self._source_size is not None:
+            return False
+        return self._transform or any(
+            not d.paused and (d.cap != NO_CAP or d.limit != NO_CAP) for d in self._legs.values()
+        )
 
     def needs_decode(self) -> bool:
-        """True when the producer must be decoded (some unpaused consumer needs a rendition)."""
-        return any(not c.paused and c.target is not None for c in self._consumers.values())
+        """True when the producer must be decoded: a rendition runs (or is in its grace
+        period), or the source size must be learnt from decoded pictures."""
+        return bool(self._active) or self.needs_source_size()
 
     def needs_passthrough(self) -> bool:
-        """True when some unpaused consumer takes the publisher's stream as is."""
-        return any(not c.paused and c.target is None for c in self._consumers.values())
-
-    def consumer_ids(self) -> list[Hashable]:
-        return list(self._consumers)
+        """True when some unpaused leg takes the publisher's stream as is."""
+        return any(not d.paused and d.target is None for d in self._legs.values())
 
     # -- encoder lifetime -----------------------------------------------------------------
-
-    def touch(self, size: Size, now: float | None = None) -> None:
-        """``size`` is in use: its encoder should run (``now`` is accepted for symmetry)."""
-        self._active.add(size)
-        self._unused_since.pop(size, None)
-
-    def mark_unused(self, size: Size, now: float | None) -> None:
-        """``size`` lost its last consumer at ``now`` (None: start counting at the next poll)."""
-        if size in self._active and self._unused_since.get(size) is None:
-            self._unused_since[size] = now
 
     def idle_sizes(self, now: float, idle_after: float = 1.5) -> list[Size]:
         """Sizes unused for ``idle_after`` seconds: the shell stops their encoders.
 
-        Each is returned once and forgotten (a later consumer ``touch``es it again). Poll at
-        least every ``2 - idle_after`` seconds to stop an encoder within 2 s of its last use.
+        Each is returned once and forgotten (a leg that wants it later starts it again).
+        Poll at least every ``2 - idle_after`` seconds to stop an encoder within 2 s of its
+        last use.
         """
         needed = self.needed_sizes()
         idle: list[Size] = []
@@ -256,7 +255,8 @@ class RenditionDemand:
     def dump(self) -> dict[str, object]:
         return {
             "source_size": self._source_size,
-            "consumers": {str(cid): self._effective(c) for cid, c in self._consumers.items()},
+            "transform": self._transform,
+            "legs": {str(leg): d.effective for leg, d in self._legs.items()},
             "needed_sizes": sorted(self.needed_sizes()),
             "active_sizes": sorted(self._active),
             "unused_since": {str(k): v for k, v in self._unused_since.items()},
@@ -264,25 +264,40 @@ class RenditionDemand:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _get(self, consumer_id: Hashable) -> _Consumer:
-        consumer = self._consumers.get(consumer_id)
-        if consumer is None:
-            raise RenditionError(f"consumer_id {consumer_id!r} is not known")
-        return consumer
+    def _get(self, leg: Hashable) -> _LegDemand:
+        demand = self._legs.get(leg)
+        if demand is None:
+            raise RenditionError(f"leg {leg!r} is not known")
+        return demand
 
-    def _target_for(self, cap: tuple[int | None, int | None]) -> Size | None:
-        if self._source_size is None:
+    def _target_for(self, demand: _LegDemand) -> Size | None:
+        source = self._source_size
+        if source is None:
             return None
-        return target_size(self._source_size[0], self._source_size[1], cap[0], cap[1])
+        max_w = _tighter(demand.cap[0], demand.limit[0])
+        max_h = _tighter(demand.cap[1], demand.limit[1])
+        size = target_size(source[0], source[1], max_w, max_h)
+        if size is None and self._transform:
+            return source  # the effect is applied for everyone: a rendition at the source size
+        return size
 
-    @staticmethod
-    def _effective(consumer: _Consumer) -> Target:
-        return PAUSED if consumer.paused else consumer.target
+    def _re_evaluate(self, now: float | None) -> dict[Hashable, Target]:
+        changed: dict[Hashable, Target] = {}
+        for leg, demand in self._legs.items():
+            new_target = self._target_for(demand)
+            if new_target != demand.target:
+                old = demand.effective
+                demand.target = new_target
+                self._changed(old, demand.effective, now)
+                if not demand.paused:
+                    changed[leg] = new_target
+        return changed
 
     def _changed(self, old: Target, new: Target, now: float | None) -> None:
         if old == new:
             return
         if isinstance(new, tuple):
-            self.touch(new, now)
-        if isinstance(old, tuple) and old not in self.needed_sizes():
-            self.mark_unused(old, now)
+            self._active.add(new)
+            self._unused_since.pop(new, None)
+        if isinstance(old, tuple) and old not in self.needed_sizes() and self._unused_since.get(old) is None:
+            self._unused_since[old] = now

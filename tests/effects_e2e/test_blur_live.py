@@ -100,7 +100,7 @@ async def test_blur_reaches_every_subscriber_combines_with_a_cap_and_switches_of
             room = media.find_room("fx")  # type: ignore[arg-type]
             assert room is not None
             producer = room.find_producer(producer_id)  # type: ignore[arg-type]
-            assert producer.renditions is not None and producer.renditions.dump()["transform"] == "blur:strong"
+            assert producer.sources.dump()["transform"] == "blur:strong"
             assert producer_id in room.participants[pid].consumers, "self-view consumer"
 
             # --- one subscriber caps at 320x180: one decode, one effect, two encoders
@@ -110,7 +110,7 @@ async def test_blur_reaches_every_subscriber_combines_with_a_cap_and_switches_of
             await wait_until(lambda: flag_energy(subs[1], pid) < 0.3 * laplacian_variance(box(reference, FLAG)), timeout=10, what="blurred 240x180")
             gauges = media.gauges()
             assert gauges["decoders"] == 1 and gauges["renditions"] == 2, gauges
-            effect = producer.renditions.transform
+            effect = producer.transform
             assert effect is not None
             stats0 = effect.stats()  # type: ignore[attr-defined]
             decoded0, encoded0 = media.counters.frames_decoded, media.counters.frames_encoded

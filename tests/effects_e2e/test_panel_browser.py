@@ -45,8 +45,8 @@ def transform_of(server: RunningServer, room: str, producer_id: str | None = Non
         for producer in participant.producers.values():
             if producer_id is not None and producer.id != producer_id:
                 continue
-            if producer.source == "camera" and producer.renditions is not None:
-                return producer.renditions.transform.name if producer.renditions.transform else None
+            if producer.source == "camera":
+                return producer.transform.name if producer.transform else None
     return None
 
 

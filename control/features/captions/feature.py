@@ -44,9 +44,7 @@ from control.domain.roles import HOST_ROLES
 from control.features.captions.config import CaptionsFeatureConfig
 from control.features.context import FeatureContext
 from control.metrics import Sample
-from sfu.events import RoomEvent, TrackPublished, TrackUnpublished
-from sfu.ids import ProducerId
-from sfu.room import Room
+from sfu import ProducerId, Room, RoomEvent, TrackPublished, TrackUnpublished
 from signalling import messages_captions as mc
 from signalling.codec import Message, ProtocolError
 from signalling.session import ParticipantSession, SessionState

@@ -48,11 +48,7 @@ from effects.images import BackgroundImageStore
 from effects.model import check_model
 from effects.spec import BlurStrength, EffectKind, EffectSpec
 from effects.transform import BackgroundEffect
-from sfu.events import RoomEvent, TrackUnpublished
-from sfu.ids import ProducerId
-from sfu.participant import Participant
-from sfu.producer import Producer
-from sfu.room import Room
+from sfu import Participant, Producer, ProducerId, Room, RoomEvent, TrackUnpublished
 from signalling import messages_effects as me
 from signalling.codec import Message, ProtocolError
 from signalling.session import ParticipantSession, SessionState
@@ -141,7 +137,7 @@ class EffectsFeature:
             room.set_transform(producer.id, effect)
             before = self._active.get(producer.id)
             # the self view: the processed stream, from the server
-            added = participant.add_consumer(producer) is not None or (before is not None and before.self_view)
+            added = room.add_leg(participant.id, producer.id) or (before is not None and before.self_view)
             choice = Choice.of(spec)
             self._active[producer.id] = _Active(room.id, participant.id, producer.id, choice, added)
         self._remember(org, context.identity, choice)
@@ -152,7 +148,7 @@ class EffectsFeature:
         if active is None:
             return  # no effect on this camera (every transform is set by this feature)
         if active.self_view:
-            participant.remove_consumer(producer.id)
+            room.remove_leg(participant.id, producer.id)
         room.set_transform(producer.id, None)
 
     def _broadcast(self, session: ParticipantSession, producer_id: str, choice: Choice, ref: str | None) -> None:

@@ -73,68 +73,74 @@ def test_target_size_rejects_bad_input(args):
         target_size(*args)
 
 
-def test_demand_from_caps_and_explicit_sizes():
+def test_demand_from_caps():
     demand = RenditionDemand((1280, 720))
-    assert demand.set_consumer_cap("a", None, 360, now=0.0) == (640, 360)
-    assert demand.set_consumer_cap("b", None, 720, now=0.0) is None
-    demand.set_consumer("c", (320, 180), now=0.0)
+    assert demand.set_preference("a", None, 360, False, now=0.0) == (640, 360)
+    assert demand.set_preference("b", None, 720, False, now=0.0) is None
+    assert demand.set_preference("c", 320, 180, False, now=0.0) == (320, 180)
     assert demand.needed_sizes() == {(640, 360), (320, 180)}
     assert demand.needs_decode()
     assert demand.needs_passthrough()
-    assert demand.consumer_target("b") is None
-    assert demand.consumer_target("c") == (320, 180)
+    assert demand.target("b") is None
+    assert demand.target("c") == (320, 180)
+    assert demand.legs() == ["a", "b", "c"]
 
 
-def test_paused_consumers_need_nothing():
+def test_paused_legs_need_nothing_and_resume_with_their_cap():
     demand = RenditionDemand((1280, 720))
-    demand.set_consumer_cap("a", None, 360, now=0.0)
-    demand.set_consumer("a", PAUSED, now=1.0)
-    assert demand.consumer_target("a") == PAUSED
+    demand.set_preference("a", None, 360, False, now=0.0)
+    assert demand.set_preference("a", None, 360, True, now=1.0) == PAUSED
+    assert demand.target("a") == PAUSED
     assert demand.needed_sizes() == set()
-    assert not demand.needs_decode()
-    assert demand.resume_consumer("a", now=2.0) == (640, 360)
+    assert not demand.needs_passthrough()
+    assert demand.set_preference("a", None, 360, False, now=2.0) == (640, 360)
     assert demand.needed_sizes() == {(640, 360)}
 
 
-def test_remove_consumer_idempotent():
+def test_remove_is_idempotent():
     demand = RenditionDemand((1280, 720))
-    demand.set_consumer("a", (640, 360), now=0.0)
-    demand.remove_consumer("a", now=1.0)
-    demand.remove_consumer("a", now=1.0)
+    demand.set_preference("a", 640, 360, False, now=0.0)
+    demand.remove("a", now=1.0)
+    demand.remove("a", now=1.0)
     assert demand.needed_sizes() == set()
-    assert demand.consumer_ids() == []
-    with pytest.raises(RenditionError, match="consumer_id"):
-        demand.consumer_target("a")
+    assert demand.legs() == []
+    with pytest.raises(RenditionError, match="leg 'a' is not known"):
+        demand.target("a")
 
 
 def test_idle_sizes_after_grace_with_explicit_times():
     demand = RenditionDemand((1280, 720))
-    demand.set_consumer("a", (640, 360), now=0.0)
-    demand.set_consumer("b", (320, 180), now=0.0)
+    demand.set_preference("a", 640, 360, False, now=0.0)
+    demand.set_preference("b", 320, 180, False, now=0.0)
     assert demand.active_sizes() == {(640, 360), (320, 180)}
-    demand.remove_consumer("a", now=10.0)
+    demand.remove("a", now=10.0)
+    assert demand.needs_decode()
     assert demand.idle_sizes(11.0) == []
     assert demand.idle_sizes(11.49) == []
     assert demand.idle_sizes(11.5) == [(640, 360)]
     assert demand.idle_sizes(20.0) == []  # reported once
     assert demand.active_sizes() == {(320, 180)}
+    demand.remove("b", now=20.0)
+    assert demand.needs_decode(), "within the grace the encoder (and the decoder) keep running"
+    assert demand.idle_sizes(21.5) == [(320, 180)]
+    assert not demand.needs_decode()
 
 
 def test_size_reused_within_grace_is_not_idle():
     demand = RenditionDemand((1280, 720))
-    demand.set_consumer("a", (640, 360), now=0.0)
-    demand.set_consumer("a", (320, 180), now=1.0)
-    demand.set_consumer("b", (640, 360), now=2.0)  # back in use before the grace ended
+    demand.set_preference("a", 640, 360, False, now=0.0)
+    demand.set_preference("a", 320, 180, False, now=1.0)
+    demand.set_preference("b", 640, 360, False, now=2.0)  # back in use before the grace ended
     assert demand.idle_sizes(10.0) == []
-    demand.set_consumer("b", None, now=10.0)
+    demand.set_preference("b", None, None, False, now=10.0)
     assert demand.idle_sizes(11.0) == []
     assert demand.idle_sizes(11.5) == [(640, 360)]
 
 
 def test_idle_timer_starts_at_first_poll_without_now():
     demand = RenditionDemand((1280, 720))
-    demand.set_consumer("a", (640, 360))
-    demand.remove_consumer("a")
+    demand.set_preference("a", 640, 360, False)
+    demand.remove("a")
     assert demand.idle_sizes(100.0) == []
     assert demand.idle_sizes(101.0) == []
     assert demand.idle_sizes(101.5) == [(640, 360)]
@@ -142,8 +148,8 @@ def test_idle_timer_starts_at_first_poll_without_now():
 
 def test_every_unused_encoder_stopped_within_two_seconds_when_polled():
     demand = RenditionDemand((1280, 720))
-    demand.set_consumer_cap("a", None, 360, now=0.0)
-    demand.remove_consumer("a", now=3.21)
+    demand.set_preference("a", None, 360, False, now=0.0)
+    demand.remove("a", now=3.21)
     now, stopped_at = 3.0, None
     while stopped_at is None:
         now = round(now + 0.25, 6)
@@ -152,42 +158,77 @@ def test_every_unused_encoder_stopped_within_two_seconds_when_polled():
     assert stopped_at - 3.21 <= 2.0
 
 
-def test_source_size_change_re_evaluates_capped_consumers():
+def test_source_size_change_re_evaluates_every_leg():
     demand = RenditionDemand((1280, 720))
-    demand.set_consumer_cap("small", None, 360, now=0.0)
-    demand.set_consumer_cap("big", None, 720, now=0.0)
-    demand.set_consumer("fixed", (320, 180), now=0.0)
-    demand.set_consumer_cap("paused", 320, None, now=0.0)
-    demand.set_consumer("paused", PAUSED, now=0.0)
+    demand.set_preference("small", None, 360, False, now=0.0)
+    demand.set_preference("big", None, 720, False, now=0.0)
+    demand.set_preference("fixed", 320, 180, False, now=0.0)
+    demand.set_preference("paused", 320, None, True, now=0.0)
     changed = demand.set_source_size(640, 480, now=5.0)
-    assert changed == {"small": (480, 360), "paused": (240, 180)}
-    assert demand.consumer_target("big") is None  # 480 fits 720: passthrough
-    assert demand.consumer_target("fixed") == (320, 180)  # explicit, untouched
-    assert demand.consumer_target("paused") == PAUSED
-    assert demand.needed_sizes() == {(480, 360), (320, 180)}
-    assert demand.idle_sizes(6.5) == [(640, 360)]
-    # Grows past the big consumer's cap: now it needs a rendition too.
+    # paused legs are not listed: their new target applies when they resume
+    assert changed == {"small": (480, 360), "fixed": (240, 180)}
+    assert demand.target("big") is None  # 480 fits 720: passthrough
+    assert demand.target("paused") == PAUSED
+    assert demand.set_preference("paused", 320, None, False, now=6.0) == (240, 180)
+    assert demand.needed_sizes() == {(480, 360), (240, 180)}
+    assert demand.idle_sizes(6.5) == [(320, 180), (640, 360)]
+    # Grows past the big leg's cap: now it needs a rendition too.
     changed = demand.set_source_size(1920, 1080, now=7.0)
     assert changed["big"] == (1280, 720)
     assert demand.needs_decode()
 
 
-def test_unknown_source_size_means_passthrough_until_known():
+def test_unknown_source_size_means_passthrough_until_known_and_asks_for_decoding():
     demand = RenditionDemand()
-    assert demand.set_consumer_cap("a", None, 360) is None
+    assert demand.set_preference("u", None, None, False) is None
+    assert not demand.needs_source_size() and not demand.needs_decode()
+    assert demand.set_preference("a", None, 360, False) is None
+    assert demand.needs_source_size() and demand.needs_decode(), "decode to learn the size"
     assert demand.set_source_size(1280, 720) == {"a": (640, 360)}
+    assert not demand.needs_source_size()
 
 
-def test_bad_consumer_size():
+def test_a_transform_gives_every_leg_a_rendition_within_its_cap():
+    demand = RenditionDemand((640, 480))
+    demand.set_preference("full", None, None, False, now=0.0)
+    demand.set_preference("small", 320, 240, False, now=0.0)
+    demand.set_preference("off", None, None, True, now=0.0)
+    assert demand.set_transform(True, now=1.0) == {"full": (640, 480)}
+    assert demand.needed_sizes() == {(640, 480), (240, 180)}
+    assert demand.set_transform(False, now=2.0) == {"full": None}
+    assert demand.idle_sizes(3.5) == [(640, 480)]
+
+
+def test_a_transform_with_an_unknown_size_asks_for_decoding():
     demand = RenditionDemand()
-    for bad in ((640,), (640, 0), "big", (640.0, 360)):
-        with pytest.raises(RenditionError, match="size"):
-            demand.set_consumer("a", bad)
+    demand.set_transform(True)
+    assert demand.needs_source_size() and demand.needs_decode()
+    demand.set_preference("a", None, None, False)
+    assert demand.set_source_size(320, 240) == {"a": (320, 240)}
+
+
+def test_the_limit_and_the_cap_combine_the_smaller_wins():
+    demand = RenditionDemand((1280, 720))
+    assert demand.set_preference("a", None, 540, False, now=0.0) == (960, 540)
+    assert demand.set_limit("a", None, 360, now=1.0) == (640, 360)
+    assert demand.set_limit("a", 2000, 1000, now=2.0) == (960, 540), "the cap is the smaller now"
+    assert demand.set_preference("a", None, None, False, now=3.0) is None, "1000 lines fit the source"
+    assert demand.set_limit("a", None, None, now=4.0) is None
+    with pytest.raises(RenditionError, match="leg 'b' is not known"):
+        demand.set_limit("b", None, 360)
+
+
+def test_bad_preference():
+    demand = RenditionDemand()
+    for bad in ((0, None, False), (None, 1.5, False), (True, None, False), (None, None, "yes")):
+        with pytest.raises(RenditionError, match=r"max_w|max_h|paused"):
+            demand.set_preference("a", *bad)
 
 
 def test_dump():
     demand = RenditionDemand((1280, 720))
-    demand.set_consumer("a", (640, 360), now=0.0)
+    demand.set_preference("a", 640, 360, False, now=0.0)
     dump = demand.dump()
-    assert dump["consumers"] == {"a": (640, 360)}
+    assert dump["legs"] == {"a": (640, 360)}
     assert dump["needed_sizes"] == [(640, 360)]
+    assert dump["transform"] is False

@@ -11,7 +11,7 @@ import pylibsrtp
 import pytest
 from pylibsrtp import Policy, Session
 
-from sfu.srtp_fast import SrtpContext, srtp_context
+from sfu.aiortc_hooks.srtp import SrtpContext, srtp_context
 
 KEY = os.urandom(30)
 
@@ -84,3 +84,19 @@ def test_one_context_per_session_and_no_reference_cycle() -> None:
         assert alive() is None  # freed by reference counting, libsrtp context with it
     finally:
         gc.enable()
+
+
+def test_pylibsrtp_is_the_pinned_version_and_its_session_state_is_where_we_look() -> None:
+    from importlib.metadata import version
+
+    assert version("pylibsrtp") == "1.0.0", "sfu/aiortc_hooks/srtp.py was written against pylibsrtp 1.0.0"
+    session = _session(Policy.SSRC_ANY_OUTBOUND)
+    for name in ("_srtp", "_cdata", "_buffer"):
+        assert hasattr(session, name), f"pylibsrtp Session.{name} is gone: revisit sfu/aiortc_hooks/srtp.py"
+
+
+def test_a_session_without_that_state_is_refused_loudly() -> None:
+    from sfu.aiortc_hooks import HookError
+
+    with pytest.raises(HookError, match="pylibsrtp's Session internals changed"):
+        SrtpContext(object())  # type: ignore[arg-type]

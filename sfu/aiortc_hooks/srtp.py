@@ -11,7 +11,7 @@ C call. SRTCP (a few packets per second per leg) is not on the packet path and s
 pylibsrtp's own methods.
 
 The only module touching pylibsrtp's private attributes (``_srtp``, ``_cdata``,
-``_buffer``); tests/sfu/test_srtp_fast.py checks they still exist and that packets
+``_buffer``); tests/sfu/aiortc_hooks/test_srtp.py checks they still exist and that packets
 cross between the two implementations in both directions. Errors are
 ``pylibsrtp.Error`` with libsrtp's messages, as before; a packet too long for the buffer
 raises ``ValueError``.
@@ -24,6 +24,8 @@ from typing import Any
 import pylibsrtp
 from pylibsrtp._binding import ffi, lib
 
+from sfu.aiortc_hooks._private import HookError
+
 _OK = lib.srtp_err_status_ok
 _RTP_TRAILER = 16 + 128  # SRTP_MAX_TAG_LEN + SRTP_MAX_MKI_LEN, as pylibsrtp reserves
 
@@ -35,11 +37,11 @@ class SrtpContext:
 
     def __init__(self, session: pylibsrtp.Session) -> None:
         try:
-            owner: Any = session._srtp  # type: ignore[attr-defined]
-            self._cdata: Any = session._cdata  # type: ignore[attr-defined]
-            self._buffer: Any = session._buffer  # type: ignore[attr-defined]
+            owner: Any = session._srtp
+            self._cdata: Any = session._cdata
+            self._buffer: Any = session._buffer
         except AttributeError:
-            raise RuntimeError("pylibsrtp's Session internals changed; check sfu/srtp_fast.py") from None
+            raise HookError("pylibsrtp's Session internals changed; check sfu/aiortc_hooks/srtp.py") from None
         # The pointer that frees the libsrtp context when collected: held, not the session,
         # so that the session (which keeps this context) and the context form no cycle.
         self._owner = owner
