@@ -55,6 +55,7 @@ _COUNTERS = {
     "renditions_started": "renditions started",
     "renditions_stopped": "renditions stopped after nobody needed them",
     "retransmissions_suppressed": "NACKed packets not resent: resent less than the leg's round trip ago",
+    "legs_started_from_cached_keyframe": "video legs started from the source's recent keyframe, without a request",
 }
 _GAUGES = {
     "rooms": "rooms with media",
