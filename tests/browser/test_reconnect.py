@@ -9,7 +9,8 @@ page and an aiortc peer share a room:
   again on the page's new connections;
 - the page is reloaded and joined again: the same;
 - the peer's socket drops: the page marks its tile "connection dropped — reconnecting…"
-  until the peer is back.
+  until the peer is back;
+- the media path dies while the socket lives: the client re-joins into its kept session.
 
 Chromium only: what is tested is the JS client and the server, the same code in Firefox.
 """
@@ -17,16 +18,20 @@ Chromium only: what is tested is the JS client and the server, the same code in 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import aioice.ice
 import pytest
 
+from control.tokens import join_url
+from sfu import ParticipantId, RoomId
 from tests.browser.conftest import RunningServer
 from tests.browser.engine import BrowserPage, Engine
 from tests.browser.pages import join, open_and_join, wait_media_flowing
 from tests.support.media import PatternVideoTrack, ToneAudioTrack
 from tests.support.peer import TestPeer
+from tests.support.server import running_server
 
 pytestmark = pytest.mark.browser
 
@@ -124,3 +129,51 @@ async def test_the_page_shows_a_participant_reconnecting_until_they_are_back(
     finally:
         await again.close()
         await robot.close()
+
+
+async def test_a_dead_media_path_with_a_live_socket_keeps_the_call(tmp_path: Path, chromium: Engine, loopback_ice: None) -> None:
+    """The network path of the media dies but the WebSocket survives (a network change the
+    socket outlived). aiortc 1.16 cannot restart ICE (its ICE transport starts once), so the
+    client's answer to a failed or 5 s disconnected ICE connection is to re-join: with the
+    session kept, the call goes on as the same participant. The server (in this process, so
+    the test can reach it) stops answering the page's ICE checks: its aioice sockets close.
+    """
+    async with running_server(tmp_path, session__reconnect_grace_s=30) as server:
+        room = "reconnect-ice"
+        robot = TestPeer(server.ws_url, server.token(room, "robot", "practitioner"), name="robot")
+        try:
+            await robot.connect()
+            await robot.publish([(PatternVideoTrack(320, 240, fps=15), "camera"), (ToneAudioTrack(), "microphone")])
+            page = await chromium.new_page()
+            await open_and_join(page, join_url(server.http_url, room, server.token(room, "carol", "client")))
+            await wait_media_flowing(page)
+            carol = await page_participant_id(page)
+            await page.evaluate(
+                "() => { window.__states = []; window.__joinedDetails = [];"
+                " window.consult.client.on('state', (d) => window.__states.push(d));"
+                " window.consult.client.on('joined', (d) => window.__joinedDetails.push(d)); }"
+            )
+            media_room = server.media.rooms[RoomId(room)]
+            participant = media_room.participants[ParticipantId(carol)]
+            await _silence_ice(participant)
+            detail: Any = await page.wait_for("() => window.__joinedDetails.length > 0 && window.__joinedDetails[0]", timeout_s=60, what="joined again")
+            states: list[dict[str, Any]] = await page.evaluate("() => window.__states")
+            lost = next(s for s in states if s["state"] == "reconnecting")
+            assert "media connection" in lost["reason"], states  # ICE, not the socket
+            assert detail["resumed"] is True and await page_participant_id(page) == carol
+            await back_in_call(robot, carol, page)
+            assert presence_of(robot, carol) == ["participant_joined", "reconnecting:True", "reconnecting:False"]
+            await wait_media_flowing(page)
+            await robot.wait_frames(carol, "video", 3, timeout=45)
+        finally:
+            await robot.close()
+
+
+async def _silence_ice(participant: Any) -> None:
+    """Close the server-side ICE sockets of both peer connections: checks go unanswered."""
+    for pc in (participant._publish_pc, participant._subscribe_pc):
+        for transceiver in pc.getTransceivers():
+            connection = transceiver.receiver.transport.transport._connection
+            for protocol in list(connection._protocols):
+                if protocol.transport is not None:
+                    protocol.transport.close()
