@@ -253,7 +253,7 @@ class ParticipantSession:
         context = self.deps.verify_token(msg.token)  # raises JoinRefused
         keeper = self.deps.reconnects
         key = (context.room, context.identity)
-        claimed = find_previous(keeper, self.deps.registry, context, self) if keeper is not None and not is_echo(context) else None
+        claimed = find_previous(keeper, self.deps.registry, context, self) if keeper is not None and keeper.enabled and not is_echo(context) else None
         previous = claimed[0] if claimed is not None else None
         participant_id = previous.participant_id if previous is not None and previous.participant_id else ParticipantId(new_id("PA"))
         try:
