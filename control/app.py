@@ -38,6 +38,7 @@ from control.webhooks import WebhookDispatcher
 from recordings_off import ConsultationMemory, Lifetime
 from sfu import MediaServer, RoomClosed, RoomEvent
 from signalling.lobby import JoinContext
+from signalling.resume import ReconnectKeeper
 from signalling.session import JoinRefused, SessionDeps, SessionRegistry, TokenVerifier
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ def create_app(
         ice_servers=ice_servers_for_clients(config),
         lobby=plane.lobby,
         registry=registry,
+        reconnects=ReconnectKeeper(config.session.reconnect_grace_s),
     )
     app[CONFIG] = config
     app[SECRET] = secret
@@ -126,6 +128,7 @@ def create_app(
     plane.lobby.ended_listeners.append(memory.forget)  # heard by every process, wherever the room was
     memory.register("waiting_room", plane.lobby.forget_room, lifetime=Lifetime.CONSULTATION)
     metrics.add_source(app, lambda: [metrics.Sample("consultation_bytes_held", "gauge", HELD_HELP, memory.total_held_bytes())])
+    metrics.add_source(app, _reconnect_samples(deps))
     context = FeatureContext(
         app=app, config=config, media=media, sessions=deps, registry=registry, memory=memory, plane=plane
     )
@@ -133,6 +136,19 @@ def create_app(
         install(context)
     setup_api(app, plane.consultations, context.api)  # /v1: rooms, tokens, waiting rooms, webhooks, features' routes
     return app
+
+
+def _reconnect_samples(deps: SessionDeps) -> Callable[[], list[metrics.Sample]]:
+    def samples() -> list[metrics.Sample]:
+        keeper = deps.reconnects
+        if keeper is None:
+            return []
+        return [
+            metrics.Sample("reconnects_resumed_total", "counter", "participants who came back within the reconnect grace", keeper.resumed),
+            metrics.Sample("reconnects_expired_total", "counter", "participants whose reconnect grace ended (they left)", keeper.expired),
+        ]
+
+    return samples
 
 
 HELD_HELP = "bytes of consultation content (chat, files, transcripts) this process holds now; 0 when none runs"
@@ -166,6 +182,9 @@ def _forget_when_closed(
 
 async def _media_lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
+    reconnects = app[ws.SESSION_DEPS].reconnects
+    if reconnects is not None:  # parked sessions end first: their media leaves with the rest
+        await reconnects.close()
     for task in list(app[ws.CLOSING].tasks):
         with contextlib.suppress(Exception):
             await task

@@ -39,6 +39,7 @@ from control.settings import ConfigError, EnvText, Section
 from control.store import BACKENDS, StoreConfig
 from effects.config import EffectsConfig
 from sfu import IceConfig, RenditionConfig, SfuConfig
+from signalling.reconnect import SessionConfig
 
 __all__ = ["ALIASES", "Config", "ConfigError", "ServerConfig", "load", "resolve_secret"]
 
@@ -74,6 +75,7 @@ class Config:
     captions: CaptionsFeatureConfig = field(default_factory=CaptionsFeatureConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
     files: FilesConfig = field(default_factory=FilesConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
 
     @property
     def public_url(self) -> str:
@@ -107,6 +109,7 @@ SECTIONS: tuple[Section, ...] = (
     CAPTIONS_SECTION,
     CHAT_SECTION,
     FILES_SECTION,
+    Section("session", SessionConfig),
 )
 _BY_NAME = {section.name: section for section in SECTIONS}
 _PREFIX = "CONSULT_SFU_"
@@ -143,6 +146,7 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None, **overri
         captions=built["captions"].under(server.data_dir),
         chat=built["chat"],
         files=built["files"],
+        session=built["session"],
     )
     _validate(config)
     return config
