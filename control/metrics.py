@@ -54,6 +54,7 @@ _COUNTERS = {
     "frames_dropped": "decoded frames not processed because a newer one was waiting",
     "renditions_started": "renditions started",
     "renditions_stopped": "renditions stopped after nobody needed them",
+    "retransmissions_suppressed": "NACKed packets not resent: resent less than the leg's round trip ago",
 }
 _GAUGES = {
     "rooms": "rooms with media",

@@ -55,6 +55,9 @@ class TestPeer:
         self._mid_to_consumer: dict[str, dict[str, Any]] = {}
         self._published_mids: dict[str, str] = {}
         self._seq = 0
+        #: rewrites the subscribe connection's SDPs: (sdp, from_server) -> sdp (e.g. to put
+        #: a UDP relay in between, see tests/support/udp_relay.py)
+        self.sdp_filter: Callable[[str, bool], str] | None = None
 
     # ------------------------------------------------------------ wire
 
@@ -166,10 +169,11 @@ class TestPeer:
             for rec in list(self.received.values()):
                 if rec.producer_id != c["producer_id"] and self._published_mids.get(c["mid"]) == rec.producer_id:
                     pass
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type="offer"))
+        sdp_filter = self.sdp_filter or (lambda sdp, from_server: sdp)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp_filter(msg["sdp"], True), type="offer"))
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
-        await self.send({"type": "answer", "pc": "subscribe", "sdp": pc.localDescription.sdp})
+        await self.send({"type": "answer", "pc": "subscribe", "sdp": sdp_filter(pc.localDescription.sdp, False)})
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         assert self._subscribe_pc is not None
