@@ -56,6 +56,9 @@ class ServerConfig:
     #: Secret, API keys (memory store), caption models: control/data_dir.py says the default
     data_dir: Path = field(default_factory=default_data_dir)
     log_level: str = "INFO"
+    #: PEM certificate chain and private key: the server itself serves HTTPS/WSS (SIGHUP reloads them)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def __post_init__(self) -> None:
         level = self.log_level.strip().upper()
@@ -77,7 +80,8 @@ class Config:
 
     @property
     def public_url(self) -> str:
-        return self.server.public_url or f"http://{self.server.host}:{self.server.port}"
+        scheme = "https" if self.server.tls_cert is not None else "http"
+        return self.server.public_url or f"{scheme}://{self.server.host}:{self.server.port}"
 
 
 ALIASES = {
@@ -175,6 +179,8 @@ def _section_key(rest: str) -> tuple[str, str] | None:
 def _validate(config: Config) -> None:
     if not (0 < config.server.port < 65536):
         raise ConfigError(f"server.port must be 1-65535, got {config.server.port}")
+    if (config.server.tls_cert is None) != (config.server.tls_key is None):
+        raise ConfigError("server.tls_cert and server.tls_key go together: set both (HTTPS) or neither (plain HTTP)")
     if config.server.secret and len(config.server.secret.encode()) < 32:
         raise ConfigError("server.secret must be at least 32 bytes (HS256 key); leave it empty to generate one")
     if config.store.backend not in BACKENDS:
