@@ -31,6 +31,7 @@ from control.features.chat.feature import install_chat
 from control.features.context import Feature, FeatureContext
 from control.features.effects.feature import install_effects
 from control.features.files.feature import install_files
+from control.forwarded import parse_networks
 from control.plane import ControlPlane
 from control.store import Store, StoreError, create_store
 from control.tokens import TokenError, mint, verify
@@ -108,6 +109,7 @@ def create_app(
     app[metrics.MEDIA] = media
     app[ws.SESSION_DEPS] = deps
     app[ws.CLOSING] = ws.ClosingSessions()
+    app[ws.TRUSTED_PROXIES] = parse_networks(config.server.trusted_proxies)
     install_cluster(
         app, config=config.cluster, store=store, media=media, verify_token=deps.verify_token,
         secret=secret, node_port=config.server.port, options=worker,

@@ -35,6 +35,7 @@ from control.features.chat.config import ChatConfig
 from control.features.effects.config import SECTION as EFFECTS_SECTION
 from control.features.files.config import SECTION as FILES_SECTION
 from control.features.files.config import FilesConfig
+from control.forwarded import parse_networks
 from control.settings import ConfigError, EnvText, Section
 from control.store import BACKENDS, StoreConfig
 from effects.config import EffectsConfig
@@ -59,12 +60,18 @@ class ServerConfig:
     #: PEM certificate chain and private key: the server itself serves HTTPS/WSS (SIGHUP reloads them)
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: Reverse proxies (addresses or networks) whose X-Forwarded-For names the client
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         level = self.log_level.strip().upper()
         if level not in LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
         object.__setattr__(self, "log_level", level)
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"trusted_proxies: {exc}") from None
 
 
 @dataclass(frozen=True)
