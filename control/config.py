@@ -38,6 +38,7 @@ from control.features.files.config import FilesConfig
 from control.forwarded import parse_networks
 from control.settings import ConfigError, EnvText, Section
 from control.store import BACKENDS, StoreConfig
+from control.turn import TurnConfig
 from effects.config import EffectsConfig
 from sfu import IceConfig, RenditionConfig, SfuConfig
 
@@ -84,6 +85,7 @@ class Config:
     captions: CaptionsFeatureConfig = field(default_factory=CaptionsFeatureConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
     files: FilesConfig = field(default_factory=FilesConfig)
+    turn: TurnConfig = field(default_factory=TurnConfig)
 
     @property
     def public_url(self) -> str:
@@ -118,6 +120,7 @@ SECTIONS: tuple[Section, ...] = (
     CAPTIONS_SECTION,
     CHAT_SECTION,
     FILES_SECTION,
+    Section("turn", TurnConfig),
 )
 _BY_NAME = {section.name: section for section in SECTIONS}
 _PREFIX = "CONSULT_SFU_"
@@ -154,6 +157,7 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None, **overri
         captions=built["captions"].under(server.data_dir),
         chat=built["chat"],
         files=built["files"],
+        turn=built["turn"],
     )
     _validate(config)
     return config

@@ -87,6 +87,9 @@ class SessionDeps:
     #: called once the participant is in the media room / once it left (features' bookkeeping)
     on_joined: list[Callable[[ParticipantSession], Awaitable[None]]] = field(default_factory=list)
     on_left: list[Callable[[ParticipantSession, str], Awaitable[None]]] = field(default_factory=list)
+    #: ICE servers of one participant, added to ``ice_servers`` in its ``joined`` (participant id,
+    #: now): TURN credentials of its own, valid for a while (control/turn.py)
+    ice_servers_for: Callable[[str, float], list[dict[str, Any]]] | None = None
 
 
 class SessionRegistry:
@@ -313,7 +316,7 @@ class ParticipantSession:
                 identity=context.identity,
                 name=context.name,
                 role=context.role,
-                ice_servers=self.deps.ice_servers,
+                ice_servers=self._ice_servers(participant.id),
                 settings=self.settings,
                 participants=[_participant_info(p) for p in others],
                 producers=[_producer_info(d) for d in producers],
@@ -322,6 +325,10 @@ class ParticipantSession:
         )
         for on_joined in self.deps.on_joined:
             await on_joined(self)
+
+    def _ice_servers(self, participant_id: str) -> list[dict[str, Any]]:
+        own = self.deps.ice_servers_for(participant_id, self.deps.clock()) if self.deps.ice_servers_for else []
+        return [*self.deps.ice_servers, *own]
 
     # ------------------------------------------------------------ room events -> messages
 
