@@ -117,3 +117,58 @@ def test_turn_settings_are_checked() -> None:
     )
     assert config.turn.urls == ("turn:t.example:3478?transport=udp", "turns:t.example:443?transport=tcp")
     assert config.turn.ttl_s == 6 * 3600
+
+
+# Every RTCPeerConnection the page makes uses relay candidates only (what a browser on a
+# network that blocks direct UDP ends up with); the page's own code is unchanged.
+FORCE_RELAY_JS = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends Native {
+    constructor(config, ...rest) { super({...(config || {}), iceTransportPolicy: 'relay'}, ...rest); }
+  };
+})();
+"""
+
+SELECTED_PAIRS_JS = """
+async () => {
+  const out = [];
+  for (const pc of [window.consult.client.pcs.publish, window.consult.client.pcs.subscribe]) {
+    if (!pc) continue;
+    const stats = await pc.getStats();
+    stats.forEach((s) => {
+      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
+        const local = stats.get(s.localCandidateId);
+        out.push(local ? local.candidateType : 'unknown');
+      }
+    });
+  }
+  return out;
+}
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.long
+async def test_chromium_with_relay_policy_calls_through_coturn(tmp_path: Path, loopback_ice: None, chromium: Any) -> None:
+    from control.tokens import join_url
+    from tests.browser.pages import open_and_join, wait_media_flowing
+
+    with running_coturn(tmp_path / "coturn", SECRET) as coturn:
+        overrides: dict[str, Any] = {"turn__secret": SECRET, "turn__urls": [coturn.url]}
+        async with running_server(tmp_path, **overrides) as server:
+            robot = TestPeer(server.ws_url, server.token("relay-room", "robot"), name="robot")
+            try:
+                assert (await robot.connect())["type"] == "joined"
+                await robot.publish([(PatternVideoTrack(320, 240, fps=15), "camera"), (ToneAudioTrack(), "microphone")])
+                page = await chromium.new_page()
+                await page.page.add_init_script(FORCE_RELAY_JS)
+                await open_and_join(page, join_url(server.http_url, "relay-room", server.token("relay-room", "dana", name="Dana")))
+                await wait_media_flowing(page)
+                dana = await page.evaluate("() => window.consult.client.self.participant_id")
+                await robot.wait_frames(dana, "video", 10, timeout=40)
+                pairs = await page.evaluate(SELECTED_PAIRS_JS)
+                assert pairs and set(pairs) == {"relay"}, pairs
+                assert not page.errors, page.errors
+            finally:
+                await robot.close()
