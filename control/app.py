@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from control import metrics, pages, ws
+from control import metrics, pages, turn, ws
 from control.api import setup_api
 from control.cluster.install import install_cluster
 from control.cluster.options import WorkerOptions
@@ -31,9 +31,11 @@ from control.features.chat.feature import install_chat
 from control.features.context import Feature, FeatureContext
 from control.features.effects.feature import install_effects
 from control.features.files.feature import install_files
+from control.forwarded import parse_networks
 from control.plane import ControlPlane
 from control.store import Store, StoreError, create_store
 from control.tokens import TokenError, mint, verify
+from control.turn import TurnConfig
 from control.webhooks import WebhookDispatcher
 from recordings_off import ConsultationMemory, Lifetime
 from sfu import MediaServer, RoomClosed, RoomEvent
@@ -65,6 +67,13 @@ def ice_servers_for_clients(config: Config) -> list[dict[str, Any]]:
             entry["credential"] = server.credential
         out.append(entry)
     return out
+
+
+def _turn_credentials(config: TurnConfig) -> Callable[[str, float], list[dict[str, Any]]] | None:
+    """Each participant's own TURN credential (coturn's shared-secret scheme), if configured."""
+    if not config.enabled:
+        return None
+    return lambda participant_id, now: [turn.ice_server(config, participant_id, now)]
 
 
 def make_token_verifier(secret: str) -> TokenVerifier:
@@ -102,6 +111,7 @@ def create_app(
         lobby=plane.lobby,
         registry=registry,
         reconnects=ReconnectKeeper(config.session.reconnect_grace_s),
+        ice_servers_for=_turn_credentials(config.turn),
     )
     app[CONFIG] = config
     app[SECRET] = secret
@@ -110,6 +120,7 @@ def create_app(
     app[metrics.MEDIA] = media
     app[ws.SESSION_DEPS] = deps
     app[ws.CLOSING] = ws.ClosingSessions()
+    app[ws.TRUSTED_PROXIES] = parse_networks(config.server.trusted_proxies)
     install_cluster(
         app, config=config.cluster, store=store, media=media, verify_token=deps.verify_token,
         secret=secret, node_port=config.server.port, options=worker,

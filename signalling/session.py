@@ -96,6 +96,9 @@ class SessionDeps:
     on_left: list[Callable[[ParticipantSession, str], Awaitable[None]]] = field(default_factory=list)
     #: parked sessions and their grace (None: a drop is a leave at once)
     reconnects: ReconnectKeeper | None = None
+    #: ICE servers of one participant, added to ``ice_servers`` in its ``joined`` (participant id,
+    #: now): TURN credentials of its own, valid for a while (control/turn.py)
+    ice_servers_for: Callable[[str, float], list[dict[str, Any]]] | None = None
 
 
 class ParticipantSession:
@@ -345,7 +348,7 @@ class ParticipantSession:
                 identity=context.identity,
                 name=context.name,
                 role=context.role,
-                ice_servers=self.deps.ice_servers,
+                ice_servers=self._ice_servers(participant.id),
                 settings=self.settings,
                 participants=[_participant_info(p) for p in others],
                 producers=[_producer_info(d) for d in producers],
@@ -379,6 +382,10 @@ class ParticipantSession:
             await handler(self, msg)
         except (ProtocolError, SfuError) as exc:
             logger.info("session %s: kept %s not applied: %s", self.participant_id, type_name, exc.message)
+
+    def _ice_servers(self, participant_id: str) -> list[dict[str, Any]]:
+        own = self.deps.ice_servers_for(participant_id, self.deps.clock()) if self.deps.ice_servers_for else []
+        return [*self.deps.ice_servers, *own]
 
     # ------------------------------------------------------------ room events -> messages
 
