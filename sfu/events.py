@@ -72,11 +72,31 @@ class CameraStalled:
 
 
 @dataclass(frozen=True)
+class LinkQualityChanged:
+    """What a subscriber's link carries changed (issue 15): every video at its best ("good"),
+    some at a lower resolution ("reduced"), or some paused to keep audio ("paused")."""
+
+    room_id: RoomId
+    participant_id: ParticipantId
+    state: str
+    estimate_bps: int | None
+    reduced: tuple[ProducerId, ...]
+    paused: tuple[ProducerId, ...]
+
+
+@dataclass(frozen=True)
 class RoomClosed:
     room_id: RoomId
 
 
 RoomEvent = (
-    ParticipantJoined | ParticipantLeft | TrackPublished | TrackUnpublished | TrackMuted | CameraStalled | RoomClosed
+    ParticipantJoined
+    | ParticipantLeft
+    | TrackPublished
+    | TrackUnpublished
+    | TrackMuted
+    | CameraStalled
+    | RoomClosed
+    | LinkQualityChanged
 )
 RoomListener = Callable[[RoomEvent], None]

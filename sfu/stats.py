@@ -24,6 +24,9 @@ class SfuCounters:
     frames_dropped: int = 0
     renditions_started: int = 0
     renditions_stopped: int = 0
+    #: a subscriber's video switched by its link's bandwidth estimate (issue 15)
+    adaptation_switches_up: int = 0
+    adaptation_switches_down: int = 0
 
     def dump(self) -> dict[str, int]:
         return asdict(self)

@@ -21,8 +21,12 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
 * Nothing is known until the first congestion signal: the estimate is None (no limit).
 * Loss > 10 % over an interval of at least ``MIN_LOSS_PACKETS``: the estimate becomes
   ``min(estimate, sent_rate) * (1 - loss / 2)`` (at most once per ``DECREASE_INTERVAL_S``).
-* A fresh REMB below 90 % of what we send means the receiver saw queueing delay grow while we
-  sent that much: the estimate becomes ``min(estimate, REMB)``. A REMB above what we send says
+* A REMB that *fell* (by 10 % or more, within ``REMB_FALL_MEMORY_S``) and stays below 70 % of
+  what we send for ``REMB_CONGESTED_FOR_S`` means the receiver saw queueing delay grow while we
+  sent that much: the estimate becomes ``min(estimate, REMB)``. A receiver's estimate only
+  falls on overuse; it lags a sender that ramps up (the first REMBs of a leg are low) and what
+  we send comes in bursts (keyframes after a switch), hence the fall, the margin and the
+  persistence. A link only slightly narrower than what we send fills its queue and shows as loss. A REMB above what we send says
   little: a receiver's estimate only climbs to about 1.5x what it receives, so it is no upper
   bound for a bigger picture; it is ignored then.
 * Loss < 2 % and no REMB congestion: the estimate grows by ``GROWTH_PER_S`` (20 %/s, faster
@@ -46,8 +50,11 @@ LOSS_INCREASE_BELOW = 0.02
 MIN_LOSS_PACKETS = 20
 DECREASE_INTERVAL_S = 0.5
 GROWTH_PER_S = 1.20
-#: A REMB below this share of our sending rate is a congestion signal.
-REMB_CONGESTED_BELOW = 0.90
+#: A REMB below this share of our sending rate, for this long, is a congestion signal.
+REMB_CONGESTED_BELOW = 0.70
+REMB_CONGESTED_FOR_S = 1.0
+REMB_FALL = 0.90
+REMB_FALL_MEMORY_S = 3.0
 #: Sent rate averaged over this window.
 SENT_WINDOW_S = 1.0
 
@@ -92,6 +99,8 @@ class LinkEstimator:
         self._sent: deque[tuple[float, int]] = deque()
         self._last_update: float | None = None
         self._last_decrease = float("-inf")
+        self._remb_low_since: float | None = None
+        self._remb_fell_at = float("-inf")
 
     # ------------------------------------------------------------ inputs
 
@@ -100,9 +109,13 @@ class LinkEstimator:
         if not isinstance(bitrate, int) or bitrate < 0:
             raise LinkEstimateError(f"REMB bitrate must be a non-negative int, got {bitrate!r}")
         group = frozenset(ssrcs)
+        before = self.remb(now)
         for other in [g for g in self._remb if g & group or not group]:
             del self._remb[other]
         self._remb[group] = (bitrate, now)
+        after = self.remb(now)
+        if before is not None and after is not None and after < REMB_FALL * before:
+            self._remb_fell_at = now
 
     def on_receiver_report(
         self, ssrc: int, packets_lost: int, highest_sequence: int, now: float
@@ -160,7 +173,13 @@ class LinkEstimator:
         if loss is not None:
             self.last_loss = loss
         estimate = self._estimate
-        remb_congested = remb is not None and sent > 0 and remb < REMB_CONGESTED_BELOW * sent
+        fell = now - self._remb_fell_at <= REMB_FALL_MEMORY_S
+        if remb is not None and sent > 0 and remb < REMB_CONGESTED_BELOW * sent and fell:
+            if self._remb_low_since is None:
+                self._remb_low_since = now
+        else:
+            self._remb_low_since = None
+        remb_congested = self._remb_low_since is not None and now - self._remb_low_since >= REMB_CONGESTED_FOR_S
         if (
             loss is not None
             and loss > LOSS_DECREASE_ABOVE

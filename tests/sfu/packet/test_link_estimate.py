@@ -68,8 +68,19 @@ def test_a_policer_is_found_by_loss_alone_though_remb_stays_high() -> None:
 def test_a_congested_remb_bounds_the_estimate_without_loss() -> None:
     # A drop-tail queue: delay grows, the receiver's REMB falls below what we send.
     link = Link(LinkEstimator())
-    estimate = link.run(2, send_bps=900_000, capacity_bps=900_000, remb=215_000)
+    assert link.run(2, send_bps=900_000, capacity_bps=900_000, remb=1_000_000) is None
+    estimate = link.run(3, send_bps=900_000, capacity_bps=900_000, remb=215_000)  # it fell
     assert estimate == pytest.approx(215_000)
+
+
+def test_a_remb_lagging_a_burst_is_no_congestion() -> None:
+    estimator = LinkEstimator()
+    estimator.on_sent(300_000, 0.5)  # a burst: 2.4 Mbit/s over the window
+    estimator.on_remb(1_000_000, [1], 0.5)
+    assert estimator.update(0.5) is None
+    assert estimator.update(1.2) is None  # the burst left the window before a second passed
+    link = Link(LinkEstimator())  # a receiver's estimate under a ramping sender: no bound
+    assert link.run(5, send_bps=1_000_000, capacity_bps=10_000_000, remb=500_000) is None
 
 
 def test_a_remb_above_what_we_send_is_no_bound() -> None:
