@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 from sfu.ids import ParticipantId, ProducerId, RoomId
 from sfu.kinds import MediaKind, TrackSource
@@ -71,6 +72,9 @@ class CameraStalled:
     resolved: bool
 
 
+LinkState: TypeAlias = Literal["good", "reduced", "paused"]
+
+
 @dataclass(frozen=True)
 class LinkQualityChanged:
     """What a subscriber's link carries changed (issue 15): every video at its best ("good"),
@@ -78,7 +82,7 @@ class LinkQualityChanged:
 
     room_id: RoomId
     participant_id: ParticipantId
-    state: str
+    state: LinkState
     estimate_bps: int | None
     reduced: tuple[ProducerId, ...]
     paused: tuple[ProducerId, ...]

@@ -35,6 +35,7 @@ from aiortc.rtp import (
 
 from sfu.config import RenditionConfig
 from sfu.consumer import Consumer
+from sfu.events import LinkState
 from sfu.ids import ConsumerId, ProducerId
 from sfu.packet.link_estimate import LinkEstimator
 from sfu.packet.rendition_chooser import HEADROOM, Choice, RenditionChooser, VideoLeg, video_options
@@ -58,7 +59,7 @@ class LinkQuality:
 
     #: "good" (every video at its best), "reduced" (some at a lower resolution), "paused"
     #: (some video paused to keep audio)
-    state: str
+    state: LinkState
     estimate_bps: int | None
     reduced: tuple[ProducerId, ...]
     paused: tuple[ProducerId, ...]
@@ -215,7 +216,7 @@ class LinkAdapter:
         reduced: tuple[ProducerId, ...],
         paused: tuple[ProducerId, ...],
     ) -> None:
-        state = "paused" if paused else "reduced" if reduced else "good"
+        state: LinkState = "paused" if paused else "reduced" if reduced else "good"
         old = self.quality
         rounded = None if estimate is None else int(estimate)
         if (state, reduced, paused) != (old.state, old.reduced, old.paused):
