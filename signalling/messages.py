@@ -280,6 +280,19 @@ class ParticipantReconnecting(Message):
 
     participant_id: str
     reconnecting: bool = True
+@server_message("quality")
+@dataclass(kw_only=True)
+class Quality(Message):
+    """What your connection carries changed (issue 15). ``direction`` "receive": the videos you
+    receive, each at the best picture your link carries: "good" (all at their best), "reduced"
+    (``reduced`` lists the tracks at a lower resolution), "paused" (``paused`` lists the videos
+    paused to keep audio; they resume by themselves)."""
+
+    direction: Literal["receive"] = "receive"
+    state: Literal["good", "reduced", "paused"]
+    estimate_kbps: int | None = None
+    reduced: list[str] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)
 
 
 @server_message("pong")

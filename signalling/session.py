@@ -430,6 +430,16 @@ class ParticipantSession:
             )
             if event.participant_id == me:  # reported once, by the publisher's own session
                 self._spawn(self._report_camera_problem(event))
+        elif isinstance(event, ev.LinkQualityChanged):
+            if event.participant_id == me:
+                self.send(
+                    m.Quality(
+                        state=event.state,
+                        estimate_kbps=None if event.estimate_bps is None else event.estimate_bps // 1000,
+                        reduced=list(event.reduced),
+                        paused=list(event.paused),
+                    )
+                )
         elif isinstance(event, ev.RoomClosed) and self.state is not SessionState.CLOSED:
             self.send(m.Bye(reason="ended"))
             self.state = SessionState.CLOSED

@@ -206,6 +206,18 @@
  * @typedef {{participant: EventParticipant, producerId: string, resolved: boolean, self: boolean}} CameraProblemEvent
  */
 
+/**
+ * What your connection carries changed (server `quality`): `good` (every video at its best),
+ * `reduced` (the `reduced` producers at a lower resolution), `paused` (the `paused` producers'
+ * video paused to keep audio; they resume by themselves).
+ * @typedef {object} QualityEvent
+ * @property {'receive'} direction  what you receive (your downlink)
+ * @property {'good'|'reduced'|'paused'} state
+ * @property {number|null} estimateKbps  the server's estimate of your link (null: not limited)
+ * @property {string[]} reduced  producer ids
+ * @property {string[]} paused  producer ids
+ */
+
 /** @typedef {{attempt: number, maxAttempts: number, delayMs: number}} ReconnectAttemptEvent */
 /** @typedef {{pc: PcName, state: RTCIceConnectionState}} MediaStateEvent */
 
@@ -243,6 +255,7 @@
  * @property {LocalTrackEvent} local_track_unpublished
  * @property {ResolutionRequestedEvent} resolution_requested  applied unless `applyResolutionRequests: false`
  * @property {CameraProblemEvent} camera_problem
+ * @property {QualityEvent} quality  your link carries less (or everything again)
  * @property {ReconnectAttemptEvent} reconnect_attempt
  * @property {MediaStateEvent} media_state  ICE connection state changes
  * @property {ClientErrorEvent} error
