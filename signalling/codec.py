@@ -23,6 +23,8 @@ import typing
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, Union
 
+from signalling.bounded_json import MAX_JSON_DEPTH, TooDeep, loads_bounded
+
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 256 * 1024
 
@@ -77,10 +79,7 @@ def registered_types() -> dict[str, type[Message]]:
 
 def decode_server_message(text: str | bytes) -> Message:
     """Parse a frame the server sent (used by clients such as the load tester)."""
-    try:
-        body = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError("bad_json", f"message is not valid JSON: {exc}") from None
+    body = _parse(text)
     if not isinstance(body, dict) or body.get("type") not in _REGISTRY:
         raise ProtocolError("unknown_type", f"unknown message {str(body)[:80]!r}")
     cls = _REGISTRY[body["type"]]
@@ -124,15 +123,13 @@ def decode(text: str | bytes) -> Message:
         raise ProtocolError(
             "too_large", f"message is {len(text)} bytes; the limit is {MAX_MESSAGE_BYTES}"
         )
-    try:
-        body = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError("bad_json", f"message is not valid JSON: {exc}") from None
+    body = _parse(text)
     if not isinstance(body, dict):
         raise ProtocolError("bad_json", "message must be a JSON object")
     ref = body.get("id") if isinstance(body.get("id"), str) else None
     version = body.get("v")
-    if version != PROTOCOL_VERSION:
+    # type() and not ==: JSON true equals 1 in Python, and 1.0 is not an integer on the wire
+    if type(version) is not int or version != PROTOCOL_VERSION:
         raise ProtocolError(
             "unsupported_version",
             f"field 'v' must be {PROTOCOL_VERSION}, got {version!r}",
@@ -150,6 +147,16 @@ def decode(text: str | bytes) -> Message:
     except ProtocolError as exc:
         exc.ref = ref
         raise
+
+
+def _parse(text: str | bytes) -> Any:
+    """JSON text -> value; nesting deeper than MAX_JSON_DEPTH is bad_json, checked before parsing."""
+    try:
+        return loads_bounded(text, MAX_JSON_DEPTH)
+    except TooDeep as exc:
+        raise ProtocolError("bad_json", f"message is not acceptable JSON: {exc}") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ProtocolError("bad_json", f"message is not valid JSON: {exc}") from None
 
 
 def _build(cls: type[Any], data: Any, path: str) -> Any:

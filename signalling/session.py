@@ -9,7 +9,9 @@ States: ``connected`` (only ``join``/``ping`` accepted) -> ``waiting`` (in a wai
 room: only ``ping``/``leave`` and feature messages) -> ``joined`` -> ``closed``.
 Bad input never ends the session: it gets an ``error`` that names the problem
 (echoing the message's ``id``). A refused join (bad token, too early...) allocates
-nothing and closes the connection.
+nothing, gets one ``access_refused`` and closes the connection with close code
+:data:`CLOSE_REFUSED`. A join for an identity already connected to the room replaces
+the older session (it gets ``bye`` ``replaced`` and is closed).
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ from signalling.lobby import AllowAllLobby, JoinContext, Lobby, LobbyError
 logger = logging.getLogger(__name__)
 
 OUTBOX_FRAMES = 256
+#: WebSocket close codes the edge uses (docs/signalling.md, "Closing").
+CLOSE_NORMAL = 1000
+CLOSE_REFUSED = 4403
+CLOSE_SLOW_CLIENT = 1008
 
 
 class SessionState(enum.Enum):
@@ -129,6 +135,8 @@ class ParticipantSession:
         self.participant: Participant | None = None
         self.settings: dict[str, Any] = {}
         self.close_reason: str | None = None
+        #: the WebSocket close code the edge closes with once the outbox is drained
+        self.close_code = CLOSE_NORMAL
         self._negotiation_task: asyncio.Task[None] | None = None
         self._negotiate_again = False
         self._started_at: float | None = None
@@ -145,10 +153,19 @@ class ParticipantSession:
         except asyncio.QueueFull:
             logger.warning("session %s: client not reading, closing", self.participant_id)
             self.close_reason = "slow_client"
+            self.close_code = CLOSE_SLOW_CLIENT
             self._close_outbox()
 
     def error(self, code: str, message: str, ref: str | None = None) -> None:
         self.send(m.Error(code=code, message=message, id=ref))
+
+    async def refuse(
+        self, reason: str, message: str, *, ref: str | None = None, opens_at: float | None = None
+    ) -> None:
+        """Refuse the join: one ``access_refused`` (echoing the join's id), then close with CLOSE_REFUSED."""
+        self.send(mw.AccessRefused(reason=reason, message=message, opens_at=opens_at, id=ref))
+        self.close_code = CLOSE_REFUSED
+        await self.close(reason, notify=False)
 
     def _close_outbox(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
@@ -172,8 +189,7 @@ class ParticipantSession:
         except SfuError as exc:
             self.error(exc.code, exc.message, msg.id)
         except JoinRefused as exc:
-            self.send(m.Error(code=exc.code, message=exc.message, id=msg.id))
-            await self.close(exc.code, notify=False)
+            await self.refuse(exc.code, exc.message, ref=msg.id, opens_at=exc.details.get("opens_at"))
         except Exception:  # a bug of ours: report it, keep the connection
             logger.exception("session %s: %s failed", self.participant_id, msg.type)
             self.error("internal_error", f"the server failed to handle '{msg.type}'; it has been logged", msg.id)
@@ -258,14 +274,17 @@ class ParticipantSession:
 
     async def _join(self, msg: m.Join) -> None:
         context = self.deps.verify_token(msg.token)  # raises JoinRefused
+        await self._replace_older(context)
         participant_id = ParticipantId(new_id("PA"))
         decision = await self.deps.lobby.on_join(context, participant_id, _LobbyHandle(self), self.deps.clock())
         if decision.outcome == "refuse":
+            refused = next((x for x in decision.messages if isinstance(x, mw.AccessRefused)), None)
             for out in decision.messages:
-                self.send(out)
-            reason = decision.reason or "refused"
-            text = next((getattr(x, "message", None) for x in decision.messages), None) or f"joining is refused: {reason}"
-            raise JoinRefused(reason, text)
+                if out is not refused:
+                    self.send(out)
+            reason = refused.reason if refused is not None else decision.reason or "refused"
+            text = refused.message if refused is not None else f"joining is refused: {reason}"
+            raise JoinRefused(reason, text, {"opens_at": refused.opens_at if refused is not None else None})
         self.context = context
         self.participant_id = participant_id
         self.settings = dict(decision.settings)
@@ -284,6 +303,19 @@ class ParticipantSession:
             self.state = SessionState.WAITING
             for on_waiting in self.deps.on_waiting:
                 await on_waiting(self)
+
+    async def _replace_older(self, context: JoinContext) -> None:
+        """The newer connection of an identity wins: the older one gets ``bye`` ``replaced``.
+
+        All sessions of a room run in the worker that owns it (control/cluster/routing.py),
+        so this worker's registry sees every connection of the identity.
+        """
+        registry = self.deps.registry
+        if registry is None or is_echo(context):
+            return
+        for older in registry.in_room(context.room):
+            if older is not self and older.context is not None and older.context.identity == context.identity:
+                await older.close("replaced", message="you joined from another tab or device")
 
     async def enter_room(self, *, started_at: float | None = None, ref: str | None = None) -> None:
         """Join the media room (straight away, or when admitted from the waiting room)."""

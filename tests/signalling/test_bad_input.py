@@ -79,6 +79,11 @@ async def test_invalid_sdp_and_candidate_are_refused(server: RunningServer) -> N
         reply = await peer.request(
             {"type": "candidate", "pc": "publish", "candidate": {"candidate": "candidate:garbage"}}, expect=("error",)
         )
+        assert reply["code"] == "invalid_candidate"
+        good = "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host"
+        reply = await peer.request(
+            {"type": "candidate", "pc": "publish", "candidate": {"candidate": good, "sdpMid": "0"}}, expect=("error",)
+        )
         assert reply["code"] == "wrong_state"
         reply = await peer.request({"type": "answer", "pc": "subscribe", "sdp": "v=0\r\n"}, expect=("error",))
         assert reply["code"] in ("wrong_state", "invalid_sdp")
@@ -119,7 +124,7 @@ async def test_bad_tokens_are_refused_and_allocate_nothing(server: RunningServer
     peer = TestPeer(server.ws_url, make_token(), "mallory")
     try:
         reply = await peer.connect()
-        assert reply["type"] == "error" and reply["code"] == code
+        assert reply["type"] == "access_refused" and reply["reason"] == code
         assert server.media.gauges() == {"rooms": 0, "participants": 0, "producers": 0, "consumers": 0, "renditions": 0, "decoders": 0}
     finally:
         await peer.close()
