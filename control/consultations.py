@@ -129,7 +129,8 @@ class Consultations:
             raise Conflict("room_ended", "the consultation has ended; no new tokens")
         if now > room.closes_at:
             raise Conflict("too_late", "the room's access window has closed")
-        extra: dict[str, Any] = {"org": room.org}
+        # the lifetime bound of control/tokens.py counts from the window's opening
+        extra: dict[str, Any] = {"org": room.org, "opens_at": int(room.opens_at)}
         if room.department is not None:
             extra["dept"] = room.department
         if room.state is RoomState.STARTED and room.kind is not RoomKind.WALK_IN:
