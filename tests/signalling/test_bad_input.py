@@ -114,10 +114,10 @@ async def test_messages_in_the_wrong_state(server: RunningServer) -> None:
 @pytest.mark.parametrize(
     ("make_token", "code"),
     [
-        (lambda: jwt.encode({"room": "r", "sub": "x", "role": "client", "exp": int(time.time()) - 5, "aud": "consult-sfu"}, SECRET, "HS256"), "token_expired"),
-        (lambda: jwt.encode({"room": "r", "sub": "x", "role": "client", "exp": int(time.time()) + 60, "aud": "consult-sfu"}, "another-secret-that-is-long-enough!!", "HS256"), "invalid_token"),
+        (lambda: jwt.encode({"room": "r", "sub": "x", "name": "X", "iat": int(time.time()) - 60, "role": "client", "exp": int(time.time()) - 5, "aud": "consult-sfu"}, SECRET, "HS256"), "token_expired"),
+        (lambda: jwt.encode({"room": "r", "sub": "x", "name": "X", "iat": int(time.time()) - 60, "role": "client", "exp": int(time.time()) + 60, "aud": "consult-sfu"}, "another-secret-that-is-long-enough!!", "HS256"), "invalid_token"),
         (lambda: "not.a.token", "invalid_token"),
-        (lambda: jwt.encode({"room": "r", "sub": "x", "role": "admin", "exp": int(time.time()) + 60, "aud": "consult-sfu"}, SECRET, "HS256"), "invalid_token"),
+        (lambda: jwt.encode({"room": "r", "sub": "x", "name": "X", "iat": int(time.time()) - 60, "role": "admin", "exp": int(time.time()) + 60, "aud": "consult-sfu"}, SECRET, "HS256"), "invalid_token"),
     ],
 )
 async def test_bad_tokens_are_refused_and_allocate_nothing(server: RunningServer, make_token, code: str) -> None:  # type: ignore[no-untyped-def]

@@ -135,3 +135,4 @@ async def test_newer_connection_of_an_identity_replaces_the_older(server: Runnin
     finally:
         for peer in (first, second, watcher):
             await peer.close()
+
