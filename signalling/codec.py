@@ -96,7 +96,7 @@ def _hints(cls: type[Any]) -> dict[str, Any]:
 
 
 def encode(msg: Message) -> str:
-    """Serialise a message to a JSON text frame (``None`` fields are left out)."""
+    """Serialise a message to a JSON text frame (optional ``None`` fields are left out)."""
     body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": msg.type}
     body.update(_to_json(msg))
     return json.dumps(body, separators=(",", ":"))
@@ -107,7 +107,8 @@ def _to_json(obj: Any) -> Any:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if value is not None:
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            if value is not None or required:  # a required field that may be null is sent as null
                 out[f.name] = _to_json(value)
         return out
     if isinstance(obj, list | tuple):
@@ -132,7 +133,7 @@ def decode(text: str | bytes) -> Message:
     if type(version) is not int or version != PROTOCOL_VERSION:
         raise ProtocolError(
             "unsupported_version",
-            f"field 'v' must be {PROTOCOL_VERSION}, got {version!r}",
+            f"field 'v' must be the integer {PROTOCOL_VERSION}, got {_short(version)}",
             ref,
         )
     type_name = body.get("type")
@@ -140,13 +141,19 @@ def decode(text: str | bytes) -> Message:
         raise ProtocolError("missing_field", "field 'type' (string) is required", ref)
     cls = _REGISTRY.get(type_name)
     if cls is None or type_name in _SERVER_ONLY:
-        raise ProtocolError("unknown_type", f"unknown message type {type_name!r}", ref)
+        raise ProtocolError("unknown_type", f"unknown message type {_short(type_name)}", ref)
     fields = {k: v for k, v in body.items() if k not in ("v", "type")}
     try:
         return typing.cast(Message, _build(cls, fields, ""))
     except ProtocolError as exc:
         exc.ref = ref
         raise
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr`` of a client's value, cut: an error must not echo a large input back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
 def _parse(text: str | bytes) -> Any:
@@ -167,7 +174,7 @@ def _build(cls: type[Any], data: Any, path: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     for key in data:
         if key not in known:
-            raise ProtocolError("invalid_field", f"unknown field '{path}{key}'")
+            raise ProtocolError("invalid_field", f"unknown field '{path}{_short(key, 40)[1:-1]}'")
     for f in dataclasses.fields(cls):
         name = f"{path}{f.name}"
         if f.name in data:
