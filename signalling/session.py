@@ -274,7 +274,6 @@ class ParticipantSession:
 
     async def _join(self, msg: m.Join) -> None:
         context = self.deps.verify_token(msg.token)  # raises JoinRefused
-        await self._replace_older(context)
         participant_id = ParticipantId(new_id("PA"))
         decision = await self.deps.lobby.on_join(context, participant_id, _LobbyHandle(self), self.deps.clock())
         if decision.outcome == "refuse":
@@ -285,6 +284,9 @@ class ParticipantSession:
             reason = refused.reason if refused is not None else decision.reason or "refused"
             text = refused.message if refused is not None else f"joining is refused: {reason}"
             raise JoinRefused(reason, text, {"opens_at": refused.opens_at if refused is not None else None})
+        # after the lobby's decision: a refused join leaves the older connection alone, and the
+        # lobby has already moved the identity's presence (and queue place) to the new one
+        await self._replace_older(context)
         self.context = context
         self.participant_id = participant_id
         self.settings = dict(decision.settings)
