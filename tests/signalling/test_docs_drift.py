@@ -141,3 +141,16 @@ async def test_what_arrives_after_joined_is_listed(server: RunningServer) -> Non
         assert not unlisted, f"sent after joined but not listed under 'After joined': {unlisted}"
     finally:
         await peer.close()
+
+
+def test_the_default_data_folder_is_stated_the_same_everywhere() -> None:
+    """control/data_dir.py decides; every document that states the default says the same."""
+    from control.data_dir import default_data_dir
+
+    assert default_data_dir({"XDG_DATA_HOME": "/x", "HOME": "/h"}) == Path("/x/consult-sfu")
+    assert default_data_dir({"HOME": "/h"}) == Path("/h/.local/share/consult-sfu")
+    for name in ("README.md", "docs/configuration.md", "docs/api.md"):
+        text = (ROOT / name).read_text()
+        assert "$XDG_DATA_HOME/consult-sfu" in text, name
+        stated = re.findall(r"data[ _]dir[^.]{0,80}?default[^.]{0,40}?`([^`]+)`", text, flags=re.IGNORECASE)
+        assert all(s.startswith("$XDG_DATA_HOME/consult-sfu") for s in stated), (name, stated)
