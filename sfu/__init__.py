@@ -10,6 +10,7 @@ from sfu.config import IceConfig, IceServer, RenditionConfig, SfuConfig
 from sfu.errors import Forbidden, InvalidSdp, NotFound, SfuError, Unsupported, WrongState
 from sfu.events import (
     CameraStalled,
+    LinkQualityChanged,
     ParticipantJoined,
     ParticipantLeft,
     ProducerDescription,
@@ -40,6 +41,7 @@ __all__ = [
     "IceConfig",
     "IceServer",
     "InvalidSdp",
+    "LinkQualityChanged",
     "MediaKind",
     "MediaServer",
     "NotFound",
