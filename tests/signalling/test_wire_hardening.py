@@ -21,7 +21,7 @@ import pytest
 from signalling.session import CLOSE_NORMAL, CLOSE_REFUSED
 from tests.support.media import PatternVideoTrack
 from tests.support.peer import TestPeer
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, running_server
 
 
 async def still_alive(peer: TestPeer) -> None:
@@ -136,3 +136,26 @@ async def test_newer_connection_of_an_identity_replaces_the_older(server: Runnin
         for peer in (first, second, watcher):
             await peer.close()
 
+
+
+async def test_with_the_reconnect_grace_the_newer_connection_takes_the_session_over(tmp_path: Any) -> None:
+    """The same rule with ``[session] reconnect_grace_s`` on: the older socket is told and closed."""
+    async with running_server(tmp_path, session__reconnect_grace_s=30) as server:
+        first = TestPeer(server.ws_url, server.token("dup", "alice"), "alice-tab-1")
+        second = TestPeer(server.ws_url, server.token("dup", "alice"), "alice-tab-2")
+        try:
+            await first.connect()
+            await second.connect()
+            assert (await first.next_message("bye"))["reason"] == "replaced"
+            assert first._ws is not None
+            for _ in range(100):
+                if first._ws.closed:
+                    break
+                await asyncio.sleep(0.05)
+            assert first._ws.close_code == CLOSE_NORMAL
+            assert second.joined["participant_id"] == first.joined["participant_id"]  # taken over
+            await still_alive(second)
+            assert server.media.gauges()["participants"] == 1
+        finally:
+            for peer in (first, second):
+                await peer.close()
