@@ -15,7 +15,7 @@ Bad input never ends the session: it gets an ``error`` that names the problem
 nothing, gets one ``access_refused`` and closes the connection with close code
 :data:`CLOSE_REFUSED`. A join for an identity already connected to the room replaces
 the older session (it gets ``bye`` ``replaced`` and is closed): taken over with the
-reconnect grace on, closed by :meth:`ParticipantSession._replace_older` with it off.
+reconnect grace on, closed with it off (signalling/join_outcome.py).
 """
 
 from __future__ import annotations
@@ -45,6 +45,13 @@ from sfu import events as ev
 from signalling import messages as m
 from signalling import messages_waiting as mw
 from signalling.codec import Message, ProtocolError, decode, encode
+from signalling.join_outcome import (
+    CLOSE_NORMAL,
+    CLOSE_REFUSED,
+    CLOSE_SLOW_CLIENT,
+    replace_older,
+    split_refusal,
+)
 from signalling.lobby import AllowAllLobby, JoinContext, Lobby, LobbyError
 from signalling.registry import (
     SessionRegistry as SessionRegistry,  # re-exported: where it always was
@@ -54,10 +61,6 @@ from signalling.resume import RESUMED, KeptChoices, ReconnectKeeper, find_previo
 logger = logging.getLogger(__name__)
 
 OUTBOX_FRAMES = 256
-#: WebSocket close codes the edge uses (docs/signalling.md, "Closing").
-CLOSE_NORMAL = 1000
-CLOSE_REFUSED = 4403
-CLOSE_SLOW_CLIENT = 1008
 
 
 class SessionState(enum.Enum):
@@ -291,18 +294,12 @@ class ParticipantSession:
             if keeper is not None:
                 keeper.took_over()
         if decision.outcome == "refuse":
-            refused = next((x for x in decision.messages if isinstance(x, mw.AccessRefused)), None)
-            for out in decision.messages:
-                if out is not refused:
-                    self.send(out)
-            reason = refused.reason if refused is not None else decision.reason or "refused"
-            text = refused.message if refused is not None else f"joining is refused: {reason}"
-            raise JoinRefused(reason, text, {"opens_at": refused.opens_at if refused is not None else None})
-        if previous is None:
-            # no reconnect grace (or nothing to take back): after the lobby's decision, so a refused
-            # join leaves the older connection alone and the lobby has already moved the
-            # identity's presence (and queue place) to the new one
-            await self._replace_older(context)
+            before, reason, text, opens_at = split_refusal(decision)
+            for out in before:
+                self.send(out)
+            raise JoinRefused(reason, text, {"opens_at": opens_at})
+        if previous is None:  # nothing taken back: after the lobby's decision (it kept the queue place)
+            await replace_older(self.deps.registry, context, self)
         self.context = context
         self.participant_id = participant_id
         self.settings = dict(decision.settings)
@@ -321,19 +318,6 @@ class ParticipantSession:
             self.state = SessionState.WAITING
             for on_waiting in self.deps.on_waiting:
                 await on_waiting(self)
-
-    async def _replace_older(self, context: JoinContext) -> None:
-        """The newer connection of an identity wins: the older one gets ``bye`` ``replaced``.
-
-        All sessions of a room run in the worker that owns it (control/cluster/routing.py),
-        so this worker's registry sees every connection of the identity.
-        """
-        registry = self.deps.registry
-        if registry is None or is_echo(context):
-            return
-        for older in registry.in_room(context.room):
-            if older is not self and older.context is not None and older.context.identity == context.identity:
-                await older.close("replaced", message="you joined from another window or device")
 
     async def hand_over(self, *, returning: bool) -> KeptChoices:
         """A re-join of the same participant takes this session over: its media leg leaves

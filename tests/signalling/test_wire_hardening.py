@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from signalling.session import CLOSE_NORMAL, CLOSE_REFUSED
+from signalling.join_outcome import CLOSE_NORMAL, CLOSE_REFUSED
 from tests.support.media import PatternVideoTrack
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer, running_server
