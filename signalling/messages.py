@@ -49,8 +49,11 @@ class IceCandidate:
     candidate: str
     sdpMid: str | None = None
     sdpMLineIndex: int | None = None
+    usernameFragment: str | None = None  # sent by toJSON(); the ufrag is in the SDP already
 
     def validate(self) -> None:
+        if self.usernameFragment is not None and len(self.usernameFragment) > 256:
+            raise ProtocolError("invalid_candidate", "field 'candidate.usernameFragment' is longer than 256")
         if len(self.candidate) > MAX_CANDIDATE_CHARS:
             raise ProtocolError("invalid_candidate", f"field 'candidate.candidate' is longer than {MAX_CANDIDATE_CHARS}")
         if self.sdpMid is not None and not 0 < len(self.sdpMid) <= MAX_MID_CHARS:
