@@ -38,6 +38,7 @@ from control.features.files.config import FilesConfig
 from control.forwarded import parse_networks
 from control.settings import ConfigError, EnvText, Section
 from control.store import BACKENDS, StoreConfig
+from control.tokens import TokensConfig
 from control.turn import TurnConfig
 from effects.config import EffectsConfig
 from sfu import IceConfig, RenditionConfig, SfuConfig
@@ -88,6 +89,7 @@ class Config:
     files: FilesConfig = field(default_factory=FilesConfig)
     session: SessionConfig = field(default_factory=SessionConfig)
     turn: TurnConfig = field(default_factory=TurnConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
 
     @property
     def public_url(self) -> str:
@@ -124,6 +126,7 @@ SECTIONS: tuple[Section, ...] = (
     FILES_SECTION,
     Section("session", SessionConfig),
     Section("turn", TurnConfig),
+    Section("tokens", TokensConfig),
 )
 _BY_NAME = {section.name: section for section in SECTIONS}
 _PREFIX = "CONSULT_SFU_"
@@ -162,6 +165,7 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None, **overri
         files=built["files"],
         session=built["session"],
         turn=built["turn"],
+        tokens=built["tokens"],
     )
     _validate(config)
     return config

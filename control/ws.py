@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 
 from aiohttp import WSMsgType, web
@@ -30,8 +29,7 @@ from control.cluster.routing import (
     Refuse,
     ServeHere,
 )
-from signalling.messages import Error
-from signalling.messages_waiting import AccessRefused
+from signalling.bounded_json import loads_bounded
 from signalling.session import ParticipantSession, SessionDeps, SessionState
 
 logger = logging.getLogger(__name__)
@@ -100,10 +98,7 @@ async def serve_websocket(
                         handed_over = decision
                         break
                     if isinstance(decision, Refuse):
-                        ref = _message_id(frame.data)
-                        session.send(AccessRefused(reason=decision.reason, message=decision.message))
-                        session.send(Error(code=decision.reason, message=decision.message, id=ref))
-                        await session.close(decision.reason, notify=False)
+                        await session.refuse(decision.reason, decision.message, ref=_message_id(frame.data))
                         break
                     if isinstance(decision, ServeHere) and decision.room is not None:
                         held = decision.room
@@ -137,7 +132,7 @@ async def serve_websocket(
 
 def _message_id(text: str) -> str | None:
     with contextlib.suppress(ValueError, TypeError):
-        body = json.loads(text)
+        body = loads_bounded(text)
         ref = body.get("id") if isinstance(body, dict) else None
         if isinstance(ref, str):
             return ref
@@ -192,4 +187,4 @@ async def _write(ws: web.WebSocketResponse, session: ParticipantSession) -> None
             await ws.send_str(frame)
         except (ConnectionResetError, RuntimeError):
             break
-    await ws.close()
+    await ws.close(code=session.close_code)
