@@ -57,6 +57,7 @@ from signalling.registry import (
     SessionRegistry as SessionRegistry,  # re-exported: where it always was
 )
 from signalling.resume import RESUMED, KeptChoices, ReconnectKeeper, find_previous
+from signalling.room_event_messages import messages_for, participant_info, producer_info
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ class ParticipantSession:
             tracks = [PublishedTrack(t.mid, t.source, t.muted) for t in msg.tracks]
             answer, created = await room.publish(participant.id, msg.sdp, tracks)
             self.send(m.Answer(pc="publish", sdp=answer, id=msg.id))
-            self.send(m.Published(producers=[_producer_info(p.describe()) for p in created], id=msg.id))
+            self.send(m.Published(producers=[producer_info(p.describe()) for p in created], id=msg.id))
             if any(p.source == "camera" for p in created):
                 await self._apply_kept_message("set_effect")
         elif isinstance(msg, m.Answer):
@@ -371,8 +372,8 @@ class ParticipantSession:
                 role=context.role,
                 ice_servers=self._ice_servers(participant.id),
                 settings=self.settings,
-                participants=[_participant_info(p) for p in others],
-                producers=[_producer_info(d) for d in producers],
+                participants=[participant_info(p) for p in others],
+                producers=[producer_info(d) for d in producers],
                 started_at=started_at,
                 resumed=True if self._resumed else None,
             )
@@ -412,55 +413,15 @@ class ParticipantSession:
 
     def _on_room_event(self, event: ev.RoomEvent) -> None:
         me = self.participant_id
-        if isinstance(event, ev.ParticipantJoined):
-            if event.participant_id in self._returning:
-                self._returning.discard(event.participant_id)
-                self.send(m.ParticipantReconnecting(participant_id=event.participant_id, reconnecting=False))
-            elif event.participant_id != me:
-                self.send(
-                    m.ParticipantJoined(
-                        participant=m.ParticipantInfo(
-                            participant_id=event.participant_id,
-                            identity=event.identity,
-                            name=event.name,
-                            role=event.role,
-                        )
-                    )
-                )
-        elif isinstance(event, ev.ParticipantLeft):
-            if event.reason == RESUMED:
-                self._returning.add(event.participant_id)  # the same participant is coming back
-            elif event.participant_id != me:
-                self.send(m.ParticipantLeft(participant_id=event.participant_id, reason=event.reason))
-        elif isinstance(event, ev.TrackPublished):
-            if event.producer.participant_id != me:
-                self.send(m.TrackPublished(producer=_producer_info(event.producer)))
-                publisher = self.room.participants.get(event.producer.participant_id) if self.room else None
-                if publisher is not None and self.room is not None:
-                    self._apply_kept_subscription(self.room, publisher.identity, event.producer.producer_id, event.producer.source)
-        elif isinstance(event, ev.TrackUnpublished):
-            if event.participant_id != me:
-                self.send(m.TrackUnpublished(producer_id=event.producer_id, participant_id=event.participant_id))
-        elif isinstance(event, ev.TrackMuted):
-            self.send(m.TrackMuted(producer_id=event.producer_id, participant_id=event.participant_id, muted=event.muted))
+        for msg in messages_for(event, me, self._returning):
+            self.send(msg)
+        if isinstance(event, ev.TrackPublished):
+            publisher = self.room.participants.get(event.producer.participant_id) if self.room else None
+            if event.producer.participant_id != me and publisher is not None and self.room is not None:
+                self._apply_kept_subscription(self.room, publisher.identity, event.producer.producer_id, event.producer.source)
         elif isinstance(event, ev.CameraStalled):
-            self.send(
-                m.CameraProblem(
-                    participant_id=event.participant_id, producer_id=event.producer_id, resolved=event.resolved
-                )
-            )
             if event.participant_id == me:  # reported once, by the publisher's own session
                 self._spawn(self._report_camera_problem(event))
-        elif isinstance(event, ev.LinkQualityChanged):
-            if event.participant_id == me:
-                self.send(
-                    m.Quality(
-                        state=event.state,
-                        estimate_kbps=None if event.estimate_bps is None else event.estimate_bps // 1000,
-                        reduced=list(event.reduced),
-                        paused=list(event.paused),
-                    )
-                )
         elif isinstance(event, ev.RoomClosed) and self.state is not SessionState.CLOSED:
             self.send(m.Bye(reason="ended"))
             self.state = SessionState.CLOSED
@@ -628,19 +589,3 @@ class _LobbyHandle:
 
     async def close(self, reason: str, message: str | None = None) -> None:
         await self._session.close(reason, message=message)
-
-
-def _participant_info(p: Participant) -> m.ParticipantInfo:
-    return m.ParticipantInfo(participant_id=p.id, identity=p.identity, name=p.name, role=p.role)
-
-
-def _producer_info(d: ev.ProducerDescription) -> m.ProducerInfo:
-    return m.ProducerInfo(
-        producer_id=d.producer_id,
-        participant_id=d.participant_id,
-        kind=d.kind,
-        source=d.source,
-        muted=d.muted,
-        width=d.width,
-        height=d.height,
-    )
