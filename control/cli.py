@@ -159,8 +159,19 @@ def cmd_models_install(args: argparse.Namespace) -> None:
     print("running servers pick it up for new captions; restart them to preload it", file=sys.stderr)
 
 
+def version() -> str:
+    """The installed distribution's version (the wheel's metadata), else the source tree's."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("consult-sfu")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consult-sfu", description="Media server for video consultations")
+    parser.add_argument("--version", action="version", version=f"consult-sfu {version()}")
     parser.add_argument("--config", help="TOML configuration file (every setting also from CONSULT_SFU_* variables)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,token,apikey,models,nodes,drain}")
 

@@ -3,10 +3,11 @@
 What it adds:
 
 * one :class:`captions.service.CaptionService` per server, owned by an app cleanup
-  context: its worker processes are spawned in the background when the server starts
-  (or at first use, ``captions.start_workers = "first_use"``) and closed on shutdown. If
-  they cannot start, the reason is logged at ERROR and ``captions`` is refused with
-  ``unavailable``;
+  context: its worker processes are spawned when the first participant turns captions on
+  (or in the background when the server starts, ``captions.start_workers = "startup"``) and
+  closed on shutdown. If they cannot start, the reason is logged at ERROR and ``captions`` is
+  refused with ``unavailable``. A server installed without the ``captions`` extra (no vosk,
+  pocketsphinx or argostranslate) never starts them: ``unavailable`` says so, logged at INFO;
 * the ``captions`` handler on signalling sessions, a ``captions_state`` to each participant
   when they join (the languages the CC menu may offer), room-event and on_left bookkeeping;
 * the consultation memory forgetter ``captions`` (transcripts live only in memory and are
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -51,6 +53,10 @@ from signalling.session import ParticipantSession, SessionState
 
 logger = logging.getLogger(__name__)
 
+#: what the captions extra installs; the workers import them (never the server process)
+EXTRA_MODULES = ("vosk", "pocketsphinx", "argostranslate")
+
+
 @dataclass
 class _Prefs:
     """One participant's captions choices (in memory, per media room)."""
@@ -71,6 +77,11 @@ class CaptionsFeature:
         #: why captions cannot be used (workers failed to start), None when they can
         self.unavailable: str | None = None
         self._started = False
+        missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
+        if missing:  # installed without the captions extra: not an error, and no worker ever starts
+            self.unavailable = f"captions are not installed on this server (the captions extra: {', '.join(missing)} missing)"
+            logger.info("%s (pip install 'consult-sfu[captions]')", self.unavailable)
+            self._started = True
         self._starting: asyncio.Task[None] | None = None
         self._prefs: dict[tuple[str, str], _Prefs] = {}  # (media room, participant)
         self._taps: dict[tuple[str, str, str], tuple[str, SpeakerTap]] = {}  # -> (language, tap)

@@ -30,6 +30,7 @@ minted by the CLI have none -> ``"default"``).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -47,7 +48,6 @@ from effects.errors import ImageNotFound, InvalidEffectSpec, ModelMissingError
 from effects.images import BackgroundImageStore
 from effects.model import check_model
 from effects.spec import BlurStrength, EffectKind, EffectSpec
-from effects.transform import BackgroundEffect
 from sfu import Participant, Producer, ProducerId, Room, RoomEvent, TrackUnpublished
 from signalling import messages_effects as me
 from signalling.codec import Message, ProtocolError
@@ -99,12 +99,16 @@ class EffectsFeature:
         self.images = BackgroundImageStore(config)
         self.model_path: Path | None = None
         self.unavailable: str | None = None
-        try:
-            self.model_path = check_model(config)
-        except ModelMissingError as exc:
-            self.unavailable = str(exc)
-            logger.error("background effects are unavailable: %s", exc)
         self._active: dict[str, _Active] = {}  # producer id -> running effect
+        if importlib.util.find_spec("cv2") is None:  # the effects extra is not installed: not an error
+            self.unavailable = "background effects are not installed on this server (the effects extra)"
+            logger.info("background effects are off: %s (pip install 'consult-sfu[effects]')", self.unavailable)
+        else:
+            try:
+                self.model_path = check_model(config)
+            except ModelMissingError as exc:
+                self.unavailable = str(exc)
+                logger.error("background effects are unavailable: %s", exc)
         self._remembered: OrderedDict[tuple[str, str], Choice] = OrderedDict()
 
     # ------------------------------------------------------------ set_effect
@@ -127,6 +131,10 @@ class EffectsFeature:
         else:
             if self.unavailable is not None:
                 raise ProtocolError("unavailable", self.unavailable)
+            from effects.transform import (
+                BackgroundEffect,  # OpenCV and mediapipe: at the first effect
+            )
+
             try:
                 spec = EffectSpec.parse(msg.kind, msg.strength or "light", org=org, image_id=msg.image_id)
                 effect = BackgroundEffect(spec, self.images, model_path=self.model_path, config=self.config)
