@@ -29,12 +29,14 @@ minted by the CLI have none -> ``"default"``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib.util
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from aiohttp import web
 
@@ -100,6 +102,7 @@ class EffectsFeature:
         self.model_path: Path | None = None
         self.unavailable: str | None = None
         self._active: dict[str, _Active] = {}  # producer id -> running effect
+        self._transform_module: ModuleType | None = None  # effects.transform, imported at the first effect
         if importlib.util.find_spec("cv2") is None:  # the effects extra is not installed: not an error
             self.unavailable = "background effects are not installed on this server (the effects extra)"
             logger.info("background effects are off: %s (pip install 'consult-sfu[effects]')", self.unavailable)
@@ -116,6 +119,10 @@ class EffectsFeature:
     async def on_set_effect(self, session: ParticipantSession, msg: Message) -> None:
         if not isinstance(msg, me.SetEffect):  # registered for 'set_effect' only
             raise ProtocolError("unknown_type", f"message type {msg.type!r} is not handled here")
+        if msg.kind != "none" and self.unavailable is None and self._transform_module is None:
+            # OpenCV (and mediapipe) at the first effect: ~0.1 s of import, off the event loop,
+            # before the session's state is read (it may change meanwhile)
+            self._transform_module = await asyncio.to_thread(importlib.import_module, "effects.transform")
         room, participant, context = session.room, session.participant, session.context
         if session.state is not SessionState.JOINED or room is None or participant is None or context is None:
             raise ProtocolError("wrong_state", "'set_effect' is accepted once you are in the consultation")
@@ -131,13 +138,9 @@ class EffectsFeature:
         else:
             if self.unavailable is not None:
                 raise ProtocolError("unavailable", self.unavailable)
-            from effects.transform import (
-                BackgroundEffect,  # OpenCV and mediapipe: at the first effect
-            )
-
             try:
                 spec = EffectSpec.parse(msg.kind, msg.strength or "light", org=org, image_id=msg.image_id)
-                effect = BackgroundEffect(spec, self.images, model_path=self.model_path, config=self.config)
+                effect = self._transform().BackgroundEffect(spec, self.images, model_path=self.model_path, config=self.config)
             except ImageNotFound:
                 raise ProtocolError("not_found", f"field 'image_id': no background image {msg.image_id!r} in your organisation") from None
             except InvalidEffectSpec as exc:
@@ -150,6 +153,11 @@ class EffectsFeature:
             self._active[producer.id] = _Active(room.id, participant.id, producer.id, choice, added)
         self._remember(org, context.identity, choice)
         self._broadcast(session, producer.id, choice, ref=msg.id)
+
+    def _transform(self) -> ModuleType:
+        if self._transform_module is None:  # not reached: on_set_effect imports it first
+            self._transform_module = importlib.import_module("effects.transform")
+        return self._transform_module
 
     def _switch_off(self, room: Room, participant: Participant, producer: Producer) -> None:
         active = self._active.pop(producer.id, None)
