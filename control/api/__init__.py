@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from control.api import announcements, openapi, rooms, waiting, walkin, webhooks_config
+from control.api import announcements, apikeys, openapi, rooms, waiting, walkin, webhooks_config
 from control.api.common import SERVICE_KEY, VERIFIER_KEY, auth_middleware, error_middleware
 from control.api.openapi import ApiExtension
 from control.apikeys import ApiKeyVerifier
@@ -29,6 +29,7 @@ __all__ = ["ApiExtension", "build_api", "setup_api"]
 
 
 def build_api(consultations: Consultations, extensions: Sequence[ApiExtension] = ()) -> web.Application:
+    extensions = (apikeys.EXTENSION, *extensions)
     v1 = web.Application(middlewares=[error_middleware, auth_middleware])
     v1[SERVICE_KEY] = consultations
     v1[VERIFIER_KEY] = ApiKeyVerifier(consultations.store)
