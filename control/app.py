@@ -34,7 +34,7 @@ from control.features.files.feature import install_files
 from control.plane import ControlPlane
 from control.store import Store, StoreError, create_store
 from control.tokens import TokenError, mint, verify
-from control.webhooks import WebhookDispatcher
+from control.webhooks import WebhookDispatcher, webhook_samples
 from recordings_off import ConsultationMemory, Lifetime
 from sfu import MediaServer, RoomClosed, RoomEvent
 from signalling.lobby import JoinContext
@@ -92,7 +92,9 @@ def create_app(
     media = MediaServer(config.sfu)
     registry = SessionRegistry()
     store = create_store(config.store, worker.private_redis_url)
-    plane = ControlPlane.build(store, secret=secret, public_url=config.public_url, clock=time.time, webhooks=WebhookDispatcher(store))
+    webhooks = WebhookDispatcher(store)
+    plane = ControlPlane.build(store, secret=secret, public_url=config.public_url, clock=time.time, webhooks=webhooks)
+    metrics.add_source(app, lambda: webhook_samples(webhooks))
     app.cleanup_ctx.append(plane.lifecycle)  # first in, last out: sessions leave the lobby before it stops
     deps = SessionDeps(
         media=media,

@@ -311,3 +311,18 @@ class Consultations:
             return settings
 
         return await self.store.update_org(scope.org, change)
+
+    async def rotate_webhook_secret(self, scope: Scope, overlap_s: float) -> OrgSettings:
+        """A new signing secret; the old one signs deliveries too for ``overlap_s`` seconds."""
+        now = self.clock()
+
+        def change(settings: OrgSettings) -> OrgSettings:
+            if settings.webhook_secret is not None and overlap_s > 0:
+                settings.webhook_previous_secret = settings.webhook_secret
+                settings.webhook_previous_until = now + overlap_s
+            else:
+                settings.webhook_previous_secret, settings.webhook_previous_until = None, 0.0
+            settings.webhook_secret = "whsec_" + secrets.token_urlsafe(32)
+            return settings
+
+        return await self.store.update_org(scope.org, change)
