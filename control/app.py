@@ -32,6 +32,7 @@ from control.features.context import Feature, FeatureContext
 from control.features.effects.feature import install_effects
 from control.features.files.feature import install_files
 from control.plane import ControlPlane
+from control.ratelimit import Limits
 from control.store import Store, StoreError, create_store
 from control.tokens import TokenError, mint, verify
 from control.webhooks import WebhookDispatcher, webhook_samples
@@ -110,6 +111,9 @@ def create_app(
     app[metrics.MEDIA] = media
     app[ws.SESSION_DEPS] = deps
     app[ws.CLOSING] = ws.ClosingSessions()
+    limits = Limits(config.limits)
+    app[ws.LIMITS] = limits
+    metrics.add_source(app, lambda: _limit_samples(limits))
     install_cluster(
         app, config=config.cluster, store=store, media=media, verify_token=deps.verify_token,
         secret=secret, node_port=config.server.port, options=worker,
@@ -133,8 +137,18 @@ def create_app(
     )
     for install in DEFAULT_FEATURES if features is None else features:
         install(context)
-    setup_api(app, plane.consultations, context.api)  # /v1: rooms, tokens, waiting rooms, webhooks, features' routes
+    setup_api(app, plane.consultations, context.api, limits)  # /v1: rooms, tokens, waiting rooms, webhooks, features' routes
     return app
+
+
+def _limit_samples(limits: Limits) -> list[metrics.Sample]:
+    refused = limits.rejections()
+    text = "refused by the rate limits (429)"
+    return [
+        metrics.Sample("rate_limited_api_requests_total", "counter", f"REST requests {text}, per API key", refused["api"]),
+        metrics.Sample("rate_limited_joins_token_total", "counter", f"joins {text}, per join token", refused["join_token"]),
+        metrics.Sample("rate_limited_joins_address_total", "counter", f"WebSocket connections {text}, per client address", refused["join_address"]),
+    ]
 
 
 HELD_HELP = "bytes of consultation content (chat, files, transcripts) this process holds now; 0 when none runs"

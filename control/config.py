@@ -35,6 +35,7 @@ from control.features.chat.config import ChatConfig
 from control.features.effects.config import SECTION as EFFECTS_SECTION
 from control.features.files.config import SECTION as FILES_SECTION
 from control.features.files.config import FilesConfig
+from control.ratelimit import LimitsConfig
 from control.settings import ConfigError, EnvText, Section
 from control.store import BACKENDS, StoreConfig
 from effects.config import EffectsConfig
@@ -74,6 +75,7 @@ class Config:
     captions: CaptionsFeatureConfig = field(default_factory=CaptionsFeatureConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
     files: FilesConfig = field(default_factory=FilesConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @property
     def public_url(self) -> str:
@@ -107,6 +109,7 @@ SECTIONS: tuple[Section, ...] = (
     CAPTIONS_SECTION,
     CHAT_SECTION,
     FILES_SECTION,
+    Section("limits", LimitsConfig),
 )
 _BY_NAME = {section.name: section for section in SECTIONS}
 _PREFIX = "CONSULT_SFU_"
@@ -143,6 +146,7 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None, **overri
         captions=built["captions"].under(server.data_dir),
         chat=built["chat"],
         files=built["files"],
+        limits=built["limits"],
     )
     _validate(config)
     return config

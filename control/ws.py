@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 
 from aiohttp import WSMsgType, web
 
@@ -29,6 +30,7 @@ from control.cluster.routing import (
     Refuse,
     ServeHere,
 )
+from control.ratelimit import Limits, retry_after
 from signalling.messages import Error
 from signalling.messages_waiting import AccessRefused
 from signalling.session import ParticipantSession, SessionDeps, SessionState
@@ -56,6 +58,8 @@ _HANDOVER = "\x00handover"
 
 
 _CLIENT = web.RequestKey("consult_client_address", str)
+#: joins per client address and per token (absent: no limits)
+LIMITS = web.AppKey("join_limits", Limits)
 
 
 def client_address(request: web.Request) -> str:
@@ -77,6 +81,14 @@ async def serve_websocket(
     forwarded); :func:`client_address` reads it back.
     """
     request[_CLIENT] = client
+    limits = app.get(LIMITS)
+    if limits is not None:
+        wait = limits.join_from(client, time.monotonic())
+        if wait:
+            message = f"too many connections from your address: retry in {retry_after(wait)} s"
+            return web.json_response(
+                {"error": {"code": "rate_limited", "message": message}}, status=429, headers={"Retry-After": retry_after(wait)}
+            )
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=HARD_FRAME_LIMIT)
     await ws.prepare(request)
     session = ParticipantSession(app[SESSION_DEPS])
@@ -101,6 +113,12 @@ async def serve_websocket(
                     if isinstance(decision, ServeHere) and decision.room is not None:
                         held = decision.room
                         router.attach(held, connection)
+                if limits is not None and session.state is SessionState.CONNECTED:
+                    refusal = _join_refusal(limits, frame.data)
+                    if refusal is not None:
+                        session.send(Error(code="rate_limited", message=refusal, id=_message_id(frame.data)))
+                        await session.close("rate_limited", notify=False)
+                        break
                 await session.handle_text(frame.data)
             elif frame.type == WSMsgType.BINARY:
                 session.error("bad_json", "binary frames are not accepted: send JSON text frames")
@@ -126,6 +144,17 @@ async def serve_websocket(
         elif router is not None:
             await router.pipe(ws, handed_over)
     return ws
+
+
+def _join_refusal(limits: Limits, text: str) -> str | None:
+    """A join whose token joined too often lately: the message to refuse it with; else None."""
+    with contextlib.suppress(ValueError, TypeError):
+        body = json.loads(text)
+        if isinstance(body, dict) and body.get("type") == "join" and isinstance(body.get("token"), str):
+            wait = limits.join_with_token(body["token"], time.monotonic())
+            if wait:
+                return f"too many joins with this link: retry in {retry_after(wait)} s"
+    return None
 
 
 def _message_id(text: str) -> str | None:
