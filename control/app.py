@@ -114,6 +114,7 @@ def create_app(
     limits = Limits(config.limits)
     app[ws.LIMITS] = limits
     metrics.add_source(app, lambda: _limit_samples(limits))
+    metrics.add_source(app, lambda: [metrics.Sample("store_errors_total", "counter", "store (Redis) operations that failed in this process", StoreError.raised)])
     install_cluster(
         app, config=config.cluster, store=store, media=media, verify_token=deps.verify_token,
         secret=secret, node_port=config.server.port, options=worker,
@@ -137,8 +138,23 @@ def create_app(
     )
     for install in DEFAULT_FEATURES if features is None else features:
         install(context)
-    setup_api(app, plane.consultations, context.api, limits)  # /v1: rooms, tokens, waiting rooms, webhooks, features' routes
+    setup_api(app, plane.consultations, context.api, limits)
+    app[metrics.STORE_CHECK] = lambda: _store_problem(store)
+    app[metrics.READY] = asyncio.Event()
+    app.on_startup.append(_ready)  # last: after every cleanup context's start  # /v1: rooms, tokens, waiting rooms, webhooks, features' routes
     return app
+
+
+async def _store_problem(store: Store) -> str | None:
+    try:
+        await store.get_raw("health")  # one round trip
+    except StoreError as exc:
+        return f"the store is unreachable: {exc}"
+    return None
+
+
+async def _ready(app: web.Application) -> None:
+    app[metrics.READY].set()
 
 
 def _limit_samples(limits: Limits) -> list[metrics.Sample]:

@@ -60,6 +60,13 @@ APIKEY_INDEX = "idx:apikeys"
 class StoreError(Exception):
     """The backend failed (e.g. Redis unreachable, too much contention)."""
 
+    #: how many were raised in this process (``consult_sfu_store_errors_total``)
+    raised = 0
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        StoreError.raised += 1
+
 
 class SetWhen(enum.Enum):
     """Condition of :meth:`Store.set_raw` (Redis ``SET`` with nothing, ``NX`` or ``XX``)."""
