@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from control import metrics, pages, ws
+from control import logs, metrics, pages, ws
 from control.api import setup_api
 from control.cluster.install import install_cluster
 from control.cluster.options import WorkerOptions
@@ -88,6 +88,7 @@ def create_app(
 ) -> web.Application:
     """The server (one worker of a node). ``features`` default to every optional feature."""
     app = web.Application(client_max_size=8 * 1024 * 1024)
+    logs.install(app)  # first: every line of a request carries its id
     secret = resolve_secret(config)
     worker = worker or WorkerOptions()
     media = MediaServer(config.sfu)

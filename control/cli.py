@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +43,9 @@ def _load(args: argparse.Namespace) -> config_module.Config:
 
 
 def _logging(config: config_module.Config) -> None:
-    logging.basicConfig(level=config.server.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from control import logs  # aiohttp: the server's commands only
+
+    logs.configure(config.server.log_level, config.server.log_format)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

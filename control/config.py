@@ -24,7 +24,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from control.cluster.config import ClusterConfig
 from control.data_dir import default_data_dir
@@ -57,6 +57,8 @@ class ServerConfig:
     #: Secret, API keys (memory store), caption models: control/data_dir.py says the default
     data_dir: Path = field(default_factory=default_data_dir)
     log_level: str = "INFO"
+    #: text (time LEVEL logger: message [request id]) or json (one object per line): control/logs.py
+    log_format: Literal["text", "json"] = "text"
 
     def __post_init__(self) -> None:
         level = self.log_level.strip().upper()

@@ -96,6 +96,7 @@ async def serve_websocket(
     held: str | None = None
     connection = _Connection(ws, session)
     handed_over: Piped | NotOwner | None = None
+    joined = False
     try:
         async for frame in ws:
             if frame.type == WSMsgType.TEXT:
@@ -120,6 +121,9 @@ async def serve_websocket(
                         await session.close("rate_limited", notify=False)
                         break
                 await session.handle_text(frame.data)
+                if not joined and session.state is SessionState.JOINED and session.context is not None:
+                    joined = True  # ids only: names are the participants' data
+                    logger.info("session joined room %s as %s (%s)", session.context.room, session.participant_id, session.context.role)
             elif frame.type == WSMsgType.BINARY:
                 session.error("bad_json", "binary frames are not accepted: send JSON text frames")
             elif frame.type == WSMsgType.ERROR:
@@ -127,6 +131,8 @@ async def serve_websocket(
             if writer.done():
                 break
     finally:
+        if joined:
+            logger.info("session %s closed", session.participant_id)
         if handed_over is None:
             closing = asyncio.create_task(_close_session(session, writer, ws, router, held, connection), name="ws-close")
             tasks = app[CLOSING].tasks

@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from control import logs
 from control.cluster.install import CLUSTER, ClusterHandle
 from control.cluster.options import WorkerOptions
 from control.config import Config, ConfigError
@@ -60,7 +61,7 @@ def run_worker(config: Config, options: WorkerOptions, loop_factory: Any = None)
         from control.app import create_app
 
         app = create_app(config, worker=options)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=logs.access_logger(), access_log_class=logs.AccessLogger, handle_signals=False)
         await runner.setup()
         if options.listen_fd is not None:
             site: web.BaseSite = web.SockSite(runner, socket.socket(fileno=options.listen_fd))
@@ -89,7 +90,7 @@ def run_worker(config: Config, options: WorkerOptions, loop_factory: Any = None)
         if options.control_fd is not None:
             channel = asyncio.create_task(_control_channel(options.control_fd, handle), name="worker-control")
         else:
-            print(f"consult-sfu serving on {config.public_url} (loop: {type(loop).__module__})", flush=True)
+            logs.announce(f"consult-sfu serving on {config.public_url} (loop: {type(loop).__module__})", config.server.log_format)
         try:
             await handle.drained.wait()
         finally:
