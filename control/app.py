@@ -115,6 +115,7 @@ def create_app(
     limits = Limits(config.limits)
     app[ws.LIMITS] = limits
     metrics.add_source(app, lambda: _limit_samples(limits))
+    metrics.add_source(app, lambda: [metrics.Sample("event_loop_tasks", "gauge", "asyncio tasks alive in this process (leak check)", len(asyncio.all_tasks()))])
     metrics.add_source(app, lambda: [metrics.Sample("store_errors_total", "counter", "store (Redis) operations that failed in this process", StoreError.raised)])
     install_cluster(
         app, config=config.cluster, store=store, media=media, verify_token=deps.verify_token,

@@ -25,9 +25,6 @@ from dataclasses import asdict, dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-
 from effects.config import EffectsConfig
 from effects.errors import ImageNotFound, ImageRejected
 from effects.image_formats import (
@@ -39,12 +36,18 @@ from effects.image_formats import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from effects.i420 import I420Array
+
+    BgrImage = npt.NDArray[np.uint8]
 
 
 def _cv2() -> ModuleType:
     """OpenCV, imported at the first picture (the ``effects`` extra): a server without the
-    extra, or one whose participants never use backgrounds, never loads it (~40 ms, ~30 MB)."""
+    extra, or one whose participants never use backgrounds, never loads it (~40 ms, ~30 MB).
+    numpy too is imported where a picture is handled, not with the module (~15 MB)."""
     try:
         return importlib.import_module("cv2")
     except ImportError:
@@ -52,7 +55,6 @@ def _cv2() -> ModuleType:
             "unavailable", "background images need the effects extra (pip install 'consult-sfu[effects]'), not installed here"
         ) from None
 
-BgrImage = npt.NDArray[np.uint8]
 
 #: Ready-made copies kept per image (one per frame size in use; renditions scale after).
 SIZES_KEPT_PER_IMAGE = 8
@@ -218,6 +220,8 @@ class BackgroundImageStore:
             check_structure(fmt, data)
         except HeaderError as error:
             raise ImageRejected("corrupt", str(error)) from None
+        import numpy as np
+
         cv2 = _cv2()
         decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
         if decoded is None:
@@ -230,6 +234,8 @@ class BackgroundImageStore:
 
     def _master(self, image: BgrImage) -> BgrImage:
         """Scaled down (never up) to just cover the largest output size."""
+        import numpy as np
+
         height, width = image.shape[:2]
         scale = max(self._config.max_output_width / width, self._config.max_output_height / height)
         if scale < 1.0:
