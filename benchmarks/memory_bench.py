@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aioice.ice
 import aiohttp
+import aioice.ice
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,6 +43,10 @@ from tests.support.peer import TestPeer  # noqa: E402
 
 SECRET = "memory-bench-secret-0123456789abcdef0123"
 BINARY = Path(sys.executable).parent / "consult-sfu"
+
+
+def loopback_only(use_ipv4: bool = True, use_ipv6: bool = True) -> list[str]:
+    return ["127.0.0.1"]
 
 
 def free_port() -> int:
@@ -113,15 +117,14 @@ async def one_cycle(http: aiohttp.ClientSession, ws_url: str, identity: str) -> 
 
 
 async def run(cycles: int) -> dict[str, Any]:
-    aioice.ice.get_host_addresses = lambda use_ipv4=True, use_ipv6=True: ["127.0.0.1"]  # type: ignore[assignment]
+    aioice.ice.get_host_addresses = loopback_only  # our peers live on loopback (aioice leaves it out)
     port = free_port()
     base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
     data = Path(tempfile.mkdtemp(prefix="memory-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_SFU_")}
     env.update(CONSULT_SFU_SECRET=SECRET, CONSULT_SFU_DATA_DIR=str(data), CONSULT_SFU_ICE_HOST_ADDRESSES="127.0.0.1",
                CONSULT_SFU_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([str(BINARY), "serve", "--workers", "1", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = await asyncio.to_thread(start_server, port, env)
     out: dict[str, Any] = {}
     try:
         async with aiohttp.ClientSession() as http:
@@ -162,12 +165,22 @@ async def run(cycles: int) -> dict[str, Any]:
             out["cycles"] = cycles
             out["cycles_rss_change_pct"] = round(100 * (out["cycles_end"]["rss_mb"] / out["cycles_start"]["rss_mb"] - 1), 2)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        await asyncio.to_thread(stop_server, proc)
     return out
+
+
+def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [str(BINARY), "serve", "--workers", "1", "--port", str(port)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 def main() -> None:
