@@ -16,7 +16,10 @@ Settings of the feature itself (not of the captions package):
 - ``default_language``: what a participant who never chose is assumed to speak
   (default ``en`` when it can be recognised, else the first recognisable language);
 - ``ready_timeout_s``: how long the workers may take to start before captions are
-  declared unavailable (default 120).
+  declared unavailable (default 120);
+- ``idle_stop_s``: with ``first_use``, the workers stop once nobody has used captions for
+  this long (no listener, no consultation holding a transcript; default 600 s, 0: never)
+  and start again at the next use.
 """
 
 from __future__ import annotations
@@ -37,10 +40,13 @@ class CaptionsFeatureConfig:
     start_workers: Literal["startup", "first_use"] = "first_use"
     default_language: str | None = None
     ready_timeout_s: float = 120.0
+    idle_stop_s: float = 600.0
 
     def __post_init__(self) -> None:
         if self.ready_timeout_s <= 0:
             raise ValueError(f"ready_timeout_s must be positive, got {self.ready_timeout_s!r}")
+        if self.idle_stop_s < 0:
+            raise ValueError(f"idle_stop_s must be 0 (never) or more, got {self.idle_stop_s!r}")
 
     def under(self, data_dir: Path) -> CaptionsFeatureConfig:
         """The same settings with relative model folders placed under ``data_dir``."""
