@@ -21,15 +21,17 @@ import platform
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
 from prometheus_client import ProcessCollector
 
-from sfu import MediaServer
+if TYPE_CHECKING:
+    from sfu import MediaServer
 
 routes = web.RouteTableDef()
-MEDIA = web.AppKey("media", MediaServer)
+#: the media plane (typed only: a node's supervisor imports this module but never aiortc)
+MEDIA: web.AppKey[MediaServer] = web.AppKey("media")
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ TIMESTAMP_HEADER = "X-Consult-Timestamp"
 TOLERANCE_S = 300.0
 #: events whose body is never written to the store (consultation content)
 MEMORY_ONLY_EVENTS = frozenset({"chat_transcript"})
+#: how often the outbox's pending deliveries are counted for /metrics
+COUNT_EVERY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,9 @@ class WebhookConfig:
     backoff_base_s: float = 0.5
     backoff_max_s: float = 60.0
     timeout_s: float = 5.0
-    #: how often the outbox is looked at for due deliveries (also when nothing was emitted here)
-    poll_s: float = 0.5
+    #: how often the outbox is looked at for due deliveries (also when nothing was emitted here:
+    #: another process's, or a restarted one's); an emit here wakes the sender at once
+    poll_s: float = 1.0
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -150,6 +153,7 @@ class WebhookDispatcher:
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self._closing = False
+        self._counted_at = 0.0
         self.stats = WebhookStats()
 
     async def start(self) -> None:
@@ -250,8 +254,10 @@ class WebhookDispatcher:
                     task.add_done_callback(self._delivery_done)
                 free -= len(due)
             self._wake.clear()
-            with contextlib.suppress(StoreError):
-                self.stats.pending = (await self.counts())["pending"]
+            if self._clock() >= self._counted_at + COUNT_EVERY_S:  # the gauge: a store read every 10 s
+                self._counted_at = self._clock()
+                with contextlib.suppress(StoreError):
+                    self.stats.pending = (await self.counts())["pending"]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_delay())
 

@@ -20,14 +20,16 @@ import logging
 import os
 import signal
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from control import logs
-from control.cluster.install import CLUSTER, ClusterHandle
 from control.cluster.options import WorkerOptions
 from control.config import Config, ConfigError
+
+if TYPE_CHECKING:  # the worker's side: a node's supervisor imports port_slice only, never aiortc
+    from control.cluster.install import ClusterHandle
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ def run_worker(config: Config, options: WorkerOptions, loop_factory: Any = None)
             await runner.cleanup()
             address = f"{config.server.host}:{config.server.port}"
             raise ConfigError(f"server.host/server.port: cannot listen on {address}: {exc.strerror or exc}") from None
+        from control.cluster.install import CLUSTER
+
         handle = app[CLUSTER]
         handle.worker.on_moving_out = site.stop
         loop = asyncio.get_running_loop()

@@ -1,6 +1,7 @@
 """Heavy optional libraries load only in the processes that use them.
 
-The administration commands never import OpenCV, mediapipe or the caption libraries; a
+The administration commands never import OpenCV, mediapipe, the caption libraries or even
+aiortc and PyAV; a
 server's own process does not either until a participant uses a feature that needs them
 (effects at the first ``set_effect``, captions in their worker processes only). Checked in
 this environment, where every extra is installed, on real processes.
@@ -30,10 +31,14 @@ PROBE = (
 )
 
 
+#: not even the media stack for a command that forwards no media (sfu's face imports it lazily)
+MEDIA_STACK = ("aiortc", "av")
+
+
 def heavy_imports(tmp_path: Path, *args: str) -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_SFU_")}
     env["CONSULT_SFU_DATA_DIR"] = str(tmp_path / "data")
-    code = f"HEAVY = {HEAVY!r}\n{PROBE}"
+    code = f"HEAVY = {HEAVY + MEDIA_STACK!r}\n{PROBE}"
     result = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     line = next(line for line in result.stderr.splitlines() if line.startswith("IMPORTED "))
     return list(json.loads(line.removeprefix("IMPORTED ")))
