@@ -81,6 +81,9 @@ _COUNTERS = {
     "frames_dropped": "decoded frames not processed because a newer one was waiting",
     "renditions_started": "renditions started",
     "renditions_stopped": "renditions stopped after nobody needed them",
+    "retransmissions_suppressed": "NACKed packets not resent: resent less than the leg's round trip ago",
+    "adaptation_switches_up": "subscriber videos switched to a bigger picture by their link's estimate",
+    "adaptation_switches_down": "subscriber videos switched to a smaller picture (or paused) by their link's estimate",
 }
 _GAUGES = {
     "rooms": "rooms with media",
@@ -89,6 +92,12 @@ _GAUGES = {
     "consumers": "subscriber legs",
     "renditions": "active renditions (one encoder each)",
     "decoders": "producers being decoded",
+    "legs_paused_for_bandwidth": "subscriber video legs paused because their link cannot carry the smallest picture",
+    "links_estimated": "subscriber links with a bandwidth estimate (seen congested; the others are not limited)",
+    **{
+        f"link_estimate_le_{b}kbps": f"subscriber links whose bandwidth estimate is at most {b} kbit/s"
+        for b in (100, 300, 600, 1200, 2500)
+    },
 }
 
 

@@ -9,9 +9,10 @@ address) or a ``rate_limited`` error on the socket (a join refused per token: th
 only known from the join message, after the upgrade; the server then closes the socket). Limits are per process: a node with N workers allows up to N times as much in total.
 
 The buckets are kept for the most recently seen keys only (``max_keys`` per limit, the
-least recently used forgotten first), so a flood of addresses cannot grow memory. Addresses
-in ``exempt_networks`` (loopback by default: the tests, load tests and a reverse proxy on
-the same host, which should then limit per address itself) are never limited per address.
+least recently used forgotten first), so a flood of addresses cannot grow memory. The
+address is the client's as ``server.trusted_proxies`` makes it out (control/forwarded.py);
+addresses in ``exempt_networks`` (loopback by default: the tests and load tests) are never
+limited per address.
 """
 
 from __future__ import annotations

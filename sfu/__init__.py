@@ -12,6 +12,7 @@ from sfu.config import IceConfig, IceServer, RenditionConfig, SfuConfig
 from sfu.errors import Forbidden, InvalidSdp, NotFound, SfuError, Unsupported, WrongState
 from sfu.events import (
     CameraStalled,
+    LinkQualityChanged,
     ParticipantJoined,
     ParticipantLeft,
     ProducerDescription,
@@ -69,6 +70,7 @@ __all__ = [
     "IceConfig",
     "IceServer",
     "InvalidSdp",
+    "LinkQualityChanged",
     "MediaKind",
     "MediaServer",
     "NotFound",

@@ -15,6 +15,7 @@ from sfu.config import IceConfig, SfuConfig
 from sfu.events import RoomListener
 from sfu.ids import RoomId
 from sfu.latency_probe import LatencyProbe
+from sfu.link_adaptation import link_estimate_buckets
 from sfu.room import Room
 from sfu.stats import SfuCounters
 
@@ -104,6 +105,8 @@ class MediaServer:
             "consumers": sum(len(p.consumers) for p in participants),
             "renditions": sum(len(pr.sources.renditions) for pr in producers),
             "decoders": sum(1 for pr in producers if pr.sources.decoding),
+            "legs_paused_for_bandwidth": sum(p.link.paused_legs() for p in participants),
+            **link_estimate_buckets([p.link.estimator.estimate for p in participants]),
         }
 
     def dump(self) -> dict[str, object]:

@@ -47,6 +47,7 @@ from sfu.errors import InvalidSdp, NotFound, WrongState
 from sfu.ids import ConsumerId, ParticipantId, ProducerId, RoomId, new_id
 from sfu.kinds import MediaKind, TrackSource, default_source, is_media_kind
 from sfu.latency_probe import LatencyProbe
+from sfu.link_adaptation import LinkAdapter, LinkQuality
 from sfu.negotiation import codec_preferences
 from sfu.packet.rewriter import LegRewriter
 from sfu.producer import Producer
@@ -136,6 +137,7 @@ class Participant:
         on_stall_change: Callable[[Producer, bool], None],
         echo: bool = False,
         latency_probe: LatencyProbe | None = None,
+        on_quality_change: Callable[[Participant, LinkQuality], None] | None = None,
     ) -> None:
         self.room_id = room_id
         self.id = participant_id
@@ -159,6 +161,13 @@ class Participant:
         self._negotiation_lock = asyncio.Lock()
         self._subscribe_dirty = False
         self._awaiting_answer = False
+        self._on_quality_change = on_quality_change
+        #: this participant's subscribe link: bandwidth estimate and per-leg choice (issue 15)
+        self.link = LinkAdapter(config=config.renditions, counters=counters, on_quality=self._quality_changed)
+
+    def _quality_changed(self, quality: LinkQuality) -> None:
+        if self._on_quality_change is not None:
+            self._on_quality_change(self, quality)
 
     @property
     def consumers(self) -> dict[ProducerId, Consumer]:
@@ -324,6 +333,7 @@ class Participant:
         )
         self._subscriptions[producer.id] = _Subscription(producer, consumer, transceiver)
         producer.sources.attach(consumer, now)
+        self.link.watch(consumer, producer)
         self._mark_dirty()
         return consumer
 
@@ -333,6 +343,7 @@ class Participant:
             return
         consumer, producer, transceiver = subscription.consumer, subscription.producer, subscription.transceiver
         producer.sources.detach(consumer, now)
+        self.link.forget(consumer)
         consumer.close()
         transceiver.direction = "inactive"
         codec_mime = producer.codec.mimeType.lower() if producer.codec else ""
@@ -404,9 +415,10 @@ class Participant:
         if any(c.handle.parameters is None for c in self.consumers.values()):
             await start_pending_transceivers(pc)
 
-    async def send_sender_reports(self, now_unix: float) -> None:
+    async def send_sender_reports(self, now_unix: float, now: float) -> None:
+        """Every leg's SR at wall time ``now_unix`` (monotonic ``now``)."""
         for consumer in list(self.consumers.values()):
-            report = consumer.sender_report(now_unix)
+            report = consumer.sender_report(now_unix, now)
             if report is None:
                 continue
             params = consumer.handle.parameters
@@ -423,6 +435,7 @@ class Participant:
         self.closed = True
         for subscription in self._subscriptions.values():
             subscription.producer.sources.detach(subscription.consumer, now)
+            self.link.forget(subscription.consumer)
             subscription.consumer.close()
         self._subscriptions.clear()
         self._pool.clear()
@@ -447,6 +460,7 @@ class Participant:
             "producers": [p.dump() for p in self.producers.values()],
             "consumers": [c.dump() for c in self.consumers.values()],
             "pooled_legs": len(self._pool),
+            "link": self.link.dump(time.monotonic()),
         }
 
 

@@ -196,6 +196,9 @@ class Joined(Message):
     participants: list[ParticipantInfo]
     producers: list[ProducerInfo]
     started_at: float | None = None
+    #: true when this join took back the participant's session within the reconnect grace
+    #: (same participant id; admitted status, queue place and choices kept); absent otherwise
+    resumed: bool | None = None
 
 
 @server_message("published")
@@ -264,6 +267,32 @@ class CameraProblem(Message):
     participant_id: str
     producer_id: str
     resolved: bool = False
+
+
+@server_message("participant_reconnecting")
+@dataclass(kw_only=True)
+class ParticipantReconnecting(Message):
+    """A participant's connection dropped (``reconnecting: true``) or they are back (``false``).
+
+    While reconnecting they stay in the room (their tile stays); if they are not back within
+    the reconnect grace, ``participant_left`` follows.
+    """
+
+    participant_id: str
+    reconnecting: bool = True
+@server_message("quality")
+@dataclass(kw_only=True)
+class Quality(Message):
+    """What your connection carries changed (issue 15). ``direction`` "receive": the videos you
+    receive, each at the best picture your link carries: "good" (all at their best), "reduced"
+    (``reduced`` lists the tracks at a lower resolution), "paused" (``paused`` lists the videos
+    paused to keep audio; they resume by themselves)."""
+
+    direction: Literal["receive"] = "receive"
+    state: Literal["good", "reduced", "paused"]
+    estimate_kbps: int | None = None
+    reduced: list[str] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)
 
 
 @server_message("pong")
