@@ -6,8 +6,9 @@ Starts ``consult-sfu serve --workers 1`` (every feature available, defaults othe
 loopback port and measures the server's process tree (the server and any child it started):
 
 1. idle RSS, 5 s after it answers /healthz;
-2. a 1:1 call: two aiortc peers (in this process, not counted) publish 320x240 video and
-   audio and receive each other's; RSS while both receive, minus idle, per participant;
+2. two 1:1 calls one after the other: two aiortc peers (in this process, not counted)
+   publish 320x240 video and audio and receive each other's; RSS while both receive, minus
+   RSS before the call, per participant (the second call has no first-use allocations);
 3. ``--cycles`` join/leave cycles over the signalling protocol (a WebSocket, ``join``,
    ``joined``, ``leave``, ``bye``), one at a time, each with its own identity; RSS, open file
    descriptors and asyncio tasks (``process_open_fds``, ``consult_sfu_event_loop_tasks``
@@ -116,6 +117,23 @@ async def one_cycle(http: aiohttp.ClientSession, ws_url: str, identity: str) -> 
                     break
 
 
+async def one_call(ws_url: str, room: str, pid: int) -> float:
+    """A 1:1 call; the server tree's RSS while both participants receive each other."""
+    doctor = TestPeer(ws_url, mint(SECRET, room=room, identity="dr", role="practitioner"), "dr")
+    patient = TestPeer(ws_url, mint(SECRET, room=room, identity="ann", role="client"), "ann")
+    try:
+        dr, ann = await doctor.connect(), await patient.connect()
+        await doctor.publish([(PatternVideoTrack(320, 240, 15), "camera"), (ToneAudioTrack(), "microphone")])
+        await patient.publish([(PatternVideoTrack(320, 240, 15), "camera"), (ToneAudioTrack(), "microphone")])
+        await patient.wait_frames(dr["participant_id"], "video", 30, timeout=60)
+        await doctor.wait_frames(ann["participant_id"], "video", 30, timeout=60)
+        await asyncio.sleep(3)
+        return rss_mb(pid)
+    finally:
+        await doctor.close()
+        await patient.close()
+
+
 async def run(cycles: int) -> dict[str, Any]:
     aioice.ice.get_host_addresses = loopback_only  # our peers live on loopback (aioice leaves it out)
     port = free_port()
@@ -133,21 +151,13 @@ async def run(cycles: int) -> dict[str, Any]:
             out["idle_rss_mb"] = rss_mb(proc.pid)
             out["idle_processes"] = len(tree(proc.pid))
 
-            doctor = TestPeer(ws_url, mint(SECRET, room="call", identity="dr", role="practitioner"), "dr")
-            patient = TestPeer(ws_url, mint(SECRET, room="call", identity="ann", role="client"), "ann")
-            try:
-                dr, ann = await doctor.connect(), await patient.connect()
-                await doctor.publish([(PatternVideoTrack(320, 240, 15), "camera"), (ToneAudioTrack(), "microphone")])
-                await patient.publish([(PatternVideoTrack(320, 240, 15), "camera"), (ToneAudioTrack(), "microphone")])
-                await patient.wait_frames(dr["participant_id"], "video", 30, timeout=60)
-                await doctor.wait_frames(ann["participant_id"], "video", 30, timeout=60)
+            for round_ in (1, 2):  # the second call: without the first call's one-time allocations
+                before = rss_mb(proc.pid)
+                call_rss = await one_call(ws_url, f"call-{round_}", proc.pid)
+                out[f"call{round_}_rss_mb"] = call_rss
+                out[f"call{round_}_per_participant_mb"] = (call_rss - before) / 2
                 await asyncio.sleep(3)
-                out["call_rss_mb"] = rss_mb(proc.pid)
-                out["per_participant_mb"] = (out["call_rss_mb"] - out["idle_rss_mb"]) / 2
-            finally:
-                await doctor.close()
-                await patient.close()
-            await asyncio.sleep(3)
+            out["call_rss_mb"], out["per_participant_mb"] = out["call1_rss_mb"], out["call1_per_participant_mb"]
             out["after_call_rss_mb"] = rss_mb(proc.pid)
 
             for i in range(50):  # warm-up: first-use allocations, caches
@@ -196,7 +206,8 @@ def main() -> None:
         return
     s, e = result["cycles_start"], result["cycles_end"]
     print(f"idle server, RSS of its process tree ({result['idle_processes']} processes): {result['idle_rss_mb']:.1f} MB")
-    print(f"1:1 call: {result['call_rss_mb']:.1f} MB, {result['per_participant_mb']:.2f} MB per participant; after it: {result['after_call_rss_mb']:.1f} MB")
+    print(f"first 1:1 call: {result['call1_rss_mb']:.1f} MB, {result['call1_per_participant_mb']:.2f} MB per participant; "
+          f"second: {result['call2_rss_mb']:.1f} MB, {result['call2_per_participant_mb']:.2f} MB per participant; after them: {result['after_call_rss_mb']:.1f} MB")
     print(f"{result['cycles']} join/leave cycles in {result['cycles_s']} s: RSS {s['rss_mb']:.1f} -> {e['rss_mb']:.1f} MB "
           f"({result['cycles_rss_change_pct']:+.2f} %), fds {s['fds']:.0f} -> {e['fds']:.0f}, tasks {s['tasks']:.0f} -> {e['tasks']:.0f}")
 

@@ -35,7 +35,7 @@ from control.forwarded import parse_networks
 from control.plane import ControlPlane
 from control.ratelimit import Limits
 from control.store import Store, StoreError, create_store
-from control.tokens import TokenError, mint, verify
+from control.tokens import TokenError, TokensConfig, mint, verify
 from control.turn import TurnConfig
 from control.webhooks import WebhookDispatcher, webhook_samples
 from recordings_off import ConsultationMemory, Lifetime
@@ -77,13 +77,13 @@ def _turn_credentials(config: TurnConfig) -> Callable[[str, float], list[dict[st
     return lambda participant_id, now: [turn.ice_server(config, participant_id, now)]
 
 
-def make_token_verifier(secret: str) -> TokenVerifier:
+def make_token_verifier(secret: str, bounds: TokensConfig | None = None) -> TokenVerifier:
     """Join token -> who is joining, with the token rules of control/tokens.py; a refused
-    token raises JoinRefused (the session answers ``error`` with its reason)."""
+    token raises JoinRefused (the session answers ``access_refused`` with its reason)."""
 
     def verify_token(token: str) -> JoinContext:
         try:
-            claims = verify(secret, token)
+            claims = verify(secret, token, config=bounds)
         except TokenError as exc:
             raise JoinRefused(exc.reason, exc.message) from None
         return JoinContext(
@@ -110,7 +110,7 @@ def create_app(
     app.cleanup_ctx.append(plane.lifecycle)  # first in, last out: sessions leave the lobby before it stops
     deps = SessionDeps(
         media=media,
-        verify_token=make_token_verifier(secret),
+        verify_token=make_token_verifier(secret, config.tokens),
         ice_servers=ice_servers_for_clients(config),
         lobby=plane.lobby,
         registry=registry,

@@ -39,6 +39,7 @@ from control.forwarded import parse_networks
 from control.ratelimit import LimitsConfig
 from control.settings import ConfigError, EnvText, Section
 from control.store import BACKENDS, StoreConfig
+from control.tokens import TokensConfig
 from control.turn import TurnConfig
 from effects.config import EffectsConfig
 from sfu import IceConfig, RenditionConfig, SfuConfig
@@ -91,6 +92,7 @@ class Config:
     files: FilesConfig = field(default_factory=FilesConfig)
     session: SessionConfig = field(default_factory=SessionConfig)
     turn: TurnConfig = field(default_factory=TurnConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @property
@@ -128,6 +130,7 @@ SECTIONS: tuple[Section, ...] = (
     FILES_SECTION,
     Section("session", SessionConfig),
     Section("turn", TurnConfig),
+    Section("tokens", TokensConfig),
     Section("limits", LimitsConfig),
 )
 _BY_NAME = {section.name: section for section in SECTIONS}
@@ -167,6 +170,7 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None, **overri
         files=built["files"],
         session=built["session"],
         turn=built["turn"],
+        tokens=built["tokens"],
         limits=built["limits"],
     )
     _validate(config)

@@ -84,6 +84,7 @@ _COUNTERS = {
     "retransmissions_suppressed": "NACKed packets not resent: resent less than the leg's round trip ago",
     "adaptation_switches_up": "subscriber videos switched to a bigger picture by their link's estimate",
     "adaptation_switches_down": "subscriber videos switched to a smaller picture (or paused) by their link's estimate",
+    "legs_started_from_cached_keyframe": "video legs started from the source's recent keyframe, without a request",
 }
 _GAUGES = {
     "rooms": "rooms with media",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 
@@ -32,8 +31,8 @@ from control.cluster.routing import (
     ServeHere,
 )
 from control.ratelimit import Limits, retry_after
+from signalling.bounded_json import loads_bounded
 from signalling.messages import Error
-from signalling.messages_waiting import AccessRefused
 from signalling.session import ParticipantSession, SessionDeps, SessionState
 
 logger = logging.getLogger(__name__)
@@ -113,10 +112,7 @@ async def serve_websocket(
                         handed_over = decision
                         break
                     if isinstance(decision, Refuse):
-                        ref = _message_id(frame.data)
-                        session.send(AccessRefused(reason=decision.reason, message=decision.message))
-                        session.send(Error(code=decision.reason, message=decision.message, id=ref))
-                        await session.close(decision.reason, notify=False)
+                        await session.refuse(decision.reason, decision.message, ref=_message_id(frame.data))
                         break
                     if isinstance(decision, ServeHere) and decision.room is not None:
                         held = decision.room
@@ -162,7 +158,7 @@ async def serve_websocket(
 def _join_refusal(limits: Limits, text: str) -> str | None:
     """A join whose token joined too often lately: the message to refuse it with; else None."""
     with contextlib.suppress(ValueError, TypeError):
-        body = json.loads(text)
+        body = loads_bounded(text)
         if isinstance(body, dict) and body.get("type") == "join" and isinstance(body.get("token"), str):
             wait = limits.join_with_token(body["token"], time.monotonic())
             if wait:
@@ -172,7 +168,7 @@ def _join_refusal(limits: Limits, text: str) -> str | None:
 
 def _message_id(text: str) -> str | None:
     with contextlib.suppress(ValueError, TypeError):
-        body = json.loads(text)
+        body = loads_bounded(text)
         ref = body.get("id") if isinstance(body, dict) else None
         if isinstance(ref, str):
             return ref
@@ -227,4 +223,4 @@ async def _write(ws: web.WebSocketResponse, session: ParticipantSession) -> None
             await ws.send_str(frame)
         except (ConnectionResetError, RuntimeError):
             break
-    await ws.close()
+    await ws.close(code=session.close_code)

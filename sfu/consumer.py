@@ -41,7 +41,7 @@ from sfu.packet.leg_repair import LegRepair
 from sfu.packet.rewriter import LegRewriter
 from sfu.packet.rtp_header import ExtensionIds, RtpHeaderWriter, abs_send_time_from_seconds
 from sfu.packet.sender_report import LegSenderStats, ntp_from_unix
-from sfu.source import ForwardedPacket, ForwardedTrack, MediaSource
+from sfu.source import ForwardedPacket, ForwardedTrack, KeyframeReplay, MediaSource
 from sfu.stats import SfuCounters
 
 #: Packets of a pending source held while the current one finishes its frame (bounded).
@@ -129,6 +129,11 @@ class Consumer:
         self._want_keyframe(wanted, now)
 
     def _want_keyframe(self, source: MediaSource, now: float) -> None:
+        if self._writer is None:
+            # Not connected yet: a keyframe now would pass before the leg can send it, and
+            # would spend the publisher's keyframe budget (2/s) that other legs wait on. The
+            # leg asks when it connects (``_setup_writer``).
+            return
         self.keyframe_requests += 1
         source.request_keyframe(now)
 
@@ -190,7 +195,7 @@ class Consumer:
             params = self.handle.parameters
             if params is None:
                 return  # the subscriber's transport is not connected yet
-            writer = self._setup_writer(now)
+            writer = self._setup_writer(source, pkt, now)
         if self._video and self._gate.waiting and not self._gate.admit(pkt.keyframe, pkt.frame_start):
             return
         mapped = self._rewriter.rewrite(source.source_id, pkt.seq, pkt.ts, now)
@@ -219,7 +224,8 @@ class Consumer:
         counters.rtp_bytes_forwarded += len(data)
         self.handle.send_now(data)
 
-    def _setup_writer(self, now: float) -> RtpHeaderWriter:
+    def _setup_writer(self, source: MediaSource, pkt: ForwardedPacket, now: float) -> RtpHeaderWriter:
+        """The leg connected; ``pkt`` of ``source`` is the first packet it can send."""
         params = self.handle.parameters
         assert params is not None
         self._payload_type = params.payload_type
@@ -231,9 +237,30 @@ class Consumer:
                 audio_level=params.audio_level_ext_id,
             )
         )
-        if self._video and self.current is not None:
-            self._want_keyframe(self.current, now)
+        if self._video:
+            if self.current is not None and not self._start_from_recent_keyframe(source, pkt, now):
+                self._want_keyframe(self.current, now)
+            if self.pending is not None:
+                self._want_keyframe(self.pending, now)
         return self._writer
+
+    def _start_from_recent_keyframe(self, source: MediaSource, pkt: ForwardedPacket, now: float) -> bool:
+        """Start the picture without asking the publisher: ``pkt`` starts a keyframe, or the
+        source replays its recent packets from its last keyframe up to ``pkt`` (sent here, so
+        the leg's first picture leaves now; see sfu/packet/gop_cache.py)."""
+        if source is not self.current:
+            return False
+        if pkt.keyframe and pkt.frame_start:
+            return True
+        if not isinstance(source, KeyframeReplay):
+            return False
+        replay = source.replay_from_keyframe(now)
+        if not replay or (replay[-1].seq + 1) & 0xFFFF != pkt.seq:
+            return False  # none recent, or not contiguous with the live packet
+        self._counters.legs_started_from_cached_keyframe += 1
+        for cached in replay:
+            self._forward(source, cached, now)
+        return True
 
     # ------------------------------------------------------------ feedback from the subscriber
 

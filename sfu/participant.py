@@ -43,7 +43,7 @@ from sfu.aiortc_hooks import (
 )
 from sfu.config import SfuConfig
 from sfu.consumer import Consumer
-from sfu.errors import InvalidSdp, NotFound, WrongState
+from sfu.errors import InvalidCandidate, InvalidSdp, NotFound, WrongState
 from sfu.ids import ConsumerId, ParticipantId, ProducerId, RoomId, new_id
 from sfu.kinds import MediaKind, TrackSource, default_source, is_media_kind
 from sfu.latency_probe import LatencyProbe
@@ -84,6 +84,23 @@ def check_publish_offer(sdp: str) -> None:
     for section in media:
         if section.ice is None or not section.ice.usernameFragment or section.dtls is None or not section.dtls.fingerprints:
             raise InvalidSdp(f"media section {section.rtp.muxId!r} lacks ICE credentials or a DTLS fingerprint")
+
+
+def check_candidate_target(pc: RTCPeerConnection, sdp_mid: str | None, sdp_mline_index: int | None) -> None:
+    """Refuse a candidate for a media section the negotiated description does not have.
+
+    aiortc silently drops such a candidate; a client would never learn its mistake.
+    """
+    remote = pc.remoteDescription
+    if remote is None:
+        return
+    media = aiortc_sdp.SessionDescription.parse(remote.sdp).media
+    if sdp_mid is not None:
+        mids = [section.rtp.muxId for section in media]
+        if sdp_mid not in mids:
+            raise InvalidCandidate(f"field 'candidate.sdpMid' {sdp_mid!r} is not a media section of this connection ({', '.join(mids)})")
+    elif sdp_mline_index is not None and not 0 <= sdp_mline_index < len(media):
+        raise InvalidCandidate(f"field 'candidate.sdpMLineIndex' {sdp_mline_index} is beyond the {len(media)} media sections")
 
 
 @dataclass(frozen=True)
@@ -215,6 +232,7 @@ class Participant:
         parsed.sdpMLineIndex = sdp_mline_index
         if sdp_mid is None and sdp_mline_index is None:
             parsed.sdpMLineIndex = 0
+        check_candidate_target(pc, parsed.sdpMid, parsed.sdpMLineIndex)  # aiortc ignores an unknown one
         try:
             await pc.addIceCandidate(parsed)
         except _SDP_ERRORS as exc:

@@ -12,7 +12,10 @@ A waiting or joined session whose connection dropped (closed with reason
 join of the same room and identity takes it back: signalling/resume.py.
 Bad input never ends the session: it gets an ``error`` that names the problem
 (echoing the message's ``id``). A refused join (bad token, too early...) allocates
-nothing and closes the connection.
+nothing, gets one ``access_refused`` and closes the connection with close code
+:data:`CLOSE_REFUSED`. A join for an identity already connected to the room replaces
+the older session (it gets ``bye`` ``replaced`` and is closed): taken over with the
+reconnect grace on, closed with it off (signalling/join_outcome.py).
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ from sfu import events as ev
 from signalling import messages as m
 from signalling import messages_waiting as mw
 from signalling.codec import Message, ProtocolError, decode, encode
+from signalling.join_outcome import (
+    CLOSE_NORMAL,
+    CLOSE_REFUSED,
+    CLOSE_SLOW_CLIENT,
+    replace_older,
+    split_refusal,
+)
 from signalling.lobby import AllowAllLobby, JoinContext, Lobby, LobbyError
 from signalling.registry import (
     SessionRegistry as SessionRegistry,  # re-exported: where it always was
@@ -112,6 +122,8 @@ class ParticipantSession:
         self.participant: Participant | None = None
         self.settings: dict[str, Any] = {}
         self.close_reason: str | None = None
+        #: the WebSocket close code the edge closes with once the outbox is drained
+        self.close_code = CLOSE_NORMAL
         self._negotiation_task: asyncio.Task[None] | None = None
         self._negotiate_again = False
         self._started_at: float | None = None
@@ -135,10 +147,19 @@ class ParticipantSession:
         except asyncio.QueueFull:
             logger.warning("session %s: client not reading, closing", self.participant_id)
             self.close_reason = "slow_client"
+            self.close_code = CLOSE_SLOW_CLIENT
             self._close_outbox()
 
     def error(self, code: str, message: str, ref: str | None = None) -> None:
         self.send(m.Error(code=code, message=message, id=ref))
+
+    async def refuse(
+        self, reason: str, message: str, *, ref: str | None = None, opens_at: float | None = None
+    ) -> None:
+        """Refuse the join: one ``access_refused`` (echoing the join's id), then close with CLOSE_REFUSED."""
+        self.send(mw.AccessRefused(reason=reason, message=message, opens_at=opens_at, id=ref))
+        self.close_code = CLOSE_REFUSED
+        await self.close(reason, notify=False)
 
     def _close_outbox(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
@@ -162,8 +183,7 @@ class ParticipantSession:
         except SfuError as exc:
             self.error(exc.code, exc.message, msg.id)
         except JoinRefused as exc:
-            self.send(m.Error(code=exc.code, message=exc.message, id=msg.id))
-            await self.close(exc.code, notify=False)
+            await self.refuse(exc.code, exc.message, ref=msg.id, opens_at=exc.details.get("opens_at"))
         except Exception:  # a bug of ours: report it, keep the connection
             logger.exception("session %s: %s failed", self.participant_id, msg.type)
             self.error("internal_error", f"the server failed to handle '{msg.type}'; it has been logged", msg.id)
@@ -274,11 +294,12 @@ class ParticipantSession:
             if keeper is not None:
                 keeper.took_over()
         if decision.outcome == "refuse":
-            for out in decision.messages:
+            before, reason, text, opens_at = split_refusal(decision)
+            for out in before:
                 self.send(out)
-            reason = decision.reason or "refused"
-            text = next((getattr(x, "message", None) for x in decision.messages), None) or f"joining is refused: {reason}"
-            raise JoinRefused(reason, text)
+            raise JoinRefused(reason, text, {"opens_at": opens_at})
+        if previous is None:  # nothing taken back: after the lobby's decision (it kept the queue place)
+            await replace_older(self.deps.registry, context, self)
         self.context = context
         self.participant_id = participant_id
         self.settings = dict(decision.settings)

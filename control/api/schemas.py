@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from control.domain.names import NAME_PATTERN, TEXT_ID_MAX, TEXT_ID_PATTERN
 from control.domain.roles import ROLES
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+__all__ = ["COMPONENTS", "NAME_PATTERN"]
 MAX_TIME = 4102444800  # 2100-01-01, unix seconds
 WEEK_S = 7 * 24 * 3600
 
@@ -25,7 +26,7 @@ def _nullable(schema: Schema) -> Schema:
 
 
 TIME: Schema = {"type": "number", "minimum": 0, "maximum": MAX_TIME, "description": "unix seconds"}
-TEXT_ID: Schema = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[^\x00-\x1f]+$"}
+TEXT_ID: Schema = {"type": "string", "minLength": 1, "maxLength": TEXT_ID_MAX, "pattern": TEXT_ID_PATTERN}
 DEPARTMENT: Schema = {"type": "string", "pattern": NAME_PATTERN}
 
 COMPONENTS: dict[str, Schema] = {

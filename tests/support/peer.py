@@ -83,7 +83,7 @@ class TestPeer:
         self._spawn(self._read_loop())
         if not join:
             return {}
-        reply = await self.request({"type": "join", "token": self.token}, expect=("joined", "error", "waiting"))
+        reply = await self.request({"type": "join", "token": self.token}, expect=("joined", "error", "waiting", "access_refused"))
         if reply["type"] == "joined":
             self.joined = reply
         return reply
