@@ -10,13 +10,12 @@ key id of another organisation is 404, like an unknown one.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from aiohttp import web
 
-from control.api.common import scope_of, service
+from control.api.common import read_json_object, scope_of, service
 from control.api.openapi import ApiExtension
 from control.api.schemas import COMPONENTS
 from control.api.validate import check
@@ -42,15 +41,10 @@ def _key_id(request: web.Request) -> str:
 
 
 async def _read_json(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ControlError("bad_json", "request body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise ControlError("bad_json", "request body must be a JSON object")
+    """The JSON object body, required (``{}`` for the defaults), within the API's limits."""
+    data = await read_json_object(request)
+    if data is None:
+        raise ControlError("bad_json", "request body must be a JSON object ({} for the defaults)")
     return data
 
 
@@ -134,7 +128,7 @@ PATHS: dict[str, Any] = {
         "get": {"summary": "The organisation's API keys (never the keys themselves)", "responses": {**_ok("200", "ApiKeyList"), **_COMMON}},
         "post": {
             "summary": "Create an API key (organisation-wide, or for one department); the key is in this answer only",
-            "requestBody": {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ApiKeyCreate"}}}},
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ApiKeyCreate"}}}},
             "responses": {**_ok("201", "ApiKeyCreated"), **_COMMON, "400": _error("body is not a JSON object"), "422": _error("a field breaks a rule")},
         },
     },

@@ -183,7 +183,7 @@ def _paths() -> dict[str, Any]:
         "/v1/webhooks/secret": {
             "post": op(
                 "Rotate the signing secret: deliveries are signed with the new and the previous one for overlap_s seconds",
-                "200", "Webhooks", body="WebhookSecretRotate", errors=("403",), body_required=False,
+                "200", "Webhooks", body="WebhookSecretRotate", errors=("403",),
             ),
         },
     }

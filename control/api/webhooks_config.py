@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from control.api.common import read_body, scope_of, service
-from control.domain.errors import Forbidden
+from control.api.common import read_body, read_json_object, scope_of, service
+from control.api.schemas import COMPONENTS
+from control.api.validate import check
+from control.domain.errors import ControlError, Forbidden
 from control.domain.model import OrgSettings
 from control.domain.rules import WEBHOOK_EVENTS
 
@@ -52,7 +54,10 @@ async def put_webhooks(request: web.Request) -> web.Response:
 @routes.post("/webhooks/secret")
 async def rotate_webhook_secret(request: web.Request) -> web.Response:
     _org_scope(request)
-    body = await read_body(request, "WebhookSecretRotate")
+    body = await read_json_object(request)
+    if body is None:  # required: {} for the default overlap
+        raise ControlError("bad_json", "request body must be a JSON object ({} for the default overlap)")
+    check(COMPONENTS["WebhookSecretRotate"], body, "", COMPONENTS)
     overlap_s = float(body.get("overlap_s", DEFAULT_OVERLAP_S))
     settings = await service(request).rotate_webhook_secret(scope_of(request), overlap_s)
     return web.json_response(_view(settings))

@@ -103,6 +103,7 @@ async def test_rest_api_for_an_organisation_key(tmp_path: Path, store_settings: 
         assert (await status_of(server, dept_key, "GET", "/v1/apikeys"))[0] == 403  # department keys do not manage keys
         assert (await status_of(server, stranger, "DELETE", f"/v1/apikeys/{made['key_id']}"))[0] == 404  # another organisation's
         assert (await status_of(server, admin, "POST", "/v1/apikeys", {"department": "bad dept!"}))[0] == 422
+        assert (await status_of(server, admin, "POST", "/v1/apikeys"))[0] == 400  # the body is required ({} at least)
 
         status, rotated = await status_of(server, admin, "POST", f"/v1/apikeys/{made['key_id']}/rotate")
         assert status == 201 and rotated["department"] == "derma" and rotated["key_id"] != made["key_id"]
