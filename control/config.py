@@ -24,7 +24,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from control.cluster.config import ClusterConfig
 from control.data_dir import default_data_dir
@@ -36,6 +36,7 @@ from control.features.effects.config import SECTION as EFFECTS_SECTION
 from control.features.files.config import SECTION as FILES_SECTION
 from control.features.files.config import FilesConfig
 from control.forwarded import parse_networks
+from control.ratelimit import LimitsConfig
 from control.settings import ConfigError, EnvText, Section
 from control.store import BACKENDS, StoreConfig
 from control.tokens import TokensConfig
@@ -65,6 +66,8 @@ class ServerConfig:
     tls_key: Path | None = None
     #: Reverse proxies (addresses or networks) whose X-Forwarded-For names the client
     trusted_proxies: tuple[str, ...] = ()
+    #: text (time LEVEL logger: message [request id]) or json (one object per line): control/logs.py
+    log_format: Literal["text", "json"] = "text"
 
     def __post_init__(self) -> None:
         level = self.log_level.strip().upper()
@@ -90,6 +93,7 @@ class Config:
     session: SessionConfig = field(default_factory=SessionConfig)
     turn: TurnConfig = field(default_factory=TurnConfig)
     tokens: TokensConfig = field(default_factory=TokensConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @property
     def public_url(self) -> str:
@@ -127,6 +131,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("session", SessionConfig),
     Section("turn", TurnConfig),
     Section("tokens", TokensConfig),
+    Section("limits", LimitsConfig),
 )
 _BY_NAME = {section.name: section for section in SECTIONS}
 _PREFIX = "CONSULT_SFU_"
@@ -166,6 +171,7 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None, **overri
         session=built["session"],
         turn=built["turn"],
         tokens=built["tokens"],
+        limits=built["limits"],
     )
     _validate(config)
     return config

@@ -309,6 +309,20 @@ class Consultations:
 
         return await self.store.update_org(scope.org, change)
 
+    async def rotate_webhook_secret(self, scope: Scope, overlap_s: float) -> OrgSettings:
+        """A new signing secret; the old one signs deliveries too for ``overlap_s`` seconds."""
+        now = self.clock()
+
+        def change(settings: OrgSettings) -> OrgSettings:
+            if settings.webhook_secret is not None and overlap_s > 0:
+                settings.webhook_previous_secret = settings.webhook_secret
+                settings.webhook_previous_until = now + overlap_s
+            else:
+                settings.webhook_previous_secret, settings.webhook_previous_until = None, 0.0
+            settings.webhook_secret = "whsec_" + secrets.token_urlsafe(32)
+            return settings
+
+        return await self.store.update_org(scope.org, change)
 
 def _require_department(scope: Scope, department: str) -> None:
     """A department key naming another department: 403, as for creating a room there (docs/api.md).

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,10 +15,11 @@ from aiohttp import web
 
 from control.api.schemas import COMPONENTS, NAME_PATTERN
 from control.api.validate import check
-from control.apikeys import ApiKeyVerifier
+from control.apikeys import ApiKeyVerifier, parse_key_id
 from control.consultations import Consultations
 from control.domain.errors import BodyTooLarge, ControlError, InvalidField, UnsupportedMediaType
 from control.domain.scope import Scope
+from control.ratelimit import Limits, retry_after
 from control.store import StoreError
 from signalling.bounded_json import MAX_JSON_DEPTH, TooDeep, loads_bounded
 
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 SERVICE_KEY = web.AppKey("consultations", Consultations)
 VERIFIER_KEY = web.AppKey("api_key_verifier", ApiKeyVerifier)
 SCOPE_KEY = web.RequestKey("scope", Scope)
+#: requests per API key (absent: no limit)
+LIMITS_KEY = web.AppKey("api_limits", Limits)
 PUBLIC_PATHS = frozenset({"/v1/openapi.json", "/v1/docs"})
 _NAME_RE = re.compile(NAME_PATTERN)
 #: JSON request bodies of the /v1 API (uploads such as backgrounds have their own limits)
@@ -61,7 +65,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path not in PUBLIC_PATHS:
         verifier = request.config_dict[VERIFIER_KEY]
-        request[SCOPE_KEY] = await verifier.scope_for(request.headers.get("Authorization"))
+        authorization = request.headers.get("Authorization")
+        request[SCOPE_KEY] = await verifier.scope_for(authorization)
+        limits = request.config_dict.get(LIMITS_KEY)
+        if limits is not None and authorization is not None:
+            wait = limits.api_request(parse_key_id(authorization.removeprefix("Bearer ").strip()), time.monotonic())
+            if wait:
+                response = error_response(429, "rate_limited", f"too many requests with this API key: retry in {retry_after(wait)} s")
+                response.headers["Retry-After"] = retry_after(wait)
+                return response
     return await handler(request)
 
 

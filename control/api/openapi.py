@@ -180,6 +180,12 @@ def _paths() -> dict[str, Any]:
             "get": op("The organisation's webhook URLs and signing secret", "200", "Webhooks", errors=("403",)),
             "put": op("Set the webhook URLs (creates the signing secret once)", "200", "Webhooks", body="WebhooksPut", errors=("403",)),
         },
+        "/v1/webhooks/secret": {
+            "post": op(
+                "Rotate the signing secret: deliveries are signed with the new and the previous one for overlap_s seconds",
+                "200", "Webhooks", body="WebhookSecretRotate", errors=("403",),
+            ),
+        },
     }
 
 

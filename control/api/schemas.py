@@ -240,6 +240,20 @@ COMPONENTS: dict[str, Schema] = {
             "urls": {"type": "array", "items": {"type": "string"}},
             "signing_secret": {"type": ["string", "null"]},
             "events": {"type": "array", "items": {"type": "string"}},
+            "previous_secret_valid_until": {
+                "type": ["number", "null"],
+                "description": "until then (unix seconds) deliveries also carry the previous secret's signature",
+            },
+        },
+    },
+    "WebhookSecretRotate": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "overlap_s": {
+                "type": "number", "minimum": 0, "maximum": 604800,
+                "description": "seconds the previous secret still signs deliveries (default 86400)",
+            },
         },
     },
     "Error": {

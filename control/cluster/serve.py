@@ -24,14 +24,17 @@ import logging
 import os
 import signal
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from control.cluster.install import CLUSTER, ClusterHandle
+from control import logs
 from control.cluster.options import WorkerOptions
 from control.config import Config, ConfigError
 from control.tls import ReloadableTls, TlsError
+
+if TYPE_CHECKING:  # the worker's side: a node's supervisor imports port_slice only, never aiortc
+    from control.cluster.install import ClusterHandle
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,7 @@ def run_worker(config: Config, options: WorkerOptions, loop_factory: Any = None)
         from control.app import create_app
 
         app = create_app(config, worker=options)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=logs.access_logger(), access_log_class=logs.AccessLogger, handle_signals=False)
         await runner.setup()
         if options.listen_fd is not None:
             site: web.BaseSite = web.SockSite(runner, socket.socket(fileno=options.listen_fd), ssl_context=ssl_context)
@@ -90,6 +93,8 @@ def run_worker(config: Config, options: WorkerOptions, loop_factory: Any = None)
             await runner.cleanup()
             address = f"{config.server.host}:{config.server.port}"
             raise ConfigError(f"server.host/server.port: cannot listen on {address}: {exc.strerror or exc}") from None
+        from control.cluster.install import CLUSTER
+
         handle = app[CLUSTER]
         handle.worker.on_moving_out = site.stop
         loop = asyncio.get_running_loop()
@@ -110,7 +115,7 @@ def run_worker(config: Config, options: WorkerOptions, loop_factory: Any = None)
         if options.control_fd is not None:
             channel = asyncio.create_task(_control_channel(options.control_fd, handle, tls), name="worker-control")
         else:
-            print(f"consult-sfu serving on {config.public_url} (loop: {type(loop).__module__})", flush=True)
+            logs.announce(f"consult-sfu serving on {config.public_url} (loop: {type(loop).__module__})", config.server.log_format)
         try:
             await handle.drained.wait()
         finally:

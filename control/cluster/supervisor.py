@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from control import logs
 from control.cluster.private_redis import PrivateRedis, PrivateRedisError
 from control.cluster.registry import ClusterRegistry
 from control.cluster.serve import load_tls, port_slice
@@ -126,10 +127,10 @@ class Supervisor:
             stopped.cancel()
             if not self.stopping:
                 store = "private redis-server" if self.redis else self.config.store.backend
-                print(
+                logs.announce(
                     f"consult-sfu serving on {self.config.public_url} with {self.workers} workers"
                     f" (loop: {type(loop).__module__}, store: {store})",
-                    flush=True,
+                    self.config.server.log_format,
                 )
             await asyncio.gather(*watchers)
         finally:
