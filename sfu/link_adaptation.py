@@ -159,6 +159,15 @@ class LinkAdapter:
             logger.info("link %s: %s", "limited" if estimate is not None else "unlimited", self.estimator.dump(now))
         choices, switches = self._chooser.choose(estimate, audio_bps, legs, now)
         for switch in switches:
+            logger.info(
+                "leg %s switched %s to %s (estimate %s, audio %d bit/s, options %s)",
+                switch.leg,
+                switch.direction,
+                switch.choice,
+                estimate and int(estimate),
+                audio_bps,
+                [(o.picture, int(o.need_bps)) for leg in legs if leg.leg == switch.leg for o in leg.options],
+            )
             if switch.direction == "up":
                 self._counters.adaptation_switches_up += 1
             else:

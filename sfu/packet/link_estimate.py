@@ -20,7 +20,14 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
 
 * Nothing is known until the first congestion signal: the estimate is None (no limit).
 * Loss > 10 % over an interval of at least ``MIN_LOSS_PACKETS``: the estimate becomes
-  ``min(estimate, sent_rate) * (1 - loss / 2)`` (at most once per ``DECREASE_INTERVAL_S``).
+  ``sent * (1 - loss)`` when that is lower (or a fallen REMB, lower still: the loss confirms
+  it), what got through (libwebrtc's ``1 - loss / 2`` is made
+  for a sender that adjusts its rate smoothly; under heavy loss it stays far above the link:
+  93 % loss of 4.8 Mbit/s would leave 2.6 Mbit/s for a 300 kbit/s link), where ``sent`` is the highest rate we sent over the
+  last ``LOSS_BASE_WINDOW_S`` (a report describes packets sent a round trip and a report
+  interval ago, before any switch down it caused). Decreases (loss or REMB) do not compound:
+  at most one per ``DECREASE_INTERVAL_S``, and loss reported in the ``SETTLE_S`` after one is
+  not counted (it describes packets sent before the decrease, still queued or already lost).
 * A REMB that *fell* (by 10 % or more, within ``REMB_FALL_MEMORY_S``) and stays below 70 % of
   what we send for ``REMB_CONGESTED_FOR_S`` means the receiver saw queueing delay grow while we
   sent that much: the estimate becomes ``min(estimate, REMB)``. A receiver's estimate only
@@ -48,7 +55,9 @@ LOSS_DECREASE_ABOVE = 0.10
 LOSS_INCREASE_BELOW = 0.02
 #: Fewer packets than this in a loss interval: not enough to judge (libwebrtc: 20).
 MIN_LOSS_PACKETS = 20
-DECREASE_INTERVAL_S = 0.5
+DECREASE_INTERVAL_S = 1.5
+SETTLE_S = 1.0
+LOSS_BASE_WINDOW_S = 2.0
 GROWTH_PER_S = 1.20
 #: A REMB below this share of our sending rate, for this long, is a congestion signal.
 REMB_CONGESTED_BELOW = 0.70
@@ -100,6 +109,8 @@ class LinkEstimator:
         self._last_update: float | None = None
         self._last_decrease = float("-inf")
         self._remb_low_since: float | None = None
+        #: (time, sent rate) at each update, over LOSS_BASE_WINDOW_S
+        self._sent_history: deque[tuple[float, float]] = deque()
         self._remb_fell_at = float("-inf")
 
     # ------------------------------------------------------------ inputs
@@ -123,7 +134,7 @@ class LinkEstimator:
         """A receiver report block about one of our legs (cumulative figures, RFC 3550)."""
         previous = self._loss_legs.get(ssrc)
         self._loss_legs[ssrc] = _LossCounter(highest_sequence, packets_lost)
-        if previous is None:
+        if previous is None or now < self._last_decrease + SETTLE_S:
             return
         expected = highest_sequence - previous.highest
         if expected <= 0:
@@ -168,6 +179,11 @@ class LinkEstimator:
         dt = 0.0 if self._last_update is None else max(0.0, now - self._last_update)
         self._last_update = now
         sent = self.sent_rate(now)
+        history = self._sent_history
+        history.append((now, sent))
+        while history and now - history[0][0] > LOSS_BASE_WINDOW_S:
+            history.popleft()
+        sent_recently = max(rate for _, rate in history)
         remb = self.remb(now)
         loss, self._pending_loss = self._pending_loss, None
         if loss is not None:
@@ -180,17 +196,22 @@ class LinkEstimator:
         else:
             self._remb_low_since = None
         remb_congested = self._remb_low_since is not None and now - self._remb_low_since >= REMB_CONGESTED_FOR_S
-        if (
-            loss is not None
-            and loss > LOSS_DECREASE_ABOVE
-            and now - self._last_decrease >= DECREASE_INTERVAL_S
-        ):
-            base = sent if estimate is None else min(estimate, sent) if sent > 0 else estimate
-            if base > 0:  # nothing sent and nothing known: no base to decrease from
-                estimate = base * (1.0 - loss / 2.0)
-                self._last_decrease = now
+        may_decrease = now - self._last_decrease >= DECREASE_INTERVAL_S
+        if loss is not None and loss > LOSS_DECREASE_ABOVE:
+            # What got through: the loss is of what we sent (not of the estimate, which may be
+            # lower already: a base of min(estimate, sent) would compound a lasting loss).
+            base = sent_recently if sent_recently > 0 else (estimate or 0.0)
+            through = base * (1.0 - loss)
+            if remb is not None and fell and remb < through:
+                through = remb  # loss confirms the receiver's fallen estimate: no need to wait for it
+            # (nothing sent and nothing known: no base to decrease from)
+            if base > 0 and may_decrease and (estimate is None or through < estimate):
+                estimate = through
+                self._decreased(now)
         elif remb_congested and remb is not None:
-            estimate = remb if estimate is None else min(estimate, remb)
+            if may_decrease and (estimate is None or remb < estimate):
+                estimate = remb
+                self._decreased(now)
         elif estimate is not None and (
             self.last_loss is None or self.last_loss < LOSS_INCREASE_BELOW
         ):
@@ -212,6 +233,11 @@ class LinkEstimator:
         }
 
     # ------------------------------------------------------------ internals
+
+    def _decreased(self, now: float) -> None:
+        self._last_decrease = now
+        self._interval_lost = self._interval_expected = 0
+        self._pending_loss = None
 
     def _trim_sent(self, now: float) -> None:
         sent = self._sent

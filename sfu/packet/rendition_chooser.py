@@ -16,7 +16,7 @@ gets its best option.
 
 Hysteresis, per leg (no flapping): at most one switch per ``SWITCH_INTERVAL_S`` (2 s) in
 either direction; a switch down is taken at once otherwise (straight to what fits, however
-many steps); a switch up (or a resume) only after a better option has fitted for
+many steps, except that a leg is paused only from its smallest picture); a switch up (or a resume) only after a better option has fitted for
 ``UP_HOLD_S`` (5 s) without a break, to the best option that fitted the whole time. An
 up-switch followed within ``FAILED_PROBE_S`` by a switch down was a failed probe: the next
 up-switch waits ``FAILED_PROBE_HOLD_S`` (10 s).
@@ -179,6 +179,8 @@ class RenditionChooser:
                 return None
             failed_probe = now - state.last_up < FAILED_PROBE_S
             state.hold = FAILED_PROBE_HOLD_S if failed_probe else UP_HOLD_S
+            if wanted == len(options) and current < len(options) - 1:
+                wanted = len(options) - 1  # pausing is the last resort: the smallest picture first
             state.choice = _choice_at(wanted, options)
             state.last_switch = now
             return "down"

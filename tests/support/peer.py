@@ -34,6 +34,10 @@ class Received:
     first_frame_at: float | None = None
 
 
+def _same(sdp: str) -> str:
+    return sdp
+
+
 class TestPeer:
     __test__ = False  # not a pytest class
 
@@ -55,6 +59,9 @@ class TestPeer:
         self._mid_to_consumer: dict[str, dict[str, Any]] = {}
         self._published_mids: dict[str, str] = {}
         self._seq = 0
+        #: what the subscribe connection's SDPs go through (a relay in between rewrites candidates)
+        self.rewrite_subscribe_offer: Callable[[str], str] = _same
+        self.rewrite_subscribe_answer: Callable[[str], str] = _same
 
     # ------------------------------------------------------------ wire
 
@@ -166,10 +173,10 @@ class TestPeer:
             for rec in list(self.received.values()):
                 if rec.producer_id != c["producer_id"] and self._published_mids.get(c["mid"]) == rec.producer_id:
                     pass
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type="offer"))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=self.rewrite_subscribe_offer(msg["sdp"]), type="offer"))
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
-        await self.send({"type": "answer", "pc": "subscribe", "sdp": pc.localDescription.sdp})
+        await self.send({"type": "answer", "pc": "subscribe", "sdp": self.rewrite_subscribe_answer(pc.localDescription.sdp)})
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         assert self._subscribe_pc is not None

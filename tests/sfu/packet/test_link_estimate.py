@@ -90,14 +90,14 @@ def test_a_remb_above_what_we_send_is_no_bound() -> None:
     link.run(2, send_bps=900_000, capacity_bps=300_000)  # loss: an estimate exists
     before = estimator.estimate
     assert before is not None
-    after = link.run(2, send_bps=150_000, capacity_bps=10_000_000, remb=240_000)
+    after = link.run(4, send_bps=150_000, capacity_bps=10_000_000, remb=240_000)
     assert after is not None and after > before  # grows though REMB (240k) < estimate
 
 
 def test_the_estimate_grows_back_when_loss_ends_and_is_lifted_at_the_ceiling() -> None:
     estimator = LinkEstimator()
     link = Link(estimator)
-    link.run(3, send_bps=900_000, capacity_bps=250_000)
+    link.run(4, send_bps=900_000, capacity_bps=250_000)
     low = estimator.estimate
     assert low is not None and low < 500_000
     estimator.ceiling = 1_500_000
