@@ -46,6 +46,8 @@ from sfu.stats import SfuCounters
 logger = logging.getLogger(__name__)
 
 ADAPT_INTERVAL_S = 0.25
+#: After a switch, one more keyframe request this much later (see ``_keyframe_again``).
+KEYFRAME_AGAIN_S = 1.0
 #: Smoothing of measured rates (per adaptation step).
 RATE_EWMA = 0.3
 #: The estimate is dropped (no limit) once it exceeds what the subscriber would receive with
@@ -66,7 +68,7 @@ class LinkQuality:
 
 
 class _Watched:
-    __slots__ = ("applied", "consumer", "last_bytes", "producer", "rate")
+    __slots__ = ("applied", "consumer", "keyframe_again_at", "last_bytes", "producer", "rate")
 
     def __init__(self, consumer: Consumer, producer: Producer) -> None:
         self.consumer = consumer
@@ -75,6 +77,16 @@ class _Watched:
         self.rate: float | None = None
         #: the choice last handed to the producer (None: no limit)
         self.applied: Choice = None
+        #: when to ask the leg's source for one more keyframe after a switch (None: no need)
+        self.keyframe_again_at: float | None = None
+
+    def sent_since_last(self) -> int:
+        """Media bytes sent on the leg since the previous call. Retransmissions are left out:
+        receiver reports count loss over media sequence numbers, so the loss-based estimate
+        ("what got through") is a share of what was sent the first time."""
+        sent = max(0, self.consumer.bytes_sent - self.last_bytes)
+        self.last_bytes = self.consumer.bytes_sent
+        return sent
 
 
 class LinkAdapter:
@@ -141,11 +153,11 @@ class LinkAdapter:
         sent = 0
         audio_bps = 0.0
         for watched in self._legs.values():
-            delta = watched.consumer.bytes_sent - watched.last_bytes
-            watched.last_bytes = watched.consumer.bytes_sent
-            sent += max(0, delta)
+            delta = watched.sent_since_last()
+            sent += delta
             if dt:
-                watched.rate = _smooth(watched.rate, max(0, delta) * 8 / dt)
+                watched.rate = _smooth(watched.rate, delta * 8 / dt)
+            self._keyframe_again(watched, now)
             if watched.consumer.kind == "audio":
                 audio_bps += watched.rate or 0.0
         self.estimator.on_sent(sent, now)
@@ -181,11 +193,25 @@ class LinkAdapter:
                 watched.applied = choice
                 limit = choice if isinstance(choice, tuple) else None
                 watched.producer.sources.set_limit(watched.consumer, limit, choice == PAUSED, now)
+                watched.keyframe_again_at = None if choice == PAUSED else now + KEYFRAME_AGAIN_S
             if choice == PAUSED:
                 paused.append(watched.producer.id)
             elif choice != leg.options[0].picture:
                 reduced.append(watched.producer.id)
         self._report(estimate, tuple(reduced), tuple(paused))
+
+    @staticmethod
+    def _keyframe_again(watched: _Watched, now: float) -> None:
+        # A switch made because the link is congested asks the new source for a keyframe, and
+        # that keyframe may be lost behind what the link's queue still holds; a receiver that
+        # misses it decodes nothing until the next (aiortc's never asks). One more request once
+        # the queue has drained costs one keyframe of a small picture.
+        due = watched.keyframe_again_at
+        if due is not None and now >= due:
+            watched.keyframe_again_at = None
+            source = watched.consumer.current
+            if source is not None and watched.consumer.pending is None:
+                source.request_keyframe(now)
 
     def _video_legs(self, dt: float | None) -> list[VideoLeg]:
         legs: list[VideoLeg] = []

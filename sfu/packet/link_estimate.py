@@ -20,15 +20,14 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
 
 * Nothing is known until the first congestion signal: the estimate is None (no limit).
 * Loss > 10 % over an interval of at least ``MIN_LOSS_PACKETS``: the estimate becomes
-  ``sent * (1 - loss)`` when that is lower (or a fallen REMB, lower still: the loss confirms
-  it), what got through (libwebrtc's ``1 - loss / 2`` is made
+  ``sent * (1 - loss)`` when that is lower, what got through (libwebrtc's ``1 - loss / 2`` is made
   for a sender that adjusts its rate smoothly; under heavy loss it stays far above the link:
   93 % loss of 4.8 Mbit/s would leave 2.6 Mbit/s for a 300 kbit/s link), where ``sent`` is the highest rate we sent over the
   last ``LOSS_BASE_WINDOW_S`` (a report describes packets sent a round trip and a report
   interval ago, before any switch down it caused). Decreases (loss or REMB) do not compound:
   at most one per ``DECREASE_INTERVAL_S``, and loss reported in the ``SETTLE_S`` after one is
   not counted (it describes packets sent before the decrease, still queued or already lost).
-* A REMB that *fell* (by 10 % or more, within ``REMB_FALL_MEMORY_S``) and stays below 70 % of
+* A REMB that *fell* (by 10 % or more, within ``REMB_FALL_MEMORY_S``) and stays below 50 % of
   what we send for ``REMB_CONGESTED_FOR_S`` means the receiver saw queueing delay grow while we
   sent that much: the estimate becomes ``min(estimate, REMB)``. A receiver's estimate only
   falls on overuse; it lags a sender that ramps up (the first REMBs of a leg are low) and what
@@ -60,7 +59,7 @@ SETTLE_S = 1.0
 LOSS_BASE_WINDOW_S = 2.0
 GROWTH_PER_S = 1.20
 #: A REMB below this share of our sending rate, for this long, is a congestion signal.
-REMB_CONGESTED_BELOW = 0.70
+REMB_CONGESTED_BELOW = 0.50
 REMB_CONGESTED_FOR_S = 1.0
 REMB_FALL = 0.90
 REMB_FALL_MEMORY_S = 3.0
@@ -202,8 +201,6 @@ class LinkEstimator:
             # lower already: a base of min(estimate, sent) would compound a lasting loss).
             base = sent_recently if sent_recently > 0 else (estimate or 0.0)
             through = base * (1.0 - loss)
-            if remb is not None and fell and remb < through:
-                through = remb  # loss confirms the receiver's fallen estimate: no need to wait for it
             # (nothing sent and nothing known: no base to decrease from)
             if base > 0 and may_decrease and (estimate is None or through < estimate):
                 estimate = through
