@@ -35,13 +35,15 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
   persistence. A link only slightly narrower than what we send fills its queue and shows as loss. A REMB above what we send says
   little: a receiver's estimate only climbs to about 1.5x what it receives, so it is no upper
   bound for a bigger picture; it is ignored then.
-* Loss < 2 % and no REMB congestion: the estimate grows by ``GROWTH_PER_S`` (20 %/s, faster
+* Loss < 2 % and no REMB congestion: the estimate grows by ``GROWTH_PER_S`` up to
+  ``PROBE_FACTOR`` (2.5) times what we send (20 %/s, faster
   than libwebrtc's 8 % because our choices are coarse: each ladder step is about twice the
   bitrate of the one below, and a subscriber should be back on the source within 15 s of a link
   recovering). An up-switch is the probe: if the link cannot carry it, loss or REMB brings the
   estimate down within a second or two. Between 2 % and 10 % the estimate holds.
 * Once it grows past ``ceiling`` (set by the shell: what the subscriber would receive with no
-  limit, with margin) the link is unconstrained again: None.
+  limit, with margin), or after ``CLEAR_AFTER_S`` (20 s) without a decrease, the link is
+  unconstrained again: None (the next congestion starts a new estimate).
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ DECREASE_INTERVAL_S = 1.5
 SETTLE_S = 1.0
 LOSS_BASE_WINDOW_S = 2.0
 GROWTH_PER_S = 1.20
+#: Growth stops at this many times the rate we send (one ladder step is about 2x).
+PROBE_FACTOR = 2.5
+#: This long without a decrease (and with little loss): the link is not limiting, no estimate.
+CLEAR_AFTER_S = 20.0
 #: A REMB below this share of our sending rate, for this long, is a congestion signal.
 REMB_CONGESTED_BELOW = 0.50
 REMB_CONGESTED_FOR_S = 1.0
@@ -212,8 +218,12 @@ class LinkEstimator:
         elif estimate is not None and (
             self.last_loss is None or self.last_loss < LOSS_INCREASE_BELOW
         ):
-            estimate *= GROWTH_PER_S**dt
-            if self.ceiling is not None and estimate > self.ceiling:
+            # Grow, but not beyond PROBE_FACTOR x what we actually send: an estimate that climbs
+            # while we send little has been tested by nothing (the next step up is the probe).
+            bound = max(estimate, PROBE_FACTOR * sent_recently)
+            estimate = min(estimate * GROWTH_PER_S**dt, bound)
+            calm = now - self._last_decrease >= CLEAR_AFTER_S
+            if calm or (self.ceiling is not None and estimate > self.ceiling):
                 estimate = None
         if estimate is not None:
             estimate = max(float(self.min_bps), estimate)

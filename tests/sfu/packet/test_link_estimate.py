@@ -146,3 +146,15 @@ def test_bad_feedback_is_refused() -> None:
         LinkEstimator().on_remb(-1, [1], 0.0)
     with pytest.raises(LinkEstimateError, match="min_bps"):
         LinkEstimator(min_bps=0)
+
+
+def test_growth_is_bounded_by_what_we_send_then_cleared_when_calm() -> None:
+    estimator = LinkEstimator()
+    link = Link(estimator)
+    link.run(4, send_bps=900_000, capacity_bps=250_000)
+    # Sending 100 kbit/s (a paused video's audio, a small picture): the estimate may probe up
+    # to 2.5x that, not climb on untested.
+    grown = link.run(8, send_bps=100_000, capacity_bps=10_000_000)
+    assert grown is not None and grown <= 350_000  # 2.5 x 100k, and what the last second of 900k allowed
+    # Twenty seconds after the last decrease, without loss: no longer limited.
+    assert link.run(10, send_bps=100_000, capacity_bps=10_000_000) is None
