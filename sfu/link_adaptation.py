@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -33,13 +34,22 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
+from sfu.aiortc_hooks import ReceiverTap
 from sfu.config import RenditionConfig
 from sfu.consumer import Consumer
 from sfu.events import LinkState
 from sfu.ids import ConsumerId, ProducerId
 from sfu.packet.link_estimate import LinkEstimator
-from sfu.packet.rendition_chooser import HEADROOM, Choice, RenditionChooser, VideoLeg, video_options
+from sfu.packet.rendition_chooser import (
+    HEADROOM,
+    Choice,
+    RenditionChooser,
+    VideoLeg,
+    rendition_bitrate,
+    video_options,
+)
 from sfu.packet.renditions import PAUSED
+from sfu.packet.uplink_watch import UplinkWatch
 from sfu.producer import Producer
 from sfu.stats import SfuCounters
 
@@ -271,6 +281,42 @@ class LinkAdapter:
                 str(k): w.applied for k, w in self._legs.items() if w.consumer.kind == "video"
             },
         }
+
+
+class UplinkMonitor:
+    """One publisher's uplink: per video producer, whether the REMB we send it stays well below
+    what its picture needs (sans-I/O :class:`~sfu.packet.uplink_watch.UplinkWatch`)."""
+
+    def __init__(
+        self, *, config: RenditionConfig, on_change: Callable[[Literal["good", "limited"], int | None, tuple[ProducerId, ...]], None]
+    ) -> None:
+        self._config = config
+        self._on_change = on_change
+        self._watched: dict[ProducerId, tuple[Producer, ReceiverTap, UplinkWatch]] = {}
+        self.state: Literal["good", "limited"] = "good"
+
+    def watch(self, producer: Producer, tap: ReceiverTap) -> None:
+        if producer.kind == "video":
+            self._watched[producer.id] = (producer, tap, UplinkWatch())
+
+    def forget(self, producer_id: ProducerId) -> None:
+        self._watched.pop(producer_id, None)
+
+    def tick(self, now: float) -> None:
+        changed = False
+        for producer, tap, watch in self._watched.values():
+            need = None
+            if producer.width and producer.height and not producer.muted:
+                need = rendition_bitrate((producer.width, producer.height), self._config.bitrate_per_720p, 1)
+            changed |= watch.update(tap.remb_bps, need, now) is not None
+        if not changed:
+            return
+        limited = tuple(pid for pid, (_, _, watch) in self._watched.items() if watch.state == "limited")
+        state: Literal["good", "limited"] = "limited" if limited else "good"
+        if state != self.state or limited:
+            self.state = state
+            rembs = [tap.remb_bps for _, tap, _ in self._watched.values() if tap.remb_bps is not None]
+            self._on_change(state, min(rembs) if rembs else None, limited)
 
 
 def _smooth(previous: float | None, sample: float) -> float:

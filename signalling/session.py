@@ -368,6 +368,16 @@ class ParticipantSession:
                         paused=list(event.paused),
                     )
                 )
+        elif isinstance(event, ev.UplinkQualityChanged):
+            if event.participant_id == me:
+                self.send(
+                    m.Quality(
+                        direction="send",
+                        state=event.state,
+                        estimate_kbps=None if event.estimate_bps is None else event.estimate_bps // 1000,
+                        limited=list(event.producers),
+                    )
+                )
         elif isinstance(event, ev.RoomClosed) and self.state is not SessionState.CLOSED:
             self.send(m.Bye(reason="ended"))
             self.state = SessionState.CLOSED
