@@ -286,3 +286,40 @@ async def test_a_policer_is_found_by_loss(server: RunningServer, call_factory: C
     )
     print(f"policer 300 kbit/s: rendition after {took:.1f} s, link {link_of(server, call.slow)}")
     assert call.video(call.free).sizes[-1] == (640, 480)
+
+
+async def test_a_publisher_behind_a_narrow_uplink_is_told(server: RunningServer) -> None:
+    # The publisher's publish connection goes through a relay whose peer-to-server direction is
+    # a 150 kbit/s drop-tail queue: what the server receives (its REMB to the publisher, which
+    # sees the queueing delay) stays below half of what a 640x480 picture needs (500 kbit/s at
+    # our rendition rates). (A policer on the uplink is not seen: REMB only, see signalling.md.)
+    relay = UdpRelay(LinkModel(None), uplink=LinkModel(None, "queue"))
+    await relay.start()
+    pub = TestPeer(server.ws_url, server.token("adapt-uplink", "pub"), "pub")
+    pub.rewrite_publish_offer = relay.for_server
+    pub.rewrite_publish_answer = relay.for_peer
+    try:
+        await pub.connect()
+        await pub.publish([(CameraTrack(), "camera")])
+        await asyncio.sleep(4.0)  # the server's REMB starts after 3 s of throughput
+        assert not [m for m in pub.messages if m["type"] == "quality"], "an unconstrained uplink is not reported"
+        relay.uplink.set_rate(150_000)
+        took = await wait_until(
+            lambda: any(m["type"] == "quality" and m["direction"] == "send" for m in pub.messages),
+            timeout=20,
+            what="quality limited for the publisher",
+        )
+        quality = [m for m in pub.messages if m["type"] == "quality"][-1]
+        print(f"uplink 150 kbit/s: told after {took:.1f} s: {quality}")
+        assert quality["state"] == "limited"
+        assert quality["limited"] == [p for p, info in pub.producers.items() if info["kind"] == "video"]
+        relay.uplink.set_rate(None)
+        took = await wait_until(
+            lambda: [m for m in pub.messages if m["type"] == "quality"][-1]["state"] == "good",
+            timeout=30,
+            what="quality good again for the publisher",
+        )
+        print(f"uplink free: good again after {took:.1f} s")
+    finally:
+        await pub.close()
+        relay.close()

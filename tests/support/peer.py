@@ -62,6 +62,8 @@ class TestPeer:
         #: what the subscribe connection's SDPs go through (a relay in between rewrites candidates)
         self.rewrite_subscribe_offer: Callable[[str], str] = _same
         self.rewrite_subscribe_answer: Callable[[str], str] = _same
+        self.rewrite_publish_offer: Callable[[str], str] = _same
+        self.rewrite_publish_answer: Callable[[str], str] = _same
 
     # ------------------------------------------------------------ wire
 
@@ -149,12 +151,12 @@ class TestPeer:
         await pc.setLocalDescription(offer)
         described = [{"mid": t.mid, "source": source} for t, source in transceivers]
         reply = await self.request(
-            {"type": "offer", "pc": "publish", "sdp": pc.localDescription.sdp, "tracks": described},
+            {"type": "offer", "pc": "publish", "sdp": self.rewrite_publish_offer(pc.localDescription.sdp), "tracks": described},
             expect=("answer", "error"),
         )
         if reply["type"] == "error":
             raise RuntimeError(f"publish refused: {reply}")
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=self.rewrite_publish_answer(reply["sdp"]), type="answer"))
         published = await asyncio.wait_for(self.wait_for(lambda x: x["type"] == "published" and x.get("id") == reply["id"]), 10)
         for p in published["producers"]:
             self.producers[p["producer_id"]] = p

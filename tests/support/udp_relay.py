@@ -2,9 +2,10 @@
 
 The peer is told the relay's *peer side* is the server's ICE candidate, and the server is told
 the relay's *server side* is the peer's: every datagram of the connection (STUN, DTLS, SRTP)
-goes through the relay. Datagrams from the server to the peer pass the
-:class:`~tests.support.link_model.LinkModel` (the subscriber's downlink); the other direction
-(the peer's feedback) passes untouched. Everything stays on 127.0.0.1.
+goes through the relay (``rewrite_offer`` / ``rewrite_answer`` for a connection the server
+offers, ``for_peer`` / ``for_server`` in general). Datagrams from the server to the peer pass
+the ``downlink`` :class:`~tests.support.link_model.LinkModel` (a subscriber's link), those from
+the peer to the server the ``uplink`` one (a publisher's). Everything stays on 127.0.0.1.
 
 Delayed datagrams are sent by ``loop.call_at``; a queue model drops what would wait more than
 its buffer, so the number pending is bounded by the rate times the buffer.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 
 from tests.support.link_model import LinkModel
 
@@ -33,8 +35,9 @@ class _Side(asyncio.DatagramProtocol):
 
 
 class UdpRelay:
-    def __init__(self, downlink: LinkModel) -> None:
+    def __init__(self, downlink: LinkModel, uplink: LinkModel | None = None) -> None:
         self.downlink = downlink
+        self.uplink = uplink or LinkModel(None)
         self.peer_addr: tuple[str, int] | None = None
         self.server_addr: tuple[str, int] | None = None
         self._peer_side: _Side | None = None
@@ -63,38 +66,47 @@ class UdpRelay:
 
     # ------------------------------------------------------------ SDP
 
-    def rewrite_offer(self, sdp: str) -> str:
-        """The server's offer as the peer should see it: the relay's peer side is its candidate."""
+    def for_peer(self, sdp: str) -> str:
+        """The server's SDP as the peer should see it: the relay's peer side is its candidate."""
         self.server_addr, out = _replace_candidates(sdp, self.peer_side_port)
         return out
 
-    def rewrite_answer(self, sdp: str) -> str:
-        """The peer's answer as the server should see it: the relay's server side is its candidate."""
+    def for_server(self, sdp: str) -> str:
+        """The peer's SDP as the server should see it: the relay's server side is its candidate."""
         self.peer_addr, out = _replace_candidates(sdp, self.server_side_port)
         return out
+
+    rewrite_offer = for_peer
+    rewrite_answer = for_server
 
     # ------------------------------------------------------------ datagrams
 
     def _from_peer(self, data: bytes, addr: tuple[str, int]) -> None:
         self.peer_addr = addr
-        if self.server_addr is not None and self._server_side and self._server_side.transport:
-            self._server_side.transport.sendto(data, self.server_addr)
+        self._through(self.uplink, data, self._to_server)
 
     def _from_server(self, data: bytes, addr: tuple[str, int]) -> None:
+        self._through(self.downlink, data, self._to_peer)
+
+    def _through(self, link: LinkModel, data: bytes, deliver: Callable[[bytes], None]) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        leave = self.downlink.offer(len(data) + 28, now)  # + IP and UDP headers
+        leave = link.offer(len(data) + 28, now)  # + IP and UDP headers
         if leave is None:
             return
         if leave <= now:
-            self._to_peer(data)
+            deliver(data)
             return
-        handle = loop.call_at(leave, self._to_peer_later, data)
+        handle = loop.call_at(leave, self._later, deliver, data)
         self._pending.add(handle)
 
-    def _to_peer_later(self, data: bytes) -> None:
+    def _later(self, deliver: Callable[[bytes], None], data: bytes) -> None:
         self._pending = {h for h in self._pending if not h.cancelled() and h.when() > asyncio.get_running_loop().time()}
-        self._to_peer(data)
+        deliver(data)
+
+    def _to_server(self, data: bytes) -> None:
+        if self.server_addr is not None and self._server_side and self._server_side.transport:
+            self._server_side.transport.sendto(data, self.server_addr)
 
     def _to_peer(self, data: bytes) -> None:
         if self.peer_addr is not None and self._peer_side and self._peer_side.transport:
