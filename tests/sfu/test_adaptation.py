@@ -9,6 +9,7 @@ Another subscriber of the same camera is unconstrained.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -323,3 +324,36 @@ async def test_a_publisher_behind_a_narrow_uplink_is_told(server: RunningServer)
     finally:
         await pub.close()
         relay.close()
+
+
+def applied_choices(server: RunningServer, peer: TestPeer) -> dict[str, Any]:
+    assert peer.joined is not None
+    for room in server.media.rooms.values():
+        participant = room.participants.get(peer.joined["participant_id"])
+        if participant is not None:
+            legs = participant.link.dump(time.monotonic())["legs"]
+            assert isinstance(legs, dict)
+            return legs
+    return {}
+
+
+async def test_an_oscillating_link_switches_at_most_once_per_two_seconds(
+    server: RunningServer, call_factory: Callable[[LinkMode], Any]
+) -> None:
+    # 400 and 1,500 kbit/s alternating every 3 s for 30 s (a drop-tail queue, 300 ms of buffer).
+    call: Call = await call_factory("queue")
+    changes: list[tuple[float, Any]] = []
+    last = applied_choices(server, call.slow)
+    start = time.monotonic()
+    while time.monotonic() - start < 30:
+        phase = int((time.monotonic() - start) / 3)
+        call.relay.downlink.set_rate(400_000 if phase % 2 == 0 else 1_500_000)
+        await asyncio.sleep(0.05)
+        now_choices = applied_choices(server, call.slow)
+        if now_choices != last:
+            changes.append((time.monotonic() - start, now_choices))
+            last = now_choices
+    print(f"oscillating link: {len(changes)} switches at {[round(t, 1) for t, _ in changes]}")
+    assert changes, "the 400 kbit/s phases bring the picture down"
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(changes)]
+    assert all(gap >= 2.0 - 0.1 for gap in gaps), gaps  # 0.1: the sampling above
