@@ -259,9 +259,10 @@ class Room:
                 for participant in list(self.participants.values()):
                     for producer in list(participant.producers.values()):
                         await producer.tick(now)
-                for participant in list(self.participants.values()):
-                    participant.link.tick(now)  # after the producers: limits apply at once
-                    participant.uplink.tick(now)
+                if self._config.adaptation:
+                    for participant in list(self.participants.values()):
+                        participant.link.tick(now)  # after the producers: limits apply at once
+                        participant.uplink.tick(now)
                 if now - self._last_reports >= self._config.sender_report_interval_s:
                     self._last_reports = now
                     wall = time.time()

@@ -23,7 +23,7 @@ from aiortc.codecs.opus import OpusEncoder
 from tests.support.link_model import LinkMode, LinkModel
 from tests.support.media import PatternVideoTrack, ToneAudioTrack
 from tests.support.peer import Received, TestPeer
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, running_server
 from tests.support.udp_relay import UdpRelay
 
 pytestmark = pytest.mark.slow
@@ -357,3 +357,29 @@ async def test_an_oscillating_link_switches_at_most_once_per_two_seconds(
     assert changes, "the 400 kbit/s phases bring the picture down"
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(changes)]
     assert all(gap >= 2.0 - 0.1 for gap in gaps), gaps  # 0.1: the sampling above
+
+
+async def test_adaptation_off_leaves_the_choice_to_explicit_caps(tmp_path: Any) -> None:
+    async with running_server(tmp_path, sfu__adaptation=False) as server:
+        relay = UdpRelay(LinkModel(None, "queue"))
+        await relay.start()
+        pub = TestPeer(server.ws_url, server.token("adapt-off", "pub"), "pub")
+        slow = TestPeer(server.ws_url, server.token("adapt-off", "slow"), "slow")
+        slow.rewrite_subscribe_offer = relay.for_peer
+        slow.rewrite_subscribe_answer = relay.for_server
+        call = Call(pub, slow, slow, relay, "")  # no unconstrained subscriber here
+        try:
+            await pub.connect()
+            await pub.publish([(CameraTrack(), "camera"), (ToneAudioTrack(), "microphone")])
+            assert pub.joined is not None
+            call.pid = pub.joined["participant_id"]
+            await slow.connect()
+            await slow.wait_frames(call.pid, "video", 30, timeout=30)
+            relay.downlink.set_rate(300_000)
+            await asyncio.sleep(8.0)
+            assert slow_video_leg_size(server, call) == "source"
+            assert not quality_messages(slow)
+        finally:
+            await pub.close()
+            await slow.close()
+            relay.close()
