@@ -364,7 +364,7 @@ async def test_adaptation_off_leaves_the_choice_to_explicit_caps(tmp_path: Any) 
         relay = UdpRelay(LinkModel(None, "queue"))
         await relay.start()
         pub = TestPeer(server.ws_url, server.token("adapt-off", "pub"), "pub")
-        slow = TestPeer(server.ws_url, server.token("adapt-off", "slow"), "slow")
+        slow = BrowserLikePeer(server.ws_url, server.token("adapt-off", "slow"), "slow")
         slow.rewrite_subscribe_offer = relay.for_peer
         slow.rewrite_subscribe_answer = relay.for_server
         call = Call(pub, slow, slow, relay, "")  # no unconstrained subscriber here
