@@ -279,8 +279,11 @@ async def test_a_very_narrow_link_pauses_video_keeps_audio_and_resumes(
 async def test_a_policer_is_found_by_loss(server: RunningServer, call_factory: Callable[[LinkMode], Any]) -> None:
     call: Call = await call_factory("policer")
     call.relay.downlink.set_rate(300_000)
+    # Loss alone (a policer adds no delay): a rendition within 6 s. Which one depends on the
+    # loss the first steps see: 480x360 (281 kbit/s) with a few % of loss is held (libwebrtc's
+    # rule: between 2 and 10 % neither up nor down), or a smaller one.
     took = await wait_until(
-        lambda: isinstance(size := slow_video_leg_size(server, call), tuple) and size[1] <= 270,
+        lambda: isinstance(size := slow_video_leg_size(server, call), tuple) and size[1] <= 360,
         timeout=6,
         what="a smaller picture behind a 300 kbit/s policer",
         diag=lambda: (slow_video_leg_size(server, call), link_of(server, call.slow)),
