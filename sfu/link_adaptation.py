@@ -178,10 +178,10 @@ class LinkAdapter:
         before = self.estimator.estimate
         estimate = self.estimator.update(now)
         if (before is None) != (estimate is None):
-            logger.info("link %s: %s", "limited" if estimate is not None else "unlimited", self.estimator.dump(now))
+            logger.debug("link %s: %s", "limited" if estimate is not None else "unlimited", self.estimator.dump(now))
         choices, switches = self._chooser.choose(estimate, audio_bps, legs, now)
         for switch in switches:
-            logger.info(
+            logger.debug(
                 "leg %s switched %s to %s (estimate %s, audio %d bit/s, options %s)",
                 switch.leg,
                 switch.direction,
