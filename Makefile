@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8080
-APT_PACKAGES := chromium chromium-driver firefox-esr xvfb redis-server janus espeak-ng sox iproute2 fonts-dejavu-core
+APT_PACKAGES := chromium chromium-driver firefox-esr xvfb redis-server janus espeak-ng sox iproute2 fonts-dejavu-core nginx coturn
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test lint unit types screenshots bench compare clean
+.PHONY: setup run test soak lint unit types screenshots bench compare clean
 
 setup: .stamp-apt .stamp-venv .stamp-node
 
@@ -49,10 +49,14 @@ lint: setup
 	node_modules/.bin/tsc -p tsconfig.json
 
 test: setup lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow"
+
+# Soaks and benchmark-sized runs (minutes each; bounded, loopback only).
+soak: setup
+	$(BIN)/pytest -m slow
 
 unit: setup
-	$(BIN)/pytest -m "not browser and not slow"
+	$(BIN)/pytest -m "not browser and not long and not slow"
 
 # Declaration files (.d.ts) of the browser client for TypeScript projects (docs/client.md, Types).
 types: setup

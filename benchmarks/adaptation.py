@@ -3,7 +3,7 @@
 The server runs as its own process (``consult-sfu serve --workers 1``, pinned to CPU 0); the
 peers are aiortc peers of this process (pinned to CPU 1): a publisher sending a 640x480 / 30 fps
 camera (a moving pattern with a band of grain, ~0.5-1 Mbit/s in VP8) and a 32 kbit/s Opus tone,
-and one subscriber per link rate, each through its own UDP relay (tests/support/udp_relay.py)
+and one subscriber per link rate, each through its own UDP relay (tests/support/rate_relay.py)
 whose server-to-subscriber direction is a drop-tail queue of that rate with 300 ms of buffer
 (the kernel of the development machine has no ``tc`` qdisc). After a settling time it measures,
 per subscriber over ``--duration`` seconds: decoded video fps and picture size, audio frames per
@@ -37,10 +37,10 @@ from aiortc.codecs.opus import OpusEncoder  # noqa: E402
 from control.tokens import mint  # noqa: E402
 from sfu.aiortc_hooks import configure_host_addresses  # noqa: E402
 from tests.sfu.test_adaptation import BrowserLikePeer, CameraTrack  # noqa: E402
-from tests.support.link_model import LinkModel  # noqa: E402
 from tests.support.media import ToneAudioTrack  # noqa: E402
 from tests.support.peer import TestPeer  # noqa: E402
-from tests.support.udp_relay import UdpRelay  # noqa: E402
+from tests.support.rate_limit import RateLimit  # noqa: E402
+from tests.support.rate_relay import RateRelay  # noqa: E402
 
 
 def free_port() -> int:
@@ -84,14 +84,14 @@ async def run(rates_kbps: list[int], settle: float, duration: float, port: int, 
     url = f"ws://127.0.0.1:{port}/ws"
     room = "adapt-bench"
     pub = TestPeer(url, mint(secret, room=room, identity="pub", role="practitioner"), "pub")
-    subs: list[tuple[int, BrowserLikePeer, UdpRelay]] = []
+    subs: list[tuple[int, BrowserLikePeer, RateRelay]] = []
     try:
         await pub.connect()
         await pub.publish([(CameraTrack(), "camera"), (ToneAudioTrack(), "microphone")])
         assert pub.joined is not None
         pid = pub.joined["participant_id"]
         for i, rate in enumerate(rates_kbps):
-            relay = UdpRelay(LinkModel(rate * 1000 if rate else None, "queue", buffer_s=0.3))
+            relay = RateRelay(RateLimit(rate * 1000 if rate else None, "queue", buffer_s=0.3))
             await relay.start()
             peer = BrowserLikePeer(url, mint(secret, room=room, identity=f"sub{i}", role="client"), f"sub{i}")
             peer.rewrite_subscribe_offer = relay.rewrite_offer

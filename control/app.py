@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from control import metrics, pages, ws
+from control import metrics, pages, turn, ws
 from control.api import setup_api
 from control.cluster.install import install_cluster
 from control.cluster.options import WorkerOptions
@@ -31,13 +31,16 @@ from control.features.chat.feature import install_chat
 from control.features.context import Feature, FeatureContext
 from control.features.effects.feature import install_effects
 from control.features.files.feature import install_files
+from control.forwarded import parse_networks
 from control.plane import ControlPlane
 from control.store import Store, StoreError, create_store
 from control.tokens import TokenError, mint, verify
+from control.turn import TurnConfig
 from control.webhooks import WebhookDispatcher
 from recordings_off import ConsultationMemory, Lifetime
 from sfu import MediaServer, RoomClosed, RoomEvent
 from signalling.lobby import JoinContext
+from signalling.resume import ReconnectKeeper
 from signalling.session import JoinRefused, SessionDeps, SessionRegistry, TokenVerifier
 
 logger = logging.getLogger(__name__)
@@ -64,6 +67,13 @@ def ice_servers_for_clients(config: Config) -> list[dict[str, Any]]:
             entry["credential"] = server.credential
         out.append(entry)
     return out
+
+
+def _turn_credentials(config: TurnConfig) -> Callable[[str, float], list[dict[str, Any]]] | None:
+    """Each participant's own TURN credential (coturn's shared-secret scheme), if configured."""
+    if not config.enabled:
+        return None
+    return lambda participant_id, now: [turn.ice_server(config, participant_id, now)]
 
 
 def make_token_verifier(secret: str) -> TokenVerifier:
@@ -100,6 +110,8 @@ def create_app(
         ice_servers=ice_servers_for_clients(config),
         lobby=plane.lobby,
         registry=registry,
+        reconnects=ReconnectKeeper(config.session.reconnect_grace_s),
+        ice_servers_for=_turn_credentials(config.turn),
     )
     app[CONFIG] = config
     app[SECRET] = secret
@@ -108,6 +120,7 @@ def create_app(
     app[metrics.MEDIA] = media
     app[ws.SESSION_DEPS] = deps
     app[ws.CLOSING] = ws.ClosingSessions()
+    app[ws.TRUSTED_PROXIES] = parse_networks(config.server.trusted_proxies)
     install_cluster(
         app, config=config.cluster, store=store, media=media, verify_token=deps.verify_token,
         secret=secret, node_port=config.server.port, options=worker,
@@ -126,6 +139,7 @@ def create_app(
     plane.lobby.ended_listeners.append(memory.forget)  # heard by every process, wherever the room was
     memory.register("waiting_room", plane.lobby.forget_room, lifetime=Lifetime.CONSULTATION)
     metrics.add_source(app, lambda: [metrics.Sample("consultation_bytes_held", "gauge", HELD_HELP, memory.total_held_bytes())])
+    metrics.add_source(app, _reconnect_samples(deps))
     context = FeatureContext(
         app=app, config=config, media=media, sessions=deps, registry=registry, memory=memory, plane=plane
     )
@@ -133,6 +147,19 @@ def create_app(
         install(context)
     setup_api(app, plane.consultations, context.api)  # /v1: rooms, tokens, waiting rooms, webhooks, features' routes
     return app
+
+
+def _reconnect_samples(deps: SessionDeps) -> Callable[[], list[metrics.Sample]]:
+    def samples() -> list[metrics.Sample]:
+        keeper = deps.reconnects
+        if keeper is None:
+            return []
+        return [
+            metrics.Sample("reconnects_resumed_total", "counter", "participants who came back within the reconnect grace", keeper.resumed),
+            metrics.Sample("reconnects_expired_total", "counter", "participants whose reconnect grace ended (they left)", keeper.expired),
+        ]
+
+    return samples
 
 
 HELD_HELP = "bytes of consultation content (chat, files, transcripts) this process holds now; 0 when none runs"
@@ -166,6 +193,9 @@ def _forget_when_closed(
 
 async def _media_lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
+    reconnects = app[ws.SESSION_DEPS].reconnects
+    if reconnects is not None:  # parked sessions end first: their media leaves with the rest
+        await reconnects.close()
     for task in list(app[ws.CLOSING].tasks):
         with contextlib.suppress(Exception):
             await task

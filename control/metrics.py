@@ -54,6 +54,7 @@ _COUNTERS = {
     "frames_dropped": "decoded frames not processed because a newer one was waiting",
     "renditions_started": "renditions started",
     "renditions_stopped": "renditions stopped after nobody needed them",
+    "retransmissions_suppressed": "NACKed packets not resent: resent less than the leg's round trip ago",
     "adaptation_switches_up": "subscriber videos switched to a bigger picture by their link's estimate",
     "adaptation_switches_down": "subscriber videos switched to a smaller picture (or paused) by their link's estimate",
 }

@@ -20,6 +20,7 @@ import logging
 
 from aiohttp import WSMsgType, web
 
+from control import forwarded
 from control.cluster.routing import (
     NOT_OWNER,
     RECONNECT,
@@ -63,9 +64,15 @@ def client_address(request: web.Request) -> str:
     return str(request.get(_CLIENT) or request.remote or "")
 
 
+#: ``[server] trusted_proxies``, parsed (control/forwarded.py)
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple[forwarded.Network, ...])
+
+
 @routes.get("/ws")
 async def websocket(request: web.Request) -> web.StreamResponse:
-    return await serve_websocket(request, request.app, request.app.get(ROUTER), request.remote or "")
+    client = forwarded.client_address(request.remote or "", request.headers.get("X-Forwarded-For"), request.app.get(TRUSTED_PROXIES, ()))
+    logger.info("participant socket from %s", client)
+    return await serve_websocket(request, request.app, request.app.get(ROUTER), client)
 
 
 async def serve_websocket(

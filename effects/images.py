@@ -130,6 +130,24 @@ class BackgroundImageStore:
                     f"organisation {org!r} already has {self._config.max_images_per_org} background images "
                     "(max_images_per_org); delete one first",
                 )
+        stored = self.prepare(org, name, data, now=now)
+        info = stored.info
+        with self._lock:
+            images = self._images.setdefault(org, {})
+            if len(images) >= self._config.max_images_per_org:  # filled while we decoded
+                raise ImageRejected("too_many", f"organisation {org!r} already has the maximum number of images")
+            images[info.image_id] = stored
+        return info
+
+    def prepare(self, org: str, name: str, data: bytes, *, now: float | None = None) -> StoredImage:
+        """Validate and decode an upload into a new image with a fresh id, *not* kept here.
+
+        For a set shared between processes (control.features.effects.shared): the caller
+        counts the organisation's images where they are shared, stores the bytes, then
+        :meth:`keep` s the result. :class:`ImageRejected` if refused.
+        """
+        _check_org(org)
+        name = _checked_name(name)
         content_type, width, height, master = self._decode(data)
         info = ImageInfo(
             org=org,
@@ -141,13 +159,28 @@ class BackgroundImageStore:
             size_bytes=len(data),
             added_at=time.time() if now is None else now,
         )
-        stored = StoredImage(info, master, _thumbnail(master))
+        return StoredImage(info, master, _thumbnail(master))
+
+    def keep(self, stored: StoredImage) -> None:
+        """Keep an image prepared here or adopted from elsewhere (no count check: the set's owner counted)."""
         with self._lock:
-            images = self._images.setdefault(org, {})
-            if len(images) >= self._config.max_images_per_org:  # filled while we decoded
-                raise ImageRejected("too_many", f"organisation {org!r} already has the maximum number of images")
-            images[info.image_id] = stored
-        return info
+            self._images.setdefault(stored.info.org, {})[stored.info.image_id] = stored
+
+    def adopt(self, info: ImageInfo, data: bytes) -> StoredImage:
+        """Decode the bytes of an image another process added (same id, name and time) and keep it."""
+        _check_org(info.org)
+        _, _, _, master = self._decode(data)
+        stored = StoredImage(info, master, _thumbnail(master))
+        self.keep(stored)
+        return stored
+
+    def forget(self, org: str, image_id: str) -> None:
+        """Drop the local copy if there is one (deleted elsewhere); effects holding it keep it."""
+        with self._lock:
+            images = self._images.get(org, {})
+            images.pop(image_id, None)
+            if not images:
+                self._images.pop(org, None)
 
     def list(self, org: str) -> builtins.list[ImageInfo]:
         """The organisation's images, oldest first."""

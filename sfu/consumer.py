@@ -27,6 +27,7 @@ from aiortc.rtp import (
     RTCP_RTPFB_NACK,
     AnyRtcpPacket,
     RtcpPsfbPacket,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
     RtcpSenderInfo,
     RtcpSrPacket,
@@ -36,7 +37,7 @@ from sfu.aiortc_hooks import SenderHandle
 from sfu.ids import ConsumerId, ParticipantId
 from sfu.kinds import MediaKind
 from sfu.packet.keyframe_gate import KeyframeGate
-from sfu.packet.packet_cache import PacketCache
+from sfu.packet.leg_repair import LegRepair
 from sfu.packet.rewriter import LegRewriter
 from sfu.packet.rtp_header import ExtensionIds, RtpHeaderWriter, abs_send_time_from_seconds
 from sfu.packet.sender_report import LegSenderStats, ntp_from_unix
@@ -81,7 +82,7 @@ class Consumer:
             track.clock_rate, random.randrange(1 << 16), random.randrange(1 << 32), shared_ts_space=True
         )
         self._gate = KeyframeGate()
-        self._cache = PacketCache(cache_packets)
+        self._repair = LegRepair(cache_packets)
         self._stats = LegSenderStats()
         self._writer: RtpHeaderWriter | None = None
         self._payload_type = 0
@@ -209,7 +210,7 @@ class Consumer:
             abs_send_time=abs_send_time_from_seconds(now),
             audio_level=pkt.audio_level,
         )
-        self._cache.store(out_seq, data, now)
+        self._repair.store(out_seq, data, now)
         self._stats.on_sent(len(payload))
         self.packets_sent += 1
         self.bytes_sent += len(data)
@@ -241,13 +242,21 @@ class Consumer:
         if self.closed:
             return
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-            self._counters.nacks_received += 1
-            for seq in packet.lost:
-                data = self._cache.get_for_nack(seq, now)
-                if data is not None:
-                    self.retransmissions += 1
-                    self._counters.retransmissions += 1
-                    self.handle.send_now(data)
+            counters = self._counters
+            counters.nacks_received += 1
+            repair = self._repair
+            suppressed = repair.suppressed
+            resend = repair.on_nack(packet.lost, now)
+            counters.retransmissions_suppressed += repair.suppressed - suppressed
+            self.retransmissions += len(resend)
+            counters.retransmissions += len(resend)
+            for data in resend:
+                self.handle.send_now(data)
+        elif isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+            ssrc = self.handle.ssrc
+            for report in packet.reports:
+                if report.ssrc == ssrc:
+                    self._repair.on_report_block(report.lsr, report.dlsr, now)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             self._counters.plis_received += 1
             if self.current is not None:
@@ -255,8 +264,11 @@ class Consumer:
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             pass  # REMB: the leg's bitrate is the publisher's; caps are explicit preferences
 
-    def sender_report(self, now_unix: float) -> bytes | None:
-        """This leg's RTCP SR, mapping wall time to our outgoing timestamps (lip sync)."""
+    def sender_report(self, now_unix: float, now: float) -> bytes | None:
+        """This leg's RTCP SR, mapping wall time to our outgoing timestamps (lip sync).
+
+        ``now`` (monotonic) is when it leaves: the subscriber's receiver reports echo it,
+        which gives the leg's round trip (see :mod:`sfu.packet.leg_rtt`)."""
         clock = self.track.sr_clock
         if self.closed or self.current is None or clock is None or self._stats.packet_count == 0:
             return None
@@ -267,6 +279,7 @@ class Consumer:
         out_ts = self._rewriter.map_ts(self.current.source_id, source_ts)
         if out_ts is None:
             return None
+        self._repair.on_sender_report_sent(ntp, now)
         return bytes(
             RtcpSrPacket(
                 ssrc=self.handle.ssrc,
@@ -299,5 +312,6 @@ class Consumer:
             "packets_sent": self.packets_sent,
             "bytes_sent": self.bytes_sent,
             "retransmissions": self.retransmissions,
+            "repair": self._repair.stats(),
             "mid": self._mid,
         }

@@ -425,9 +425,10 @@ class Participant:
         if any(c.handle.parameters is None for c in self.consumers.values()):
             await start_pending_transceivers(pc)
 
-    async def send_sender_reports(self, now_unix: float) -> None:
+    async def send_sender_reports(self, now_unix: float, now: float) -> None:
+        """Every leg's SR at wall time ``now_unix`` (monotonic ``now``)."""
         for consumer in list(self.consumers.values()):
-            report = consumer.sender_report(now_unix)
+            report = consumer.sender_report(now_unix, now)
             if report is None:
                 continue
             params = consumer.handle.parameters

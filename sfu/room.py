@@ -267,7 +267,7 @@ class Room:
                     self._last_reports = now
                     wall = time.time()
                     for participant in list(self.participants.values()):
-                        await participant.send_sender_reports(wall)
+                        await participant.send_sender_reports(wall, now)
                         await participant.ensure_legs_started()
             except Exception:  # keep ticking: a bad tick must not freeze the room
                 logger.exception("room %s tick failed", self.id)

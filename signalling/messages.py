@@ -196,6 +196,9 @@ class Joined(Message):
     participants: list[ParticipantInfo]
     producers: list[ProducerInfo]
     started_at: float | None = None
+    #: true when this join took back the participant's session within the reconnect grace
+    #: (same participant id; admitted status, queue place and choices kept); absent otherwise
+    resumed: bool | None = None
 
 
 @server_message("published")
@@ -266,6 +269,17 @@ class CameraProblem(Message):
     resolved: bool = False
 
 
+@server_message("participant_reconnecting")
+@dataclass(kw_only=True)
+class ParticipantReconnecting(Message):
+    """A participant's connection dropped (``reconnecting: true``) or they are back (``false``).
+
+    While reconnecting they stay in the room (their tile stays); if they are not back within
+    the reconnect grace, ``participant_left`` follows.
+    """
+
+    participant_id: str
+    reconnecting: bool = True
 @server_message("quality")
 @dataclass(kw_only=True)
 class Quality(Message):

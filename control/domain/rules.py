@@ -167,7 +167,7 @@ def _start(room: Room, now: float, *, forced: bool, events: list[Event]) -> None
     events.append(room_event(room, "consultation_started", now, forced=forced, started_at=now))
 
 
-def _enter(room: Room, presence: Presence, now: float, events: list[Event]) -> None:
+def _enter(room: Room, presence: Presence, now: float, events: list[Event], *, resumed: bool = False) -> None:
     presence.state = PresenceState.IN_CONSULTATION
     presence.status = None
     if presence.identity not in room.admitted and presence.role not in HOST_ROLES:
@@ -181,8 +181,15 @@ def _enter(room: Room, presence: Presence, now: float, events: list[Event]) -> N
             identity=presence.identity,
             name=presence.name,
             role=presence.role,
+            **_resumed(resumed),
         )
     )
+
+
+def _resumed(resumed: bool) -> dict[str, bool]:
+    """``resumed: true`` in a join event of a participant who came back within the reconnect
+    grace (the signalling session reuses its participant id); absent otherwise."""
+    return {"resumed": True} if resumed else {}
 
 
 def _admit_waiting_guests(room: Room, now: float, events: list[Event]) -> None:
@@ -216,6 +223,7 @@ def join(room: Room, joiner: Joiner, participant_id: str, now: float) -> tuple[J
     events: list[Event] = []
     # A reconnect replaces the stale entry of the same identity, keeping its place in the queue.
     previous = [p for p in room.present.values() if p.identity == joiner.identity]
+    resumed = any(p.participant_id == participant_id for p in previous)
     earlier_wait = min((p.waiting_since for p in previous if p.waiting_since), default=None)
     for p in previous:
         del room.present[p.participant_id]
@@ -232,7 +240,7 @@ def join(room: Room, joiner: Joiner, participant_id: str, now: float) -> tuple[J
         or (joiner.role == "client" and running and room.kind is RoomKind.APPOINTMENT)
     )
     if direct:
-        _enter(room, presence, now, events)
+        _enter(room, presence, now, events, resumed=resumed)
         if room.kind is RoomKind.QUICK:
             _start(room, now, forced=False, events=events)
         _admit_waiting_guests(room, now, events)
@@ -253,6 +261,7 @@ def join(room: Room, joiner: Joiner, participant_id: str, now: float) -> tuple[J
             name=joiner.name,
             role=joiner.role,
             status=presence.status.value,
+            **_resumed(resumed),
         )
     )
     events.append(room_event(room, QUEUE_CHANGED, now))

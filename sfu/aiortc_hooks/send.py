@@ -4,8 +4,8 @@
 idle coroutine and write packets ourselves with :func:`send_now`. ``_run_rtcp`` would send
 sender reports with zero timestamps (nothing went through its counters), which would break
 lip sync, so it is replaced by one that sends only BYE; our consumer sends the SRs.
-``_handle_rtcp_packet`` is wrapped so NACK, PLI, FIR and REMB reach the consumer, with their
-arrival time, and every packet (receiver reports too) reaches an optional observer: the
+``_handle_rtcp_packet`` is wrapped so NACK, PLI, FIR, REMB and receiver reports reach the
+consumer, with their arrival time, and every packet reaches an optional observer: the
 subscriber's link estimate.
 """
 
@@ -26,15 +26,17 @@ from aiortc.rtp import (
     AnyRtcpPacket,
     RtcpByePacket,
     RtcpPsfbPacket,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
     RtcpSdesPacket,
     RtcpSourceInfo,
+    RtcpSrPacket,
 )
 
 from sfu.aiortc_hooks._private import SENDER, private
 from sfu.aiortc_hooks.srtp import SrtpContext, srtp_context
 
-#: Feedback from a subscriber (NACK, PLI, FIR, REMB) and its arrival (``time.monotonic()``).
+#: Feedback from a subscriber (NACK, PLI, FIR, REMB, receiver reports) and its arrival (``time.monotonic()``).
 RtcpSink = Callable[[AnyRtcpPacket, float], Awaitable[None]]
 #: Sees every RTCP packet routed to a sender, receiver reports included, before it is handled
 #: (the subscriber's link estimate, issue 15); synchronous, must not raise.
@@ -185,7 +187,10 @@ def take_over_sender(sender: RTCRtpSender, on_rtcp: RtcpSink) -> SenderHandle:
         if isinstance(packet, RtcpPsfbPacket | RtcpRtpfbPacket):
             await handle._on_rtcp(packet, time.monotonic())
         else:
-            await original_rtcp(packet)  # receiver reports: aiortc keeps RTT/loss stats
+            await original_rtcp(packet)  # receiver reports: aiortc keeps its loss stats
+            if isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+                # and the consumer its round trip (aiortc's own needs SRs it never sends here)
+                await handle._on_rtcp(packet, time.monotonic())
 
     sender.send = send  # type: ignore[method-assign]
     sender._run_rtp = run_rtp  # type: ignore[method-assign]

@@ -26,7 +26,7 @@ from tests.captions.speech import RATE, synthesize, word_error_rate
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 SENTENCES = [
     "how are you feeling today",

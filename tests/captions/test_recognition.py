@@ -22,7 +22,7 @@ from captions.recognition_worker import RecognitionWorker
 from captions.worker_protocol import AudioPacket, OpenStream, Recognised, RecognitionSettings
 from tests.captions.speech import AMPLE_BUDGET_S, opus_payloads, pcm16k, synthesize, word_error_rate
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 FIRST = "please take one tablet twice a day after meals"
 LATER = ["how are you feeling today", "i would like to see you again next week",

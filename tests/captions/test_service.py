@@ -31,7 +31,7 @@ ENGLISH = [
     "please take one tablet twice a day after meals",
     "do you have any allergies to medicine",
 ]
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 WER_LIMIT = 0.35
 SPEED = 2.0  # packets are fed at twice real time (the worker keeps up easily)

@@ -30,7 +30,7 @@ from tests.captions_e2e.conftest import (
 from tests.effects_e2e.test_policy_and_uploads import call, live, room_with
 from tests.support.media import PatternVideoTrack
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.long]
 
 SENTENCE = "please take one tablet twice a day after meals"
 

@@ -27,7 +27,7 @@ from tests.captions_e2e.conftest import (
     speech,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 WER_LIMIT = 0.35
 SENTENCES = [

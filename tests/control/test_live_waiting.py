@@ -69,7 +69,7 @@ async def peers(*made: TestPeer) -> AsyncIterator[None]:
             await p.close()
 
 
-@pytest.mark.slow
+@pytest.mark.long
 async def test_client_waits_is_admitted_and_video_flows(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> None:
     async with live(tmp_path, store_kind, request) as (server, http):
         now = time.time()
@@ -105,7 +105,7 @@ async def test_client_waits_is_admitted_and_video_flows(tmp_path: Path, store_ki
                 await p.next_message("bye")
 
 
-@pytest.mark.slow
+@pytest.mark.long
 async def test_forced_start_late_client_and_waiting_guest(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> None:
     async with live(tmp_path, store_kind, request) as (server, http):
         now = time.time()
@@ -128,7 +128,7 @@ async def test_forced_start_late_client_and_waiting_guest(tmp_path: Path, store_
             assert denied["code"] == "forbidden"
 
 
-@pytest.mark.slow
+@pytest.mark.long
 async def test_refusals_reach_the_browser_with_their_reason(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> None:
     async with live(tmp_path, store_kind, request) as (server, http):
         now = time.time()

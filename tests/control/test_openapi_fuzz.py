@@ -21,7 +21,7 @@ async def test_document_and_reference_page(api: Api) -> None:
     assert "<script" not in page and "http://" not in page.replace("http:// or https://", "")
 
 
-@pytest.mark.slow
+@pytest.mark.long
 async def test_schemathesis_finds_no_server_error(api: Api, tmp_path: Path) -> None:
     # some rooms and a waiting client so that fuzzed ids meet real state too
     room = await api.room()

@@ -43,6 +43,21 @@ def test_reconnect_keeps_the_place_in_the_queue() -> None:
     assert r.present["p3"].waiting_since == T - 100
 
 
+def test_a_join_that_takes_back_its_session_is_marked_resumed() -> None:
+    # The signalling session reuses the participant id of the session it takes back.
+    r = room(RoomKind.QUICK)
+    _, first = rules.join(r, Joiner("c", "C", "client"), "p1", T)
+    _, again = rules.join(r, Joiner("c", "C", "client"), "p1", T + 5)
+    _, new_connection = rules.join(r, Joiner("c", "C", "client"), "p2", T + 9)
+    joined = [next(e for e in events if e.name == "participant_joined").data for events in (first, again, new_connection)]
+    assert ["resumed" in d for d in joined] == [False, True, False] and joined[1]["resumed"] is True
+    w = room()
+    rules.join(w, Joiner("v", "V", "client"), "p1", T - 60)
+    _, waiting_again = rules.join(w, Joiner("v", "V", "client"), "p1", T - 30)
+    assert next(e for e in waiting_again if e.name == "participant_waiting").data["resumed"] is True
+    assert w.present["p1"].waiting_since == T - 60
+
+
 def test_events_of_an_admission() -> None:
     r = room()
     rules.join(r, Joiner("c", "C", "client"), "p1", T)

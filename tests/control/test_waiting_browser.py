@@ -28,7 +28,7 @@ from tests.browser.engine import BrowserPage, Engine
 from tests.browser.pages import wait_media_flowing
 
 SECRET = "waiting-browser-secret-0123456789abcdef"
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.long]
 
 
 @dataclass(frozen=True)

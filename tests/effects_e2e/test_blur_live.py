@@ -56,7 +56,7 @@ def face_error(peer: TestPeer, participant_id: str, camera: PhotoVideoTrack) -> 
     return min(errors)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 async def test_blur_reaches_every_subscriber_combines_with_a_cap_and_switches_off(tmp_path: Path) -> None:
     async with running_server(tmp_path) as server:
         camera = PhotoVideoTrack(640, 480, fps=15)

@@ -18,7 +18,7 @@ from tests.browser.pages import eventually, open_and_join
 from tests.effects_e2e.test_policy_and_uploads import call, live, room_with
 from tests.support.server import RunningServer, running_server
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.long]
 
 SELF_VIEW_JS = """
 () => {

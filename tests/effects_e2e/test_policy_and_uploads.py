@@ -118,7 +118,7 @@ async def test_set_effect_needs_a_camera_and_valid_fields(tmp_path: Path) -> Non
             await peer.close()
 
 
-@pytest.mark.slow
+@pytest.mark.long
 async def test_images_uploaded_listed_offered_applied_and_asked_again(tmp_path: Path) -> None:
     async with live(tmp_path) as (server, http, dept_key):
         data = solid_png(GARDEN_BGR)

@@ -16,7 +16,7 @@ import pytest
 
 from loadtest.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 SHORT = ["--duration", "3", "--warmup", "1", "--join-rate", "10", "--quiet"]
 

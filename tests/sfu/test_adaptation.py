@@ -1,7 +1,7 @@
 """Each subscriber gets the best picture its own link carries (issue 15), with real aiortc peers.
 
 The constrained subscriber's subscribe connection goes through a userspace UDP relay
-(tests/support/udp_relay.py) whose server-to-peer direction is a modelled link: a drop-tail
+(tests/support/rate_relay.py) whose server-to-peer direction is a modelled link: a drop-tail
 queue (rate + 300 ms of buffer: delay grows, then loss) or a policer (loss only, no delay).
 Another subscriber of the same camera is unconstrained.
 """
@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 from aiortc.codecs.opus import OpusEncoder
 
-from tests.support.link_model import LinkMode, LinkModel
 from tests.support.media import PatternVideoTrack, ToneAudioTrack
 from tests.support.peer import Received, TestPeer
+from tests.support.rate_limit import LimitMode, RateLimit
+from tests.support.rate_relay import RateRelay
 from tests.support.server import RunningServer, running_server
-from tests.support.udp_relay import UdpRelay
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +80,7 @@ class Call:
     pub: TestPeer
     free: TestPeer
     slow: BrowserLikePeer
-    relay: UdpRelay
+    relay: RateRelay
     pid: str
 
     def video(self, peer: TestPeer) -> Received:
@@ -147,15 +147,15 @@ def voice_bitrate_opus(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def call_factory(server: RunningServer) -> AsyncIterator[Callable[[LinkMode], Any]]:
+async def call_factory(server: RunningServer) -> AsyncIterator[Callable[[LimitMode], Any]]:
     made: list[Call] = []
 
-    async def make(mode: LinkMode) -> Call:
+    async def make(mode: LimitMode) -> Call:
         room = f"adapt-{mode}"
         pub = TestPeer(server.ws_url, server.token(room, "pub"), "pub")
         free = TestPeer(server.ws_url, server.token(room, "free"), "free")
         slow = BrowserLikePeer(server.ws_url, server.token(room, "slow"), "slow")
-        relay = UdpRelay(LinkModel(None, mode))
+        relay = RateRelay(RateLimit(None, mode))
         await relay.start()
         slow.rewrite_subscribe_offer = relay.rewrite_offer
         slow.rewrite_subscribe_answer = relay.rewrite_answer
@@ -196,7 +196,7 @@ def slow_video_leg_size(server: RunningServer, call: Call) -> tuple[int, int] | 
 
 
 async def test_a_narrow_queue_link_gets_a_smaller_picture_then_the_source_back(
-    server: RunningServer, call_factory: Callable[[LinkMode], Any]
+    server: RunningServer, call_factory: Callable[[LimitMode], Any]
 ) -> None:
     call: Call = await call_factory("queue")
     assert slow_video_leg_size(server, call) == "source"
@@ -236,7 +236,7 @@ async def test_a_narrow_queue_link_gets_a_smaller_picture_then_the_source_back(
 
 
 async def test_a_very_narrow_link_pauses_video_keeps_audio_and_resumes(
-    server: RunningServer, call_factory: Callable[[LinkMode], Any]
+    server: RunningServer, call_factory: Callable[[LimitMode], Any]
 ) -> None:
     call: Call = await call_factory("queue")
     call.relay.downlink.set_rate(100_000)
@@ -278,7 +278,7 @@ async def test_a_very_narrow_link_pauses_video_keeps_audio_and_resumes(
     await wait_until(lambda: video_sent() > sent + 30, timeout=5, what="video sent again")
 
 
-async def test_a_policer_is_found_by_loss(server: RunningServer, call_factory: Callable[[LinkMode], Any]) -> None:
+async def test_a_policer_is_found_by_loss(server: RunningServer, call_factory: Callable[[LimitMode], Any]) -> None:
     call: Call = await call_factory("policer")
     call.relay.downlink.set_rate(300_000)
     # Loss alone (a policer adds no delay): a rendition within 6 s. Which one depends on the
@@ -299,7 +299,7 @@ async def test_a_publisher_behind_a_narrow_uplink_is_told(server: RunningServer)
     # a 150 kbit/s drop-tail queue: what the server receives (its REMB to the publisher, which
     # sees the queueing delay) stays below half of what a 640x480 picture needs (500 kbit/s at
     # our rendition rates). (A policer on the uplink is not seen: REMB only, see signalling.md.)
-    relay = UdpRelay(LinkModel(None), uplink=LinkModel(None, "queue"))
+    relay = RateRelay(RateLimit(None), uplink=RateLimit(None, "queue"))
     await relay.start()
     pub = TestPeer(server.ws_url, server.token("adapt-uplink", "pub"), "pub")
     pub.rewrite_publish_offer = relay.for_server
@@ -343,7 +343,7 @@ def applied_choices(server: RunningServer, peer: TestPeer) -> dict[str, Any]:
 
 
 async def test_an_oscillating_link_switches_at_most_once_per_two_seconds(
-    server: RunningServer, call_factory: Callable[[LinkMode], Any]
+    server: RunningServer, call_factory: Callable[[LimitMode], Any]
 ) -> None:
     # 400 and 1,500 kbit/s alternating every 3 s for 30 s (a drop-tail queue, 300 ms of buffer).
     call: Call = await call_factory("queue")
@@ -366,7 +366,7 @@ async def test_an_oscillating_link_switches_at_most_once_per_two_seconds(
 
 async def test_adaptation_off_leaves_the_choice_to_explicit_caps(tmp_path: Any) -> None:
     async with running_server(tmp_path, sfu__adaptation=False) as server:
-        relay = UdpRelay(LinkModel(None, "queue"))
+        relay = RateRelay(RateLimit(None, "queue"))
         await relay.start()
         pub = TestPeer(server.ws_url, server.token("adapt-off", "pub"), "pub")
         slow = BrowserLikePeer(server.ws_url, server.token("adapt-off", "slow"), "slow")

@@ -20,7 +20,7 @@ async def wait_until(predicate, timeout: float = 10.0, what: str = "condition") 
         await asyncio.sleep(0.05)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 async def test_capped_subscribers_share_one_encoder_and_uncapping_returns_to_passthrough(
     server: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:

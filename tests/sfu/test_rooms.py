@@ -27,7 +27,7 @@ async def publish_av(peer: TestPeer, width: int = 320, height: int = 240) -> Non
     await peer.publish([(PatternVideoTrack(width, height, 15), "camera"), (ToneAudioTrack(), "microphone")])
 
 
-@pytest.mark.slow
+@pytest.mark.long
 async def test_four_participants_each_receive_the_other_three(server: RunningServer) -> None:
     async with peers(server, "r4", ["p1", "p2", "p3", "p4"]) as group:
         for p in group:

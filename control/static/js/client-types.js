@@ -161,10 +161,17 @@
  * @property {number} startedAt  consultation start, epoch ms (`joined.started_at`, else the time of joining)
  * @property {RTCIceServer[]} iceServers
  * @property {boolean} reconnected  a re-join after a drop
+ * @property {boolean} resumed  the server took this participant back within its reconnect grace:
+ *           same participant id, admitted status, queue place and choices (`joined.resumed`)
  */
 
 /** @typedef {{participant: ParticipantInfo}} ParticipantJoinedEvent */
 /** @typedef {{participant: EventParticipant, reason: string}} ParticipantLeftEvent */
+/**
+ * Another participant's connection dropped (`reconnecting: true`; they stay in the room until
+ * they are back or the server's grace ends, then `participant_left`) or they are back (`false`).
+ * @typedef {{participant: EventParticipant, reconnecting: boolean}} ParticipantReconnectingEvent
+ */
 /** @typedef {{producer: ProducerInfo, participant: EventParticipant}} TrackPublishedEvent */
 
 /**
@@ -240,6 +247,7 @@
  * @property {ServerMessage} consultation_ended
  * @property {ParticipantJoinedEvent} participant_joined
  * @property {ParticipantLeftEvent} participant_left
+ * @property {ParticipantReconnectingEvent} participant_reconnecting
  * @property {TrackPublishedEvent} track_published  a remote producer exists (media may follow)
  * @property {TrackPublishedEvent} track_unpublished
  * @property {RemoteTrack} track_added

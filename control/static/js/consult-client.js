@@ -274,6 +274,7 @@ export class ConsultClient extends Emitter {
       case 'candidate': return this._peers.addRemoteCandidate(msg);
       case 'participant_joined': return this._roster.onParticipantJoined(msg.participant);
       case 'participant_left': return this._roster.onParticipantLeft(msg.participant_id, msg.reason || 'left');
+      case 'participant_reconnecting': return this._roster.onParticipantReconnecting(msg.participant_id, msg.reconnecting !== false);
       case 'track_published': return this._roster.onTrackPublished(msg.producer);
       case 'track_unpublished': return this._roster.onTrackUnpublished(msg.producer_id);
       case 'track_muted': return this._roster.onTrackMuted(msg);

@@ -1,6 +1,6 @@
 /**
  * remote-participants.js — the other participants on the room page: a camera tile per person
- * (name, microphone-off mark, camera-off avatar, the "camera stopped" notice), a tile per
+ * (name, microphone-off mark, camera-off avatar, the "camera stopped" and "reconnecting…" notices), a tile per
  * screen share, an `<audio>` per microphone, and the top bar's "Consultation with ...".
  * Fed by the client's events (see {@link RemoteParticipants#attach}); this participant's own
  * tile ("self") is room.js's, and tracks of `participant.self` are left to effects-panel.js.
@@ -46,7 +46,19 @@ export class RemoteParticipants {
     client.on('track_removed', (remote) => this.onTrackRemoved(remote));
     client.on('track_muted', (ev) => this.onTrackMuted(ev));
     client.on('camera_problem', (ev) => this.onRemoteCameraProblem(ev));
+    client.on('participant_reconnecting', (ev) => this.onReconnecting(ev));
     client.on('quality', (ev) => this.onQuality(ev));
+  }
+
+  /**
+   * Their connection dropped: the tile stays, marked, until they are back or have left.
+   * @param {import('./consult-client.js').ParticipantReconnectingEvent} ev
+   */
+  onReconnecting({ participant, reconnecting }) {
+    const tile = this.stage.get(`cam:${participant.participant_id}`);
+    if (!tile) return;
+    tile.setNotice(reconnecting ? `${participant.name || 'This participant'}'s connection dropped — reconnecting…` : null);
+    tile.el.classList.toggle('reconnecting', reconnecting);
   }
 
   /**

@@ -18,21 +18,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-LinkMode = Literal["queue", "policer"]
+LimitMode = Literal["queue", "policer"]
 
 
-class LinkModel:
+class RateLimit:
     def __init__(
         self,
         rate_bps: float | None = None,
-        mode: LinkMode = "queue",
+        mode: LimitMode = "queue",
         *,
         buffer_s: float = 0.3,
         burst_bytes: int = 10_000,
     ) -> None:
         if mode not in ("queue", "policer"):
             raise ValueError(f"mode must be 'queue' or 'policer', got {mode!r}")
-        self.mode: LinkMode = mode
+        self.mode: LimitMode = mode
         self.buffer_s = buffer_s
         self.burst_bytes = burst_bytes
         self.rate_bps: float | None = None

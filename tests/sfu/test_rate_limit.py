@@ -1,20 +1,20 @@
-"""The relay's link model (tests/support/link_model.py): the two kinds of narrow link, sans I/O."""
+"""The relay's link model (tests/support/rate_limit.py): the two kinds of narrow link, sans I/O."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.link_model import LinkModel
+from tests.support.rate_limit import RateLimit
 
 
-def feed(model: LinkModel, rate_bps: float, seconds: float, size: int = 1000) -> list[float | None]:
+def feed(model: RateLimit, rate_bps: float, seconds: float, size: int = 1000) -> list[float | None]:
     """Offer ``rate_bps`` in packets of ``size`` bytes, evenly spaced; the leave times."""
     interval = size * 8 / rate_bps
     return [model.offer(size, i * interval) for i in range(int(seconds / interval))]
 
 
 def test_a_queue_delays_then_drops_and_carries_its_rate() -> None:
-    model = LinkModel(300_000, "queue", buffer_s=0.3)
+    model = RateLimit(300_000, "queue", buffer_s=0.3)
     leaves = feed(model, 900_000, 10.0)
     passed = [t for t in leaves if t is not None]
     assert model.dropped > 0
@@ -25,7 +25,7 @@ def test_a_queue_delays_then_drops_and_carries_its_rate() -> None:
 
 
 def test_a_policer_drops_without_delay() -> None:
-    model = LinkModel(300_000, "policer", burst_bytes=10_000)
+    model = RateLimit(300_000, "policer", burst_bytes=10_000)
     leaves = feed(model, 900_000, 10.0)
     offered = [i * (1000 * 8 / 900_000) for i in range(len(leaves))]
     assert all(t is None or t == o for t, o in zip(leaves, offered, strict=True))
@@ -33,9 +33,9 @@ def test_a_policer_drops_without_delay() -> None:
 
 
 def test_no_rate_passes_everything_and_bad_settings_are_refused() -> None:
-    model = LinkModel(None)
+    model = RateLimit(None)
     assert feed(model, 10_000_000, 1.0)[-1] is not None and model.dropped == 0
     with pytest.raises(ValueError, match="rate_bps"):
         model.set_rate(0)
     with pytest.raises(ValueError, match="mode"):
-        LinkModel(1, "shaper")  # type: ignore[arg-type]
+        RateLimit(1, "shaper")  # type: ignore[arg-type]
