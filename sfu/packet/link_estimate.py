@@ -36,13 +36,13 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
   little: a receiver's estimate only climbs to about 1.5x what it receives, so it is no upper
   bound for a bigger picture; it is ignored then.
 * Loss < 2 % and no REMB congestion: the estimate grows by ``GROWTH_PER_S`` up to
-  ``PROBE_FACTOR`` (2.5) times what we send (20 %/s, faster
+  ``PROBE_FACTOR`` (3.5) times what we send (20 %/s, faster
   than libwebrtc's 8 % because our choices are coarse: each ladder step is about twice the
   bitrate of the one below, and a subscriber should be back on the source within 15 s of a link
   recovering). An up-switch is the probe: if the link cannot carry it, loss or REMB brings the
   estimate down within a second or two. Between 2 % and 10 % the estimate holds.
 * Once it grows past ``ceiling`` (set by the shell: what the subscriber would receive with no
-  limit, with margin), or after ``CLEAR_AFTER_S`` (20 s) without a decrease, the link is
+  limit, with margin), or after ``CLEAR_AFTER_S`` (60 s) without a decrease, the link is
   unconstrained again: None (the next congestion starts a new estimate).
 """
 
@@ -60,10 +60,13 @@ DECREASE_INTERVAL_S = 1.5
 SETTLE_S = 1.0
 LOSS_BASE_WINDOW_S = 2.0
 GROWTH_PER_S = 1.20
-#: Growth stops at this many times the rate we send (one ladder step is about 2x).
-PROBE_FACTOR = 2.5
+#: Growth stops at this many times the rate we send: one ladder step is about 2x the bitrate
+#: of the one below, and the step below the source may be 3x below it (a 1 Mbit/s camera over
+#: its 281 kbit/s 480x360 rendition plus audio).
+PROBE_FACTOR = 3.5
 #: This long without a decrease (and with little loss): the link is not limiting, no estimate.
-CLEAR_AFTER_S = 20.0
+#: Long: clearing makes the next choice the source, a probe of the whole gap at once.
+CLEAR_AFTER_S = 60.0
 #: A REMB below this share of our sending rate, for this long, is a congestion signal.
 REMB_CONGESTED_BELOW = 0.50
 REMB_CONGESTED_FOR_S = 1.0

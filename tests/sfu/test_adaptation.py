@@ -225,7 +225,7 @@ async def test_a_narrow_queue_link_gets_a_smaller_picture_then_the_source_back(
     call.relay.downlink.set_rate(None)
     took = await wait_until(
         lambda: slow_video_leg_size(server, call) == "source",
-        timeout=30,  # measured 9-22 s: steps up probe the link, 5 s of headroom each
+        timeout=30,  # measured 9-14 s: steps up probe the link, 5 s of headroom each
         what="the source back once the link is free",
         diag=lambda: link_of(server, call.slow),
     )
@@ -262,7 +262,7 @@ async def test_a_very_narrow_link_pauses_video_keeps_audio_and_resumes(
     call.relay.downlink.set_rate(None)
     took = await wait_until(
         lambda: quality_messages(call.slow)[-1]["state"] != "paused",
-        timeout=30,  # measured 6-20 s
+        timeout=30,  # measured 6-12 s
         what="video resumed",
         diag=lambda: link_of(server, call.slow),
     )
