@@ -140,3 +140,17 @@ def test_a_screen_share_keeps_priority_over_cameras() -> None:
 def test_a_leg_without_options_is_refused() -> None:
     with pytest.raises(ValueError, match="no option"):
         RenditionChooser().choose(None, 0, [VideoLeg("x", ())], 0.0)
+
+
+def test_the_picture_of_a_failed_probe_waits_thirty_seconds() -> None:
+    chooser = RenditionChooser()
+    chooser.choose(budget(110_000), AUDIO, [CAMERA], 0.0)
+    chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 1.0)
+    assert chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 6.0)[0]["cam"] is None  # the probe
+    assert chooser.choose(budget(300_000), AUDIO, [CAMERA], 8.0)[0]["cam"] == (480, 360)  # failed
+    ups = []
+    t = 8.0
+    while t < 45:
+        t += 0.5
+        ups += [(t, s.choice) for s in chooser.choose(budget(1_000_000), AUDIO, [CAMERA], t)[1]]
+    assert ups == [(38.0, None)]  # not before 30 s after the failure, though it "fitted" all along
