@@ -107,6 +107,9 @@ def media_samples(media: MediaServer) -> list[Sample]:
     counters = media.counters.dump()
     samples = [Sample(f"{name}_total", "counter", text, counters[name]) for name, text in _COUNTERS.items()]
     samples += [Sample(name, "gauge", _GAUGES.get(name, name), value) for name, value in media.gauges().items()]
+    samples += [
+        Sample(name, "gauge", _GAUGES.get(name, name), value) for name, value in media.adaptation_gauges().items()
+    ]
     return samples + process_samples()
 
 

@@ -22,6 +22,7 @@ from sfu.events import (
     TrackMuted,
     TrackPublished,
     TrackUnpublished,
+    UplinkQualityChanged,
 )
 from sfu.ids import ConsumerId, ParticipantId, ProducerId, RoomId, new_id
 from sfu.kinds import MediaKind, TrackSource
@@ -96,6 +97,7 @@ __all__ = [
     "TrackSource",
     "TrackUnpublished",
     "Unsupported",
+    "UplinkQualityChanged",
     "WrongState",
     "events",
     "new_id",

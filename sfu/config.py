@@ -51,3 +51,6 @@ class SfuConfig:
     sender_report_interval_s: float = 1.0
     #: Measure forwarding latency inside the server (benchmarks; see sfu/latency_probe.py).
     latency_probe: bool = False
+    #: Each subscriber's video follows its link's bandwidth estimate, and publishers are told
+    #: when their uplink limits them (issue 15: sfu/link_adaptation.py).
+    adaptation: bool = True

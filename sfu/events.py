@@ -89,6 +89,18 @@ class LinkQualityChanged:
 
 
 @dataclass(frozen=True)
+class UplinkQualityChanged:
+    """A publisher's uplink became the bottleneck of its video ("limited": what we receive from
+    it stays well below what its picture needs) or is fine again ("good") (issue 15)."""
+
+    room_id: RoomId
+    participant_id: ParticipantId
+    state: Literal["good", "limited"]
+    estimate_bps: int | None
+    producers: tuple[ProducerId, ...]
+
+
+@dataclass(frozen=True)
 class RoomClosed:
     room_id: RoomId
 
@@ -102,5 +114,6 @@ RoomEvent = (
     | CameraStalled
     | RoomClosed
     | LinkQualityChanged
+    | UplinkQualityChanged
 )
 RoomListener = Callable[[RoomEvent], None]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -33,19 +34,30 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
+from sfu.aiortc_hooks import ReceiverTap
 from sfu.config import RenditionConfig
 from sfu.consumer import Consumer
 from sfu.events import LinkState
 from sfu.ids import ConsumerId, ProducerId
 from sfu.packet.link_estimate import LinkEstimator
-from sfu.packet.rendition_chooser import HEADROOM, Choice, RenditionChooser, VideoLeg, video_options
+from sfu.packet.rendition_chooser import (
+    HEADROOM,
+    Choice,
+    RenditionChooser,
+    VideoLeg,
+    rendition_bitrate,
+    video_options,
+)
 from sfu.packet.renditions import PAUSED
+from sfu.packet.uplink_watch import UplinkWatch
 from sfu.producer import Producer
 from sfu.stats import SfuCounters
 
 logger = logging.getLogger(__name__)
 
 ADAPT_INTERVAL_S = 0.25
+#: After a switch, one more keyframe request this much later (see ``_keyframe_again``).
+KEYFRAME_AGAIN_S = 1.0
 #: Smoothing of measured rates (per adaptation step).
 RATE_EWMA = 0.3
 #: The estimate is dropped (no limit) once it exceeds what the subscriber would receive with
@@ -66,7 +78,7 @@ class LinkQuality:
 
 
 class _Watched:
-    __slots__ = ("applied", "consumer", "last_bytes", "producer", "rate")
+    __slots__ = ("applied", "consumer", "keyframe_again_at", "last_bytes", "producer", "rate")
 
     def __init__(self, consumer: Consumer, producer: Producer) -> None:
         self.consumer = consumer
@@ -75,6 +87,16 @@ class _Watched:
         self.rate: float | None = None
         #: the choice last handed to the producer (None: no limit)
         self.applied: Choice = None
+        #: when to ask the leg's source for one more keyframe after a switch (None: no need)
+        self.keyframe_again_at: float | None = None
+
+    def sent_since_last(self) -> int:
+        """Media bytes sent on the leg since the previous call. Retransmissions are left out:
+        receiver reports count loss over media sequence numbers, so the loss-based estimate
+        ("what got through") is a share of what was sent the first time."""
+        sent = max(0, self.consumer.bytes_sent - self.last_bytes)
+        self.last_bytes = self.consumer.bytes_sent
+        return sent
 
 
 class LinkAdapter:
@@ -141,11 +163,11 @@ class LinkAdapter:
         sent = 0
         audio_bps = 0.0
         for watched in self._legs.values():
-            delta = watched.consumer.bytes_sent - watched.last_bytes
-            watched.last_bytes = watched.consumer.bytes_sent
-            sent += max(0, delta)
+            delta = watched.sent_since_last()
+            sent += delta
             if dt:
-                watched.rate = _smooth(watched.rate, max(0, delta) * 8 / dt)
+                watched.rate = _smooth(watched.rate, delta * 8 / dt)
+            self._keyframe_again(watched, now)
             if watched.consumer.kind == "audio":
                 audio_bps += watched.rate or 0.0
         self.estimator.on_sent(sent, now)
@@ -156,9 +178,18 @@ class LinkAdapter:
         before = self.estimator.estimate
         estimate = self.estimator.update(now)
         if (before is None) != (estimate is None):
-            logger.info("link %s: %s", "limited" if estimate is not None else "unlimited", self.estimator.dump(now))
+            logger.debug("link %s: %s", "limited" if estimate is not None else "unlimited", self.estimator.dump(now))
         choices, switches = self._chooser.choose(estimate, audio_bps, legs, now)
         for switch in switches:
+            logger.debug(
+                "leg %s switched %s to %s (estimate %s, audio %d bit/s, options %s)",
+                switch.leg,
+                switch.direction,
+                switch.choice,
+                estimate and int(estimate),
+                audio_bps,
+                [(o.picture, int(o.need_bps)) for leg in legs if leg.leg == switch.leg for o in leg.options],
+            )
             if switch.direction == "up":
                 self._counters.adaptation_switches_up += 1
             else:
@@ -172,11 +203,25 @@ class LinkAdapter:
                 watched.applied = choice
                 limit = choice if isinstance(choice, tuple) else None
                 watched.producer.sources.set_limit(watched.consumer, limit, choice == PAUSED, now)
+                watched.keyframe_again_at = None if choice == PAUSED else now + KEYFRAME_AGAIN_S
             if choice == PAUSED:
                 paused.append(watched.producer.id)
             elif choice != leg.options[0].picture:
                 reduced.append(watched.producer.id)
         self._report(estimate, tuple(reduced), tuple(paused))
+
+    @staticmethod
+    def _keyframe_again(watched: _Watched, now: float) -> None:
+        # A switch made because the link is congested asks the new source for a keyframe, and
+        # that keyframe may be lost behind what the link's queue still holds; a receiver that
+        # misses it decodes nothing until the next (aiortc's never asks). One more request once
+        # the queue has drained costs one keyframe of a small picture.
+        due = watched.keyframe_again_at
+        if due is not None and now >= due:
+            watched.keyframe_again_at = None
+            source = watched.consumer.current
+            if source is not None and watched.consumer.pending is None:
+                source.request_keyframe(now)
 
     def _video_legs(self, dt: float | None) -> list[VideoLeg]:
         legs: list[VideoLeg] = []
@@ -236,6 +281,42 @@ class LinkAdapter:
                 str(k): w.applied for k, w in self._legs.items() if w.consumer.kind == "video"
             },
         }
+
+
+class UplinkMonitor:
+    """One publisher's uplink: per video producer, whether the REMB we send it stays well below
+    what its picture needs (sans-I/O :class:`~sfu.packet.uplink_watch.UplinkWatch`)."""
+
+    def __init__(
+        self, *, config: RenditionConfig, on_change: Callable[[Literal["good", "limited"], int | None, tuple[ProducerId, ...]], None]
+    ) -> None:
+        self._config = config
+        self._on_change = on_change
+        self._watched: dict[ProducerId, tuple[Producer, ReceiverTap, UplinkWatch]] = {}
+        self.state: Literal["good", "limited"] = "good"
+
+    def watch(self, producer: Producer, tap: ReceiverTap) -> None:
+        if producer.kind == "video":
+            self._watched[producer.id] = (producer, tap, UplinkWatch())
+
+    def forget(self, producer_id: ProducerId) -> None:
+        self._watched.pop(producer_id, None)
+
+    def tick(self, now: float) -> None:
+        changed = False
+        for producer, tap, watch in self._watched.values():
+            need = None
+            if producer.width and producer.height and not producer.muted:
+                need = rendition_bitrate((producer.width, producer.height), self._config.bitrate_per_720p, 1)
+            changed |= watch.update(tap.remb_bps, need, now) is not None
+        if not changed:
+            return
+        limited = tuple(pid for pid, (_, _, watch) in self._watched.items() if watch.state == "limited")
+        state: Literal["good", "limited"] = "limited" if limited else "good"
+        if state != self.state or limited:
+            self.state = state
+            rembs = [tap.remb_bps for _, tap, _ in self._watched.values() if tap.remb_bps is not None]
+            self._on_change(state, min(rembs) if rembs else None, limited)
 
 
 def _smooth(previous: float | None, sample: float) -> float:

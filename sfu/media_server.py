@@ -105,6 +105,13 @@ class MediaServer:
             "consumers": sum(len(p.consumers) for p in participants),
             "renditions": sum(len(pr.sources.renditions) for pr in producers),
             "decoders": sum(1 for pr in producers if pr.sources.decoding),
+        }
+
+    def adaptation_gauges(self) -> dict[str, int]:
+        """Network adaptation (issue 15), for /metrics: legs paused for bandwidth and the
+        distribution of subscriber links' estimates."""
+        participants = [p for r in self.rooms.values() for p in r.participants.values()]
+        return {
             "legs_paused_for_bandwidth": sum(p.link.paused_legs() for p in participants),
             **link_estimate_buckets([p.link.estimator.estimate for p in participants]),
         }

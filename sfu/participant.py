@@ -47,7 +47,7 @@ from sfu.errors import InvalidCandidate, InvalidSdp, NotFound, WrongState
 from sfu.ids import ConsumerId, ParticipantId, ProducerId, RoomId, new_id
 from sfu.kinds import MediaKind, TrackSource, default_source, is_media_kind
 from sfu.latency_probe import LatencyProbe
-from sfu.link_adaptation import LinkAdapter, LinkQuality
+from sfu.link_adaptation import LinkAdapter, LinkQuality, UplinkMonitor
 from sfu.negotiation import codec_preferences
 from sfu.packet.rewriter import LegRewriter
 from sfu.producer import Producer
@@ -155,6 +155,7 @@ class Participant:
         echo: bool = False,
         latency_probe: LatencyProbe | None = None,
         on_quality_change: Callable[[Participant, LinkQuality], None] | None = None,
+        on_uplink_change: Callable[[Participant, str, int | None, tuple[ProducerId, ...]], None] | None = None,
     ) -> None:
         self.room_id = room_id
         self.id = participant_id
@@ -181,6 +182,13 @@ class Participant:
         self._on_quality_change = on_quality_change
         #: this participant's subscribe link: bandwidth estimate and per-leg choice (issue 15)
         self.link = LinkAdapter(config=config.renditions, counters=counters, on_quality=self._quality_changed)
+        #: this participant's publish link: is its uplink what limits its video? (issue 15)
+        self.uplink = UplinkMonitor(
+            config=config.renditions,
+            on_change=lambda state, bps, producers: (
+                on_uplink_change(self, state, bps, producers) if on_uplink_change else None
+            ),
+        )
 
     def _quality_changed(self, quality: LinkQuality) -> None:
         if self._on_quality_change is not None:
@@ -290,6 +298,7 @@ class Participant:
                 producer.set_codec(codecs[0])  # keyframe parsers ready before packets
             tap = hook_receiver(transceiver.receiver, producer.on_rtp, producer.on_sender_report)
             producer.attach_receiver(tap)
+            self.uplink.watch(producer, tap)
             self._producer_by_mid[mid] = producer
             self.producers[producer.id] = producer
             created.append(producer)
@@ -313,6 +322,7 @@ class Participant:
         producer = self.producers.pop(producer_id, None)
         if producer is None:
             raise NotFound(f"producer {producer_id!r} is not published by this participant")
+        self.uplink.forget(producer_id)
         for mid, p in list(self._producer_by_mid.items()):
             if p is producer:
                 del self._producer_by_mid[mid]

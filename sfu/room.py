@@ -27,6 +27,7 @@ from sfu.events import (
     TrackMuted,
     TrackPublished,
     TrackUnpublished,
+    UplinkQualityChanged,
 )
 from sfu.ids import ParticipantId, ProducerId, RoomId
 from sfu.latency_probe import LatencyProbe
@@ -111,6 +112,7 @@ class Room:
             echo=self.echo,
             latency_probe=self._latency_probe,
             on_quality_change=self._on_quality_change,
+            on_uplink_change=self._on_uplink_change,
         )
         self.participants[participant_id] = participant
         self._ensure_ticker()
@@ -233,6 +235,13 @@ class Room:
             )
         )
 
+    def _on_uplink_change(
+        self, participant: Participant, state: str, estimate_bps: int | None, producers: tuple[ProducerId, ...]
+    ) -> None:
+        self._emit(
+            UplinkQualityChanged(self.id, participant.id, "limited" if state == "limited" else "good", estimate_bps, producers)
+        )
+
     def _on_stall_change(self, producer: Producer, stalled: bool) -> None:
         self._emit(CameraStalled(self.id, producer.id, producer.participant_id, resolved=not stalled))
 
@@ -250,8 +259,10 @@ class Room:
                 for participant in list(self.participants.values()):
                     for producer in list(participant.producers.values()):
                         await producer.tick(now)
-                for participant in list(self.participants.values()):
-                    participant.link.tick(now)  # after the producers: limits apply at once
+                if self._config.adaptation:
+                    for participant in list(self.participants.values()):
+                        participant.link.tick(now)  # after the producers: limits apply at once
+                        participant.uplink.tick(now)
                 if now - self._last_reports >= self._config.sender_report_interval_s:
                     self._last_reports = now
                     wall = time.time()

@@ -326,13 +326,15 @@ class Quality(Message):
     """What your connection carries changed (issue 15). ``direction`` "receive": the videos you
     receive, each at the best picture your link carries: "good" (all at their best), "reduced"
     (``reduced`` lists the tracks at a lower resolution), "paused" (``paused`` lists the videos
-    paused to keep audio; they resume by themselves)."""
+    paused to keep audio; they resume by themselves). ``direction`` "send": your uplink, "good"
+    or "limited" (``limited`` lists your videos that arrive well below what their picture needs)."""
 
-    direction: Literal["receive"] = "receive"
-    state: Literal["good", "reduced", "paused"]
+    direction: Literal["receive", "send"] = "receive"
+    state: Literal["good", "reduced", "paused", "limited"]
     estimate_kbps: int | None = None
     reduced: list[str] = field(default_factory=list)
     paused: list[str] = field(default_factory=list)
+    limited: list[str] = field(default_factory=list)
 
 
 @server_message("pong")

@@ -60,4 +60,7 @@ def messages_for(event: ev.RoomEvent, me: str | None, returning: set[str]) -> li
     if isinstance(event, ev.LinkQualityChanged) and event.participant_id == me:
         estimate = None if event.estimate_bps is None else event.estimate_bps // 1000
         return [m.Quality(state=event.state, estimate_kbps=estimate, reduced=list(event.reduced), paused=list(event.paused))]
+    if isinstance(event, ev.UplinkQualityChanged) and event.participant_id == me:
+        estimate = None if event.estimate_bps is None else event.estimate_bps // 1000
+        return [m.Quality(direction="send", state=event.state, estimate_kbps=estimate, limited=list(event.producers))]
     return []

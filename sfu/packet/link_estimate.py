@@ -20,8 +20,14 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
 
 * Nothing is known until the first congestion signal: the estimate is None (no limit).
 * Loss > 10 % over an interval of at least ``MIN_LOSS_PACKETS``: the estimate becomes
-  ``min(estimate, sent_rate) * (1 - loss / 2)`` (at most once per ``DECREASE_INTERVAL_S``).
-* A REMB that *fell* (by 10 % or more, within ``REMB_FALL_MEMORY_S``) and stays below 70 % of
+  ``sent * (1 - loss)`` when that is lower, what got through (libwebrtc's ``1 - loss / 2`` is made
+  for a sender that adjusts its rate smoothly; under heavy loss it stays far above the link:
+  93 % loss of 4.8 Mbit/s would leave 2.6 Mbit/s for a 300 kbit/s link), where ``sent`` is the highest rate we sent over the
+  last ``LOSS_BASE_WINDOW_S`` (a report describes packets sent a round trip and a report
+  interval ago, before any switch down it caused). Decreases (loss or REMB) do not compound:
+  at most one per ``DECREASE_INTERVAL_S``, and loss reported in the ``SETTLE_S`` after one is
+  not counted (it describes packets sent before the decrease, still queued or already lost).
+* A REMB that *fell* (by 10 % or more, within ``REMB_FALL_MEMORY_S``) and stays below 50 % of
   what we send for ``REMB_CONGESTED_FOR_S`` means the receiver saw queueing delay grow while we
   sent that much: the estimate becomes ``min(estimate, REMB)``. A receiver's estimate only
   falls on overuse; it lags a sender that ramps up (the first REMBs of a leg are low) and what
@@ -29,13 +35,15 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
   persistence. A link only slightly narrower than what we send fills its queue and shows as loss. A REMB above what we send says
   little: a receiver's estimate only climbs to about 1.5x what it receives, so it is no upper
   bound for a bigger picture; it is ignored then.
-* Loss < 2 % and no REMB congestion: the estimate grows by ``GROWTH_PER_S`` (20 %/s, faster
+* Loss < 2 % and no REMB congestion: the estimate grows by ``GROWTH_PER_S`` up to
+  ``PROBE_FACTOR`` (3.5) times what we send (20 %/s, faster
   than libwebrtc's 8 % because our choices are coarse: each ladder step is about twice the
   bitrate of the one below, and a subscriber should be back on the source within 15 s of a link
   recovering). An up-switch is the probe: if the link cannot carry it, loss or REMB brings the
   estimate down within a second or two. Between 2 % and 10 % the estimate holds.
 * Once it grows past ``ceiling`` (set by the shell: what the subscriber would receive with no
-  limit, with margin) the link is unconstrained again: None.
+  limit, with margin), or after ``CLEAR_AFTER_S`` (60 s) without a decrease, the link is
+  unconstrained again: None (the next congestion starts a new estimate).
 """
 
 from __future__ import annotations
@@ -48,10 +56,19 @@ LOSS_DECREASE_ABOVE = 0.10
 LOSS_INCREASE_BELOW = 0.02
 #: Fewer packets than this in a loss interval: not enough to judge (libwebrtc: 20).
 MIN_LOSS_PACKETS = 20
-DECREASE_INTERVAL_S = 0.5
+DECREASE_INTERVAL_S = 1.5
+SETTLE_S = 1.0
+LOSS_BASE_WINDOW_S = 2.0
 GROWTH_PER_S = 1.20
+#: Growth stops at this many times the rate we send: one ladder step is about 2x the bitrate
+#: of the one below, and the step below the source may be 3x below it (a 1 Mbit/s camera over
+#: its 281 kbit/s 480x360 rendition plus audio).
+PROBE_FACTOR = 3.5
+#: This long without a decrease (and with little loss): the link is not limiting, no estimate.
+#: Long: clearing makes the next choice the source, a probe of the whole gap at once.
+CLEAR_AFTER_S = 60.0
 #: A REMB below this share of our sending rate, for this long, is a congestion signal.
-REMB_CONGESTED_BELOW = 0.70
+REMB_CONGESTED_BELOW = 0.50
 REMB_CONGESTED_FOR_S = 1.0
 REMB_FALL = 0.90
 REMB_FALL_MEMORY_S = 3.0
@@ -100,6 +117,8 @@ class LinkEstimator:
         self._last_update: float | None = None
         self._last_decrease = float("-inf")
         self._remb_low_since: float | None = None
+        #: (time, sent rate) at each update, over LOSS_BASE_WINDOW_S
+        self._sent_history: deque[tuple[float, float]] = deque()
         self._remb_fell_at = float("-inf")
 
     # ------------------------------------------------------------ inputs
@@ -123,7 +142,7 @@ class LinkEstimator:
         """A receiver report block about one of our legs (cumulative figures, RFC 3550)."""
         previous = self._loss_legs.get(ssrc)
         self._loss_legs[ssrc] = _LossCounter(highest_sequence, packets_lost)
-        if previous is None:
+        if previous is None or now < self._last_decrease + SETTLE_S:
             return
         expected = highest_sequence - previous.highest
         if expected <= 0:
@@ -168,6 +187,11 @@ class LinkEstimator:
         dt = 0.0 if self._last_update is None else max(0.0, now - self._last_update)
         self._last_update = now
         sent = self.sent_rate(now)
+        history = self._sent_history
+        history.append((now, sent))
+        while history and now - history[0][0] > LOSS_BASE_WINDOW_S:
+            history.popleft()
+        sent_recently = max(rate for _, rate in history)
         remb = self.remb(now)
         loss, self._pending_loss = self._pending_loss, None
         if loss is not None:
@@ -180,22 +204,29 @@ class LinkEstimator:
         else:
             self._remb_low_since = None
         remb_congested = self._remb_low_since is not None and now - self._remb_low_since >= REMB_CONGESTED_FOR_S
-        if (
-            loss is not None
-            and loss > LOSS_DECREASE_ABOVE
-            and now - self._last_decrease >= DECREASE_INTERVAL_S
-        ):
-            base = sent if estimate is None else min(estimate, sent) if sent > 0 else estimate
-            if base > 0:  # nothing sent and nothing known: no base to decrease from
-                estimate = base * (1.0 - loss / 2.0)
-                self._last_decrease = now
+        may_decrease = now - self._last_decrease >= DECREASE_INTERVAL_S
+        if loss is not None and loss > LOSS_DECREASE_ABOVE:
+            # What got through: the loss is of what we sent (not of the estimate, which may be
+            # lower already: a base of min(estimate, sent) would compound a lasting loss).
+            base = sent_recently if sent_recently > 0 else (estimate or 0.0)
+            through = base * (1.0 - loss)
+            # (nothing sent and nothing known: no base to decrease from)
+            if base > 0 and may_decrease and (estimate is None or through < estimate):
+                estimate = through
+                self._decreased(now)
         elif remb_congested and remb is not None:
-            estimate = remb if estimate is None else min(estimate, remb)
+            if may_decrease and (estimate is None or remb < estimate):
+                estimate = remb
+                self._decreased(now)
         elif estimate is not None and (
             self.last_loss is None or self.last_loss < LOSS_INCREASE_BELOW
         ):
-            estimate *= GROWTH_PER_S**dt
-            if self.ceiling is not None and estimate > self.ceiling:
+            # Grow, but not beyond PROBE_FACTOR x what we actually send: an estimate that climbs
+            # while we send little has been tested by nothing (the next step up is the probe).
+            bound = max(estimate, PROBE_FACTOR * sent_recently)
+            estimate = min(estimate * GROWTH_PER_S**dt, bound)
+            calm = now - self._last_decrease >= CLEAR_AFTER_S
+            if calm or (self.ceiling is not None and estimate > self.ceiling):
                 estimate = None
         if estimate is not None:
             estimate = max(float(self.min_bps), estimate)
@@ -212,6 +243,11 @@ class LinkEstimator:
         }
 
     # ------------------------------------------------------------ internals
+
+    def _decreased(self, now: float) -> None:
+        self._last_decrease = now
+        self._interval_lost = self._interval_expected = 0
+        self._pending_loss = None
 
     def _trim_sent(self, now: float) -> None:
         sent = self._sent

@@ -16,10 +16,11 @@ gets its best option.
 
 Hysteresis, per leg (no flapping): at most one switch per ``SWITCH_INTERVAL_S`` (2 s) in
 either direction; a switch down is taken at once otherwise (straight to what fits, however
-many steps); a switch up (or a resume) only after a better option has fitted for
+many steps, except that a leg is paused only from its smallest picture); a switch up (or a resume) only after a better option has fitted for
 ``UP_HOLD_S`` (5 s) without a break, to the best option that fitted the whole time. An
 up-switch followed within ``FAILED_PROBE_S`` by a switch down was a failed probe: the next
-up-switch waits ``FAILED_PROBE_HOLD_S`` (10 s).
+up-switch waits ``FAILED_PROBE_HOLD_S`` (10 s), and the picture that failed (or a better one)
+is not tried again for ``FAILED_PROBE_BACKOFF_S`` (30 s, doubling to 120 s while probes fail).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ SWITCH_INTERVAL_S = 2.0
 UP_HOLD_S = 5.0
 FAILED_PROBE_S = 10.0
 FAILED_PROBE_HOLD_S = 10.0
+#: The picture of a failed probe is not tried again for this long, doubling while probes keep
+#: failing (a link that carries 480x360 but not the source stays at 480x360).
+FAILED_PROBE_BACKOFF_S = 30.0
+MAX_FAILED_PROBE_BACKOFF_S = 120.0
 
 #: An option's picture: a rendition size, or None for the source as is.
 Picture: TypeAlias = Size | None
@@ -101,7 +106,9 @@ def video_options(
 
 
 class _LegState:
-    __slots__ = ("choice", "hold", "last_switch", "last_up", "up_best", "up_since")
+    __slots__ = (
+        "backoff", "choice", "failed", "failed_until", "hold", "last_switch", "last_up", "up_best", "up_since"
+    )
 
     def __init__(self, choice: Choice) -> None:
         self.choice: Choice = choice
@@ -110,6 +117,10 @@ class _LegState:
         self.up_since: float | None = None
         self.up_best = 0
         self.hold = UP_HOLD_S
+        #: the picture of the last failed probe, not tried again before ``failed_until``
+        self.failed: Choice = PAUSED
+        self.failed_until = float("-inf")
+        self.backoff = FAILED_PROBE_BACKOFF_S
 
 
 def _level(choice: Choice, options: Sequence[VideoOption]) -> int:
@@ -173,12 +184,19 @@ class RenditionChooser:
         self, state: _LegState, wanted: int, options: Sequence[VideoOption], now: float
     ) -> Literal["up", "down"] | None:
         current = _level(state.choice, options)
+        if state.last_switch == state.last_up and now - state.last_up >= FAILED_PROBE_S:
+            state.backoff = FAILED_PROBE_BACKOFF_S  # the last probe held: no more backing off
         if wanted > current:  # worse: down, unless we just switched
             state.up_since = None
             if now - state.last_switch < SWITCH_INTERVAL_S:
                 return None
             failed_probe = now - state.last_up < FAILED_PROBE_S
             state.hold = FAILED_PROBE_HOLD_S if failed_probe else UP_HOLD_S
+            if failed_probe:
+                state.failed, state.failed_until = state.choice, now + state.backoff
+                state.backoff = min(2 * state.backoff, MAX_FAILED_PROBE_BACKOFF_S)
+            if wanted == len(options) and current < len(options) - 1:
+                wanted = len(options) - 1  # pausing is the last resort: the smallest picture first
             state.choice = _choice_at(wanted, options)
             state.last_switch = now
             return "down"
@@ -194,7 +212,14 @@ class RenditionChooser:
         state.up_best = max(state.up_best, wanted)  # the best level that fitted the whole time
         if now - state.up_since < state.hold or now - state.last_switch < SWITCH_INTERVAL_S:
             return None
-        state.choice = _choice_at(state.up_best, options)
+        target = state.up_best
+        if now < state.failed_until:
+            failed = _level(state.failed, options)
+            if target <= failed:
+                target = failed + 1  # not the picture that just failed (nor better): one below
+            if target >= current:
+                return None
+        state.choice = _choice_at(target, options)
         state.last_switch = state.last_up = now
         state.up_since = None
         return "up"

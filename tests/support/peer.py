@@ -42,6 +42,10 @@ class Received:
     first_frame_at: float | None = None
 
 
+def _same(sdp: str) -> str:
+    return sdp
+
+
 class TestPeer:
     __test__ = False  # not a pytest class
 
@@ -74,6 +78,12 @@ class TestPeer:
         #: rewrites the subscribe connection's SDPs: (sdp, from_server) -> sdp (e.g. to put
         #: a UDP relay in between, see tests/support/udp_relay.py)
         self.sdp_filter: Callable[[str, bool], str] | None = None
+        #: the same per direction, for both connections (tests/support/rate_relay.py); applied
+        #: after ``sdp_filter``
+        self.rewrite_subscribe_offer: Callable[[str], str] = _same
+        self.rewrite_subscribe_answer: Callable[[str], str] = _same
+        self.rewrite_publish_offer: Callable[[str], str] = _same
+        self.rewrite_publish_answer: Callable[[str], str] = _same
 
     # ------------------------------------------------------------ wire
 
@@ -169,12 +179,12 @@ class TestPeer:
         await pc.setLocalDescription(offer)
         described = [{"mid": t.mid, "source": source} for t, source in transceivers]
         reply = await self.request(
-            {"type": "offer", "pc": "publish", "sdp": pc.localDescription.sdp, "tracks": described},
+            {"type": "offer", "pc": "publish", "sdp": self.rewrite_publish_offer(pc.localDescription.sdp), "tracks": described},
             expect=("answer", "error"),
         )
         if reply["type"] == "error":
             raise RuntimeError(f"publish refused: {reply}")
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=self.rewrite_publish_answer(reply["sdp"]), type="answer"))
         published = await asyncio.wait_for(self.wait_for(lambda x: x["type"] == "published" and x.get("id") == reply["id"]), 10)
         for p in published["producers"]:
             self.producers[p["producer_id"]] = p
@@ -194,10 +204,12 @@ class TestPeer:
                 if rec.producer_id != c["producer_id"] and self._published_mids.get(c["mid"]) == rec.producer_id:
                     pass
         sdp_filter = self.sdp_filter or (lambda sdp, from_server: sdp)
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp_filter(msg["sdp"], True), type="offer"))
+        offer_sdp = self.rewrite_subscribe_offer(sdp_filter(msg["sdp"], True))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
-        await self.send({"type": "answer", "pc": "subscribe", "sdp": sdp_filter(pc.localDescription.sdp, False)})
+        answer_sdp = self.rewrite_subscribe_answer(sdp_filter(pc.localDescription.sdp, False))
+        await self.send({"type": "answer", "pc": "subscribe", "sdp": answer_sdp})
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         assert self._subscribe_pc is not None

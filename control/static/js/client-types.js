@@ -207,15 +207,17 @@
  */
 
 /**
- * What your connection carries changed (server `quality`): `good` (every video at its best),
- * `reduced` (the `reduced` producers at a lower resolution), `paused` (the `paused` producers'
- * video paused to keep audio; they resume by themselves).
+ * What your connection carries changed (server `quality`). `direction` `receive`: `good` (every
+ * video at its best), `reduced` (the `reduced` producers at a lower resolution), `paused` (the
+ * `paused` producers' video paused to keep audio; they resume by themselves). `direction`
+ * `send`: your uplink, `good` or `limited` (your `limited` videos arrive well below what they need).
  * @typedef {object} QualityEvent
- * @property {'receive'} direction  what you receive (your downlink)
- * @property {'good'|'reduced'|'paused'} state
+ * @property {'receive'|'send'} direction  what you receive (downlink) or send (uplink)
+ * @property {'good'|'reduced'|'paused'|'limited'} state
  * @property {number|null} estimateKbps  the server's estimate of your link (null: not limited)
  * @property {string[]} reduced  producer ids
  * @property {string[]} paused  producer ids
+ * @property {string[]} limited  your producer ids (direction `send`)
  */
 
 /** @typedef {{attempt: number, maxAttempts: number, delayMs: number}} ReconnectAttemptEvent */

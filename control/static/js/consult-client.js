@@ -287,6 +287,7 @@ export class ConsultClient extends Emitter {
           estimateKbps: msg.estimate_kbps ?? null,
           reduced: msg.reduced || [],
           paused: msg.paused || [],
+          limited: msg.limited || [],
         });
       case 'pong': return void this._signalling.settle(msg);
       default:

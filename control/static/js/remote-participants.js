@@ -66,7 +66,11 @@ export class RemoteParticipants {
    * paused videos to keep audio): say so on the tiles concerned, clear it when it is over.
    * @param {import('./client-types.js').QualityEvent} ev
    */
-  onQuality({ reduced, paused }) {
+  onQuality({ direction, state, reduced, paused }) {
+    if (direction === 'send') {
+      if (state === 'limited') this.toast('Your connection is slow: the others see you at a lower quality.');
+      return;
+    }
     /** @type {Map<string, string>} */
     const notices = new Map();
     for (const id of reduced) notices.set(id, 'Poor connection — lower resolution');

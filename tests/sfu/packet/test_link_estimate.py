@@ -90,14 +90,14 @@ def test_a_remb_above_what_we_send_is_no_bound() -> None:
     link.run(2, send_bps=900_000, capacity_bps=300_000)  # loss: an estimate exists
     before = estimator.estimate
     assert before is not None
-    after = link.run(2, send_bps=150_000, capacity_bps=10_000_000, remb=240_000)
+    after = link.run(4, send_bps=150_000, capacity_bps=10_000_000, remb=240_000)
     assert after is not None and after > before  # grows though REMB (240k) < estimate
 
 
 def test_the_estimate_grows_back_when_loss_ends_and_is_lifted_at_the_ceiling() -> None:
     estimator = LinkEstimator()
     link = Link(estimator)
-    link.run(3, send_bps=900_000, capacity_bps=250_000)
+    link.run(4, send_bps=900_000, capacity_bps=250_000)
     low = estimator.estimate
     assert low is not None and low < 500_000
     estimator.ceiling = 1_500_000
@@ -105,9 +105,8 @@ def test_the_estimate_grows_back_when_loss_ends_and_is_lifted_at_the_ceiling() -
     assert (
         grown is not None and grown > low * 1.3
     )  # 20 %/s once a report with enough packets says the loss is gone
-    assert (
-        link.run(15, send_bps=150_000, capacity_bps=10_000_000) is None
-    )  # past the ceiling: unlimited
+    # Sending more (the next steps up), the estimate passes the ceiling: unlimited.
+    assert link.run(15, send_bps=500_000, capacity_bps=10_000_000) is None
 
 
 def test_moderate_loss_holds_the_estimate() -> None:
@@ -146,3 +145,16 @@ def test_bad_feedback_is_refused() -> None:
         LinkEstimator().on_remb(-1, [1], 0.0)
     with pytest.raises(LinkEstimateError, match="min_bps"):
         LinkEstimator(min_bps=0)
+
+
+def test_growth_is_bounded_by_what_we_send_then_cleared_when_calm() -> None:
+    estimator = LinkEstimator()
+    link = Link(estimator)
+    link.run(4, send_bps=900_000, capacity_bps=250_000)
+    # Sending 100 kbit/s (a paused video's audio, a small picture): the estimate may probe up
+    # to 3.5x that, not climb on untested.
+    grown = link.run(8, send_bps=100_000, capacity_bps=10_000_000)
+    assert grown is not None and grown <= 400_000
+    assert link.run(40, send_bps=100_000, capacity_bps=10_000_000) is not None
+    # A minute after the last decrease, without loss: no longer limited.
+    assert link.run(15, send_bps=100_000, capacity_bps=10_000_000) is None

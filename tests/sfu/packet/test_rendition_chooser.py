@@ -109,12 +109,18 @@ def test_oscillating_link_switches_at_most_once_per_two_seconds() -> None:
 def test_below_the_smallest_pauses_and_resumes_by_itself() -> None:
     chooser = RenditionChooser()
     chooser.choose(None, AUDIO, [CAMERA], 0.0)
-    assert chooser.choose(100_000, AUDIO, [CAMERA], 1.0)[0]["cam"] == PAUSED  # 100 kbit/s link
-    t = 1.0
-    while t < 7.5:
+    # A 100 kbit/s link: the smallest picture first (pausing is the last resort), then paused.
+    assert chooser.choose(100_000, AUDIO, [CAMERA], 1.0)[0]["cam"] == (120, 90)
+    assert chooser.choose(100_000, AUDIO, [CAMERA], 2.0)[0]["cam"] == (120, 90)
+    assert chooser.choose(100_000, AUDIO, [CAMERA], 3.0)[0]["cam"] == PAUSED
+    t = 3.0
+    resumed = None
+    while resumed is None:
         t += 0.5
         choices, _ = chooser.choose(budget(150_000), AUDIO, [CAMERA], t)
-    assert choices["cam"] == (240, 180)
+        if choices["cam"] != PAUSED:
+            resumed = t, choices["cam"]
+    assert resumed == (8.5, (240, 180))  # 5 s after the headroom began
 
 
 def test_a_screen_share_keeps_priority_over_cameras() -> None:
@@ -134,3 +140,17 @@ def test_a_screen_share_keeps_priority_over_cameras() -> None:
 def test_a_leg_without_options_is_refused() -> None:
     with pytest.raises(ValueError, match="no option"):
         RenditionChooser().choose(None, 0, [VideoLeg("x", ())], 0.0)
+
+
+def test_the_picture_of_a_failed_probe_waits_thirty_seconds() -> None:
+    chooser = RenditionChooser()
+    chooser.choose(budget(110_000), AUDIO, [CAMERA], 0.0)
+    chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 1.0)
+    assert chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 6.0)[0]["cam"] is None  # the probe
+    assert chooser.choose(budget(300_000), AUDIO, [CAMERA], 8.0)[0]["cam"] == (480, 360)  # failed
+    ups = []
+    t = 8.0
+    while t < 45:
+        t += 0.5
+        ups += [(t, s.choice) for s in chooser.choose(budget(1_000_000), AUDIO, [CAMERA], t)[1]]
+    assert ups == [(38.0, None)]  # not before 30 s after the failure, though it "fitted" all along
