@@ -32,6 +32,7 @@ from control.features.context import Feature, FeatureContext
 from control.features.effects.feature import install_effects
 from control.features.files.feature import install_files
 from control.plane import ControlPlane
+from control.reconnect_choices import StoreChoices
 from control.store import Store, StoreError, create_store
 from control.tokens import TokenError, mint, verify
 from control.webhooks import WebhookDispatcher
@@ -93,6 +94,7 @@ def create_app(
     media = MediaServer(config.sfu)
     registry = SessionRegistry()
     store = create_store(config.store, worker.private_redis_url)
+    choices = StoreChoices(store)  # a participant's choices, for a re-join served elsewhere
     plane = ControlPlane.build(store, secret=secret, public_url=config.public_url, clock=time.time, webhooks=WebhookDispatcher(store))
     app.cleanup_ctx.append(plane.lifecycle)  # first in, last out: sessions leave the lobby before it stops
     deps = SessionDeps(
@@ -102,6 +104,7 @@ def create_app(
         lobby=plane.lobby,
         registry=registry,
         reconnects=ReconnectKeeper(config.session.reconnect_grace_s),
+        choices=choices,
     )
     app[CONFIG] = config
     app[SECRET] = secret
@@ -127,6 +130,7 @@ def create_app(
     media.subscribe_all(_forget_when_closed(memory, store, app[FORGETTING]))
     plane.lobby.ended_listeners.append(memory.forget)  # heard by every process, wherever the room was
     memory.register("waiting_room", plane.lobby.forget_room, lifetime=Lifetime.CONSULTATION)
+    memory.register("reconnect_choices", choices.forget, lifetime=Lifetime.CONSULTATION)
     metrics.add_source(app, lambda: [metrics.Sample("consultation_bytes_held", "gauge", HELD_HELP, memory.total_held_bytes())])
     metrics.add_source(app, _reconnect_samples(deps))
     context = FeatureContext(
