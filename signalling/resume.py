@@ -29,7 +29,7 @@ Sessions live in the process serving the room; in a cluster every socket of a ro
 served by the room's owner (control/cluster/), so a re-join through any node reaches the
 parked session. When the room moved (owner lost, drain), the store keeps the presence and
 the admitted list (a returning identity replaces its stale entry and keeps its place);
-the choices, held by the session, start afresh there.
+the choices are read back from the store (:class:`ChoicesStore`, written when they change).
 """
 
 from __future__ import annotations
