@@ -34,6 +34,7 @@ from control.features.files.feature import install_files
 from control.forwarded import parse_networks
 from control.plane import ControlPlane
 from control.ratelimit import Limits
+from control.reconnect_choices import StoreChoices
 from control.store import Store, StoreError, create_store
 from control.tokens import TokenError, TokensConfig, mint, verify
 from control.turn import TurnConfig
@@ -104,6 +105,7 @@ def create_app(
     media = MediaServer(config.sfu)
     registry = SessionRegistry()
     store = create_store(config.store, worker.private_redis_url)
+    choices = StoreChoices(store)  # a participant's choices, for a re-join served elsewhere
     webhooks = WebhookDispatcher(store)
     plane = ControlPlane.build(store, secret=secret, public_url=config.public_url, clock=time.time, webhooks=webhooks)
     metrics.add_source(app, lambda: webhook_samples(webhooks))
@@ -116,6 +118,7 @@ def create_app(
         registry=registry,
         reconnects=ReconnectKeeper(config.session.reconnect_grace_s),
         ice_servers_for=_turn_credentials(config.turn),
+        choices=choices,
     )
     app[CONFIG] = config
     app[SECRET] = secret
@@ -147,6 +150,7 @@ def create_app(
     media.subscribe_all(_forget_when_closed(memory, store, app[FORGETTING]))
     plane.lobby.ended_listeners.append(memory.forget)  # heard by every process, wherever the room was
     memory.register("waiting_room", plane.lobby.forget_room, lifetime=Lifetime.CONSULTATION)
+    memory.register("reconnect_choices", choices.forget, lifetime=Lifetime.CONSULTATION)
     metrics.add_source(app, lambda: [metrics.Sample("consultation_bytes_held", "gauge", HELD_HELP, memory.total_held_bytes())])
     metrics.add_source(app, _reconnect_samples(deps))
     context = FeatureContext(

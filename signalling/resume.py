@@ -29,21 +29,23 @@ Sessions live in the process serving the room; in a cluster every socket of a ro
 served by the room's owner (control/cluster/), so a re-join through any node reaches the
 parked session. When the room moved (owner lost, drain), the store keeps the presence and
 the admitted list (a returning identity replaces its stale entry and keeps its place);
-the choices, held by the session, start afresh there.
+the choices are read back from the store (:class:`ChoicesStore`, written when they change).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from sfu import Preference
-from signalling.codec import Message
+from sfu import Preference, ProducerId, Room, SfuError
+from signalling import messages as m
+from signalling.codec import Message, ProtocolError, decode, encode
 from signalling.reconnect import GraceClock
 
 if TYPE_CHECKING:
@@ -72,6 +74,8 @@ class KeptChoices:
     subscriptions: dict[tuple[str, str], Preference] = field(default_factory=dict)
     #: message type -> the last accepted message of that type (its ``id`` cleared)
     messages: dict[str, Message] = field(default_factory=dict)
+    #: what was last written to (or read from) the ChoicesStore
+    saved: bytes | None = field(default=None, compare=False)
 
     def remember_subscription(self, publisher_identity: str, source: str, preference: Preference) -> None:
         key = (publisher_identity, source)
@@ -82,11 +86,151 @@ class KeptChoices:
             return
         self.subscriptions[key] = preference
 
-    def remember_message(self, msg: Message) -> None:
+    def remember_message(self, msg: Message) -> bool:
+        """Keep ``msg`` if it is a choice a re-join inherits; whether it was kept."""
         if msg.type not in KEPT_MESSAGE_TYPES or getattr(msg, "participant_id", None) is not None:
-            return  # a practitioner setting captions for someone else is that someone's choice
+            return False  # a practitioner setting captions for someone else is that someone's choice
         msg.id = None
         self.messages[msg.type] = msg
+        return True
+
+    def to_bytes(self) -> bytes:
+        subscriptions = [[i, s, p.max_width, p.max_height, p.paused] for (i, s), p in self.subscriptions.items()]
+        return json.dumps({"subscriptions": subscriptions, "messages": [encode(x) for x in self.messages.values()]}).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> KeptChoices:
+        """Read back :meth:`to_bytes`; anything that does not check out is left out."""
+        kept = cls()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return kept
+        if not isinstance(body, dict):
+            return kept
+        for entry in body.get("subscriptions", [])[:MAX_KEPT_SUBSCRIPTIONS]:
+            with contextlib.suppress(TypeError, ValueError):
+                identity, source, width, height, paused = entry
+                if isinstance(identity, str) and isinstance(source, str):
+                    kept.subscriptions[(identity, source)] = Preference(width, height, bool(paused))
+        for text in body.get("messages", [])[: len(KEPT_MESSAGE_TYPES)]:
+            with contextlib.suppress(ProtocolError, TypeError):
+                kept.remember_message(decode(text))
+        return kept
+
+
+class ChoicesStore(Protocol):
+    """Where a participant's kept choices wait for a re-join served by another worker or node
+    (control/reconnect_choices.py: the control plane's store). Bytes in, bytes out."""
+
+    async def save(self, room: str, identity: str, data: bytes) -> None: ...
+
+    async def load(self, room: str, identity: str) -> bytes | None: ...
+
+    async def drop(self, room: str, identity: str, expected: bytes) -> None:
+        """Delete the record if it still holds ``expected`` (what this session wrote last)."""
+        ...
+
+
+# ---------------------------------------------------------------- a session's kept choices
+
+
+async def save_kept_choices(session: ParticipantSession) -> None:
+    """Write the session's choices to the :class:`ChoicesStore` (an owned task of the session;
+    the last one to run writes the latest state, so concurrent saves need no ordering)."""
+    store, ctx = session.deps.choices, session.context
+    if store is None or ctx is None:
+        return
+    data = session.kept.to_bytes()
+    if data == session.kept.saved:
+        return
+    session.kept.saved = data
+    try:
+        await store.save(ctx.room, ctx.identity, data)
+    except Exception as exc:  # the store is down: the choices stay kept in this process
+        logger.warning("session %s: kept choices not stored: %s", session.participant_id, exc)
+
+
+async def load_kept_choices(store: ChoicesStore | None, context: JoinContext) -> KeptChoices:
+    if store is None:
+        return KeptChoices()
+    try:
+        raw = await store.load(context.room, context.identity)
+    except Exception as exc:
+        logger.warning("kept choices of %s unavailable: %s", context.identity, exc)
+        return KeptChoices()
+    if raw is None:
+        return KeptChoices()
+    kept = KeptChoices.from_bytes(raw)
+    kept.saved = raw
+    return kept
+
+
+async def forget_kept_choices(session: ParticipantSession) -> None:
+    """The participant left for good: their choices go (unless a later session rewrote them)."""
+    store, ctx, saved = session.deps.choices, session.context, session.kept.saved
+    if store is None or ctx is None or saved is None:
+        return
+    try:
+        await store.drop(ctx.room, ctx.identity, saved)
+    except Exception as exc:
+        logger.warning("session %s: kept choices not deleted (they expire): %s", session.participant_id, exc)
+
+
+def apply_kept_subscription(session: ParticipantSession, room: Room, identity: str, producer_id: str, source: str) -> None:
+    """A track the participant had a preference on (by publisher identity and source) is there."""
+    preference = session.kept.subscriptions.get((identity, source))
+    if preference is None or session.participant_id is None:
+        return
+    try:
+        room.set_preference(session.participant_id, ProducerId(producer_id), preference)
+    except SfuError as exc:  # e.g. no leg for our own track: nothing to keep
+        logger.debug("session %s: kept preference not applied: %s", session.participant_id, exc)
+
+
+async def apply_kept_message(session: ParticipantSession, type_name: str) -> None:
+    """Apply a choice the participant made before reconnecting, as if sent again."""
+    msg = session.kept.messages.get(type_name)
+    handler = session.deps.handlers.get(type_name)
+    if msg is None or handler is None or session.state.value != "joined":
+        return
+    try:
+        await handler(session, msg)
+    except (ProtocolError, SfuError) as exc:
+        logger.info("session %s: kept %s not applied: %s", session.participant_id, type_name, exc.message)
+
+
+# ---------------------------------------------------------------- parking
+
+
+def may_park(session: ParticipantSession) -> bool:
+    """A dropped connection parks its session: waiting or joined, reconnect grace on, not an echo
+    test, not dropped by the server for not reading (``close_reason`` already set)."""
+    keeper, ctx = session.deps.reconnects, session.context
+    return (
+        keeper is not None
+        and keeper.enabled
+        and session.state.value in ("waiting", "joined")
+        and ctx is not None
+        and session.participant_id is not None
+        and not ctx.extra.get("echo")
+        and session.close_reason is None
+    )
+
+
+def park(session: ParticipantSession) -> None:
+    """Stop sending (the socket is gone), start the grace, tell the others in the media room."""
+    keeper, ctx = session.deps.reconnects, session.context
+    assert keeper is not None and ctx is not None
+    session.close_outbox()  # the writer stops
+    session.parked = True
+    keeper.park(session, (ctx.room, ctx.identity))
+    if session.state.value == "joined" and session.participant_id is not None:
+        notice = m.ParticipantReconnecting(participant_id=session.participant_id, reconnecting=True)
+        registry = session.deps.registry
+        for other in registry.in_room(ctx.room) if registry is not None else ():
+            if other is not session and other.room is session.room and other.state.value == "joined":
+                other.send(notice)
 
 
 def find_previous(

@@ -56,7 +56,20 @@ from signalling.lobby import AllowAllLobby, JoinContext, Lobby, LobbyError
 from signalling.registry import (
     SessionRegistry as SessionRegistry,  # re-exported: where it always was
 )
-from signalling.resume import RESUMED, KeptChoices, ReconnectKeeper, find_previous
+from signalling.resume import (
+    RESUMED,
+    ChoicesStore,
+    KeptChoices,
+    ReconnectKeeper,
+    apply_kept_message,
+    apply_kept_subscription,
+    find_previous,
+    forget_kept_choices,
+    load_kept_choices,
+    may_park,
+    park,
+    save_kept_choices,
+)
 from signalling.room_event_messages import messages_for, participant_info, producer_info
 
 logger = logging.getLogger(__name__)
@@ -110,6 +123,8 @@ class SessionDeps:
     #: ICE servers of one participant, added to ``ice_servers`` in its ``joined`` (participant id,
     #: now): TURN credentials of its own, valid for a while (control/turn.py)
     ice_servers_for: Callable[[str, float], list[dict[str, Any]]] | None = None
+    #: where kept choices wait for a re-join served elsewhere (another worker or node)
+    choices: ChoicesStore | None = None
 
 
 class ParticipantSession:
@@ -149,7 +164,7 @@ class ParticipantSession:
             logger.warning("session %s: client not reading, closing", self.participant_id)
             self.close_reason = "slow_client"
             self.close_code = CLOSE_SLOW_CLIENT
-            self._close_outbox()
+            self.close_outbox()
 
     def error(self, code: str, message: str, ref: str | None = None) -> None:
         self.send(m.Error(code=code, message=message, id=ref))
@@ -162,7 +177,7 @@ class ParticipantSession:
         self.close_code = CLOSE_REFUSED
         await self.close(reason, notify=False)
 
-    def _close_outbox(self) -> None:
+    def close_outbox(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
             self.outbox.put_nowait(None)  # tells the edge to close the socket
 
@@ -214,7 +229,8 @@ class ParticipantSession:
             if self.state is SessionState.CONNECTED:
                 raise ProtocolError("wrong_state", f"'{msg.type}' needs a 'join' first")
             await handler(self, msg)
-            self.kept.remember_message(msg)
+            if self.kept.remember_message(msg):
+                self._spawn(save_kept_choices(self))
             return
         if self.state is not SessionState.JOINED or self.room is None or self.participant is None:
             what = "wait until you are admitted" if self.state is SessionState.WAITING else "send 'join' first"
@@ -230,7 +246,7 @@ class ParticipantSession:
             self.send(m.Answer(pc="publish", sdp=answer, id=msg.id))
             self.send(m.Published(producers=[producer_info(p.describe()) for p in created], id=msg.id))
             if any(p.source == "camera" for p in created):
-                await self._apply_kept_message("set_effect")
+                await apply_kept_message(self, "set_effect")
         elif isinstance(msg, m.Answer):
             if msg.pc != "subscribe":
                 raise ProtocolError("invalid_field", "field 'pc': clients answer only on the 'subscribe' connection")
@@ -253,6 +269,7 @@ class ParticipantSession:
             publisher = room.participants.get(producer.participant_id)
             if publisher is not None:
                 self.kept.remember_subscription(publisher.identity, producer.source, preference)
+                self._spawn(save_kept_choices(self))
         elif isinstance(msg, m.Mute):
             room.set_muted(participant.id, ProducerId(msg.producer_id), msg.muted)
         elif isinstance(msg, m.RequestResolution):
@@ -294,6 +311,8 @@ class ParticipantSession:
             self._resumed = True
             if keeper is not None:
                 keeper.took_over()
+        elif keeper is not None and keeper.enabled:
+            self.kept = await load_kept_choices(self.deps.choices, context)  # kept by another worker or node
         if decision.outcome == "refuse":
             before, reason, text, opens_at = split_refusal(decision)
             for out in before:
@@ -339,7 +358,7 @@ class ParticipantSession:
         if self.deps.registry is not None:
             self.deps.registry.remove(self)
         await self._run_on_left(RESUMED)
-        self._close_outbox()
+        self.close_outbox()
         return self.kept
 
     async def enter_room(self, *, started_at: float | None = None, ref: str | None = None) -> None:
@@ -382,28 +401,8 @@ class ParticipantSession:
             await on_joined(self)
         for other in room.participants.values():
             for producer in other.producers.values():
-                self._apply_kept_subscription(room, other.identity, producer.id, producer.source)
-        await self._apply_kept_message("captions")
-
-    def _apply_kept_subscription(self, room: Room, identity: str, producer_id: str, source: str) -> None:
-        preference = self.kept.subscriptions.get((identity, source))
-        if preference is None or self.participant_id is None:
-            return
-        try:
-            room.set_preference(self.participant_id, ProducerId(producer_id), preference)
-        except SfuError as exc:  # e.g. no leg for our own track: nothing to keep
-            logger.debug("session %s: kept preference not applied: %s", self.participant_id, exc)
-
-    async def _apply_kept_message(self, type_name: str) -> None:
-        """Apply a choice the participant made before reconnecting, as if sent again."""
-        msg = self.kept.messages.get(type_name)
-        handler = self.deps.handlers.get(type_name)
-        if msg is None or handler is None or self.state is not SessionState.JOINED:
-            return
-        try:
-            await handler(self, msg)
-        except (ProtocolError, SfuError) as exc:
-            logger.info("session %s: kept %s not applied: %s", self.participant_id, type_name, exc.message)
+                apply_kept_subscription(self, room, other.identity, producer.id, producer.source)
+        await apply_kept_message(self, "captions")
 
     def _ice_servers(self, participant_id: str) -> list[dict[str, Any]]:
         own = self.deps.ice_servers_for(participant_id, self.deps.clock()) if self.deps.ice_servers_for else []
@@ -418,14 +417,14 @@ class ParticipantSession:
         if isinstance(event, ev.TrackPublished):
             publisher = self.room.participants.get(event.producer.participant_id) if self.room else None
             if event.producer.participant_id != me and publisher is not None and self.room is not None:
-                self._apply_kept_subscription(self.room, publisher.identity, event.producer.producer_id, event.producer.source)
+                apply_kept_subscription(self, self.room, publisher.identity, event.producer.producer_id, event.producer.source)
         elif isinstance(event, ev.CameraStalled):
             if event.participant_id == me:  # reported once, by the publisher's own session
                 self._spawn(self._report_camera_problem(event))
         elif isinstance(event, ev.RoomClosed) and self.state is not SessionState.CLOSED:
             self.send(m.Bye(reason="ended"))
             self.state = SessionState.CLOSED
-            self._close_outbox()
+            self.close_outbox()
 
     async def _report_camera_problem(self, event: ev.CameraStalled) -> None:
         if self.context is not None:
@@ -487,33 +486,10 @@ class ParticipantSession:
         """
         if self.state is SessionState.CLOSED:
             return
-        if reason == "disconnected" and not self.parked and self._may_park():
-            self._park()
+        if reason == "disconnected" and not self.parked and may_park(self):
+            park(self)
             return
         await self._close(reason, notify=notify, message=message)
-
-    def _may_park(self) -> bool:
-        keeper = self.deps.reconnects
-        return (
-            keeper is not None
-            and keeper.enabled
-            and self.state in (SessionState.WAITING, SessionState.JOINED)
-            and self.context is not None
-            and self.participant_id is not None
-            and not is_echo(self.context)
-            and self.close_reason is None  # a client dropped for not reading is not parked
-        )
-
-    def _park(self) -> None:
-        assert self.context is not None and self.deps.reconnects is not None
-        self._close_outbox()  # the socket is gone: the writer stops
-        self.parked = True
-        self.deps.reconnects.park(self, (self.context.room, self.context.identity))
-        if self.state is SessionState.JOINED and self.participant_id is not None:
-            notice = m.ParticipantReconnecting(participant_id=self.participant_id, reconnecting=True)
-            for other in self.deps.registry.in_room(self.context.room) if self.deps.registry else ():
-                if other is not self and other.room is self.room and other.state is SessionState.JOINED:
-                    other.send(notice)
 
     async def end_parked(self, reason: str, *, leave_lobby: bool = True) -> None:
         """The grace is over (or the server stops): the participant leaves for good."""
@@ -558,13 +534,15 @@ class ParticipantSession:
                 await self.room.leave(self.participant_id, reason)
         if self.deps.registry is not None:
             self.deps.registry.remove(self)
+        if self.context is not None and leave_lobby:
+            await forget_kept_choices(self)
         if self.context is not None and self.participant_id is not None and leave_lobby:
             try:
                 await self.deps.lobby.on_leave(self.context.room, self.participant_id, self.deps.clock())
             except Exception:
                 logger.exception("lobby on_leave failed for %s", self.participant_id)
         await self._run_on_left(reason if was_joined else f"{reason}_while_waiting")
-        self._close_outbox()
+        self.close_outbox()
 
 
 def _media_room_id(context: JoinContext) -> str:

@@ -42,7 +42,7 @@ from tests.support.leaks import (
 pytestmark = [pytest.mark.redis, pytest.mark.long]
 
 #: What each registered holder keeps (recordings_off/__init__.py says the same).
-HOLDERS = {"captions", "chat", "effects", "files", "waiting_room"}
+HOLDERS = {"captions", "chat", "effects", "files", "reconnect_choices", "waiting_room"}
 SENTENCE = "please take one tablet twice a day after meals"
 
 

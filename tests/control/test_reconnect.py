@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -135,8 +136,7 @@ async def test_a_dropped_participant_comes_back_with_its_id_and_choices_and_the_
 
             # choices kept: the 180-line cap on the doctor's video, the blur on the camera
             back = await again.wait_frames(dr_id, "video", 5, timeout=30)
-            await until(lambda: bool(back.sizes), timeout=30)
-            assert all(h <= 180 for _, h in back.sizes), back.sizes
+            await until(lambda: bool(back.sizes) and back.sizes[-1][1] <= 180 and back.frames >= 10, timeout=30)
             effect = again.wait_for(lambda m: m["type"] == "effect_state" and m["participant_id"] == ann_id)
             await again.publish([(PatternVideoTrack(320, 240), "camera")])
             state = await asyncio.wait_for(effect, 15)
@@ -256,3 +256,63 @@ async def test_an_admitted_client_comes_back_straight_into_the_consultation(tmp_
             assert joined["type"] == "joined" and joined["participant_id"] == v1_id and joined["resumed"] is True
             assert [n for n, _ in await queue_names(http, room)] == ["v2"]  # v2 still waits, v1 did not queue again
             assert types_about(dr, v1_id) == ["participant_joined", "participant_reconnecting:True", "participant_reconnecting:False"]
+
+
+@pytest.mark.redis
+async def test_choices_come_back_through_the_store_when_another_server_serves_the_rejoin(tmp_path: Path, redis_url: str) -> None:
+    # Two servers sharing one Redis, one after the other: server one stops while ann is away
+    # (a drained or lost node), so the re-join is served by server two, which has no parked
+    # session of ann's: only the store.
+    # (A room of the control plane: an ad-hoc room, unknown to it, is forgotten with its media.)
+    from control.store.redis import RedisStore
+
+    shared = {"session__reconnect_grace_s": GRACE_S, "store__backend": "redis", "store__redis_url": redis_url, "store__redis_prefix": f"rcx{time.monotonic_ns()}:"}
+    store = RedisStore(redis_url, prefix=shared["store__redis_prefix"])
+    key = await create_key(store, "clinic", None)
+    async with running_server(tmp_path / "one", **shared) as one:
+        async with aiohttp.ClientSession(base_url=one.http_url, headers={"Authorization": f"Bearer {key}"}) as http:
+            room = (await call(http, "POST", "/v1/rooms", {"kind": "quick", "practitioner": {"identity": "dr"}}, status=201))["id"]
+            dr_token, ann_token = await token(http, room, "dr", "practitioner"), await token(http, room, "ann", "client")
+        dr = TestPeer(one.ws_url, dr_token, "dr")
+        ann = TestPeer(one.ws_url, ann_token, "ann")
+        async with closing(dr, ann):
+            await dr.connect()
+            await ann.connect()
+            await dr.publish([(PatternVideoTrack(640, 480), "camera")])
+            await ann.publish([(PatternVideoTrack(320, 240), "camera")])
+            dr_video = await asyncio.wait_for(ann.wait_for(lambda m: m["type"] == "track_published" and m["producer"]["kind"] == "video"), 10)
+            await ann.send({"type": "subscription", "producer_id": dr_video["producer"]["producer_id"], "max_height": 180})
+            assert (await ann.request({"type": "set_effect", "kind": "blur", "strength": "strong"}, expect=("effect_state", "error")))["type"] == "effect_state"
+            await asyncio.sleep(0.5)  # the session writes its choices in a task of its own
+            await dr.send({"type": "leave"})
+            await dr.next_message("bye")
+            await ann.close()
+            await asyncio.sleep(0.2)  # server one notices the drop: ann is parked there
+    async with running_server(tmp_path / "two", **shared) as two:
+        dr_there = TestPeer(two.ws_url, dr_token, "dr-there")
+        ann_there = TestPeer(two.ws_url, ann_token, "ann-there")
+        async with closing(dr_there, ann_there):
+            await dr_there.connect()
+            await dr_there.publish([(PatternVideoTrack(640, 480), "camera")])
+            joined = await ann_there.connect()
+            assert joined["type"] == "joined" and "resumed" not in joined, json.dumps(joined)  # a new participant id here
+            received = await ann_there.wait_frames(joined["participants"][0]["participant_id"], "video", 5, timeout=30)
+            # the cap is applied right after 'joined': a first frame may still be the full size
+            await until(lambda: received.sizes[-1][1] <= 180 and received.frames >= 10, timeout=30)
+            effect = ann_there.wait_for(lambda m: m["type"] == "effect_state" and m["participant_id"] == joined["participant_id"])
+            await ann_there.publish([(PatternVideoTrack(320, 240), "camera")])
+            state = await asyncio.wait_for(effect, 15)
+            assert (state["kind"], state.get("strength")) == ("blur", "strong")
+
+            # leaving for good deletes them
+            assert await store.get_raw(f"choices:{room}:ann") is not None
+            await ann_there.send({"type": "leave"})
+            await ann_there.next_message("bye")
+            try:
+                for _ in range(50):
+                    if await store.get_raw(f"choices:{room}:ann") is None:
+                        break
+                    await asyncio.sleep(0.1)
+                assert await store.get_raw(f"choices:{room}:ann") is None
+            finally:
+                await store.close()
