@@ -4,11 +4,21 @@ Cepstral mean normalisation (CMN) matters a lot: pocketsphinx starts from the mo
 initial mean, which is far from real microphone audio, and adapts it slowly, so the
 first utterances of a stream come out poorly. So each stream keeps its own mean
 (``get_cmn``/``set_cmn`` around the pooled decoder). At the end of its first utterance a
-features-only pass (cheap: no search) computes the utterance's own mean
-(``get_cmn(update=True)``), which becomes the stream's, and a second search pass decodes
-the utterance again with it. The second pass is skipped when it would make the final
-late (``finish(time_left_s)``, its cost estimated by :class:`SearchSpeed`): the live
-pass's text then stands, but the mean is learnt all the same.
+second search pass decodes the whole utterance at once (``full_utt``): pocketsphinx then
+normalises with the utterance's own mean (batch CMN), and that mean becomes the stream's.
+The second pass is skipped when it would make the final late (``finish(time_left_s)``):
+its cost is estimated from what the live pass of the same audio just cost (same audio,
+same machine, same load); the live pass's text then stands, and the mean is learnt by the
+same full pass run after the final went out (``after_final``).
+
+Why not the features-only pass (``process_raw(no_search=True)`` + ``get_cmn(True)``) that
+this engine used to run before the second pass: pocketsphinx buffers the features and
+searches them at ``end_utt`` anyway, so it cost a whole search pass (measured: 0.20
+CPU-s per second of audio against 0.14 for the live search), gave the same mean as the
+full-utterance pass to three significant digits, and the same words. With it a speaker's
+first final took two searches after the end of speech and arrived 1.3-1.6 s late; the
+time estimate (live search speed alone, without ``end_utt``'s ``fwdflat`` pass) thought
+both fitted in 1 s (issue 13).
 
 Figures (benchmarks/sphinx_settings.py, 40 espeak-ng utterances in two voices through
 Opus; measured while sox still dithered the synthetic audio, which moved word error
@@ -66,27 +76,14 @@ def new_decoder(model: SpeechModel, settings: dict[str, bool | int]) -> Decoder:
     ))
 
 
-class SearchSpeed:
-    """Wall-clock seconds of search per second of audio, as this worker measures it
-    (smoothed): what a second pass over an utterance would take right now."""
-
-    def __init__(self, initial: float = 0.2, weight: float = 0.05) -> None:
-        self.seconds_per_second = initial  # until measured: a busy machine's figure
-        self._weight = weight
-
-    def add(self, audio_s: float, took_s: float) -> None:
-        if audio_s > 0:
-            rate = took_s / audio_s
-            self.seconds_per_second += self._weight * (rate - self.seconds_per_second)
-
-    def seconds_for(self, audio_s: float) -> float:
-        return audio_s * self.seconds_per_second
+#: A full-utterance pass costs about what the live pass and its ``end_utt`` cost together
+#: (measured 0.9-1.5x on the same audio): estimated with this margin.
+FULL_PASS_COST_FACTOR = 1.5
 
 
 class _DecoderPool:
     def __init__(self, model: SpeechModel) -> None:
         self._model = model
-        self.search_speed = SearchSpeed()
         self._idle: list[Decoder] = []
         self.initial_cmn = ""
 
@@ -113,7 +110,8 @@ def _clean(word: str) -> str:
 
 
 def utterance_mean(decoder: Decoder, audio: bytes) -> str:
-    """A features-only pass (no search: cheap) over ``audio``; the updated cepstral mean."""
+    """A features-only pass over ``audio``; the updated cepstral mean. Not cheap: the
+    buffered features are searched at ``end_utt`` (benchmarks/sphinx_settings.py only)."""
     decoder.start_utt()
     decoder.process_raw(audio, True, True)
     mean: str = decoder.get_cmn(True)
@@ -141,12 +139,22 @@ def _final(decoder: Decoder) -> Result | None:
 _MAX_BUFFER_BYTES = 30 * BYTES_PER_SECOND
 
 
+def _full_pass(decoder: Decoder, audio: bytes) -> Result | None:
+    """Decode ``audio`` as one whole utterance (batch CMN: the utterance's own mean)."""
+    decoder.start_utt()
+    decoder.process_raw(audio, False, True)
+    decoder.end_utt()
+    return _final(decoder)
+
+
 class SphinxRecognizer(Recognizer):
     def __init__(self, pool: _DecoderPool, partial_every_s: float) -> None:
         self._pool = pool
         self._decoder: Decoder | None = None
         self._cmn: str | None = None  # this stream's cepstral mean, once known
         self._first_audio = bytearray()  # the utterance, while the mean is unknown
+        self._live_s = 0.0  # what the live search of the first utterance cost (wall clock)
+        self._learn_from = b""  # a first utterance whose full pass had no time before its final
         self._partial_every = int(partial_every_s * BYTES_PER_SECOND)
         self._since_partial = 0
         self._last_partial = ""
@@ -158,9 +166,9 @@ class SphinxRecognizer(Recognizer):
             self._decoder.start_utt()
         started = time.perf_counter()
         self._decoder.process_raw(samples, False, False)
-        self._pool.search_speed.add(len(samples) / BYTES_PER_SECOND, time.perf_counter() - started)
         if self._cmn is None and len(self._first_audio) < _MAX_BUFFER_BYTES:
             self._first_audio += samples
+            self._live_s += time.perf_counter() - started
         self._since_partial += len(samples)
         if self._since_partial < self._partial_every:
             return []
@@ -176,6 +184,8 @@ class SphinxRecognizer(Recognizer):
         decoder = self._decoder
         if decoder is None:
             return []
+        started = time.perf_counter()
+        deadline = None if time_left_s is None else started + time_left_s
         self._decoder = None
         self._last_partial = ""
         self._since_partial = 0
@@ -184,20 +194,33 @@ class SphinxRecognizer(Recognizer):
             result = _final(decoder)  # the live pass's (the next pass clears it)
             audio = bytes(self._first_audio)  # empty once the stream has its mean
             self._first_audio.clear()
-            if audio:
-                # Learnt either way: the stream's next utterances need it.
-                decoder.set_cmn(utterance_mean(decoder, audio))
-                second_pass_s = self._pool.search_speed.seconds_for(len(audio) / BYTES_PER_SECOND)
-                if time_left_s is None or second_pass_s <= time_left_s:
-                    decoder.start_utt()  # the second pass, with the utterance's own mean
-                    decoder.process_raw(audio, False, True)
-                    decoder.end_utt()
-                    result = _final(decoder)
-                # else (no time for it) the live pass's text stands
-            self._cmn = decoder.get_cmn()
+            if not audio:
+                self._cmn = decoder.get_cmn()
+            else:
+                # The same audio again, at least as costly as its live search was.
+                full_pass_s = FULL_PASS_COST_FACTOR * (self._live_s + time.perf_counter() - started)
+                self._live_s = 0.0
+                if deadline is None or time.perf_counter() + full_pass_s <= deadline:
+                    result = _full_pass(decoder, audio)
+                    self._cmn = decoder.get_cmn()
+                else:  # no time: the live pass's text stands; the mean is learnt after the final
+                    self._learn_from = audio
         finally:
             self._pool.release(decoder)
         return [result] if result is not None else []
+
+    def after_final(self) -> None:
+        """A first utterance that had no time for its full pass: learn its mean now."""
+        if not self._learn_from or self._decoder is not None:
+            return
+        audio, self._learn_from = self._learn_from, b""
+        decoder = self._pool.acquire()
+        try:
+            decoder.set_cmn(self._pool.initial_cmn)
+            _full_pass(decoder, audio)
+            self._cmn = decoder.get_cmn()
+        finally:
+            self._pool.release(decoder)
 
     def close(self) -> None:
         if self._decoder is not None:
