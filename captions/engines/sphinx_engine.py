@@ -9,7 +9,9 @@ normalises with the utterance's own mean (batch CMN), and that mean becomes the 
 The second pass is skipped when it would make the final late (``finish(time_left_s)``):
 its cost is estimated from what the live pass of the same audio just cost (same audio,
 same machine, same load); the live pass's text then stands, and the mean is learnt by the
-same full pass run after the final went out (``after_final``).
+same full pass run after the final went out (``after_final``). A new stream's live pass
+starts from the mean the worker learnt last (``learnt_cmn``: the same codec path, often
+the same room), not the model's, so a first final without its full pass is not poor.
 
 Why not the features-only pass (``process_raw(no_search=True)`` + ``get_cmn(True)``) that
 this engine used to run before the second pass: pocketsphinx buffers the features and
@@ -86,6 +88,9 @@ class _DecoderPool:
         self._model = model
         self._idle: list[Decoder] = []
         self.initial_cmn = ""
+        #: The latest stream mean learnt in this worker: where a new stream's live pass
+        #: starts (same codec path, often the same room), instead of the model's mean.
+        self.learnt_cmn: str | None = None
 
     def acquire(self) -> Decoder:
         if self._idle:
@@ -162,7 +167,7 @@ class SphinxRecognizer(Recognizer):
     def accept_pcm16(self, samples: bytes) -> list[Result]:
         if self._decoder is None:
             self._decoder = self._pool.acquire()
-            self._decoder.set_cmn(self._cmn or self._pool.initial_cmn)
+            self._decoder.set_cmn(self._cmn or self._pool.learnt_cmn or self._pool.initial_cmn)
             self._decoder.start_utt()
         started = time.perf_counter()
         self._decoder.process_raw(samples, False, False)
@@ -202,7 +207,7 @@ class SphinxRecognizer(Recognizer):
                 self._live_s = 0.0
                 if deadline is None or time.perf_counter() + full_pass_s <= deadline:
                     result = _full_pass(decoder, audio)
-                    self._cmn = decoder.get_cmn()
+                    self._cmn = self._pool.learnt_cmn = decoder.get_cmn()
                 else:  # no time: the live pass's text stands; the mean is learnt after the final
                     self._learn_from = audio
         finally:
@@ -218,7 +223,7 @@ class SphinxRecognizer(Recognizer):
         try:
             decoder.set_cmn(self._pool.initial_cmn)
             _full_pass(decoder, audio)
-            self._cmn = decoder.get_cmn()
+            self._cmn = self._pool.learnt_cmn = decoder.get_cmn()
         finally:
             self._pool.release(decoder)
 
