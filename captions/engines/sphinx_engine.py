@@ -4,8 +4,8 @@ Cepstral mean normalisation (CMN) matters a lot: pocketsphinx starts from the mo
 initial mean, which is far from real microphone audio, and adapts it slowly, so the
 first utterances of a stream come out poorly. So each stream keeps its own mean
 (``get_cmn``/``set_cmn`` around the pooled decoder). At the end of its first utterance a
-second search pass decodes the whole utterance at once (``full_utt``): pocketsphinx then
-normalises with the utterance's own mean (batch CMN), and that mean becomes the stream's.
+second search pass decodes the whole utterance again at once (``full_utt``), starting from
+the mean where the live pass left it; the mean it ends with becomes the stream's.
 The second pass is skipped when it would make the final late (``finish(time_left_s)``):
 its cost is estimated from what the live pass of the same audio just cost (same audio,
 same machine, same load); the live pass's text then stands, and the mean is learnt by the
@@ -15,9 +15,11 @@ the same room), not the model's, so a first final without its full pass is not p
 
 Why not the features-only pass (``process_raw(no_search=True)`` + ``get_cmn(True)``) that
 this engine used to run before the second pass: pocketsphinx buffers the features and
-searches them at ``end_utt`` anyway, so it cost a whole search pass (measured: 0.20
-CPU-s per second of audio against 0.14 for the live search), gave the same mean as the
-full-utterance pass to three significant digits, and the same words. With it a speaker's
+searches them at ``end_utt`` anyway, so it cost a whole search pass. Measured with
+benchmarks/sphinx_first_pass_cost.py (10 sentences, CPU-s per second of audio): live search
+0.132, its end_utt 0.047, the old mean pass 0.184 + second pass 0.191, the one full pass
+0.186; word error rate 0.338 (two passes) against 0.351 (one), learnt means within 0.05
+(first coefficient). With it a speaker's
 first final took two searches after the end of speech and arrived 1.3-1.6 s late; the
 time estimate (live search speed alone, without ``end_utt``'s ``fwdflat`` pass) thought
 both fitted in 1 s (issue 13).
@@ -145,7 +147,7 @@ _MAX_BUFFER_BYTES = 30 * BYTES_PER_SECOND
 
 
 def _full_pass(decoder: Decoder, audio: bytes) -> Result | None:
-    """Decode ``audio`` as one whole utterance (batch CMN: the utterance's own mean)."""
+    """Decode ``audio`` again as one whole utterance (the mean adapts to it as it goes)."""
     decoder.start_utt()
     decoder.process_raw(audio, False, True)
     decoder.end_utt()
@@ -160,6 +162,7 @@ class SphinxRecognizer(Recognizer):
         self._first_audio = bytearray()  # the utterance, while the mean is unknown
         self._live_s = 0.0  # what the live search of the first utterance cost (wall clock)
         self._learn_from = b""  # a first utterance whose full pass had no time before its final
+        self._live_cmn = ""  # ... and the mean its live pass ended with (where that pass starts)
         self._partial_every = int(partial_every_s * BYTES_PER_SECOND)
         self._since_partial = 0
         self._last_partial = ""
@@ -209,7 +212,7 @@ class SphinxRecognizer(Recognizer):
                     result = _full_pass(decoder, audio)
                     self._cmn = self._pool.learnt_cmn = decoder.get_cmn()
                 else:  # no time: the live pass's text stands; the mean is learnt after the final
-                    self._learn_from = audio
+                    self._learn_from, self._live_cmn = audio, decoder.get_cmn()
         finally:
             self._pool.release(decoder)
         return [result] if result is not None else []
@@ -221,7 +224,7 @@ class SphinxRecognizer(Recognizer):
         audio, self._learn_from = self._learn_from, b""
         decoder = self._pool.acquire()
         try:
-            decoder.set_cmn(self._pool.initial_cmn)
+            decoder.set_cmn(self._live_cmn)  # as in finish(): from where the live pass left it
             _full_pass(decoder, audio)
             self._cmn = self._pool.learnt_cmn = decoder.get_cmn()
         finally:
