@@ -172,7 +172,6 @@ class RecognitionWorker:
                     self._results(stream, [Result(text="", final=True)], event.at, event.level_dbfs)
                 stream.partial_sent = False
                 self._report_speech(stream, 0)
-                stream.recognizer.after_final()
 
     def _feed(self, stream: _Stream, at: float) -> None:
         if stream.pending_pcm:

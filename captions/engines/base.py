@@ -50,9 +50,6 @@ class Recognizer(abc.ABC):
         not fit, so a busy worker keeps every stream's captions on time.
         """
 
-    def after_final(self) -> None:  # noqa: B027 - optional hook
-        """The utterance's final is out: work that must not delay it (learning) goes here."""
-
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (a pooled decoder goes back to its pool)."""
 

@@ -4,25 +4,24 @@ Cepstral mean normalisation (CMN) matters a lot: pocketsphinx starts from the mo
 initial mean, which is far from real microphone audio, and adapts it slowly, so the
 first utterances of a stream come out poorly. So each stream keeps its own mean
 (``get_cmn``/``set_cmn`` around the pooled decoder). At the end of its first utterance a
-second search pass decodes the whole utterance again at once (``full_utt``), starting from
-the mean where the live pass left it; the mean it ends with becomes the stream's.
-The second pass is skipped when it would make the final late (``finish(time_left_s)``):
-its cost is estimated from what the live pass of the same audio just cost (same audio,
-same machine, same load); the live pass's text then stands, and the mean is learnt by the
-same full pass run after the final went out (``after_final``). A new stream's live pass
-starts from the mean the worker learnt last (``learnt_cmn``: the same codec path, often
-the same room), not the model's, so a first final without its full pass is not poor.
+features-only pass computes the utterance's own mean (``get_cmn(update=True)``), which
+becomes the stream's, and a second search pass decodes the utterance again with it. The
+second pass is skipped when it would make the final late (``finish(time_left_s)``): its
+cost is estimated from what the live pass of the same audio just cost (same audio, same
+machine, same load); the live pass's text then stands, and the mean is learnt all the same.
+A new stream's live pass starts from the mean the worker learnt last (``learnt_cmn``: the
+same codec path, often the same room), not the model's, so a first final without its
+second pass is not poor.
 
-Why not the features-only pass (``process_raw(no_search=True)`` + ``get_cmn(True)``) that
-this engine used to run before the second pass: pocketsphinx buffers the features and
-searches them at ``end_utt`` anyway, so it cost a whole search pass. Measured with
-benchmarks/sphinx_first_pass_cost.py (10 sentences, CPU-s per second of audio): live search
-0.132, its end_utt 0.047, the old mean pass 0.184 + second pass 0.191, the one full pass
-0.186; word error rate 0.338 (two passes) against 0.351 (one), learnt means within 0.05
-(first coefficient). With it a speaker's
-first final took two searches after the end of speech and arrived 1.3-1.6 s late; the
-time estimate (live search speed alone, without ``end_utt``'s ``fwdflat`` pass) thought
-both fitted in 1 s (issue 13).
+The features-only pass runs with a one-word keyphrase search active (``MEAN_SEARCH``):
+pocketsphinx searches the features it buffered at ``end_utt`` whatever ``no_search``
+says, and with the full language model that cost a whole search pass (issue 13: 0.184
+CPU-s per second of audio, as much as the second pass; a speaker's first final waited for
+both and came 1.3-1.6 s after the speech, while the time estimate, made from the live
+search speed alone, thought they fitted in 1 s). With the keyphrase search it costs ~0.02
+and gives the same mean. (Dropping the mean pass and decoding once more from where the
+live pass left the mean is as cheap but reads worse: 0.351 against 0.338 over 10
+sentences, and misreads two of the tests' three; benchmarks/sphinx_first_pass_cost.py.)
 
 Figures (benchmarks/sphinx_settings.py, 40 espeak-ng utterances in two voices through
 Opus; measured while sox still dithered the synthetic audio, which moved word error
@@ -83,6 +82,10 @@ def new_decoder(model: SpeechModel, settings: dict[str, bool | int]) -> Decoder:
 #: A full-utterance pass costs about what the live pass and its ``end_utt`` cost together
 #: (measured 0.9-1.5x on the same audio): estimated with this margin.
 FULL_PASS_COST_FACTOR = 1.5
+#: The search active during the features-only mean pass: one keyphrase, so that the search
+#: pocketsphinx runs at end_utt over the buffered features costs next to nothing.
+MEAN_SEARCH = "mean_only"
+MEAN_KEYPHRASE = "oh"
 
 
 class _DecoderPool:
@@ -98,6 +101,7 @@ class _DecoderPool:
         if self._idle:
             return self._idle.pop()
         decoder = new_decoder(self._model, SEARCH_SETTINGS)
+        decoder.add_keyphrase(MEAN_SEARCH, MEAN_KEYPHRASE)
         self.initial_cmn = decoder.get_cmn()
         return decoder
 
@@ -116,9 +120,20 @@ def _clean(word: str) -> str:
     return word.split("(", 1)[0]
 
 
+def cheap_utterance_mean(decoder: Decoder, audio: bytes) -> str:
+    """``utterance_mean`` with the keyphrase search active (a pool decoder has it), so the
+    search at end_utt is next to free; the language model search is active again after."""
+    decoder.activate_search(MEAN_SEARCH)
+    try:
+        return utterance_mean(decoder, audio)
+    finally:
+        decoder.activate_search()
+
+
 def utterance_mean(decoder: Decoder, audio: bytes) -> str:
-    """A features-only pass over ``audio``; the updated cepstral mean. Not cheap: the
-    buffered features are searched at ``end_utt`` (benchmarks/sphinx_settings.py only)."""
+    """A features-only pass over ``audio``; the updated cepstral mean. With the language
+    model search active it is not cheap: pocketsphinx searches the buffered features at
+    ``end_utt`` (see ``cheap_utterance_mean``)."""
     decoder.start_utt()
     decoder.process_raw(audio, True, True)
     mean: str = decoder.get_cmn(True)
@@ -147,7 +162,7 @@ _MAX_BUFFER_BYTES = 30 * BYTES_PER_SECOND
 
 
 def _full_pass(decoder: Decoder, audio: bytes) -> Result | None:
-    """Decode ``audio`` again as one whole utterance (the mean adapts to it as it goes)."""
+    """Decode ``audio`` again as one whole utterance."""
     decoder.start_utt()
     decoder.process_raw(audio, False, True)
     decoder.end_utt()
@@ -161,8 +176,6 @@ class SphinxRecognizer(Recognizer):
         self._cmn: str | None = None  # this stream's cepstral mean, once known
         self._first_audio = bytearray()  # the utterance, while the mean is unknown
         self._live_s = 0.0  # what the live search of the first utterance cost (wall clock)
-        self._learn_from = b""  # a first utterance whose full pass had no time before its final
-        self._live_cmn = ""  # ... and the mean its live pass ended with (where that pass starts)
         self._partial_every = int(partial_every_s * BYTES_PER_SECOND)
         self._since_partial = 0
         self._last_partial = ""
@@ -208,27 +221,16 @@ class SphinxRecognizer(Recognizer):
                 # The same audio again, at least as costly as its live search was.
                 full_pass_s = FULL_PASS_COST_FACTOR * (self._live_s + time.perf_counter() - started)
                 self._live_s = 0.0
+                # Learnt either way (cheap): the stream's next utterances need it.
+                mean = cheap_utterance_mean(decoder, audio)
+                decoder.set_cmn(mean)
                 if deadline is None or time.perf_counter() + full_pass_s <= deadline:
-                    result = _full_pass(decoder, audio)
-                    self._cmn = self._pool.learnt_cmn = decoder.get_cmn()
-                else:  # no time: the live pass's text stands; the mean is learnt after the final
-                    self._learn_from, self._live_cmn = audio, decoder.get_cmn()
+                    result = _full_pass(decoder, audio)  # the second pass, with its own mean
+                # else (no time for it) the live pass's text stands
+                self._cmn = self._pool.learnt_cmn = decoder.get_cmn()
         finally:
             self._pool.release(decoder)
         return [result] if result is not None else []
-
-    def after_final(self) -> None:
-        """A first utterance that had no time for its full pass: learn its mean now."""
-        if not self._learn_from or self._decoder is not None:
-            return
-        audio, self._learn_from = self._learn_from, b""
-        decoder = self._pool.acquire()
-        try:
-            decoder.set_cmn(self._live_cmn)  # as in finish(): from where the live pass left it
-            _full_pass(decoder, audio)
-            self._cmn = self._pool.learnt_cmn = decoder.get_cmn()
-        finally:
-            self._pool.release(decoder)
 
     def close(self) -> None:
         if self._decoder is not None:
