@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -39,7 +40,7 @@ from aiohttp import web
 
 from captions.errors import CaptionsError, InvalidLanguage, LanguageUnavailable, ServiceClosed
 from captions.languages import SpeechCatalog, normalise_language
-from captions.room_state import CaptionEvent
+from captions.room_state import CaptionEvent, CaptionsOutput
 from captions.service import CaptionService, SpeakerTap
 from control import metrics
 from control.domain.roles import HOST_ROLES
@@ -320,21 +321,35 @@ class CaptionsFeature:
 
     # ------------------------------------------------------------ delivery
 
-    def deliver(self, event: CaptionEvent) -> None:
-        """One ``caption`` message per listener of the event (their session's bounded outbox)."""
+    def deliver(self, event: CaptionsOutput) -> None:
+        """One ``caption`` (or ``caption_withdrawn``) message per listener of the event,
+        through their session's bounded outbox."""
         room_name = self._signalling_room.get(event.room_id, event.room_id)
-        message = mc.Caption(
+        message: Message
+        if isinstance(event, CaptionEvent):
+            message = self._caption_message(event)
+        else:
+            message = mc.CaptionWithdrawn(utterance_id=event.utterance_id)
+        for listener_id in event.listener_ids:
+            session = self._ctx.registry.get(room_name, listener_id)
+            if session is not None and session.room is not None and session.room.id == event.room_id:
+                session.send(message)
+
+    @staticmethod
+    def _caption_message(event: CaptionEvent) -> mc.Caption:
+        # The service's times are time.monotonic() at the server; the wire says epoch seconds
+        # (like every other time in the protocol), millisecond precision.
+        to_epoch = time.time() - time.monotonic()
+        return mc.Caption(
             speaker_id=event.speaker_id,
             text=event.text,
             language=event.language,
             final=event.final,
             utterance_id=event.utterance_id,
+            started_at=round(event.started_at + to_epoch, 3),
+            ended_at=round(event.ended_at + to_epoch, 3),
             translated_from=event.translated_from,
         )
-        for listener_id in event.listener_ids:
-            session = self._ctx.registry.get(room_name, listener_id)
-            if session is not None and session.room is not None and session.room.id == event.room_id:
-                session.send(message)
 
     def _state(self, participant_id: str, prefs: _Prefs) -> mc.CaptionsState:
         available = self.service.available_languages()
@@ -365,8 +380,9 @@ class CaptionsFeature:
             Sample("captions_listeners", "gauge", "participants reading captions", listeners),
             Sample("captions_speakers", "gauge", "microphones being recognised", len(self._taps)),
             Sample("captions_events_total", "counter", "caption events delivered (partials and finals)", counters["events"]),
-            Sample("captions_audio_seconds_total", "counter", "seconds of audio the recognition workers handled",
-                   counters["audio_seconds"]),
+            Sample("captions_audio_seconds_total", "counter",
+                   "seconds of speech recognised, counted as the recognition workers process it (silence is not counted)",
+                   round(self.service.speech_seconds, 3)),
             Sample("captions_dropped_packets_total", "counter", "audio packets dropped because a worker was too far behind",
                    counters["dropped_packets"]),
             Sample("captions_echo_suppressed_total", "counter", "captions not shown twice (echo from another microphone)",
