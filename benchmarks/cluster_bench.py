@@ -283,10 +283,10 @@ async def bench_drain(tmp: Path, redis: RedisServer, calls: int) -> dict[str, An
             moved = {p.name: p for pair in pairs for p in pair if len(p.joins) > joins[p.name]}
             flows = await asyncio.gather(*(_media_flows(p, "ann" if p.name.startswith("dr") else "dr") for pair in pairs for p in pair))
             gaps = []
-            for name, task in back_at.items():
-                if name in moved:
+            for who, task in back_at.items():
+                if who in moved:
                     back = await asyncio.wait_for(task, 20)
-                    close_at = next((at for at, _ in moved[name].closes if at >= began), None)
+                    close_at = next((at for at, _ in moved[who].closes if at >= began), None)
                     if close_at is not None:
                         gaps.append(back - close_at)
                 else:
