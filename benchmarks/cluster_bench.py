@@ -234,6 +234,17 @@ async def _media_flows(peer: RejoiningPeer, partner: str, within: float = 20.0) 
     return False
 
 
+async def _media_back(peer: RejoiningPeer, joins: int) -> float:
+    """Loop time of the first video frame from the partner on a connection after ``joins`` joins."""
+    partner = "ann" if peer.name.startswith("dr") else "dr"
+    loop = asyncio.get_running_loop()
+    for _ in range(3000):  # 60 s at most
+        if len(peer.joins) > joins and peer.media_from(partner) >= 1:
+            return loop.time()
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{peer.name}: no video from {partner} on a new connection within 60 s")
+
+
 async def bench_drain(tmp: Path, redis: RedisServer, calls: int) -> dict[str, Any]:
     prefix = new_prefix()
     env = {"CONSULT_SFU_CLUSTER_DRAIN_GRACE_S": str(DRAIN_GRACE_S)}
@@ -261,6 +272,7 @@ async def bench_drain(tmp: Path, redis: RedisServer, calls: int) -> dict[str, An
         for name in ("da", "db"):
             node = nodes[name]
             joins = {p.name: len(p.joins) for pair in pairs for p in pair}
+            back_at = {p.name: asyncio.create_task(_media_back(p, joins[p.name])) for pair in pairs for p in pair}
             began = loop.time()
             node.signal(15)  # SIGTERM: drain with the grace, then move what is left
             code = await node.wait_exit(DRAIN_GRACE_S + 25)
@@ -271,11 +283,15 @@ async def bench_drain(tmp: Path, redis: RedisServer, calls: int) -> dict[str, An
             moved = {p.name: p for pair in pairs for p in pair if len(p.joins) > joins[p.name]}
             flows = await asyncio.gather(*(_media_flows(p, "ann" if p.name.startswith("dr") else "dr") for pair in pairs for p in pair))
             gaps = []
-            for p in moved.values():
-                close_at = next((at for at, _ in p.closes if at >= began), None)
-                back = await p.wait_media_from("ann" if p.name.startswith("dr") else "dr", frames=1, timeout=20, after_joins=joins[p.name])
-                if close_at is not None:
-                    gaps.append(back - close_at)
+            for who, task in back_at.items():
+                if who in moved:
+                    back = await asyncio.wait_for(task, 20)
+                    close_at = next((at for at, _ in moved[who].closes if at >= began), None)
+                    if close_at is not None:
+                        gaps.append(back - close_at)
+                else:
+                    task.cancel()
+            await asyncio.gather(*back_at.values(), return_exceptions=True)
             step = {
                 "node": name, "exit_code": code, "exited_after_s": round(exited, 2), "serving_again_after_s": round(restarted, 2),
                 "participants_moved": len(moved), "media_flowing": sum(flows), "participants": len(flows),

@@ -48,6 +48,16 @@ def _bitrate(text: str) -> int:
         raise argparse.ArgumentTypeError("--bitrate must look like 900k or 1.2m") from None
 
 
+def _workers(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("--server-workers must look like 2 or 1,2") from None
+    if not values or any(not 1 <= v <= 64 for v in values):
+        raise argparse.ArgumentTypeError("--server-workers: each value must be between 1 and 64")
+    return values
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m loadtest", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,11 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--join-rate", type=float, default=5.0)
         p.add_argument("--join-timeout", type=float, default=20.0)
         p.add_argument("--decode-sample", type=int, default=0)
-        p.add_argument("--ramp", action="store_true", help="broadcast capacity search")
+        p.add_argument("--ramp", action="store_true", help="capacity search: broadcast subscribers or consults added step by step")
         p.add_argument("--ramp-step", type=int, default=5)
         p.add_argument("--ramp-step-duration", type=float, default=6.0)
         p.add_argument("--ramp-max", type=int, default=100)
         p.add_argument("--role", default="practitioner")
+        p.add_argument(
+            "--server-workers", type=_workers, default=[1],
+            help="ours: `consult-sfu serve --workers N`; a list (1,2) runs ours once per value, in this run",
+        )
         p.add_argument("--janus-subnet", default="10.203.0.0/30")
         p.add_argument("--out", type=Path, help="output folder (default loadtest-results/<time>)")
         p.add_argument("--quiet", action="store_true", help="no live progress lines")
@@ -99,7 +113,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
     ).validate()
 
 
-def make_target(name: str, args: argparse.Namespace, run_dir: Path, cpu: int | None) -> Target:
+def make_target(name: str, args: argparse.Namespace, run_dir: Path, cpu: int | None, workers: int = 1) -> Target:
     if name == "mediarelay":
         from loadtest.targets.mediarelay import MediaRelayTarget
 
@@ -113,7 +127,8 @@ def make_target(name: str, args: argparse.Namespace, run_dir: Path, cpu: int | N
 
         return OursTarget(
             run_dir, cpu, url=getattr(args, "url", None), secret=getattr(args, "secret", None),
-            server_pid=getattr(args, "server_pid", None), role=args.role,
+            server_pid=getattr(args, "server_pid", None), role=args.role, workers=workers,
+            label="ours" if len(args.server_workers) == 1 else f"ours-w{workers}",
         )
     raise UsageError(f"--targets: unknown target {name!r}; choose from {', '.join(TARGETS)}")
 
@@ -127,9 +142,12 @@ def pin_self(cpu: int) -> None:
             pass
 
 
-async def run_one(name: str, cfg: RunConfig, args: argparse.Namespace, out: Path, pin: bool) -> dict[str, Any]:
+async def run_one(
+    name: str, cfg: RunConfig, args: argparse.Namespace, out: Path, pin: bool, workers: int = 1
+) -> dict[str, Any]:
     progress = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
-    target = make_target(name, args, out, SERVER_CPU if pin else None)
+    target = make_target(name, args, out, SERVER_CPU if pin else None, workers)
+    name = target.name
     progress(f"== {name}: {cfg.scenario}")
     with gather_on(target.host_addresses):
         try:
@@ -160,6 +178,8 @@ async def amain(args: argparse.Namespace) -> int:
         if n not in TARGETS:
             raise UsageError(f"--targets: unknown target {n!r}; choose from {', '.join(TARGETS)}")
     pin = bool(args.pin) and (os.cpu_count() or 1) >= 2
+    if pin and "ours" in names and max(args.server_workers) > 1:
+        raise UsageError("--server-workers above 1 needs every core: leave out --pin (run) or add --no-pin (compare)")
     if pin:
         pin_self(PEERS_CPU)
     out: Path = args.out or Path("loadtest-results") / time.strftime("%Y%m%d-%H%M%S")
@@ -167,7 +187,8 @@ async def amain(args: argparse.Namespace) -> int:
     runs = []
     try:
         for name in names:
-            runs.append(await run_one(name, cfg, args, out, pin))
+            for workers in args.server_workers if name == "ours" else [1]:
+                runs.append(await run_one(name, cfg, args, out, pin, workers))
     except asyncio.CancelledError:
         print("interrupted: servers stopped, peers closed", file=sys.stderr)
         return 130
@@ -179,10 +200,15 @@ async def amain(args: argparse.Namespace) -> int:
             print(table(runs))
             for r in runs:
                 if "ramp_steps" in r:
-                    print(f"ramp {r['target']}: capacity {r['ramp_capacity']} subscribers "
+                    print(f"ramp {r['target']}: capacity {r['ramp_capacity']} {cfg.ramp_unit} "
                           f"(stopped by {r['ramp_stopped_by']}); steps:")
                     for step in r["ramp_steps"]:
                         print("   ", step)
+            ramps = [r for r in runs if "ramp_capacity" in r and "error" not in r]
+            if len(ramps) > 1 and ramps[0]["ramp_capacity"]:
+                print("capacity ratios: " + ", ".join(
+                    f"{r['target']}/{ramps[0]['target']} {r['ramp_capacity'] / ramps[0]['ramp_capacity']:.2f}x" for r in ramps[1:]
+                ))
             print(f"results: {out / 'results.json'}" + (f", plot: {plot}" if plot else ""))
     return 0 if all("error" not in r for r in runs) else 1
 

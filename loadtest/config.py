@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 SCENARIOS = ("consults", "group", "broadcast")
 TARGETS = ("ours", "mediarelay", "janus")
+#: Scenarios --ramp can grow: broadcast adds subscribers, consults adds whole consultations.
+RAMP_SCENARIOS = ("broadcast", "consults")
 
 
 class ConfigError(Exception):
@@ -31,7 +33,7 @@ class RunConfig:
     join_timeout_s: float = 20.0  # per participant: join + publish + subscribe
     decode_sample: int = 0  # subscribers per run that decode video (picture check, marker latency)
     ramp: bool = False
-    ramp_step: int = 5
+    ramp_step: int = 5  # broadcast: subscribers per step; consults: consultations per step
     ramp_step_s: float = 6.0
     ramp_max: int = 100
     ramp_max_loss_pct: float = 1.0
@@ -54,7 +56,9 @@ class RunConfig:
             (1 <= self.ramp_step <= 100, "--ramp-step must be between 1 and 100"),
             (2 <= self.ramp_step_s <= 120, "--ramp-step-duration must be between 2 and 120 seconds"),
             (1 <= self.ramp_max <= 500, "--ramp-max must be between 1 and 500"),
-            (not self.ramp or self.scenario == "broadcast", "--ramp works with --scenario broadcast only"),
+            (not self.ramp or self.scenario in RAMP_SCENARIOS, "--ramp works with --scenario broadcast or consults only"),
+            (not self.ramp or self.scenario != "consults" or self.ramp_max <= 200,
+             "--ramp-max must be at most 200 consultations with --scenario consults"),
         ]
         for ok, message in checks:
             if not ok:
@@ -62,9 +66,14 @@ class RunConfig:
         return self
 
     @property
+    def ramp_unit(self) -> str:
+        """What a ramp step adds: ``subscribers`` (broadcast) or ``consults``."""
+        return "consults" if self.scenario == "consults" else "subscribers"
+
+    @property
     def max_run_s(self) -> float:
         """Hard bound on one run, joins and ramp included."""
-        peers = {"consults": 2 * self.consults, "group": self.rooms * self.room_size,
+        peers = {"consults": 2 * (self.ramp_max if self.ramp else self.consults), "group": self.rooms * self.room_size,
                  "broadcast": 1 + (self.ramp_max if self.ramp else self.subscribers)}[self.scenario]
         ramp = (self.ramp_max // self.ramp_step + 1) * (self.ramp_step_s + self.join_timeout_s) if self.ramp else 0
         return peers / self.join_rate + self.join_timeout_s + self.warmup_s + self.duration_s + ramp + 60

@@ -45,10 +45,12 @@ def run_result(run: ScenarioRun, window: Window) -> dict[str, Any]:
     missing = sum(p.frames_missing for p in video)
     ramp: dict[str, Any] = {}
     if cfg.ramp:
-        ramp = {"ramp_steps": run.ramp_steps, "ramp_capacity": run.ramp_capacity, "ramp_stopped_by": run.ramp_stop}
+        ramp = {"ramp_steps": run.ramp_steps, "ramp_capacity": run.ramp_capacity, "ramp_stopped_by": run.ramp_stop,
+                "ramp_unit": cfg.ramp_unit}
     return {
         "target": run.target.name,
         "scenario": cfg.scenario,
+        "server_workers": getattr(run.target, "workers", None),
         "params": {k: v for k, v in asdict(cfg).items()},
         "window_s": round(window.seconds, 2),
         "streams": fig.streams,

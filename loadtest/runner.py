@@ -252,7 +252,7 @@ class ScenarioRun:
             failed = sum(1 for j in self.joins if j.error is not None)
             ok = loss <= cfg.ramp_max_loss_pct and fps50 >= cfg.ramp_min_fps_ratio * cfg.fps and not failed
             seconds = window.seconds
-            steps.append({"subscribers": count, "streams": window.figures.streams, "fps_p50": rounded(fps50, 1),
+            steps.append({cfg.ramp_unit: count, "streams": window.figures.streams, "fps_p50": rounded(fps50, 1),
                           "loss_pct": rounded(loss, 3),
                           "server_cpu_s_per_s": rounded((window.server_cpu_s or 0) / seconds, 3),
                           "tester_cpu_s_per_s": rounded(window.tester_cpu_s / seconds, 3), "passed": ok})

@@ -21,10 +21,16 @@ class PeerPlan:
 
 
 def plan(cfg: RunConfig, *, first_subscriber: int = 0, subscribers: int | None = None) -> list[PeerPlan]:
-    """The peers of a run, in join order (broadcast: a slice of subscribers for ramp steps)."""
+    """The peers of a run, in join order.
+
+    For ramp steps, a slice: broadcast subscribers ``first_subscriber`` .. + ``subscribers``
+    (the publisher with the first slice), or consults ``first_subscriber`` .. + ``subscribers``
+    (whole consultations).
+    """
     if cfg.scenario == "consults":
         peers = []
-        for i in range(cfg.consults):
+        count = cfg.consults if subscribers is None else subscribers
+        for i in range(first_subscriber, first_subscriber + count):
             a, b = f"c{i}-a", f"c{i}-b"
             peers += [PeerPlan(f"c{i}", a, True, (b,)), PeerPlan(f"c{i}", b, True, (a,))]
         return peers

@@ -42,8 +42,12 @@ class OursTarget(Target):
 
     def __init__(
         self, run_dir: Path, cpu: int | None = None, *, url: str | None = None, secret: str | None = None,
-        server_pid: int | None = None, role: str = "practitioner",
+        server_pid: int | None = None, role: str = "practitioner", workers: int = 1, label: str = "ours",
     ) -> None:
+        self.name = label
+        #: ``serve --workers N`` (1: one process, as before the cluster; more: a supervisor, N
+        #: worker processes and a private redis-server, all measured as one process tree)
+        self.workers = workers
         self.run_dir = run_dir
         self.cpu = cpu if url is None else None  # a server we did not start is not ours to pin
         self.url = url
@@ -83,11 +87,12 @@ class OursTarget(Target):
                        CONSULT_SFU_DATA_DIR=str(self.run_dir / "ours-data"))
             executable = Path(sys.executable).parent / "consult-sfu"
             self.process = ManagedProcess(
-                [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(self.workers)],
                 log_path=self.run_dir / "ours.log", env=env, cpu=self.cpu,
             )
             self.process.start()
-        await wait_http_ok(f"{self.http_url}/healthz", self.process)
+        # a supervisor answers once every worker has started (fresh interpreters, one by one on a busy machine)
+        await wait_http_ok(f"{self.http_url}/healthz", self.process, timeout_s=20.0 if self.workers == 1 else 90.0)
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
 
     async def stop(self) -> None:

@@ -94,6 +94,29 @@ def test_ramp_against_ours(tmp_path: Path) -> None:
     assert result["ramp_capacity"] == 4 and result["ramp_stopped_by"] == "ramp_max"
 
 
+def test_consults_ramp_with_one_and_two_server_workers_in_one_run(tmp_path: Path) -> None:
+    rc = main(["run", "--target", "ours", "--scenario", "consults", "--ramp", "--ramp-step", "1", "--ramp-max", "2",
+               "--ramp-step-duration", "2", "--server-workers", "1,2", "--quiet", "--out", str(tmp_path)])
+    runs = json.loads((tmp_path / "results.json").read_text())["runs"]
+    assert rc == 0, [r.get("error") or r.get("errors") for r in runs]
+    assert [(r["target"], r["server_workers"], r["ramp_unit"]) for r in runs] == [
+        ("ours-w1", 1, "consults"), ("ours-w2", 2, "consults"),
+    ]
+    for result in runs:
+        steps = [(s["consults"], s["streams"]) for s in result["ramp_steps"]]
+        # a loaded machine may stop the search after the first step (fps below 90 %)
+        assert steps in ([(1, 2)], [(1, 2), (2, 4)]), result["ramp_steps"]
+        assert result["ramp_stopped_by"] in ("ramp_max", "fps", "loss")
+        assert result["ramp_capacity"] == max([c for (c, _), s in zip(steps, result["ramp_steps"], strict=True) if s["passed"]], default=0)
+        assert result["packets_forwarded"] > 0  # with two workers: summed over both (worker-labelled /metrics)
+
+
+def test_several_server_workers_refuse_pinning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--target", "ours", "--pin", "--server-workers", "2", "--quiet", "--out", str(tmp_path)])
+    assert "--server-workers above 1 needs every core" in capsys.readouterr().err
+
+
 def test_interrupt_stops_every_server(tmp_path: Path) -> None:
     import signal
     import subprocess

@@ -103,13 +103,20 @@ def test_plans() -> None:
     assert [p.publishes for p in broadcast] == [True, False, False, False, False]
     step = plan(RunConfig(scenario="broadcast"), first_subscriber=5, subscribers=2)
     assert [p.identity for p in step] == ["b0-sub5", "b0-sub6"]
+    consult_step = plan(RunConfig(scenario="consults"), first_subscriber=2, subscribers=1)
+    assert [(p.room, p.identity, p.receives_from) for p in consult_step] == [
+        ("c2", "c2-a", ("c2-b",)), ("c2", "c2-b", ("c2-a",)),
+    ]
 
 
 def test_config_errors_name_the_option() -> None:
     with pytest.raises(ConfigError, match="--subscribers"):
         RunConfig(subscribers=0).validate()
     with pytest.raises(ConfigError, match="--ramp"):
-        RunConfig(scenario="consults", ramp=True).validate()
+        RunConfig(scenario="group", ramp=True).validate()
+    with pytest.raises(ConfigError, match="--ramp-max"):
+        RunConfig(scenario="consults", ramp=True, ramp_max=201).validate()
+    assert RunConfig(scenario="consults", ramp=True, ramp_max=20).validate().ramp_unit == "consults"
 
 
 def test_visual_marker_survives_encoding() -> None:
