@@ -1,9 +1,10 @@
 """An aiortc peer run inside a test's network namespace (``ip netns exec``): joins an echo room,
 publishes a test pattern, counts its own frames coming back, prints one JSON line.
 
-``python -m tests.reach.ns_peer WS_URL TOKEN``; what it prints: ``frames`` (own video frames
-received back), ``server_candidates`` (addresses in the server's SDP candidates), ``nominated``
-(the remote end of each nominated ICE pair: type and address)."""
+``python -m tests.reach.ns_peer WS_URL TOKEN [--turn]``; ``--turn``: use ``joined.ice_servers``.
+What it prints: ``frames`` (own video frames received back), ``server_candidates`` (addresses in
+the server's SDP candidates), ``nominated`` (each nominated ICE pair: its local and remote
+candidates' type and address)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ def _candidate_addresses(sdp: str) -> list[str]:
     return [line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:")]
 
 
-async def main(ws_url: str, token: str) -> dict[str, Any]:
-    peer = TestPeer(ws_url, token, name="ns-peer")
+async def main(ws_url: str, token: str, turn: bool) -> dict[str, Any]:
+    peer = TestPeer(ws_url, token, name="ns-peer", use_ice_servers=turn)
     try:
         joined = await peer.connect()
         if joined.get("type") != "joined":
@@ -35,7 +36,10 @@ async def main(ws_url: str, token: str) -> dict[str, Any]:
                 continue
             connection = pc.getTransceivers()[0].sender.transport.transport._connection
             for pair in connection._nominated.values():
-                nominated.append({"type": pair.remote_candidate.type, "host": pair.remote_candidate.host})
+                nominated.append({
+                    "local": {"type": pair.local_candidate.type, "host": pair.local_candidate.host},
+                    "remote": {"type": pair.remote_candidate.type, "host": pair.remote_candidate.host},
+                })
         return {
             "frames": received.frames,
             "server_candidates": sorted({a for sdp in sdps for a in _candidate_addresses(sdp)}),
@@ -46,4 +50,4 @@ async def main(ws_url: str, token: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main(sys.argv[1], sys.argv[2]))), flush=True)
+    print(json.dumps(asyncio.run(main(sys.argv[1], sys.argv[2], "--turn" in sys.argv[3:]))), flush=True)
