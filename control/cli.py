@@ -211,11 +211,25 @@ def version() -> str:
         return "unknown (not installed)"
 
 
+def cmd_doctor(args: argparse.Namespace) -> None:
+    """One line per finding (ok / warn / FAIL); exit code 1 when something failed."""
+    from control.doctor import diagnose, summary
+
+    config = _load(args)
+    workers = args.workers if args.workers is not None else config.cluster.resolved_workers()
+    findings = asyncio.run(diagnose(config, workers=workers, ca=args.ca, timeout_s=args.timeout))
+    for finding in findings:
+        print(finding.line())
+    print(summary(findings))
+    if any(f.level == "fail" for f in findings):
+        raise SystemExit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consult-sfu", description="Media server for video consultations")
     parser.add_argument("--version", action="version", version=f"consult-sfu {version()}")
     parser.add_argument("--config", help="TOML configuration file (every setting also from CONSULT_SFU_* variables)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,token,apikey,models,nodes,drain}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,token,apikey,models,nodes,drain,doctor}")
 
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
@@ -285,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("file", help="the .argosmodel file")
     install.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
     install.set_defaults(func=cmd_models_install)
+
+    doctor = sub.add_parser("doctor", help="check what browsers outside need: public URL, TLS, media addresses, UDP ports, TURN")
+    doctor.add_argument("--ca", type=Path, default=None, help="also trust this CA file (a private or test certificate)")
+    doctor.add_argument("--timeout", type=float, default=5.0, help="seconds per network check (default 5)")
+    doctor.add_argument("--workers", type=int, default=None, help="workers the node runs (default: cluster.workers, else one per CPU)")
+    doctor.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
+    doctor.set_defaults(func=cmd_doctor)
 
     for extend in _EXTENSIONS:
         extend(sub)

@@ -48,6 +48,7 @@ class MediaServer:
         aiortc_hooks.configure_port_range(config.ice.port_min, config.ice.port_max)
         aiortc_hooks.configure_remote_networks(effective_remote_networks(config.ice))
         aiortc_hooks.configure_stun_fast_path(True)
+        aiortc_hooks.configure_announced_addresses(config.ice.announced_by_local())
 
     def room(self, room_id: RoomId, *, echo: bool = False) -> Room:
         """The room with this id, created if needed."""

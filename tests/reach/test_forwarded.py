@@ -34,3 +34,4 @@ def test_garbage_is_the_proxy() -> None:
 def test_a_bad_network_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError, match=r"server\.trusted_proxies: 'nginx' is not an address or network"):
         config_module.load(None, env={"CONSULT_SFU_SERVER_TRUSTED_PROXIES": "127.0.0.1,nginx"})
+

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from control.tls import ReloadableTls
 from tests.browser.engine_chromium import CHROMIUM, CHROMIUM_ARGS, ChromiumEngine
 from tests.browser.pages import open_and_join, totals, wait_media_flowing
 from tests.reach.certs import make_self_signed, served_common_name
-from tests.reach.processes import serve
+from tests.reach.processes import SECRET, serve
 from tests.support.media import PatternVideoTrack, ToneAudioTrack
 from tests.support.peer import TestPeer
 
@@ -149,6 +150,16 @@ async def test_one_worker_reloads_on_sighup_and_refuses_a_bad_pair(tmp_path: Pat
         os.kill(served.proc.pid, signal.SIGHUP)
         await _common_name_becomes(served.port, "second.test")
         assert served.proc.poll() is None
+        # The operator's commands reach the node over HTTPS by default (trusting its own certificate).
+        env_cli = {
+            **os.environ, **env, "CONSULT_SFU_SECRET": SECRET, "CONSULT_SFU_PORT": str(served.port),
+            "CONSULT_SFU_DATA_DIR": str(tmp_path / "data"),
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "control.cli", "nodes", env=env_cli, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0 and "1 node(s), 1 worker(s)" in out.decode(), out.decode()
         assert "Traceback" not in served.log.read_text()
 
 

@@ -6,6 +6,7 @@ credential (or one made with another secret) is refused by coturn itself."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,12 @@ class _Quiet(asyncio.DatagramProtocol):
     pass
 
 
-async def _allocate(port: int, username: str, password: str) -> tuple[str, int]:
-    """A TURN allocation at coturn; its relayed address, or aioice's TransactionFailed (401...)."""
-    transport, _ = await aioice.turn.create_turn_endpoint(_Quiet, ("127.0.0.1", port), username, password, lifetime=60)
+async def _allocate(port: int, username: str, password: str, tls: ssl.SSLContext | None = None) -> tuple[str, int]:
+    """A TURN allocation at coturn (turns: over TLS when ``tls``); its relayed address, or
+    aioice's TransactionFailed (401...)."""
+    transport, _ = await aioice.turn.create_turn_endpoint(
+        _Quiet, ("127.0.0.1", port), username, password, lifetime=60, ssl=tls, transport="tcp" if tls else "udp"
+    )
     try:
         address: tuple[str, int] = transport.get_extra_info("sockname")
         return address
@@ -64,6 +68,11 @@ async def test_coturn_refuses_expired_and_foreign_credentials(tmp_path: Path) ->
         foreign = ice_server(TurnConfig(secret="another-secret", urls=("turn:127.0.0.1",)), "p-x", time.time())
         with pytest.raises(aioice.stun.TransactionFailed, match="401"):
             await _allocate(coturn.port, foreign["username"], foreign["credential"])
+        # turns: (TLS over TCP, what networks that allow only HTTPS reach on 443), same rules.
+        tls = coturn.cert.client_context()
+        assert (await _allocate(coturn.tls_port, fresh["username"], fresh["credential"], tls))[0] == "127.0.0.1"
+        with pytest.raises(aioice.stun.TransactionFailed, match="401"):
+            await _allocate(coturn.tls_port, expired["username"], expired["credential"], tls)
 
 
 @pytest.mark.long
