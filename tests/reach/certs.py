@@ -39,9 +39,9 @@ class SelfSigned:
 
 
 def make_self_signed(
-    folder: Path, common_name: str, *, name: str = "server", days: int = 30
+    folder: Path, common_name: str, *, name: str = "server", days: int = 30, ips: tuple[str, ...] = ()
 ) -> SelfSigned:
-    """A key and a self-signed certificate for 127.0.0.1 and localhost, written as PEM into ``folder``."""
+    """A key and a self-signed certificate for 127.0.0.1, localhost and ``ips``, written as PEM into ``folder``."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -55,7 +55,7 @@ def make_self_signed(
         .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [x509.DNSName("localhost"), *(x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", *ips))]
             ),
             critical=False,
         )

@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from control import config as config_module
 from control.doctor import covers, diagnose
 from tests.reach.certs import make_self_signed
@@ -25,6 +27,7 @@ def _by_topic(findings: list[object]) -> dict[str, list[str]]:
     return out
 
 
+@pytest.mark.long
 async def test_a_working_deployment_is_reported_ok(tmp_path: Path) -> None:
     cert = make_self_signed(tmp_path / "tls", "video.test")
     with running_coturn(tmp_path / "coturn", SECRET) as coturn:
@@ -57,6 +60,7 @@ async def test_a_working_deployment_is_reported_ok(tmp_path: Path) -> None:
     assert media.startswith("FAIL media address: announced: 127.0.0.1: no public address"), media
 
 
+@pytest.mark.long
 async def test_what_is_wrong_is_named(tmp_path: Path) -> None:
     cert = make_self_signed(tmp_path / "tls", "video.test", days=5)  # about to expire, and not trusted
     with running_coturn(tmp_path / "coturn", SECRET) as coturn:

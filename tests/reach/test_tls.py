@@ -129,6 +129,7 @@ async def test_call_over_wss_on_two_workers_survives_a_certificate_reload(
         assert "TLS certificate reloaded" in served.log.read_text()
 
 
+@pytest.mark.long
 async def test_one_worker_reloads_on_sighup_and_refuses_a_bad_pair(tmp_path: Path) -> None:
     first = make_self_signed(tmp_path / "tls", "first.test")
     second = make_self_signed(tmp_path / "next", "second.test")
