@@ -134,6 +134,10 @@ class CaptionService:
 
     # ------------------------------------------------------------ lifecycle
 
+    def is_idle(self) -> bool:
+        """Nothing in use: no room's transcript, no speaker, no translation under way."""
+        return not self._rooms and not self._speakers and not self._pending
+
     async def start(self) -> None:
         preload: tuple[SpeechModel, ...] = tuple(
             self._speech.resolve(code, "preload_languages") for code in self._config.preload_languages

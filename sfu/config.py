@@ -41,8 +41,8 @@ class RenditionConfig:
 class SfuConfig:
     ice: IceConfig = field(default_factory=IceConfig)
     renditions: RenditionConfig = field(default_factory=RenditionConfig)
-    #: At most one keyframe request per producer per this interval.
-    keyframe_request_interval_s: float = 1.0
+    #: At most one keyframe request per producer per this interval (0.5: two a second).
+    keyframe_request_interval_s: float = 0.5
     #: Packets kept per subscriber leg to answer NACKs.
     nack_cache_packets: int = 512
     #: A publisher's camera that delivers no frame for this long is reported.
@@ -51,3 +51,6 @@ class SfuConfig:
     sender_report_interval_s: float = 1.0
     #: Measure forwarding latency inside the server (benchmarks; see sfu/latency_probe.py).
     latency_probe: bool = False
+    #: Each subscriber's video follows its link's bandwidth estimate, and publishers are told
+    #: when their uplink limits them (issue 15: sfu/link_adaptation.py).
+    adaptation: bool = True

@@ -15,6 +15,7 @@ from sfu.config import IceConfig, SfuConfig
 from sfu.events import RoomListener
 from sfu.ids import RoomId
 from sfu.latency_probe import LatencyProbe
+from sfu.link_adaptation import link_estimate_buckets
 from sfu.room import Room
 from sfu.stats import SfuCounters
 
@@ -104,6 +105,15 @@ class MediaServer:
             "consumers": sum(len(p.consumers) for p in participants),
             "renditions": sum(len(pr.sources.renditions) for pr in producers),
             "decoders": sum(1 for pr in producers if pr.sources.decoding),
+        }
+
+    def adaptation_gauges(self) -> dict[str, int]:
+        """Network adaptation (issue 15), for /metrics: legs paused for bandwidth and the
+        distribution of subscriber links' estimates."""
+        participants = [p for r in self.rooms.values() for p in r.participants.values()]
+        return {
+            "legs_paused_for_bandwidth": sum(p.link.paused_legs() for p in participants),
+            **link_estimate_buckets([p.link.estimator.estimate for p in participants]),
         }
 
     def dump(self) -> dict[str, object]:

@@ -12,7 +12,10 @@ A waiting or joined session whose connection dropped (closed with reason
 join of the same room and identity takes it back: signalling/resume.py.
 Bad input never ends the session: it gets an ``error`` that names the problem
 (echoing the message's ``id``). A refused join (bad token, too early...) allocates
-nothing and closes the connection.
+nothing, gets one ``access_refused`` and closes the connection with close code
+:data:`CLOSE_REFUSED`. A join for an identity already connected to the room replaces
+the older session (it gets ``bye`` ``replaced`` and is closed): taken over with the
+reconnect grace on, closed with it off (signalling/join_outcome.py).
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ from sfu import events as ev
 from signalling import messages as m
 from signalling import messages_waiting as mw
 from signalling.codec import Message, ProtocolError, decode, encode
+from signalling.join_outcome import (
+    CLOSE_NORMAL,
+    CLOSE_REFUSED,
+    CLOSE_SLOW_CLIENT,
+    replace_older,
+    split_refusal,
+)
 from signalling.lobby import AllowAllLobby, JoinContext, Lobby, LobbyError
 from signalling.registry import (
     SessionRegistry as SessionRegistry,  # re-exported: where it always was
@@ -60,6 +70,7 @@ from signalling.resume import (
     park,
     save_kept_choices,
 )
+from signalling.room_event_messages import messages_for, participant_info, producer_info
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +122,9 @@ class SessionDeps:
     reconnects: ReconnectKeeper | None = None
     #: where kept choices wait for a re-join served elsewhere (another worker or node)
     choices: ChoicesStore | None = None
+    #: ICE servers of one participant, added to ``ice_servers`` in its ``joined`` (participant id,
+    #: now): TURN credentials of its own, valid for a while (control/turn.py)
+    ice_servers_for: Callable[[str, float], list[dict[str, Any]]] | None = None
 
 
 class ParticipantSession:
@@ -124,6 +138,8 @@ class ParticipantSession:
         self.participant: Participant | None = None
         self.settings: dict[str, Any] = {}
         self.close_reason: str | None = None
+        #: the WebSocket close code the edge closes with once the outbox is drained
+        self.close_code = CLOSE_NORMAL
         self._negotiation_task: asyncio.Task[None] | None = None
         self._negotiate_again = False
         self._started_at: float | None = None
@@ -147,10 +163,19 @@ class ParticipantSession:
         except asyncio.QueueFull:
             logger.warning("session %s: client not reading, closing", self.participant_id)
             self.close_reason = "slow_client"
+            self.close_code = CLOSE_SLOW_CLIENT
             self.close_outbox()
 
     def error(self, code: str, message: str, ref: str | None = None) -> None:
         self.send(m.Error(code=code, message=message, id=ref))
+
+    async def refuse(
+        self, reason: str, message: str, *, ref: str | None = None, opens_at: float | None = None
+    ) -> None:
+        """Refuse the join: one ``access_refused`` (echoing the join's id), then close with CLOSE_REFUSED."""
+        self.send(mw.AccessRefused(reason=reason, message=message, opens_at=opens_at, id=ref))
+        self.close_code = CLOSE_REFUSED
+        await self.close(reason, notify=False)
 
     def close_outbox(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
@@ -174,8 +199,7 @@ class ParticipantSession:
         except SfuError as exc:
             self.error(exc.code, exc.message, msg.id)
         except JoinRefused as exc:
-            self.send(m.Error(code=exc.code, message=exc.message, id=msg.id))
-            await self.close(exc.code, notify=False)
+            await self.refuse(exc.code, exc.message, ref=msg.id, opens_at=exc.details.get("opens_at"))
         except Exception:  # a bug of ours: report it, keep the connection
             logger.exception("session %s: %s failed", self.participant_id, msg.type)
             self.error("internal_error", f"the server failed to handle '{msg.type}'; it has been logged", msg.id)
@@ -220,7 +244,7 @@ class ParticipantSession:
             tracks = [PublishedTrack(t.mid, t.source, t.muted) for t in msg.tracks]
             answer, created = await room.publish(participant.id, msg.sdp, tracks)
             self.send(m.Answer(pc="publish", sdp=answer, id=msg.id))
-            self.send(m.Published(producers=[_producer_info(p.describe()) for p in created], id=msg.id))
+            self.send(m.Published(producers=[producer_info(p.describe()) for p in created], id=msg.id))
             if any(p.source == "camera" for p in created):
                 await apply_kept_message(self, "set_effect")
         elif isinstance(msg, m.Answer):
@@ -290,11 +314,12 @@ class ParticipantSession:
         elif keeper is not None and keeper.enabled:
             self.kept = await load_kept_choices(self.deps.choices, context)  # kept by another worker or node
         if decision.outcome == "refuse":
-            for out in decision.messages:
+            before, reason, text, opens_at = split_refusal(decision)
+            for out in before:
                 self.send(out)
-            reason = decision.reason or "refused"
-            text = next((getattr(x, "message", None) for x in decision.messages), None) or f"joining is refused: {reason}"
-            raise JoinRefused(reason, text)
+            raise JoinRefused(reason, text, {"opens_at": opens_at})
+        if previous is None:  # nothing taken back: after the lobby's decision (it kept the queue place)
+            await replace_older(self.deps.registry, context, self)
         self.context = context
         self.participant_id = participant_id
         self.settings = dict(decision.settings)
@@ -364,10 +389,10 @@ class ParticipantSession:
                 identity=context.identity,
                 name=context.name,
                 role=context.role,
-                ice_servers=self.deps.ice_servers,
+                ice_servers=self._ice_servers(participant.id),
                 settings=self.settings,
-                participants=[_participant_info(p) for p in others],
-                producers=[_producer_info(d) for d in producers],
+                participants=[participant_info(p) for p in others],
+                producers=[producer_info(d) for d in producers],
                 started_at=started_at,
                 resumed=True if self._resumed else None,
             )
@@ -379,47 +404,21 @@ class ParticipantSession:
                 apply_kept_subscription(self, room, other.identity, producer.id, producer.source)
         await apply_kept_message(self, "captions")
 
+    def _ice_servers(self, participant_id: str) -> list[dict[str, Any]]:
+        own = self.deps.ice_servers_for(participant_id, self.deps.clock()) if self.deps.ice_servers_for else []
+        return [*self.deps.ice_servers, *own]
+
     # ------------------------------------------------------------ room events -> messages
 
     def _on_room_event(self, event: ev.RoomEvent) -> None:
         me = self.participant_id
-        if isinstance(event, ev.ParticipantJoined):
-            if event.participant_id in self._returning:
-                self._returning.discard(event.participant_id)
-                self.send(m.ParticipantReconnecting(participant_id=event.participant_id, reconnecting=False))
-            elif event.participant_id != me:
-                self.send(
-                    m.ParticipantJoined(
-                        participant=m.ParticipantInfo(
-                            participant_id=event.participant_id,
-                            identity=event.identity,
-                            name=event.name,
-                            role=event.role,
-                        )
-                    )
-                )
-        elif isinstance(event, ev.ParticipantLeft):
-            if event.reason == RESUMED:
-                self._returning.add(event.participant_id)  # the same participant is coming back
-            elif event.participant_id != me:
-                self.send(m.ParticipantLeft(participant_id=event.participant_id, reason=event.reason))
-        elif isinstance(event, ev.TrackPublished):
-            if event.producer.participant_id != me:
-                self.send(m.TrackPublished(producer=_producer_info(event.producer)))
-                publisher = self.room.participants.get(event.producer.participant_id) if self.room else None
-                if publisher is not None and self.room is not None:
-                    apply_kept_subscription(self, self.room, publisher.identity, event.producer.producer_id, event.producer.source)
-        elif isinstance(event, ev.TrackUnpublished):
-            if event.participant_id != me:
-                self.send(m.TrackUnpublished(producer_id=event.producer_id, participant_id=event.participant_id))
-        elif isinstance(event, ev.TrackMuted):
-            self.send(m.TrackMuted(producer_id=event.producer_id, participant_id=event.participant_id, muted=event.muted))
+        for msg in messages_for(event, me, self._returning):
+            self.send(msg)
+        if isinstance(event, ev.TrackPublished):
+            publisher = self.room.participants.get(event.producer.participant_id) if self.room else None
+            if event.producer.participant_id != me and publisher is not None and self.room is not None:
+                apply_kept_subscription(self, self.room, publisher.identity, event.producer.producer_id, event.producer.source)
         elif isinstance(event, ev.CameraStalled):
-            self.send(
-                m.CameraProblem(
-                    participant_id=event.participant_id, producer_id=event.producer_id, resolved=event.resolved
-                )
-            )
             if event.participant_id == me:  # reported once, by the publisher's own session
                 self._spawn(self._report_camera_problem(event))
         elif isinstance(event, ev.RoomClosed) and self.state is not SessionState.CLOSED:
@@ -568,19 +567,3 @@ class _LobbyHandle:
 
     async def close(self, reason: str, message: str | None = None) -> None:
         await self._session.close(reason, message=message)
-
-
-def _participant_info(p: Participant) -> m.ParticipantInfo:
-    return m.ParticipantInfo(participant_id=p.id, identity=p.identity, name=p.name, role=p.role)
-
-
-def _producer_info(d: ev.ProducerDescription) -> m.ProducerInfo:
-    return m.ProducerInfo(
-        producer_id=d.producer_id,
-        participant_id=d.participant_id,
-        kind=d.kind,
-        source=d.source,
-        muted=d.muted,
-        width=d.width,
-        height=d.height,
-    )

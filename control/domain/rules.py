@@ -23,7 +23,8 @@ Rules (from the clinic platform's manual):
   are admitted one by one; a running walk-in room does not let the next visitor skip
   the queue.
 * A participant whose token was issued while the consultation was running (invited
-  during the call) enters directly.
+  during the call) enters directly; a guest of a force-started consultation still waits
+  for the client.
 * Ending records start, end and duration and empties the room.
 """
 
@@ -231,10 +232,12 @@ def join(room: Room, joiner: Joiner, participant_id: str, now: float) -> tuple[J
     room.present[participant_id] = presence
     running = room.state is RoomState.STARTED
     host = joiner.role in HOST_ROLES
+    guest_before_client = joiner.role == "guest" and room.forced and not client_inside(room)
     direct = (
         host
         or room.kind is RoomKind.QUICK
-        or (joiner.invited_during_call and running and room.kind is not RoomKind.WALK_IN)
+        # a forced start lets no guest in before the client, not even one invited after it
+        or (joiner.invited_during_call and running and room.kind is not RoomKind.WALK_IN and not guest_before_client)
         or (joiner.role == "guest" and client_inside(room))
         or (joiner.role == "client" and joiner.identity in room.admitted)
         or (joiner.role == "client" and running and room.kind is RoomKind.APPOINTMENT)

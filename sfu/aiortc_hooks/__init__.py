@@ -33,6 +33,7 @@ from sfu.aiortc_hooks.receive import (
     hook_receiver,
 )
 from sfu.aiortc_hooks.send import (
+    RtcpObserver,
     RtcpSink,
     SenderHandle,
     SendParameters,
@@ -49,6 +50,7 @@ __all__ = [
     "HookError",
     "ReceiveStatistics",
     "ReceiverTap",
+    "RtcpObserver",
     "RtcpSink",
     "RtpSink",
     "SendParameters",

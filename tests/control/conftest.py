@@ -25,10 +25,12 @@ from control.api import setup_api
 from control.apikeys import create_key
 from control.features.effects.api import EXTENSION as BACKGROUNDS_API
 from control.features.effects.api import IMAGES_KEY
+from control.features.effects.shared import SharedBackgrounds
 from control.plane import ControlPlane
 from control.store import Store
 from control.store.memory import MemoryStore
 from control.webhooks import WebhookConfig, WebhookDispatcher
+from effects.config import EffectsConfig
 from effects.images import BackgroundImageStore
 
 SECRET = "test-secret-0123456789abcdef0123456789"
@@ -156,7 +158,7 @@ async def api(make_store: Any, store_kind: str) -> AsyncIterator[Api]:
     plane = ControlPlane.build(store, secret=SECRET, public_url="http://127.0.0.1:8080", clock=clock, webhooks=webhooks)
     app = web.Application()
     app.cleanup_ctx.append(plane.lifecycle)
-    app[IMAGES_KEY] = BackgroundImageStore()  # so /v1/backgrounds is live for the fuzzer too
+    app[IMAGES_KEY] = SharedBackgrounds(store, BackgroundImageStore(), EffectsConfig())  # /v1/backgrounds live for the fuzzer too
     setup_api(app, plane.consultations, [BACKGROUNDS_API])
     org_key = await create_key(store, "org1", None)
     dept_key = await create_key(store, "org1", "cardio")

@@ -80,3 +80,17 @@ def test_end_reports_duration_and_empties_the_room() -> None:
     never_started = room()
     (ended,) = rules.end(never_started, T)
     assert ended.data["duration_s"] == 0 and ended.data["started_at"] is None
+
+
+def test_guest_invited_after_a_forced_start_still_waits_for_the_client() -> None:
+    """docs/api.md: a forced start does not let guests in before the client (issue 13)."""
+    r = room(RoomKind.APPOINTMENT)
+    rules.join(r, Joiner("dr", "Dr", "practitioner"), "p0", T)
+    rules.force_start(r, T + 10)
+    result, _ = rules.join(r, Joiner("g", "G", "guest", invited_during_call=True), "p1", T + 20)
+    assert result.outcome == "wait" and result.status is WaitingStatus.WAITING_FOR_CLIENT
+    result, _ = rules.join(r, Joiner("c", "C", "client", invited_during_call=True), "p2", T + 30)
+    assert result.outcome == "admit"  # the client enters the running consultation...
+    assert r.present["p1"].state.value != "waiting"  # ...and the waiting guest with it
+    result, _ = rules.join(r, Joiner("g2", "G2", "guest", invited_during_call=True), "p3", T + 40)
+    assert result.outcome == "admit"  # with the client inside, an invited guest enters directly

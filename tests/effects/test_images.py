@@ -72,6 +72,26 @@ def test_delete_removes_the_image():
         store.delete("org-a", info.image_id)
 
 
+def test_an_image_prepared_in_one_process_is_adopted_in_another_with_the_same_identity():
+    # the shared set (control/features/effects/shared.py): one worker prepares and stores the
+    # bytes, another decodes them into its own cache under the same id
+    uploader, other = BackgroundImageStore(), BackgroundImageStore()
+    data = encoded(".png", 640, 360)
+    stored = uploader.prepare("org-a", " Garden ", data, now=5.0)
+    assert uploader.list("org-a") == []  # prepared, not kept
+    uploader.keep(stored)
+    assert uploader.get("org-a", stored.info.image_id) is stored
+    adopted = other.adopt(stored.info, data)
+    assert adopted.info == stored.info and adopted.info.name == "Garden"
+    assert np.array_equal(adopted.at_size(320, 180), stored.at_size(320, 180))
+    other.forget("org-a", stored.info.image_id)
+    other.forget("org-a", "img_unknown")  # nothing to forget: no error
+    with pytest.raises(ImageNotFound):
+        other.get("org-a", stored.info.image_id)
+    with pytest.raises(ImageRejected):
+        other.adopt(stored.info, data[:100])
+
+
 def test_ready_sizes_are_exact_cached_and_read_only():
     store = BackgroundImageStore()
     info = store.add("org-a", "Gradient", encoded(".png", 1600, 900))

@@ -3,10 +3,11 @@
 What it adds:
 
 * one :class:`captions.service.CaptionService` per server, owned by an app cleanup
-  context: its worker processes are spawned in the background when the server starts
-  (or at first use, ``captions.start_workers = "first_use"``) and closed on shutdown. If
-  they cannot start, the reason is logged at ERROR and ``captions`` is refused with
-  ``unavailable``;
+  context: its worker processes are spawned when the first participant turns captions on
+  (or in the background when the server starts, ``captions.start_workers = "startup"``) and
+  closed on shutdown. If they cannot start, the reason is logged at ERROR and ``captions`` is
+  refused with ``unavailable``. A server installed without the ``captions`` extra (no vosk,
+  pocketsphinx or argostranslate) never starts them: ``unavailable`` says so, logged at INFO;
 * the ``captions`` handler on signalling sessions, a ``captions_state`` to each participant
   when they join (the languages the CC menu may offer), room-event and on_left bookkeeping;
 * the consultation memory forgetter ``captions`` (transcripts live only in memory and are
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -51,6 +53,10 @@ from signalling.session import ParticipantSession, SessionState
 
 logger = logging.getLogger(__name__)
 
+#: what the captions extra installs; the workers import them (never the server process)
+EXTRA_MODULES = ("vosk", "pocketsphinx", "argostranslate")
+
+
 @dataclass
 class _Prefs:
     """One participant's captions choices (in memory, per media room)."""
@@ -71,6 +77,13 @@ class CaptionsFeature:
         #: why captions cannot be used (workers failed to start), None when they can
         self.unavailable: str | None = None
         self._started = False
+        #: times the workers were stopped for being unused (they start again at the next use)
+        self.stops = 0
+        missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
+        if missing:  # installed without the captions extra: not an error, and no worker ever starts
+            self.unavailable = f"captions are not installed on this server (the captions extra: {', '.join(missing)} missing)"
+            logger.info("%s (pip install 'consult-sfu[captions]')", self.unavailable)
+            self._started = True
         self._starting: asyncio.Task[None] | None = None
         self._prefs: dict[tuple[str, str], _Prefs] = {}  # (media room, participant)
         self._taps: dict[tuple[str, str, str], tuple[str, SpeakerTap]] = {}  # -> (language, tap)
@@ -82,7 +95,14 @@ class CaptionsFeature:
         """aiohttp cleanup context: workers start in the background, close on shutdown."""
         if self.settings.start_workers == "startup":
             await self._start()
+        idle_watch = None
+        if self.settings.start_workers == "first_use" and self.settings.idle_stop_s > 0:
+            idle_watch = asyncio.create_task(self._stop_when_idle(), name="captions-idle-stop")
         yield
+        if idle_watch is not None:
+            idle_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await idle_watch
         if self._starting is not None:
             self._starting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -112,6 +132,26 @@ class CaptionsFeature:
             self._fail(str(exc))
         else:
             logger.info("captions ready: speak %s, read %s", *self._languages_text())
+
+    async def _stop_when_idle(self) -> None:
+        """Stop the workers once nobody used captions for ``idle_stop_s``; the next use starts them."""
+        loop = asyncio.get_running_loop()
+        period = min(30.0, max(0.05, self.settings.idle_stop_s / 4))
+        idle_since: float | None = None
+        while True:
+            await asyncio.sleep(period)
+            running = self._started and self.unavailable is None and self._starting is not None and self._starting.done()
+            if not running or self._prefs or self._taps or not self.service.is_idle():
+                idle_since = None
+                continue
+            idle_since = loop.time() if idle_since is None else idle_since
+            if loop.time() - idle_since < self.settings.idle_stop_s:
+                continue
+            logger.info("captions: unused for %.0f s, stopping the caption workers", self.settings.idle_stop_s)
+            await self.service.close()
+            self.service = CaptionService(self.settings.captions, on_event=self.deliver)
+            self._started, self._starting, idle_since = False, None, None
+            self.stops += 1
 
     async def wait_started(self) -> None:
         """Until the workers are ready or declared unavailable (tests, health checks)."""

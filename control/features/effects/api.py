@@ -9,22 +9,22 @@ deleting need an organisation-wide key (the set is shared by every department).
 ``GET /backgrounds/{org}/{image_id}/thumb.jpg`` (:data:`page_routes`, on the main app, no
 API key: image ids are random) serves the 320x180 JPEG the room page's picker shows.
 
-The images live in the server's :class:`effects.images.BackgroundImageStore`, which the
-effects feature (feature.py) puts on the main application under :data:`IMAGES_KEY`;
+The images live in the store, shared by every worker and node
+(:class:`control.features.effects.shared.SharedBackgrounds`, with each worker's decoded cache),
+which the effects feature (feature.py) puts on the main application under :data:`IMAGES_KEY`;
 ``request.config_dict`` finds it from the /v1 sub-application. The /v1 routes and their
 OpenAPI description are the feature's :data:`EXTENSION`: a server built without the
 feature has no /v1/backgrounds (404 ``not_found``). Decoding a big JPEG
 takes ~100 ms: it runs in the default executor, never on the event loop.
 
 Refusals from the store become the API's JSON errors here (one place): unsupported_format
-415, too_large 413, corrupt / too_small / invalid_name 422, too_many 409, unknown image 404.
+415, too_large 413, corrupt / too_small / invalid_name 422, too_many 409, unknown image 404, unavailable 503 (no OpenCV: the
+``effects`` extra is not installed).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -33,8 +33,10 @@ from aiohttp import web
 from control.api import ApiExtension
 from control.api.common import error_response, scope_of
 from control.domain.errors import Forbidden, InvalidField
+from control.features.effects.shared import SharedBackgrounds
+from control.store import StoreError
 from effects.errors import EffectsError, ImageNotFound, ImageRejected
-from effects.images import MAX_NAME_LENGTH, BackgroundImageStore, ImageInfo
+from effects.images import MAX_NAME_LENGTH, ImageInfo
 
 logger = logging.getLogger(__name__)
 #: under /v1 (the EXTENSION)
@@ -42,25 +44,7 @@ routes = web.RouteTableDef()
 #: on the main application
 page_routes = web.RouteTableDef()
 
-IMAGES_KEY = web.AppKey("background_images", BackgroundImageStore)
-
-
-class ImagesChanged:
-    """Who wants to know that an organisation's set changed (the effects feature re-sends
-    ``backgrounds`` to the organisation's participants)."""
-
-    def __init__(self) -> None:
-        self.listeners: list[Callable[[str], None]] = []
-
-    def notify(self, org: str) -> None:
-        for listener in self.listeners:
-            try:
-                listener(org)
-            except Exception:  # a listener's bug must not fail the upload
-                logger.exception("background images listener failed for %s", org)
-
-
-CHANGED_KEY = web.AppKey("background_images_changed", ImagesChanged)
+IMAGES_KEY = web.AppKey("background_images", SharedBackgrounds)
 ACCEPTED_TYPES = ("image/png", "image/jpeg")
 REJECTION_STATUS = {
     "unsupported_format": 415,
@@ -69,6 +53,7 @@ REJECTION_STATUS = {
     "too_small": 422,
     "invalid_name": 422,
     "too_many": 409,
+    "unavailable": 503,
 }
 IMAGE_ID_MAX = 64
 
@@ -91,7 +76,7 @@ def image_view(info: ImageInfo) -> dict[str, Any]:
     }
 
 
-def _store(request: web.Request) -> BackgroundImageStore:
+def _store(request: web.Request) -> SharedBackgrounds:
     store = request.config_dict.get(IMAGES_KEY)
     if store is None:
         raise web.HTTPNotFound(reason="background images are not available: this server runs without the effects feature")
@@ -105,12 +90,6 @@ def _org_wide(request: web.Request) -> str:
     return scope.org
 
 
-def _changed(request: web.Request, org: str) -> None:
-    changed = request.config_dict.get(CHANGED_KEY)
-    if changed is not None:
-        changed.notify(org)
-
-
 def _rejected(exc: ImageRejected) -> web.Response:
     return error_response(REJECTION_STATUS.get(exc.code, 422), exc.code, exc.message)
 
@@ -118,7 +97,7 @@ def _rejected(exc: ImageRejected) -> web.Response:
 @routes.get("/backgrounds")
 async def list_backgrounds(request: web.Request) -> web.Response:
     org = scope_of(request).org
-    images = _store(request).list(org)
+    images = await _store(request).list(org)
     return web.json_response({"images": [image_view(i) for i in images]})
 
 
@@ -137,12 +116,10 @@ async def add_background(request: web.Request) -> web.Response:
     # Bodies over the app's client_max_size (8 MB) are refused by aiohttp as 413 too_large;
     # the store applies the configured max_image_bytes (5 MB by default) before decoding.
     data = await request.read()
-    loop = asyncio.get_running_loop()
     try:
-        info = await loop.run_in_executor(None, store.add, org, name, data)
+        info = await store.add(org, name, data)  # decodes in the executor
     except ImageRejected as exc:
         return _rejected(exc)
-    _changed(request, org)
     return web.json_response(image_view(info), status=201)
 
 
@@ -151,10 +128,9 @@ async def delete_background(request: web.Request) -> web.Response:
     org = _org_wide(request)
     image_id = request.match_info["image_id"]
     try:
-        _store(request).delete(org, image_id)
+        await _store(request).delete(org, image_id)
     except ImageNotFound:
         return error_response(404, "not_found", f"no background image {image_id[:IMAGE_ID_MAX]!r} in this organisation")
-    _changed(request, org)
     return web.Response(status=204)
 
 
@@ -163,9 +139,11 @@ async def thumbnail(request: web.Request) -> web.Response:
     """GET /backgrounds/{org}/{image_id}/thumb.jpg: the 320x180 JPEG of the page's picker."""
     store = request.app[IMAGES_KEY]
     try:
-        stored = store.get(request.match_info["org"], request.match_info["image_id"])
+        stored = await store.get(request.match_info["org"], request.match_info["image_id"])
     except (ImageNotFound, EffectsError):
         raise web.HTTPNotFound(reason="no such background image") from None
+    except StoreError:
+        raise web.HTTPServiceUnavailable(reason="the store cannot be reached; try again in a minute") from None
     return web.Response(
         body=stored.thumbnail_jpeg,
         content_type="image/jpeg",

@@ -5,9 +5,13 @@ What it adds:
 * start-up: :func:`effects.model.check_model` on the ``[effects]`` configuration. A missing
   model is logged at ERROR with its message (which model, where we looked, how to install)
   and the server keeps serving with effects unavailable (``set_effect`` -> ``unavailable``);
-* one :class:`effects.images.BackgroundImageStore` per server, on the main app under
+* the organisations' background images in the store, shared by every worker and node
+  (:class:`control.features.effects.shared.SharedBackgrounds`; each worker keeps a decoded
+  cache in its :class:`effects.images.BackgroundImageStore`), on the main app under
   :data:`control.features.effects.api.IMAGES_KEY` (the /v1/backgrounds routes use it), and the
   thumbnails at ``GET /backgrounds/{org}/{image_id}/thumb.jpg`` (no API key: ids are random);
+  a listener of the store's events re-sends ``backgrounds`` to an organisation's participants
+  on this worker when any worker added or deleted one of its images;
 * the ``set_effect`` handler on signalling sessions, and on_joined / on_left bookkeeping.
 
 ``set_effect``: refused with ``policy`` when the room's ``background_effects_allowed`` is
@@ -18,10 +22,13 @@ consumer of its own producer, fed by the processed rendition): the page shows th
 the self view, so the publisher sees what the others see. Everyone in the room gets
 ``effect_state``.
 
-What is remembered: the last choice per (organisation, identity), in memory (bounded, least
-recently used dropped), for rooms whose ``effects_ask_again`` is on. It is a preference of
-the person, not consultation content, so it outlives a consultation; the live state (which
-producer has which effect) is per room and registered with the consultation memory.
+What is remembered: the last choice per (organisation, identity), in the store
+(:class:`control.features.effects.shared.SharedChoices`, forgotten 30 days after the last
+choice), so a participant whose next consultation runs on another worker or node gets it
+too, for rooms whose ``effects_ask_again`` is on. It is a preference of the person, not
+consultation content, so it outlives a consultation; the live state (which producer has
+which effect) is per room — on the room's one owner — and registered with the consultation
+memory. A store that cannot be reached loses the remembering, never the effect.
 
 Organisation: the join token's ``org`` claim (tokens from the control API carry one; tokens
 minted by the CLI have none -> ``"default"``).
@@ -29,25 +36,30 @@ minted by the CLI have none -> ``"default"``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import importlib.util
 import logging
-from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from aiohttp import web
 
 from control import metrics
 from control.features.context import FeatureContext
 from control.features.effects import api
-from control.features.effects.api import CHANGED_KEY, IMAGES_KEY, ImagesChanged, thumbnail_path
+from control.features.effects.api import IMAGES_KEY, thumbnail_path
+from control.features.effects.shared import BACKGROUNDS_CHANGED, SharedBackgrounds, SharedChoices
 from control.metrics import Sample
+from control.store import StoreError
+from control.webhooks import cancel_and_wait
 from effects.config import EffectsConfig
 from effects.errors import ImageNotFound, InvalidEffectSpec, ModelMissingError
 from effects.images import BackgroundImageStore
 from effects.model import check_model
 from effects.spec import BlurStrength, EffectKind, EffectSpec
-from effects.transform import BackgroundEffect
 from sfu import Participant, Producer, ProducerId, Room, RoomEvent, TrackUnpublished
 from signalling import messages_effects as me
 from signalling.codec import Message, ProtocolError
@@ -56,8 +68,9 @@ from signalling.session import ParticipantSession, SessionState
 logger = logging.getLogger(__name__)
 
 DEFAULT_ORG = "default"
-#: Identities whose last choice is remembered (least recently used forgotten first).
-MAX_REMEMBERED_CHOICES = 10_000
+#: Waits before subscribing to the store's events again after a failure (doubling).
+RESUBSCRIBE_MIN_S = 0.5
+RESUBSCRIBE_MAX_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -97,21 +110,32 @@ class EffectsFeature:
         self._ctx = ctx
         self.config = config
         self.images = BackgroundImageStore(config)
+        self.shared = SharedBackgrounds(ctx.plane.store, self.images, config)
+        self.choices = SharedChoices(ctx.plane.store)
         self.model_path: Path | None = None
         self.unavailable: str | None = None
-        try:
-            self.model_path = check_model(config)
-        except ModelMissingError as exc:
-            self.unavailable = str(exc)
-            logger.error("background effects are unavailable: %s", exc)
         self._active: dict[str, _Active] = {}  # producer id -> running effect
-        self._remembered: OrderedDict[tuple[str, str], Choice] = OrderedDict()
+        self._transform_module: ModuleType | None = None  # effects.transform, imported at the first effect
+        if importlib.util.find_spec("cv2") is None:  # the effects extra is not installed: not an error
+            self.unavailable = "background effects are not installed on this server (the effects extra)"
+            logger.info("background effects are off: %s (pip install 'consult-sfu[effects]')", self.unavailable)
+        else:
+            try:
+                self.model_path = check_model(config)
+            except ModelMissingError as exc:
+                self.unavailable = str(exc)
+                logger.error("background effects are unavailable: %s", exc)
+        self._listener: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ set_effect
 
     async def on_set_effect(self, session: ParticipantSession, msg: Message) -> None:
         if not isinstance(msg, me.SetEffect):  # registered for 'set_effect' only
             raise ProtocolError("unknown_type", f"message type {msg.type!r} is not handled here")
+        if msg.kind != "none" and self.unavailable is None and self._transform_module is None:
+            # OpenCV (and mediapipe) at the first effect: ~0.1 s of import, off the event loop,
+            # before the session's state is read (it may change meanwhile)
+            self._transform_module = await asyncio.to_thread(importlib.import_module, "effects.transform")
         room, participant, context = session.room, session.participant, session.context
         if session.state is not SessionState.JOINED or room is None or participant is None or context is None:
             raise ProtocolError("wrong_state", "'set_effect' is accepted once you are in the consultation")
@@ -129,7 +153,11 @@ class EffectsFeature:
                 raise ProtocolError("unavailable", self.unavailable)
             try:
                 spec = EffectSpec.parse(msg.kind, msg.strength or "light", org=org, image_id=msg.image_id)
-                effect = BackgroundEffect(spec, self.images, model_path=self.model_path, config=self.config)
+                if spec.kind is EffectKind.IMAGE and spec.image_id is not None:
+                    await self.shared.get(org, spec.image_id)  # decoded into this worker's cache if new here
+                effect = self._transform().BackgroundEffect(spec, self.images, model_path=self.model_path, config=self.config)
+            except StoreError:
+                raise ProtocolError("unavailable", "background images cannot be read right now; try again in a minute") from None
             except ImageNotFound:
                 raise ProtocolError("not_found", f"field 'image_id': no background image {msg.image_id!r} in your organisation") from None
             except InvalidEffectSpec as exc:
@@ -140,8 +168,13 @@ class EffectsFeature:
             added = room.add_leg(participant.id, producer.id) or (before is not None and before.self_view)
             choice = Choice.of(spec)
             self._active[producer.id] = _Active(room.id, participant.id, producer.id, choice, added)
-        self._remember(org, context.identity, choice)
         self._broadcast(session, producer.id, choice, ref=msg.id)
+        await self._remember(org, context.identity, choice)
+
+    def _transform(self) -> ModuleType:
+        if self._transform_module is None:  # not reached: on_set_effect imports it first
+            self._transform_module = importlib.import_module("effects.transform")
+        return self._transform_module
 
     def _switch_off(self, room: Room, participant: Participant, producer: Producer) -> None:
         active = self._active.pop(producer.id, None)
@@ -160,15 +193,24 @@ class EffectsFeature:
                 continue
             other.send(_state(session.participant_id, producer_id, choice, ref if other is session else None))
 
-    def _remember(self, org: str, identity: str, choice: Choice) -> None:
-        key = (org, identity)
-        self._remembered[key] = choice
-        self._remembered.move_to_end(key)
-        while len(self._remembered) > MAX_REMEMBERED_CHOICES:
-            self._remembered.popitem(last=False)
+    async def _remember(self, org: str, identity: str, choice: Choice) -> None:
+        try:
+            await self.choices.remember(org, identity, dataclasses.asdict(choice))
+        except StoreError as exc:
+            logger.warning("effects: could not remember a choice (the effect itself is on): %s", exc)
 
-    def remembered(self, org: str, identity: str) -> Choice | None:
-        return self._remembered.get((org, identity))
+    async def remembered(self, org: str, identity: str) -> Choice | None:
+        try:
+            data = await self.choices.recall(org, identity)
+        except StoreError as exc:
+            logger.warning("effects: could not read a remembered choice: %s", exc)
+            return None
+        if data is None:
+            return None
+        try:
+            return Choice(kind=data["kind"], strength=data.get("strength"), image_id=data.get("image_id"))
+        except (KeyError, TypeError):
+            return None
 
     # ------------------------------------------------------------ joining and leaving
 
@@ -177,30 +219,73 @@ class EffectsFeature:
         if context is None or room is None:
             return
         org = org_of(session)
-        session.send(self._backgrounds(org))
+        try:
+            session.send(await self._backgrounds(org))
+        except StoreError as exc:
+            logger.warning("effects: background images unavailable for a join: %s", exc)
         for active in self._active.values():
             if active.room_id == room.id:
                 session.send(_state(active.participant_id, active.producer_id, active.choice, None))
         allowed = session.settings.get("background_effects_allowed") is not False
-        previous = self.remembered(org, context.identity)
-        if allowed and session.settings.get("effects_ask_again") and previous is not None and previous.kind != "none":
+        ask = allowed and session.settings.get("effects_ask_again")
+        previous = await self.remembered(org, context.identity) if ask else None
+        if previous is not None and previous.kind != "none":
             session.send(me.EffectPrevious(kind=previous.kind, strength=previous.strength, image_id=previous.image_id))
 
-    def _backgrounds(self, org: str) -> me.Backgrounds:
+    async def _backgrounds(self, org: str) -> me.Backgrounds:
         return me.Backgrounds(
             images=[
                 me.BackgroundImage(image_id=i.image_id, name=i.name, thumbnail_url=thumbnail_path(org, i.image_id))
-                for i in self.images.list(org)
+                for i in await self.shared.list(org)
             ]
         )
 
-    def on_images_changed(self, org: str) -> None:
-        """An administrator added or deleted an image: the organisation's pages get the new list."""
-        message = self._backgrounds(org)
-        for room in self._ctx.registry.rooms():
-            for session in self._ctx.registry.in_room(room):
-                if session.state is SessionState.JOINED and org_of(session) == org:
-                    session.send(message)
+    async def on_images_changed(self, org: str) -> None:
+        """An administrator added or deleted an image (through any worker): this worker's
+        participants of the organisation get the new list."""
+        sessions = [
+            session
+            for room in self._ctx.registry.rooms()
+            for session in self._ctx.registry.in_room(room)
+            if session.state is SessionState.JOINED and org_of(session) == org
+        ]
+        if not sessions:
+            return
+        message = await self._backgrounds(org)
+        for session in sessions:
+            session.send(message)
+
+    async def lifecycle(self, _: web.Application) -> AsyncIterator[None]:
+        self._listener = asyncio.create_task(self._listen_forever(), name="effects-events")
+        try:
+            yield
+        finally:
+            await cancel_and_wait(self._listener)
+            self._listener = None
+
+    async def _listen_forever(self) -> None:
+        delay = RESUBSCRIBE_MIN_S
+        while True:
+            try:
+                subscription = await self._ctx.plane.store.subscribe()
+            except StoreError as exc:
+                logger.warning("effects: store events unavailable (%s); retrying in %.1f s", exc, delay)
+            else:
+                delay = RESUBSCRIBE_MIN_S
+                try:
+                    async for event in subscription:
+                        if event.name == BACKGROUNDS_CHANGED:
+                            try:
+                                await self.on_images_changed(event.org)
+                            except StoreError as exc:
+                                logger.warning("effects: could not re-send background images: %s", exc)
+                        del event
+                except StoreError as exc:
+                    logger.warning("effects: lost store events: %s", exc)
+                finally:
+                    await subscription.close()
+            await asyncio.sleep(delay)
+            delay = min(RESUBSCRIBE_MAX_S, delay * 2)
 
     async def on_left(self, session: ParticipantSession, reason: str) -> None:
         # The producers closed with the participant (their renditions close the effect).
@@ -222,7 +307,6 @@ class EffectsFeature:
             "model_path": str(self.model_path) if self.model_path else None,
             "unavailable": self.unavailable,
             "active": [dataclasses.asdict(a) for a in self._active.values()],
-            "remembered": len(self._remembered),
         }
 
     def metrics(self) -> list[Sample]:
@@ -263,10 +347,8 @@ def install_effects(ctx: FeatureContext) -> None:
     """Feature entry point (control.app.DEFAULT_FEATURES)."""
     feature = EffectsFeature(ctx, ctx.config.effects)
     ctx.app[FEATURE_KEY] = feature
-    ctx.app[IMAGES_KEY] = feature.images
-    changed = ImagesChanged()
-    changed.listeners.append(feature.on_images_changed)
-    ctx.app[CHANGED_KEY] = changed
+    ctx.app[IMAGES_KEY] = feature.shared
+    ctx.app.cleanup_ctx.append(feature.lifecycle)
     ctx.app.router.add_routes(api.page_routes)
     ctx.api.append(api.EXTENSION)
     ctx.sessions.handlers[me.SetEffect.type] = feature.on_set_effect

@@ -280,6 +280,15 @@ export class ConsultClient extends Emitter {
       case 'track_muted': return this._roster.onTrackMuted(msg);
       case 'resolution_requested': return this._publisher.onResolutionRequested(msg, this.applyResolutionRequests);
       case 'camera_problem': return this._roster.onCameraProblem(msg);
+      case 'quality':
+        return this._emit('quality', {
+          direction: msg.direction || 'receive',
+          state: msg.state,
+          estimateKbps: msg.estimate_kbps ?? null,
+          reduced: msg.reduced || [],
+          paused: msg.paused || [],
+          limited: msg.limited || [],
+        });
       case 'pong': return void this._signalling.settle(msg);
       default:
         if (!this._signalling.settle(msg)) this._emitUnknown(msg.type, msg);

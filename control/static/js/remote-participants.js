@@ -47,6 +47,7 @@ export class RemoteParticipants {
     client.on('track_muted', (ev) => this.onTrackMuted(ev));
     client.on('camera_problem', (ev) => this.onRemoteCameraProblem(ev));
     client.on('participant_reconnecting', (ev) => this.onReconnecting(ev));
+    client.on('quality', (ev) => this.onQuality(ev));
   }
 
   /**
@@ -58,6 +59,30 @@ export class RemoteParticipants {
     if (!tile) return;
     tile.setNotice(reconnecting ? `${participant.name || 'This participant'}'s connection dropped — reconnecting…` : null);
     tile.el.classList.toggle('reconnecting', reconnecting);
+  }
+
+  /**
+   * Our link carries less than every video at its best (the server chose smaller pictures or
+   * paused videos to keep audio): say so on the tiles concerned, clear it when it is over.
+   * @param {import('./client-types.js').QualityEvent} ev
+   */
+  onQuality({ direction, state, reduced, paused }) {
+    if (direction === 'send') {
+      if (state === 'limited') this.toast('Your connection is slow: the others see you at a lower quality.');
+      return;
+    }
+    /** @type {Map<string, string>} */
+    const notices = new Map();
+    for (const id of reduced) notices.set(id, 'Poor connection — lower resolution');
+    for (const id of paused) notices.set(id, 'Video paused to keep audio');
+    for (const [key, tile] of this.stage.tiles) {
+      if (tile.self || tile.el.classList.contains('camera-problem')) continue;
+      const producerId = key.startsWith('screen:') ? key.slice('screen:'.length) : this.cameraOf.get(tile.participantId || '');
+      const notice = producerId ? notices.get(producerId) : undefined;
+      if (notice) tile.setNotice(notice);
+      else if (tile.el.classList.contains('poor-connection')) tile.setNotice(null);
+      tile.el.classList.toggle('poor-connection', !!notice);
+    }
   }
 
   /** Top bar: who the consultation is with. */
