@@ -28,7 +28,12 @@ pytestmark = pytest.mark.redis
 @pytest.fixture(scope="module")
 def two_nodes(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[tuple[Node, Node, str]]:
     prefix = new_prefix()
-    nodes = start_nodes_sync(tmp_path_factory.mktemp("two"), ["a", "b"], redis_url=redis_url, prefix=prefix)
+    # No reconnect grace: a peer a test closed leaves its node at once (as before the grace),
+    # so a later test's per-worker participant counts see only its own room.
+    nodes = start_nodes_sync(
+        tmp_path_factory.mktemp("two"), ["a", "b"], redis_url=redis_url, prefix=prefix,
+        env={"CONSULT_SFU_SESSION_RECONNECT_GRACE_S": "0"},
+    )
     try:
         yield nodes[0], nodes[1], prefix
     finally:
