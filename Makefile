@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8080
-APT_PACKAGES := chromium chromium-driver firefox-esr xvfb redis-server janus espeak-ng sox iproute2 fonts-dejavu-core
+APT_PACKAGES := chromium chromium-driver firefox-esr xvfb redis-server janus espeak-ng sox iproute2 fonts-dejavu-core nginx coturn nftables
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup run test soak lint unit types screenshots bench compare clean

@@ -43,7 +43,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from captions.config import CaptionsConfig
-from captions.room_state import CaptionEvent
+from captions.room_state import CaptionEvent, CaptionsOutput
 from captions.service import CaptionService
 from captions.translate import install_model
 from tests.captions.build_argos_model import BASE, BENCH_PHRASE, build_package
@@ -83,8 +83,9 @@ def percentile(values: list[float], p: float) -> float:
 class Recorder:
     events: list[tuple[float, CaptionEvent]] = field(default_factory=list)
 
-    def __call__(self, event: CaptionEvent) -> None:
-        self.events.append((time.monotonic(), event))
+    def __call__(self, event: CaptionsOutput) -> None:
+        if isinstance(event, CaptionEvent):  # withdrawals are not measured
+            self.events.append((time.monotonic(), event))
 
     def finals(self, speaker: str, language: str) -> list[tuple[float, CaptionEvent]]:
         return [(t, e) for t, e in self.events

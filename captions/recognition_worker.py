@@ -22,11 +22,14 @@ from captions.engines.base import BYTES_PER_SECOND, EngineFactory, Recognizer, R
 from captions.netguard import forbid_network
 from captions.vad import SpeechAudio, SpeechEnded, SpeechStarted, VadEvent, VoiceActivityDetector
 from captions.worker_protocol import (
+    SPEECH_REPORT_S,
     AudioPacket,
     CloseStream,
     OpenStream,
     Recognised,
     RecognitionSettings,
+    SpeechBegan,
+    SpeechProcessed,
     Stop,
     StreamFailed,
     StreamStats,
@@ -50,6 +53,10 @@ class _Stream:
     busy_s: float = 0.0
     failed: bool = False
     partial_text: str = field(default="")
+    #: A partial of the open utterance went out (an utterance with no final must say so).
+    partial_sent: bool = False
+    #: Speech handed to the recogniser and not yet reported (SpeechProcessed), in bytes.
+    unreported_speech: int = 0
     #: Speech not yet handed to the recogniser (see ``RecognitionSettings.chunk_s``).
     pending_pcm: bytearray = field(default_factory=bytearray)
 
@@ -64,6 +71,7 @@ class RecognitionWorker:
         self._factories: dict[str, EngineFactory] = {}
         self._streams: dict[str, _Stream] = {}
         self._chunk_bytes = int(settings.chunk_s * BYTES_PER_SECOND)
+        self._report_bytes = int(SPEECH_REPORT_S * BYTES_PER_SECOND)
         self._final_target_s = settings.final_target_s
         self._behind_s = settings.behind_s
         for model in settings.preload:
@@ -146,6 +154,7 @@ class RecognitionWorker:
             if isinstance(event, SpeechStarted):
                 stream.started_at = event.at
                 stream.pending_pcm += event.preroll
+                self._outbox.put(SpeechBegan(stream.stream_id, stream.utterance_seq, event.at))
             elif isinstance(event, SpeechAudio):
                 stream.pending_pcm += event.pcm
                 if len(stream.pending_pcm) >= self._chunk_bytes:
@@ -156,13 +165,27 @@ class RecognitionWorker:
                 time_left = self._final_target_s - (time.monotonic() - event.at)
                 if lag_s > self._behind_s:
                     time_left = 0.0
-                self._results(stream, stream.recognizer.finish(time_left), event.at, event.level_dbfs)
+                results = stream.recognizer.finish(time_left)
+                self._results(stream, results, event.at, event.level_dbfs)
+                if stream.partial_sent:
+                    # No words after all: the partial line shown must not stay forever.
+                    self._results(stream, [Result(text="", final=True)], event.at, event.level_dbfs)
+                stream.partial_sent = False
+                self._report_speech(stream, 0)
 
     def _feed(self, stream: _Stream, at: float) -> None:
         if stream.pending_pcm:
             pcm = bytes(stream.pending_pcm)
             stream.pending_pcm.clear()
             self._results(stream, stream.recognizer.accept_pcm16(pcm), at, -99.0)
+            stream.unreported_speech += len(pcm)
+            self._report_speech(stream, self._report_bytes)
+
+    def _report_speech(self, stream: _Stream, at_least: int) -> None:
+        """Recognised speech counts as it is processed (captions_audio_seconds_total)."""
+        if stream.unreported_speech and stream.unreported_speech >= at_least:
+            self._outbox.put(SpeechProcessed(stream.stream_id, stream.unreported_speech / BYTES_PER_SECOND))
+            stream.unreported_speech = 0
 
     def _results(self, stream: _Stream, results: list[Result], at: float, level: float) -> None:
         now = time.monotonic()
@@ -171,6 +194,7 @@ class RecognitionWorker:
                 if now - stream.last_partial_wall < self._settings.partial_interval_s:
                     continue
                 stream.last_partial_wall = now
+                stream.partial_sent = True
             self._outbox.put(
                 Recognised(
                     stream.stream_id,
@@ -186,6 +210,7 @@ class RecognitionWorker:
             if result.final:
                 stream.utterance_seq += 1
                 stream.started_at = at
+                stream.partial_sent = False
 
     def tick(self) -> None:
         """End utterances whose audio stopped arriving (DTX, mute): call when the inbox is empty.

@@ -32,6 +32,20 @@ class CaptionEvent:
     ended_at: float  # of its last loud audio (finals) / latest audio (partials)
 
 
+@dataclass(frozen=True)
+class CaptionWithdrawn:
+    """The line ``utterance_id`` must go from these listeners' screens: its partials were
+    shown, then it turned out to be another microphone's echo (or ended with no words)."""
+
+    room_id: str
+    utterance_id: str
+    listener_ids: tuple[str, ...]
+
+
+#: What the service hands to its ``on_event`` callback / ``events()`` reader.
+CaptionsOutput = CaptionEvent | CaptionWithdrawn
+
+
 @dataclass
 class TranscriptEntry:
     utterance_id: str

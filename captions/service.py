@@ -37,10 +37,18 @@ from captions.config import CaptionsConfig
 from captions.dedup import EchoDeduplicator, Heard
 from captions.errors import ServiceClosed, WorkerDied
 from captions.languages import SpeechCatalog, SpeechModel
-from captions.room_state import CaptionEvent, RoomCaptions, TranscriptEntry
+from captions.room_state import (
+    CaptionEvent,
+    CaptionsOutput,
+    CaptionWithdrawn,
+    RoomCaptions,
+    TranscriptEntry,
+)
 from captions.translate import TranslationCatalog
 from captions.worker_protocol import (
     Recognised,
+    SpeechBegan,
+    SpeechProcessed,
     StreamFailed,
     StreamStats,
     Translated,
@@ -50,7 +58,15 @@ from captions.worker_protocol import (
 )
 from captions.workers import WorkerPool
 
-__all__ = ["AvailableLanguages", "CaptionEvent", "CaptionService", "SpeakerTap", "TranscriptEntry"]
+__all__ = [
+    "AvailableLanguages",
+    "CaptionEvent",
+    "CaptionService",
+    "CaptionWithdrawn",
+    "CaptionsOutput",
+    "SpeakerTap",
+    "TranscriptEntry",
+]
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +125,7 @@ class SpeakerTap:
 
 class CaptionService:
     def __init__(
-        self, config: CaptionsConfig, on_event: Callable[[CaptionEvent], None] | None = None
+        self, config: CaptionsConfig, on_event: Callable[[CaptionsOutput], None] | None = None
     ) -> None:
         self._config = config
         self._on_event = on_event
@@ -121,7 +137,7 @@ class CaptionService:
         self._streams: dict[str, _Speaker] = {}  # until the worker's StreamStats
         self._pending: dict[int, _PendingTranslation] = {}
         # None wakes up and ends the readers of events() at close.
-        self._events: asyncio.Queue[CaptionEvent | None] = asyncio.Queue(config.event_queue_size)
+        self._events: asyncio.Queue[CaptionsOutput | None] = asyncio.Queue(config.event_queue_size)
         self._ids = itertools.count(1)
         self._ready_workers: set[str] = set()
         self._all_ready = asyncio.Event()
@@ -131,8 +147,16 @@ class CaptionService:
         #: Translations asked for, by "src->dst" (how a listener's departure is seen).
         self.translations_requested: Counter[str] = Counter()
         self.translation_seconds: list[float] = []
+        #: Seconds of speech the recognisers processed, reported while streams run.
+        self.speech_seconds = 0.0
+        #: Seconds of audio decoded (silence included), reported when streams close.
+        self.audio_seconds_decoded = 0.0
 
     # ------------------------------------------------------------ lifecycle
+
+    def is_idle(self) -> bool:
+        """Nothing in use: no room's transcript, no speaker, no translation under way."""
+        return not self._rooms and not self._speakers and not self._pending
 
     async def start(self) -> None:
         preload: tuple[SpeechModel, ...] = tuple(
@@ -300,8 +324,8 @@ class CaptionService:
 
     # ------------------------------------------------------------ events
 
-    def _emit(self, event: CaptionEvent) -> None:
-        self.counters["events"] += 1
+    def _emit(self, event: CaptionsOutput) -> None:
+        self.counters["events" if isinstance(event, CaptionEvent) else "withdrawals"] += 1
         if self._on_event is not None:
             try:
                 self._on_event(event)
@@ -313,8 +337,9 @@ class CaptionService:
             self.counters["events_dropped"] += 1
         self._events.put_nowait(event)
 
-    async def events(self) -> AsyncIterator[CaptionEvent]:
-        """Caption events, when no ``on_event`` callback was given (bounded: oldest dropped).
+    async def events(self) -> AsyncIterator[CaptionsOutput]:
+        """Caption events and withdrawals, when no ``on_event`` callback was given
+        (bounded: oldest dropped).
 
         One reader at a time; the iteration ends when the service is closed.
         """
@@ -331,6 +356,11 @@ class CaptionService:
             return
         if isinstance(message, Recognised):
             self._on_recognised(message)
+        elif isinstance(message, SpeechBegan):
+            self._on_speech_began(message)
+        elif isinstance(message, SpeechProcessed):
+            # Counted as the workers process it (not when the stream closes), speech only.
+            self.speech_seconds += message.seconds
         elif isinstance(message, Translated):
             self._on_translated(message.request_id, message.text, message.seconds)
         elif isinstance(message, TranslationFailed):
@@ -347,7 +377,22 @@ class CaptionService:
             self.counters["streams_failed"] += 1
         elif isinstance(message, StreamStats):
             self._streams.pop(message.stream_id, None)
-            self.counters["audio_seconds"] += round(message.audio_seconds)
+            # Everything decoded, silence included (dump only; /metrics counts speech).
+            self.audio_seconds_decoded += message.audio_seconds
+
+    def _on_speech_began(self, began: SpeechBegan) -> None:
+        speaker = self._streams.get(began.stream_id)
+        room = self._rooms.get(speaker.room_id) if speaker is not None else None
+        if speaker is None or room is None:
+            return
+        heard = Heard(f"{began.stream_id}-{began.utterance_seq}", speaker.participant_id, "",
+                      began.started_at, -99.0)
+        room.dedup.speech_began(heard, time.monotonic())
+
+    def _withdraw(self, room: RoomCaptions, utterance_id: str | None) -> None:
+        """Tell every listener to remove a line (those without it ignore the message)."""
+        if utterance_id is not None and room.listeners:
+            self._emit(CaptionWithdrawn(room.room_id, utterance_id, tuple(sorted(room.listeners))))
 
     def _on_recognised(self, result: Recognised) -> None:
         speaker = self._streams.get(result.stream_id)
@@ -361,12 +406,18 @@ class CaptionService:
                       result.level_dbfs)
         now = time.monotonic()
         if not result.final:
-            if room.dedup.offer_partial(heard, now).emit:
+            partial = room.dedup.offer_partial(heard, now)
+            if partial.emit:
                 self._send(room, heard, speaker.language, None, False, result, room.readers_of(speaker.language))
             else:
                 self.counters["echo_partials_suppressed"] += 1
+                self._withdraw(room, partial.withdraw)
+            return
+        if not result.text.strip():  # the utterance ended with no words: its partial line goes
+            self._withdraw(room, room.dedup.ended_without_words(heard.speaker_id, utterance_id, now).withdraw)
             return
         decision = room.dedup.offer_final(heard, now)
+        self._withdraw(room, decision.withdraw)
         if not decision.emit:
             self.counters["echo_suppressed"] += 1
             return
@@ -443,6 +494,8 @@ class CaptionService:
                     "listeners": dict(room.listeners),
                     "transcript_entries": len(room.transcript),
                     "echo_suppressed": room.dedup.suppressed,
+                    "echo_partials_held": room.dedup.partials_held,
+                    "withdrawn": room.dedup.withdrawn,
                 }
                 for room_id, room in self._rooms.items()
             },
@@ -459,6 +512,8 @@ class CaptionService:
                 for s in self._speakers.values()
             ],
             "counters": dict(self.counters),
+            "speech_seconds": round(self.speech_seconds, 3),
+            "audio_seconds_decoded": round(self.audio_seconds_decoded, 3),
             "translations_requested": dict(self.translations_requested),
             "pending_translations": len(self._pending),
             "workers": self._pool.stats() if self._pool is not None else None,

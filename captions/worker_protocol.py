@@ -87,6 +87,29 @@ class Recognised:
 
 
 @dataclass(frozen=True)
+class SpeechBegan:
+    """An utterance started (the VAD's first loud frames): sent before any of its results,
+    so echo de-duplication knows the original is talking before it has words."""
+
+    stream_id: str
+    utterance_seq: int
+    started_at: float
+
+
+@dataclass(frozen=True)
+class SpeechProcessed:
+    """Seconds of speech (what the VAD passed on) the recogniser has just processed; sent
+    at least every ``SPEECH_REPORT_S`` of speech and at the end of each utterance."""
+
+    stream_id: str
+    seconds: float
+
+
+#: How much recognised speech a worker accumulates before reporting it (SpeechProcessed).
+SPEECH_REPORT_S = 0.5
+
+
+@dataclass(frozen=True)
 class StreamFailed:
     stream_id: str
     message: str
@@ -116,5 +139,6 @@ class TranslationFailed:
 
 
 WorkerOutput = (
-    WorkerReady | Recognised | StreamFailed | StreamStats | Translated | TranslationFailed
+    WorkerReady | Recognised | SpeechBegan | SpeechProcessed | StreamFailed | StreamStats
+    | Translated | TranslationFailed
 )

@@ -37,8 +37,6 @@ from typing import Any
 from captions.config import CaptionsConfig
 from captions.errors import ServiceClosed
 from captions.languages import SpeechModel
-from captions.recognition_worker import recognition_main
-from captions.translation_worker import translation_main
 from captions.worker_protocol import (
     AudioPacket,
     CloseStream,
@@ -122,7 +120,7 @@ class WorkerPool:
         inbox.cancel_join_thread()  # never hang close() on audio nobody will read
         received = self._context.Value("q", 0, lock=False)
         process = self._context.Process(
-            target=recognition_main,
+            target=_recognition_main,
             args=(name, settings, inbox, self._outbox, received),
             name=f"consult-sfu-captions-{name}",
             daemon=True,
@@ -136,7 +134,7 @@ class WorkerPool:
         inbox: Queue[Any] = self._context.Queue()
         inbox.cancel_join_thread()
         process = self._context.Process(
-            target=translation_main,
+            target=_translation_main,
             args=(
                 name,
                 self._config.translation_folder,
@@ -323,3 +321,17 @@ class WorkerPool:
     @property
     def dropped_packets(self) -> int:
         return sum(w.dropped for w in self._recognition)
+
+
+# The workers' entry points, imported in the worker processes only: the recognition worker
+# brings numpy and the VAD (~15 MB of RSS), which the server's own process never needs.
+def _recognition_main(*args: Any, **kwargs: Any) -> None:
+    from captions.recognition_worker import recognition_main
+
+    recognition_main(*args, **kwargs)
+
+
+def _translation_main(*args: Any, **kwargs: Any) -> None:
+    from captions.translation_worker import translation_main
+
+    translation_main(*args, **kwargs)

@@ -8,7 +8,14 @@ brute-force, and a per-request hash must stay cheap (see benchmarks/control_benc
 
 Where hashes live: with the in-memory store, in ``<data_dir>/apikeys.json`` (mode 0600)
 so keys survive a restart; with the Redis store, in Redis (``<prefix>apikey:<id>``).
-Verified keys are cached in-process for a short time.
+
+Administration (``consult-sfu apikey list|revoke|rotate``, and ``/v1/apikeys`` for an
+organisation-wide key): a listing shows ids, organisation, department and creation time,
+never a key or its hash. Revoking deletes the record; every request looks its key up in the
+store (no in-process cache), so a revoked key is refused from the next request on, in every
+process. Rotating creates a key with the same organisation and department and revokes the
+old one in the same step; to rotate without a gap, ``create`` a second key, deploy it, then
+``revoke`` the first.
 """
 
 from __future__ import annotations
@@ -19,18 +26,19 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from control.domain.errors import InvalidField, Unauthorized
+from control.domain.errors import InvalidField, NotFound, Unauthorized
 from control.domain.model import ApiKeyRecord
 from control.domain.scope import Scope
 from control.store import Store, StoreConfig, create_store
 
+T = TypeVar("T")
+
 KEY_PREFIX = "csk_"
 _KEY_RE = re.compile(r"^csk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-CACHE_TTL_S = 30.0
-CACHE_MAX = 10_000
 
 
 def _hash(secret: str) -> str:
@@ -62,22 +70,15 @@ async def create_key(store: Store, org: str, department: str | None, now: float 
 
 
 class ApiKeyVerifier:
-    """Bearer header -> Scope, with a small time-bounded cache of verified keys."""
+    """Bearer header -> Scope, looked up in the store at every request (revocation is immediate)."""
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
-        self._clock = clock
-        self._cache: dict[str, tuple[Scope, float]] = {}
 
     async def scope_for(self, authorization: str | None) -> Scope:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthorized()
         key = authorization[len("Bearer ") :].strip()
-        now = self._clock()
-        digest = _hash(key)
-        cached = self._cache.get(digest)
-        if cached is not None and cached[1] > now:
-            return cached[0]
         match = _KEY_RE.match(key)
         if match is None:
             raise Unauthorized()
@@ -85,20 +86,54 @@ class ApiKeyVerifier:
         record = await self._store.get_api_key(key_id)
         if record is None or not hmac.compare_digest(record.hash, _hash(secret)):
             raise Unauthorized()
-        scope = Scope(record.org, record.department)
-        if len(self._cache) >= CACHE_MAX:
-            self._cache.clear()
-        self._cache[digest] = (scope, now + CACHE_TTL_S)
-        return scope
+        return Scope(record.org, record.department)
+
+
+def key_view(record: ApiKeyRecord) -> dict[str, object]:
+    """What a listing shows of a key: never the key or its hash."""
+    return {"key_id": record.key_id, "org": record.org, "department": record.department, "created_at": record.created_at}
+
+
+async def list_keys(store: Store, org: str | None = None) -> list[ApiKeyRecord]:
+    return [r for r in await store.list_api_keys() if org is None or r.org == org]
+
+
+async def revoke_key(store: Store, key_id: str, org: str | None = None) -> ApiKeyRecord:
+    """Delete the key (of ``org`` when given); NotFound when there is none."""
+    record = await store.get_api_key(key_id)
+    if record is None or (org is not None and record.org != org) or not await store.delete_api_key(key_id):
+        raise NotFound("API key")
+    return record
+
+
+async def rotate_key(store: Store, key_id: str, org: str | None = None, now: float | None = None) -> tuple[str, ApiKeyRecord]:
+    """A new key with the old one's organisation and department; the old one is revoked."""
+    old = await store.get_api_key(key_id)
+    if old is None or (org is not None and old.org != org):
+        raise NotFound("API key")
+    key = await create_key(store, old.org, old.department, now)
+    await revoke_key(store, key_id, org)
+    return key, old
+
+
+def parse_key_id(key: str) -> str:
+    """The id part of a full key (``csk_<id>_<secret>``), or the id itself."""
+    match = _KEY_RE.match(key)
+    return match.group(1) if match else key
 
 
 def cli_create(org: str, department: str | None, config: StoreConfig) -> str:
     """``consult-sfu apikey create --org ORG [--department D]``: returns the key to print once."""
+    return cli_run(config, lambda store: create_key(store, org, department))
 
-    async def run() -> str:
+
+def cli_run(config: StoreConfig, action: Callable[[Store], Awaitable[T]]) -> T:
+    """Run one administration action against the configured store, then close it."""
+
+    async def run() -> T:
         store = create_store(config)
         try:
-            return await create_key(store, org, department)
+            return await action(store)
         finally:
             await store.close()
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from control import metrics, pages, ws
+from control import logs, metrics, pages, turn, ws
 from control.api import setup_api
 from control.cluster.install import install_cluster
 from control.cluster.options import WorkerOptions
@@ -31,13 +31,18 @@ from control.features.chat.feature import install_chat
 from control.features.context import Feature, FeatureContext
 from control.features.effects.feature import install_effects
 from control.features.files.feature import install_files
+from control.forwarded import parse_networks
 from control.plane import ControlPlane
+from control.ratelimit import Limits
+from control.reconnect_choices import StoreChoices
 from control.store import Store, StoreError, create_store
-from control.tokens import TokenError, mint, verify
-from control.webhooks import WebhookDispatcher
+from control.tokens import TokenError, TokensConfig, mint, verify
+from control.turn import TurnConfig
+from control.webhooks import WebhookDispatcher, webhook_samples
 from recordings_off import ConsultationMemory, Lifetime
 from sfu import MediaServer, RoomClosed, RoomEvent
 from signalling.lobby import JoinContext
+from signalling.resume import ReconnectKeeper
 from signalling.session import JoinRefused, SessionDeps, SessionRegistry, TokenVerifier
 
 logger = logging.getLogger(__name__)
@@ -66,13 +71,20 @@ def ice_servers_for_clients(config: Config) -> list[dict[str, Any]]:
     return out
 
 
-def make_token_verifier(secret: str) -> TokenVerifier:
+def _turn_credentials(config: TurnConfig) -> Callable[[str, float], list[dict[str, Any]]] | None:
+    """Each participant's own TURN credential (coturn's shared-secret scheme), if configured."""
+    if not config.enabled:
+        return None
+    return lambda participant_id, now: [turn.ice_server(config, participant_id, now)]
+
+
+def make_token_verifier(secret: str, bounds: TokensConfig | None = None) -> TokenVerifier:
     """Join token -> who is joining, with the token rules of control/tokens.py; a refused
-    token raises JoinRefused (the session answers ``error`` with its reason)."""
+    token raises JoinRefused (the session answers ``access_refused`` with its reason)."""
 
     def verify_token(token: str) -> JoinContext:
         try:
-            claims = verify(secret, token)
+            claims = verify(secret, token, config=bounds)
         except TokenError as exc:
             raise JoinRefused(exc.reason, exc.message) from None
         return JoinContext(
@@ -87,19 +99,26 @@ def create_app(
 ) -> web.Application:
     """The server (one worker of a node). ``features`` default to every optional feature."""
     app = web.Application(client_max_size=8 * 1024 * 1024)
+    logs.install(app)  # first: every line of a request carries its id
     secret = resolve_secret(config)
     worker = worker or WorkerOptions()
     media = MediaServer(config.sfu)
     registry = SessionRegistry()
     store = create_store(config.store, worker.private_redis_url)
-    plane = ControlPlane.build(store, secret=secret, public_url=config.public_url, clock=time.time, webhooks=WebhookDispatcher(store))
+    choices = StoreChoices(store)  # a participant's choices, for a re-join served elsewhere
+    webhooks = WebhookDispatcher(store)
+    plane = ControlPlane.build(store, secret=secret, public_url=config.public_url, clock=time.time, webhooks=webhooks)
+    metrics.add_source(app, lambda: webhook_samples(webhooks))
     app.cleanup_ctx.append(plane.lifecycle)  # first in, last out: sessions leave the lobby before it stops
     deps = SessionDeps(
         media=media,
-        verify_token=make_token_verifier(secret),
+        verify_token=make_token_verifier(secret, config.tokens),
         ice_servers=ice_servers_for_clients(config),
         lobby=plane.lobby,
         registry=registry,
+        reconnects=ReconnectKeeper(config.session.reconnect_grace_s),
+        ice_servers_for=_turn_credentials(config.turn),
+        choices=choices,
     )
     app[CONFIG] = config
     app[SECRET] = secret
@@ -108,6 +127,12 @@ def create_app(
     app[metrics.MEDIA] = media
     app[ws.SESSION_DEPS] = deps
     app[ws.CLOSING] = ws.ClosingSessions()
+    app[ws.TRUSTED_PROXIES] = parse_networks(config.server.trusted_proxies)
+    limits = Limits(config.limits)
+    app[ws.LIMITS] = limits
+    metrics.add_source(app, lambda: _limit_samples(limits))
+    metrics.add_source(app, lambda: [metrics.Sample("event_loop_tasks", "gauge", "asyncio tasks alive in this process (leak check)", len(asyncio.all_tasks()))])
+    metrics.add_source(app, lambda: [metrics.Sample("store_errors_total", "counter", "store (Redis) operations that failed in this process", StoreError.raised)])
     install_cluster(
         app, config=config.cluster, store=store, media=media, verify_token=deps.verify_token,
         secret=secret, node_port=config.server.port, options=worker,
@@ -125,14 +150,54 @@ def create_app(
     media.subscribe_all(_forget_when_closed(memory, store, app[FORGETTING]))
     plane.lobby.ended_listeners.append(memory.forget)  # heard by every process, wherever the room was
     memory.register("waiting_room", plane.lobby.forget_room, lifetime=Lifetime.CONSULTATION)
+    memory.register("reconnect_choices", choices.forget, lifetime=Lifetime.CONSULTATION)
     metrics.add_source(app, lambda: [metrics.Sample("consultation_bytes_held", "gauge", HELD_HELP, memory.total_held_bytes())])
+    metrics.add_source(app, _reconnect_samples(deps))
     context = FeatureContext(
         app=app, config=config, media=media, sessions=deps, registry=registry, memory=memory, plane=plane
     )
     for install in DEFAULT_FEATURES if features is None else features:
         install(context)
-    setup_api(app, plane.consultations, context.api)  # /v1: rooms, tokens, waiting rooms, webhooks, features' routes
+    setup_api(app, plane.consultations, context.api, limits)
+    app[metrics.STORE_CHECK] = lambda: _store_problem(store)
+    app[metrics.READY] = asyncio.Event()
+    app.on_startup.append(_ready)  # last: after every cleanup context's start
     return app
+
+
+async def _store_problem(store: Store) -> str | None:
+    try:
+        await store.get_raw("health")  # one round trip
+    except StoreError as exc:
+        return f"the store is unreachable: {exc}"
+    return None
+
+
+async def _ready(app: web.Application) -> None:
+    app[metrics.READY].set()
+
+
+def _limit_samples(limits: Limits) -> list[metrics.Sample]:
+    refused = limits.rejections()
+    text = "refused by the rate limits (429)"
+    return [
+        metrics.Sample("rate_limited_api_requests_total", "counter", f"REST requests {text}, per API key", refused["api"]),
+        metrics.Sample("rate_limited_joins_token_total", "counter", f"joins {text}, per join token", refused["join_token"]),
+        metrics.Sample("rate_limited_joins_address_total", "counter", f"WebSocket connections {text}, per client address", refused["join_address"]),
+    ]
+
+
+def _reconnect_samples(deps: SessionDeps) -> Callable[[], list[metrics.Sample]]:
+    def samples() -> list[metrics.Sample]:
+        keeper = deps.reconnects
+        if keeper is None:
+            return []
+        return [
+            metrics.Sample("reconnects_resumed_total", "counter", "participants who came back within the reconnect grace", keeper.resumed),
+            metrics.Sample("reconnects_expired_total", "counter", "participants whose reconnect grace ended (they left)", keeper.expired),
+        ]
+
+    return samples
 
 
 HELD_HELP = "bytes of consultation content (chat, files, transcripts) this process holds now; 0 when none runs"
@@ -166,6 +231,9 @@ def _forget_when_closed(
 
 async def _media_lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
+    reconnects = app[ws.SESSION_DEPS].reconnects
+    if reconnects is not None:  # parked sessions end first: their media leaves with the rest
+        await reconnects.close()
     for task in list(app[ws.CLOSING].tasks):
         with contextlib.suppress(Exception):
             await task

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +43,9 @@ def _load(args: argparse.Namespace) -> config_module.Config:
 
 
 def _logging(config: config_module.Config) -> None:
-    logging.basicConfig(level=config.server.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from control import logs  # aiohttp: the server's commands only
+
+    logs.configure(config.server.log_level, config.server.log_format)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -124,22 +125,63 @@ def cmd_token(args: argparse.Namespace) -> None:
     print(join_url(config.public_url, args.room, token))
 
 
-def cmd_apikey_create(args: argparse.Namespace) -> None:
-    from control.apikeys import cli_create
-    from control.domain.errors import ControlError
+def _apikey(args: argparse.Namespace, action: Callable[[Any], Any]) -> Any:
+    """Run an API key action on the configured store; store problems are configuration errors."""
+    from control.apikeys import cli_run
+    from control.domain.errors import ControlError, NotFound
     from control.store import StoreError
 
     config = _load(args)
     try:
-        key = cli_create(args.org, args.department, config.store)
+        return cli_run(config.store, action)
+    except NotFound as exc:
+        print(f"consult-sfu apikey {args.apikey_command}: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from None
     except (ValueError, ControlError) as exc:
-        print(f"consult-sfu apikey create: {exc}", file=sys.stderr)
+        print(f"consult-sfu apikey {args.apikey_command}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except StoreError as exc:
         raise ConfigError(f"store.redis_url: the store at {config.store.redis_url} cannot be reached: {exc}") from None
     except OSError as exc:  # the memory store keeps key hashes in data_dir/apikeys.json
         raise ConfigError(f"store.data_dir: cannot keep API keys in {str(config.store.data_dir)!r}: {exc.strerror or exc}") from None
+
+
+def cmd_apikey_create(args: argparse.Namespace) -> None:
+    from control.apikeys import create_key
+
+    key = _apikey(args, lambda store: create_key(store, args.org, args.department))
     print("API key (shown once; store it now, only its hash is kept):", file=sys.stderr)
+    print(key)
+
+
+def cmd_apikey_list(args: argparse.Namespace) -> None:
+    import json
+    import time
+
+    from control.apikeys import key_view, list_keys
+
+    records = _apikey(args, lambda store: list_keys(store, args.org))
+    if args.json:
+        print(json.dumps([key_view(r) for r in records], indent=1))
+        return
+    print(f"{'KEY ID':<18}{'ORG':<24}{'DEPARTMENT':<20}CREATED (UTC)")
+    for r in records:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.created_at))
+        print(f"{r.key_id:<18}{r.org:<24}{r.department or '-':<20}{created}")
+
+
+def cmd_apikey_revoke(args: argparse.Namespace) -> None:
+    from control.apikeys import parse_key_id, revoke_key
+
+    record = _apikey(args, lambda store: revoke_key(store, parse_key_id(args.key_id)))
+    print(f"revoked API key {record.key_id} of {record.org}; requests with it are refused from now on", file=sys.stderr)
+
+
+def cmd_apikey_rotate(args: argparse.Namespace) -> None:
+    from control.apikeys import parse_key_id, rotate_key
+
+    key, old = _apikey(args, lambda store: rotate_key(store, parse_key_id(args.key_id)))
+    print(f"API key {old.key_id} revoked; its replacement (shown once; store it now, only its hash is kept):", file=sys.stderr)
     print(key)
 
 
@@ -159,10 +201,35 @@ def cmd_models_install(args: argparse.Namespace) -> None:
     print("running servers pick it up for new captions; restart them to preload it", file=sys.stderr)
 
 
+def version() -> str:
+    """The installed distribution's version (the wheel's metadata), else the source tree's."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("consult-sfu")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def cmd_doctor(args: argparse.Namespace) -> None:
+    """One line per finding (ok / warn / FAIL); exit code 1 when something failed."""
+    from control.doctor import diagnose, summary
+
+    config = _load(args)
+    workers = args.workers if args.workers is not None else config.cluster.resolved_workers()
+    findings = asyncio.run(diagnose(config, workers=workers, ca=args.ca, timeout_s=args.timeout))
+    for finding in findings:
+        print(finding.line())
+    print(summary(findings))
+    if any(f.level == "fail" for f in findings):
+        raise SystemExit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consult-sfu", description="Media server for video consultations")
+    parser.add_argument("--version", action="version", version=f"consult-sfu {version()}")
     parser.add_argument("--config", help="TOML configuration file (every setting also from CONSULT_SFU_* variables)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,token,apikey,models,nodes,drain}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,token,apikey,models,nodes,drain,doctor}")
 
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
@@ -212,6 +279,19 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--department", default=None, help="limit the key to one department")
     create.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
     create.set_defaults(func=cmd_apikey_create)
+    listing = apikey_sub.add_parser("list", help="list keys (ids, organisation, department, creation time; never the keys)")
+    listing.add_argument("--org", default=None, help="only this organisation's keys")
+    listing.add_argument("--json", action="store_true", help="as JSON")
+    listing.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
+    listing.set_defaults(func=cmd_apikey_list)
+    revoke = apikey_sub.add_parser("revoke", help="revoke a key: refused from the next request on")
+    revoke.add_argument("key_id", help="the key's id (from apikey list) or the key itself")
+    revoke.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
+    revoke.set_defaults(func=cmd_apikey_revoke)
+    rotate = apikey_sub.add_parser("rotate", help="replace a key: a new one (printed once) for the same scope, the old one revoked")
+    rotate.add_argument("key_id", help="the key's id (from apikey list) or the key itself")
+    rotate.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
+    rotate.set_defaults(func=cmd_apikey_rotate)
 
     models = sub.add_parser("models", help="caption translation models (argostranslate packages)")
     models_sub = models.add_subparsers(dest="models_command", required=True)
@@ -219,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("file", help="the .argosmodel file")
     install.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
     install.set_defaults(func=cmd_models_install)
+
+    doctor = sub.add_parser("doctor", help="check what browsers outside need: public URL, TLS, media addresses, UDP ports, TURN")
+    doctor.add_argument("--ca", type=Path, default=None, help="also trust this CA file (a private or test certificate)")
+    doctor.add_argument("--timeout", type=float, default=5.0, help="seconds per network check (default 5)")
+    doctor.add_argument("--workers", type=int, default=None, help="workers the node runs (default: cluster.workers, else one per CPU)")
+    doctor.add_argument("--config", dest="config", default=argparse.SUPPRESS, help="TOML configuration file")
+    doctor.set_defaults(func=cmd_doctor)
 
     for extend in _EXTENSIONS:
         extend(sub)

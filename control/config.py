@@ -24,7 +24,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from control.cluster.config import ClusterConfig
 from control.data_dir import default_data_dir
@@ -35,10 +35,15 @@ from control.features.chat.config import ChatConfig
 from control.features.effects.config import SECTION as EFFECTS_SECTION
 from control.features.files.config import SECTION as FILES_SECTION
 from control.features.files.config import FilesConfig
+from control.forwarded import parse_networks
+from control.ratelimit import LimitsConfig
 from control.settings import ConfigError, EnvText, Section
 from control.store import BACKENDS, StoreConfig
+from control.tokens import TokensConfig
+from control.turn import TurnConfig
 from effects.config import EffectsConfig
 from sfu import IceConfig, RenditionConfig, SfuConfig
+from signalling.reconnect import SessionConfig
 
 __all__ = ["ALIASES", "Config", "ConfigError", "ServerConfig", "load", "resolve_secret"]
 
@@ -56,12 +61,23 @@ class ServerConfig:
     #: Secret, API keys (memory store), caption models: control/data_dir.py says the default
     data_dir: Path = field(default_factory=default_data_dir)
     log_level: str = "INFO"
+    #: PEM certificate chain and private key: the server itself serves HTTPS/WSS (SIGHUP reloads them)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: Reverse proxies (addresses or networks) whose X-Forwarded-For names the client
+    trusted_proxies: tuple[str, ...] = ()
+    #: text (time LEVEL logger: message [request id]) or json (one object per line): control/logs.py
+    log_format: Literal["text", "json"] = "text"
 
     def __post_init__(self) -> None:
         level = self.log_level.strip().upper()
         if level not in LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
         object.__setattr__(self, "log_level", level)
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"trusted_proxies: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -74,10 +90,15 @@ class Config:
     captions: CaptionsFeatureConfig = field(default_factory=CaptionsFeatureConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
     files: FilesConfig = field(default_factory=FilesConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    turn: TurnConfig = field(default_factory=TurnConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @property
     def public_url(self) -> str:
-        return self.server.public_url or f"http://{self.server.host}:{self.server.port}"
+        scheme = "https" if self.server.tls_cert is not None else "http"
+        return self.server.public_url or f"{scheme}://{self.server.host}:{self.server.port}"
 
 
 ALIASES = {
@@ -107,6 +128,10 @@ SECTIONS: tuple[Section, ...] = (
     CAPTIONS_SECTION,
     CHAT_SECTION,
     FILES_SECTION,
+    Section("session", SessionConfig),
+    Section("turn", TurnConfig),
+    Section("tokens", TokensConfig),
+    Section("limits", LimitsConfig),
 )
 _BY_NAME = {section.name: section for section in SECTIONS}
 _PREFIX = "CONSULT_SFU_"
@@ -143,6 +168,10 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None, **overri
         captions=built["captions"].under(server.data_dir),
         chat=built["chat"],
         files=built["files"],
+        session=built["session"],
+        turn=built["turn"],
+        tokens=built["tokens"],
+        limits=built["limits"],
     )
     _validate(config)
     return config
@@ -175,6 +204,8 @@ def _section_key(rest: str) -> tuple[str, str] | None:
 def _validate(config: Config) -> None:
     if not (0 < config.server.port < 65536):
         raise ConfigError(f"server.port must be 1-65535, got {config.server.port}")
+    if (config.server.tls_cert is None) != (config.server.tls_key is None):
+        raise ConfigError("server.tls_cert and server.tls_key go together: set both (HTTPS) or neither (plain HTTP)")
     if config.server.secret and len(config.server.secret.encode()) < 32:
         raise ConfigError("server.secret must be at least 32 bytes (HS256 key); leave it empty to generate one")
     if config.store.backend not in BACKENDS:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from control import tokens
 from control.domain import rules
-from control.domain.errors import Conflict, NotFound
+from control.domain.errors import Conflict, Forbidden, NotFound
 from control.domain.model import Announcement, Department, OrgSettings, Room, RoomKind, RoomState
 from control.domain.requests import new_room
 from control.domain.rules import Event, Joiner, JoinResult
@@ -98,8 +98,8 @@ class Consultations:
         starts_after: float | None = None,
         starts_before: float | None = None,
     ) -> list[Room]:
-        if department is not None and not scope.sees_department(department):
-            return []
+        if department is not None:
+            _require_department(scope, department)
         rooms = await self.store.list_rooms(scope.org, department or scope.department)
         return sorted(
             (
@@ -129,7 +129,8 @@ class Consultations:
             raise Conflict("room_ended", "the consultation has ended; no new tokens")
         if now > room.closes_at:
             raise Conflict("too_late", "the room's access window has closed")
-        extra: dict[str, Any] = {"org": room.org}
+        # the lifetime bound of control/tokens.py counts from the window's opening
+        extra: dict[str, Any] = {"org": room.org, "opens_at": int(room.opens_at)}
         if room.department is not None:
             extra["dept"] = room.department
         if room.state is RoomState.STARTED and room.kind is not RoomKind.WALK_IN:
@@ -162,8 +163,7 @@ class Consultations:
         return [waiting_entry(room, p) for p in room.waiting()]
 
     async def department_waiting(self, scope: Scope, department: str) -> list[dict[str, Any]]:
-        if not scope.sees_department(department):
-            raise NotFound("department")
+        _require_department(scope, department)
         entries = [
             waiting_entry(room, p)
             for room in await self.store.list_rooms(scope.org, department)
@@ -246,13 +246,11 @@ class Consultations:
         await self._change(room_id, scope, change)
 
     async def department(self, scope: Scope, department: str) -> Department:
-        if not scope.sees_department(department):
-            raise NotFound("department")
+        _require_department(scope, department)
         return await self.store.get_department(scope.org, department)
 
     async def add_department_announcement(self, scope: Scope, department: str, body: dict[str, Any]) -> Announcement:
-        if not scope.sees_department(department):
-            raise NotFound("department")
+        _require_department(scope, department)
         ann = self._announcement(body)
 
         def change(dept: Department) -> None:
@@ -265,8 +263,7 @@ class Consultations:
     async def delete_department_announcements(
         self, scope: Scope, department: str, announcement_id: str | None
     ) -> None:
-        if not scope.sees_department(department):
-            raise NotFound("department")
+        _require_department(scope, department)
 
         def change(dept: Department) -> None:
             if announcement_id is None:
@@ -311,3 +308,26 @@ class Consultations:
             return settings
 
         return await self.store.update_org(scope.org, change)
+
+    async def rotate_webhook_secret(self, scope: Scope, overlap_s: float) -> OrgSettings:
+        """A new signing secret; the old one signs deliveries too for ``overlap_s`` seconds."""
+        now = self.clock()
+
+        def change(settings: OrgSettings) -> OrgSettings:
+            if settings.webhook_secret is not None and overlap_s > 0:
+                settings.webhook_previous_secret = settings.webhook_secret
+                settings.webhook_previous_until = now + overlap_s
+            else:
+                settings.webhook_previous_secret, settings.webhook_previous_until = None, 0.0
+            settings.webhook_secret = "whsec_" + secrets.token_urlsafe(32)
+            return settings
+
+        return await self.store.update_org(scope.org, change)
+
+def _require_department(scope: Scope, department: str) -> None:
+    """A department key naming another department: 403, as for creating a room there (docs/api.md).
+
+    (A room of another department reached by its id stays a plain 404: the id says nothing.)
+    """
+    if not scope.sees_department(department):
+        raise Forbidden(f"this API key is for department '{scope.department}', not '{department}'")

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+import time
 
 from aiohttp import WSMsgType, web
 
+from control import forwarded
 from control.cluster.routing import (
     NOT_OWNER,
     RECONNECT,
@@ -29,8 +30,9 @@ from control.cluster.routing import (
     Refuse,
     ServeHere,
 )
+from control.ratelimit import Limits, retry_after
+from signalling.bounded_json import loads_bounded
 from signalling.messages import Error
-from signalling.messages_waiting import AccessRefused
 from signalling.session import ParticipantSession, SessionDeps, SessionState
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ _HANDOVER = "\x00handover"
 
 
 _CLIENT = web.RequestKey("consult_client_address", str)
+#: joins per client address and per token (absent: no limits)
+LIMITS = web.AppKey("join_limits", Limits)
 
 
 def client_address(request: web.Request) -> str:
@@ -63,9 +67,15 @@ def client_address(request: web.Request) -> str:
     return str(request.get(_CLIENT) or request.remote or "")
 
 
+#: ``[server] trusted_proxies``, parsed (control/forwarded.py)
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple[forwarded.Network, ...])
+
+
 @routes.get("/ws")
 async def websocket(request: web.Request) -> web.StreamResponse:
-    return await serve_websocket(request, request.app, request.app.get(ROUTER), request.remote or "")
+    client = forwarded.client_address(request.remote or "", request.headers.get("X-Forwarded-For"), request.app.get(TRUSTED_PROXIES, ()))
+    logger.info("participant socket from %s", client)
+    return await serve_websocket(request, request.app, request.app.get(ROUTER), client)
 
 
 async def serve_websocket(
@@ -77,6 +87,14 @@ async def serve_websocket(
     forwarded); :func:`client_address` reads it back.
     """
     request[_CLIENT] = client
+    limits = app.get(LIMITS)
+    if limits is not None:
+        wait = limits.join_from(client, time.monotonic())
+        if wait:
+            message = f"too many connections from your address: retry in {retry_after(wait)} s"
+            return web.json_response(
+                {"error": {"code": "rate_limited", "message": message}}, status=429, headers={"Retry-After": retry_after(wait)}
+            )
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=HARD_FRAME_LIMIT)
     await ws.prepare(request)
     session = ParticipantSession(app[SESSION_DEPS])
@@ -84,6 +102,7 @@ async def serve_websocket(
     held: str | None = None
     connection = _Connection(ws, session)
     handed_over: Piped | NotOwner | None = None
+    joined = False
     try:
         async for frame in ws:
             if frame.type == WSMsgType.TEXT:
@@ -93,15 +112,21 @@ async def serve_websocket(
                         handed_over = decision
                         break
                     if isinstance(decision, Refuse):
-                        ref = _message_id(frame.data)
-                        session.send(AccessRefused(reason=decision.reason, message=decision.message))
-                        session.send(Error(code=decision.reason, message=decision.message, id=ref))
-                        await session.close(decision.reason, notify=False)
+                        await session.refuse(decision.reason, decision.message, ref=_message_id(frame.data))
                         break
                     if isinstance(decision, ServeHere) and decision.room is not None:
                         held = decision.room
                         router.attach(held, connection)
+                if limits is not None and session.state is SessionState.CONNECTED:
+                    refusal = _join_refusal(limits, frame.data)
+                    if refusal is not None:
+                        session.send(Error(code="rate_limited", message=refusal, id=_message_id(frame.data)))
+                        await session.close("rate_limited", notify=False)
+                        break
                 await session.handle_text(frame.data)
+                if not joined and session.state is SessionState.JOINED and session.context is not None:
+                    joined = True  # ids only: names are the participants' data
+                    logger.info("session joined room %s as %s (%s)", session.context.room, session.participant_id, session.context.role)
             elif frame.type == WSMsgType.BINARY:
                 session.error("bad_json", "binary frames are not accepted: send JSON text frames")
             elif frame.type == WSMsgType.ERROR:
@@ -109,6 +134,8 @@ async def serve_websocket(
             if writer.done():
                 break
     finally:
+        if joined:
+            logger.info("session %s closed", session.participant_id)
         if handed_over is None:
             closing = asyncio.create_task(_close_session(session, writer, ws, router, held, connection), name="ws-close")
             tasks = app[CLOSING].tasks
@@ -128,9 +155,20 @@ async def serve_websocket(
     return ws
 
 
+def _join_refusal(limits: Limits, text: str) -> str | None:
+    """A join whose token joined too often lately: the message to refuse it with; else None."""
+    with contextlib.suppress(ValueError, TypeError):
+        body = loads_bounded(text)
+        if isinstance(body, dict) and body.get("type") == "join" and isinstance(body.get("token"), str):
+            wait = limits.join_with_token(body["token"], time.monotonic())
+            if wait:
+                return f"too many joins with this link: retry in {retry_after(wait)} s"
+    return None
+
+
 def _message_id(text: str) -> str | None:
     with contextlib.suppress(ValueError, TypeError):
-        body = json.loads(text)
+        body = loads_bounded(text)
         ref = body.get("id") if isinstance(body, dict) else None
         if isinstance(ref, str):
             return ref
@@ -185,4 +223,4 @@ async def _write(ws: web.WebSocketResponse, session: ParticipantSession) -> None
             await ws.send_str(frame)
         except (ConnectionResetError, RuntimeError):
             break
-    await ws.close()
+    await ws.close(code=session.close_code)

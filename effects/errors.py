@@ -42,7 +42,8 @@ class ImageRejected(EffectsError, ValueError):
     """An uploaded background image was refused.
 
     ``code`` is one of ``unsupported_format``, ``too_large``, ``corrupt``, ``too_small``,
-    ``too_many`` (the organisation's set is full) or ``invalid_name``.
+    ``too_many`` (the organisation's set is full), ``invalid_name`` or ``unavailable`` (OpenCV,
+    of the ``effects`` extra, is not installed).
     """
 
     def __init__(self, code: str, message: str) -> None:

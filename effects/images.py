@@ -16,20 +16,17 @@ effects cannot pick it.
 from __future__ import annotations
 
 import builtins
+import importlib
 import secrets
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import cv2
-import numpy as np
-import numpy.typing as npt
-
-from effects.compositor import cover
 from effects.config import EffectsConfig
 from effects.errors import ImageNotFound, ImageRejected
-from effects.i420 import I420Array, from_bgr
 from effects.image_formats import (
     CONTENT_TYPES,
     HeaderError,
@@ -38,7 +35,26 @@ from effects.image_formats import (
     sniff_format,
 )
 
-BgrImage = npt.NDArray[np.uint8]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from effects.i420 import I420Array
+
+    BgrImage = npt.NDArray[np.uint8]
+
+
+def _cv2() -> ModuleType:
+    """OpenCV, imported at the first picture (the ``effects`` extra): a server without the
+    extra, or one whose participants never use backgrounds, never loads it (~40 ms, ~30 MB).
+    numpy too is imported where a picture is handled, not with the module (~15 MB)."""
+    try:
+        return importlib.import_module("cv2")
+    except ImportError:
+        raise ImageRejected(
+            "unavailable", "background images need the effects extra (pip install 'consult-sfu[effects]'), not installed here"
+        ) from None
+
 
 #: Ready-made copies kept per image (one per frame size in use; renditions scale after).
 SIZES_KEPT_PER_IMAGE = 8
@@ -82,6 +98,8 @@ class StoredImage:
             if ready is not None:
                 self._sizes.move_to_end(key)
                 return ready
+        from effects.compositor import cover
+
         ready = cover(self._master, width, height)
         ready.setflags(write=False)
         with self._lock:
@@ -98,6 +116,8 @@ class StoredImage:
             if ready is not None:
                 self._sizes_i420.move_to_end(key)
                 return ready
+        from effects.i420 import from_bgr
+
         ready = from_bgr(self.at_size(width, height))
         ready.setflags(write=False)
         with self._lock:
@@ -233,6 +253,9 @@ class BackgroundImageStore:
             check_structure(fmt, data)
         except HeaderError as error:
             raise ImageRejected("corrupt", str(error)) from None
+        import numpy as np
+
+        cv2 = _cv2()
         decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
         if decoded is None:
             raise ImageRejected("corrupt", f"{fmt.upper()} file could not be decoded")
@@ -244,10 +267,13 @@ class BackgroundImageStore:
 
     def _master(self, image: BgrImage) -> BgrImage:
         """Scaled down (never up) to just cover the largest output size."""
+        import numpy as np
+
         height, width = image.shape[:2]
         scale = max(self._config.max_output_width / width, self._config.max_output_height / height)
         if scale < 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            cv2 = _cv2()
             image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
         image = np.ascontiguousarray(image)
         image.setflags(write=False)
@@ -281,6 +307,9 @@ def _checked_name(name: str) -> str:
 
 
 def _thumbnail(master: BgrImage) -> bytes:
+    from effects.compositor import cover
+
+    cv2 = _cv2()
     ok, encoded = cv2.imencode(".jpg", cover(master, *THUMBNAIL_SIZE), [cv2.IMWRITE_JPEG_QUALITY, 80])
     if not ok:  # cannot happen for a valid uint8 BGR array; keep the failure explicit
         raise ImageRejected("corrupt", "picture could not be re-encoded as a thumbnail")

@@ -19,6 +19,10 @@ server):
   consultation). The waiting entries themselves (who waits, since when, with which name)
   live in the control plane's store; ending the consultation (``control.domain.rules.end``)
   removes them there.
+- ``reconnect_choices``: each participant's subscription caps, background effect and
+  captions choice, kept in the store so a re-join served by another worker or node gets
+  them back (control/reconnect_choices.py; the consultation). Deleted when the participant
+  leaves for good, and at the end.
 
 The end-of-consultation audit (tests/chat/test_nothing_kept.py) checks that every holder
 is back to nothing and that nothing of the consultation's content is left anywhere else.

@@ -2,8 +2,9 @@
 
 Starts `consult-sfu serve` on a free loopback port, joins headless Chromium pages with
 fake camera and microphone, and photographs: a 1:1 room, a room with 4 participants,
-the room on a phone-sized screen, and the settings page after a network test; then the same
-1:1 room seen from Firefox ESR (a Firefox patient with a Chromium practitioner).
+the room on a phone-sized screen, the settings page after a network test, the chat panel of
+a 1:1 room (a message, a shared link and a file); then the same 1:1 room seen from Firefox ESR
+(a Firefox patient with a Chromium practitioner).
 """
 
 from __future__ import annotations
@@ -89,6 +90,40 @@ async def settings(browser: Engine, server: RunningServer, out: Path) -> None:
     await page.close()
 
 
+async def chat(browser: Engine, server: RunningServer, out: Path) -> None:
+    """The chat panel open in a 1:1 room: a question, an answer with a link, a shared file."""
+    doctor = await browser.new_page(width=1280, height=720)
+    await open_and_join(doctor, server.join_url("screenshot-chat", *PEOPLE[0]))
+    patient = await browser.new_page(width=1280, height=720)
+    await open_and_join(patient, server.join_url("screenshot-chat", *PEOPLE[1]))
+    await settle(patient, 1)
+    await patient.click("#btn-chat")
+    await doctor.click("#btn-chat")
+    for page, text in [
+        (patient, "Hello doctor, I have the results of my blood test."),
+        (doctor, "Thank you, could you send them here?"),
+    ]:
+        await page.evaluate("(t) => { document.querySelector('#chat-input').value = t; }", text)
+        await page.click("#chat-send")
+        await patient.wait_for("(t) => document.querySelector('.chat-messages').innerText.includes(t)", text, what=text)
+    await patient.evaluate("""() => {
+      const input = document.querySelector('#chat-file');
+      const data = new DataTransfer();
+      data.items.add(new File([new Uint8Array([37, 80, 68, 70, 45, 49, 46, 55, 10, ...new Array(180000).fill(32)])], 'blood-test-results.pdf', { type: 'application/pdf' }));
+      input.files = data.files;
+      input.dispatchEvent(new Event('change'));
+    }""")
+    await patient.wait_for_selector(".chat-file-link")
+    await doctor.evaluate("(t) => { document.querySelector('#chat-input').value = t; }", "https://docs.example.org/care-plan")
+    await doctor.click("#chat-send")
+    await patient.wait_for_selector("a.chat-link")
+    await asyncio.sleep(0.5)
+    await patient.screenshot(out / "room-chat.png")
+    print("room-chat.png")
+    await patient.close()
+    await doctor.close()
+
+
 async def firefox_patient(chromium: Engine, server: RunningServer, out: Path) -> None:
     """The 1:1 room as a patient on Firefox ESR sees it, the practitioner on Chromium."""
     process = await asyncio.to_thread(FirefoxProcess.start)
@@ -119,6 +154,7 @@ async def main(out: Path) -> None:
             await one_to_one(chromium, server, out)
             await four(chromium, server, out)
             await settings(chromium, server, out)
+            await chat(chromium, server, out)
             await firefox_patient(chromium, server, out)
     finally:
         stop_server(proc)

@@ -5,11 +5,14 @@ published track, which decides which source each of its legs gets) and ``Consume
 subscriber's leg). Everything else in this package is internal: import it from here.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from sfu import events
 from sfu.config import IceConfig, IceServer, RenditionConfig, SfuConfig
 from sfu.errors import Forbidden, InvalidSdp, NotFound, SfuError, Unsupported, WrongState
 from sfu.events import (
     CameraStalled,
+    LinkQualityChanged,
     ParticipantJoined,
     ParticipantLeft,
     ProducerDescription,
@@ -19,16 +22,44 @@ from sfu.events import (
     TrackMuted,
     TrackPublished,
     TrackUnpublished,
+    UplinkQualityChanged,
 )
 from sfu.ids import ConsumerId, ParticipantId, ProducerId, RoomId, new_id
 from sfu.kinds import MediaKind, TrackSource
-from sfu.media_server import MediaServer
-from sfu.participant import ConsumerDescription, Participant, PublishedTrack
 from sfu.preference import Preference
-from sfu.producer import Producer
-from sfu.room import Room
 from sfu.taps import AudioTap
-from sfu.transform import FrameTransform
+
+if TYPE_CHECKING:
+    from sfu.media_server import MediaServer
+    from sfu.participant import ConsumerDescription, Participant, PublishedTrack
+    from sfu.producer import Producer
+    from sfu.room import Room
+    from sfu.transform import FrameTransform
+
+# The names above are light (settings, ids, events); these bring aiortc and PyAV (~50 MB of
+# RSS, ~0.4 s): they are imported at their first use, so the CLI's commands and a node's
+# supervisor, which read the [sfu]/[ice] settings but forward no media, never load them.
+_LAZY = {
+    "MediaServer": "sfu.media_server",
+    "ConsumerDescription": "sfu.participant",
+    "Participant": "sfu.participant",
+    "PublishedTrack": "sfu.participant",
+    "Producer": "sfu.producer",
+    "Room": "sfu.room",
+    "FrameTransform": "sfu.transform",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sfu' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AudioTap",
@@ -40,6 +71,7 @@ __all__ = [
     "IceConfig",
     "IceServer",
     "InvalidSdp",
+    "LinkQualityChanged",
     "MediaKind",
     "MediaServer",
     "NotFound",
@@ -65,6 +97,7 @@ __all__ = [
     "TrackSource",
     "TrackUnpublished",
     "Unsupported",
+    "UplinkQualityChanged",
     "WrongState",
     "events",
     "new_id",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 
@@ -26,6 +27,52 @@ class IceConfig:
     #: Remote addresses ICE may talk to, as networks (e.g. "127.0.0.0/8"); empty: any.
     #: Candidates and checks from elsewhere are ignored (tests keep everything on loopback).
     remote_networks: tuple[str, ...] = ()
+    #: The addresses peers reach when they differ from ``host_addresses`` (1:1 NAT of a cloud
+    #: VM): ``"PUBLIC"`` (for the one host address of its IP version) or ``"LOCAL=PUBLIC"``.
+    #: Host candidates bound on LOCAL are announced with PUBLIC (mediasoup's announcedAddress).
+    announced_addresses: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.announced_by_local()  # ValueError naming the entry
+
+    def announced_by_local(self) -> dict[str, str]:
+        """Host address -> the address announced for it (only those that differ)."""
+        locals_ = {}
+        for address in self.host_addresses:
+            try:
+                locals_[address] = ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"ice.host_addresses: {address!r} is not an IP address") from None
+        out: dict[str, str] = {}
+        for entry in self.announced_addresses:
+            local, _, public = entry.rpartition("=")
+            try:
+                announced = ipaddress.ip_address(public.strip())
+            except ValueError:
+                raise ValueError(f"ice.announced_addresses: {entry!r} is not PUBLIC or LOCAL=PUBLIC with IP addresses") from None
+            if local:
+                if local.strip() not in locals_:
+                    raise ValueError(f"ice.announced_addresses: {entry!r}: {local.strip()} is not one of ice.host_addresses")
+                local = local.strip()
+            else:
+                same = [a for a, ip in locals_.items() if ip.version == announced.version]
+                if len(same) != 1:
+                    raise ValueError(
+                        f"ice.announced_addresses: {entry!r}: ice.host_addresses has {len(same)} IPv{announced.version}"
+                        " addresses; write LOCAL=PUBLIC to say which one it stands for"
+                    )
+                local = same[0]
+            if locals_[local].version != announced.version:
+                raise ValueError(f"ice.announced_addresses: {entry!r}: the two addresses are not of the same IP version")
+            if local in out:
+                raise ValueError(f"ice.announced_addresses: {local} is given two announced addresses")
+            out[local] = str(announced)
+        return out
+
+    def announced(self) -> tuple[str, ...]:
+        """What peers are told: each host address, or the address announced for it."""
+        mapping = self.announced_by_local()
+        return tuple(mapping.get(a, a) for a in self.host_addresses)
 
 
 @dataclass(frozen=True)
@@ -41,8 +88,8 @@ class RenditionConfig:
 class SfuConfig:
     ice: IceConfig = field(default_factory=IceConfig)
     renditions: RenditionConfig = field(default_factory=RenditionConfig)
-    #: At most one keyframe request per producer per this interval.
-    keyframe_request_interval_s: float = 1.0
+    #: At most one keyframe request per producer per this interval (0.5: two a second).
+    keyframe_request_interval_s: float = 0.5
     #: Packets kept per subscriber leg to answer NACKs.
     nack_cache_packets: int = 512
     #: A publisher's camera that delivers no frame for this long is reported.
@@ -51,3 +98,6 @@ class SfuConfig:
     sender_report_interval_s: float = 1.0
     #: Measure forwarding latency inside the server (benchmarks; see sfu/latency_probe.py).
     latency_probe: bool = False
+    #: Each subscriber's video follows its link's bandwidth estimate, and publishers are told
+    #: when their uplink limits them (issue 15: sfu/link_adaptation.py).
+    adaptation: bool = True

@@ -27,6 +27,7 @@ from aiortc.rtp import (
     RTCP_RTPFB_NACK,
     AnyRtcpPacket,
     RtcpPsfbPacket,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
     RtcpSenderInfo,
     RtcpSrPacket,
@@ -36,11 +37,11 @@ from sfu.aiortc_hooks import SenderHandle
 from sfu.ids import ConsumerId, ParticipantId
 from sfu.kinds import MediaKind
 from sfu.packet.keyframe_gate import KeyframeGate
-from sfu.packet.packet_cache import PacketCache
+from sfu.packet.leg_repair import LegRepair
 from sfu.packet.rewriter import LegRewriter
 from sfu.packet.rtp_header import ExtensionIds, RtpHeaderWriter, abs_send_time_from_seconds
 from sfu.packet.sender_report import LegSenderStats, ntp_from_unix
-from sfu.source import ForwardedPacket, ForwardedTrack, MediaSource
+from sfu.source import ForwardedPacket, ForwardedTrack, KeyframeReplay, MediaSource
 from sfu.stats import SfuCounters
 
 #: Packets of a pending source held while the current one finishes its frame (bounded).
@@ -81,7 +82,7 @@ class Consumer:
             track.clock_rate, random.randrange(1 << 16), random.randrange(1 << 32), shared_ts_space=True
         )
         self._gate = KeyframeGate()
-        self._cache = PacketCache(cache_packets)
+        self._repair = LegRepair(cache_packets)
         self._stats = LegSenderStats()
         self._writer: RtpHeaderWriter | None = None
         self._payload_type = 0
@@ -128,6 +129,11 @@ class Consumer:
         self._want_keyframe(wanted, now)
 
     def _want_keyframe(self, source: MediaSource, now: float) -> None:
+        if self._writer is None:
+            # Not connected yet: a keyframe now would pass before the leg can send it, and
+            # would spend the publisher's keyframe budget (2/s) that other legs wait on. The
+            # leg asks when it connects (``_setup_writer``).
+            return
         self.keyframe_requests += 1
         source.request_keyframe(now)
 
@@ -189,7 +195,7 @@ class Consumer:
             params = self.handle.parameters
             if params is None:
                 return  # the subscriber's transport is not connected yet
-            writer = self._setup_writer(now)
+            writer = self._setup_writer(source, pkt, now)
         if self._video and self._gate.waiting and not self._gate.admit(pkt.keyframe, pkt.frame_start):
             return
         mapped = self._rewriter.rewrite(source.source_id, pkt.seq, pkt.ts, now)
@@ -209,7 +215,7 @@ class Consumer:
             abs_send_time=abs_send_time_from_seconds(now),
             audio_level=pkt.audio_level,
         )
-        self._cache.store(out_seq, data, now)
+        self._repair.store(out_seq, data, now)
         self._stats.on_sent(len(payload))
         self.packets_sent += 1
         self.bytes_sent += len(data)
@@ -218,7 +224,8 @@ class Consumer:
         counters.rtp_bytes_forwarded += len(data)
         self.handle.send_now(data)
 
-    def _setup_writer(self, now: float) -> RtpHeaderWriter:
+    def _setup_writer(self, source: MediaSource, pkt: ForwardedPacket, now: float) -> RtpHeaderWriter:
+        """The leg connected; ``pkt`` of ``source`` is the first packet it can send."""
         params = self.handle.parameters
         assert params is not None
         self._payload_type = params.payload_type
@@ -230,9 +237,30 @@ class Consumer:
                 audio_level=params.audio_level_ext_id,
             )
         )
-        if self._video and self.current is not None:
-            self._want_keyframe(self.current, now)
+        if self._video:
+            if self.current is not None and not self._start_from_recent_keyframe(source, pkt, now):
+                self._want_keyframe(self.current, now)
+            if self.pending is not None:
+                self._want_keyframe(self.pending, now)
         return self._writer
+
+    def _start_from_recent_keyframe(self, source: MediaSource, pkt: ForwardedPacket, now: float) -> bool:
+        """Start the picture without asking the publisher: ``pkt`` starts a keyframe, or the
+        source replays its recent packets from its last keyframe up to ``pkt`` (sent here, so
+        the leg's first picture leaves now; see sfu/packet/gop_cache.py)."""
+        if source is not self.current:
+            return False
+        if pkt.keyframe and pkt.frame_start:
+            return True
+        if not isinstance(source, KeyframeReplay):
+            return False
+        replay = source.replay_from_keyframe(now)
+        if not replay or (replay[-1].seq + 1) & 0xFFFF != pkt.seq:
+            return False  # none recent, or not contiguous with the live packet
+        self._counters.legs_started_from_cached_keyframe += 1
+        for cached in replay:
+            self._forward(source, cached, now)
+        return True
 
     # ------------------------------------------------------------ feedback from the subscriber
 
@@ -241,13 +269,21 @@ class Consumer:
         if self.closed:
             return
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-            self._counters.nacks_received += 1
-            for seq in packet.lost:
-                data = self._cache.get_for_nack(seq, now)
-                if data is not None:
-                    self.retransmissions += 1
-                    self._counters.retransmissions += 1
-                    self.handle.send_now(data)
+            counters = self._counters
+            counters.nacks_received += 1
+            repair = self._repair
+            suppressed = repair.suppressed
+            resend = repair.on_nack(packet.lost, now)
+            counters.retransmissions_suppressed += repair.suppressed - suppressed
+            self.retransmissions += len(resend)
+            counters.retransmissions += len(resend)
+            for data in resend:
+                self.handle.send_now(data)
+        elif isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+            ssrc = self.handle.ssrc
+            for report in packet.reports:
+                if report.ssrc == ssrc:
+                    self._repair.on_report_block(report.lsr, report.dlsr, now)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             self._counters.plis_received += 1
             if self.current is not None:
@@ -255,8 +291,11 @@ class Consumer:
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             pass  # REMB: the leg's bitrate is the publisher's; caps are explicit preferences
 
-    def sender_report(self, now_unix: float) -> bytes | None:
-        """This leg's RTCP SR, mapping wall time to our outgoing timestamps (lip sync)."""
+    def sender_report(self, now_unix: float, now: float) -> bytes | None:
+        """This leg's RTCP SR, mapping wall time to our outgoing timestamps (lip sync).
+
+        ``now`` (monotonic) is when it leaves: the subscriber's receiver reports echo it,
+        which gives the leg's round trip (see :mod:`sfu.packet.leg_rtt`)."""
         clock = self.track.sr_clock
         if self.closed or self.current is None or clock is None or self._stats.packet_count == 0:
             return None
@@ -267,6 +306,7 @@ class Consumer:
         out_ts = self._rewriter.map_ts(self.current.source_id, source_ts)
         if out_ts is None:
             return None
+        self._repair.on_sender_report_sent(ntp, now)
         return bytes(
             RtcpSrPacket(
                 ssrc=self.handle.ssrc,
@@ -299,5 +339,6 @@ class Consumer:
             "packets_sent": self.packets_sent,
             "bytes_sent": self.bytes_sent,
             "retransmissions": self.retransmissions,
+            "repair": self._repair.stats(),
             "mid": self._mid,
         }

@@ -17,6 +17,10 @@ class InvalidSdp(SfuError):
     code = "invalid_sdp"
 
 
+class InvalidCandidate(SfuError):
+    code = "invalid_candidate"
+
+
 class WrongState(SfuError):
     code = "wrong_state"
 

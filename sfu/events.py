@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 from sfu.ids import ParticipantId, ProducerId, RoomId
 from sfu.kinds import MediaKind, TrackSource
@@ -71,12 +72,48 @@ class CameraStalled:
     resolved: bool
 
 
+LinkState: TypeAlias = Literal["good", "reduced", "paused"]
+
+
+@dataclass(frozen=True)
+class LinkQualityChanged:
+    """What a subscriber's link carries changed (issue 15): every video at its best ("good"),
+    some at a lower resolution ("reduced"), or some paused to keep audio ("paused")."""
+
+    room_id: RoomId
+    participant_id: ParticipantId
+    state: LinkState
+    estimate_bps: int | None
+    reduced: tuple[ProducerId, ...]
+    paused: tuple[ProducerId, ...]
+
+
+@dataclass(frozen=True)
+class UplinkQualityChanged:
+    """A publisher's uplink became the bottleneck of its video ("limited": what we receive from
+    it stays well below what its picture needs) or is fine again ("good") (issue 15)."""
+
+    room_id: RoomId
+    participant_id: ParticipantId
+    state: Literal["good", "limited"]
+    estimate_bps: int | None
+    producers: tuple[ProducerId, ...]
+
+
 @dataclass(frozen=True)
 class RoomClosed:
     room_id: RoomId
 
 
 RoomEvent = (
-    ParticipantJoined | ParticipantLeft | TrackPublished | TrackUnpublished | TrackMuted | CameraStalled | RoomClosed
+    ParticipantJoined
+    | ParticipantLeft
+    | TrackPublished
+    | TrackUnpublished
+    | TrackMuted
+    | CameraStalled
+    | RoomClosed
+    | LinkQualityChanged
+    | UplinkQualityChanged
 )
 RoomListener = Callable[[RoomEvent], None]

@@ -15,6 +15,7 @@ from sfu.config import IceConfig, SfuConfig
 from sfu.events import RoomListener
 from sfu.ids import RoomId
 from sfu.latency_probe import LatencyProbe
+from sfu.link_adaptation import link_estimate_buckets
 from sfu.room import Room
 from sfu.stats import SfuCounters
 
@@ -47,6 +48,7 @@ class MediaServer:
         aiortc_hooks.configure_port_range(config.ice.port_min, config.ice.port_max)
         aiortc_hooks.configure_remote_networks(effective_remote_networks(config.ice))
         aiortc_hooks.configure_stun_fast_path(True)
+        aiortc_hooks.configure_announced_addresses(config.ice.announced_by_local())
 
     def room(self, room_id: RoomId, *, echo: bool = False) -> Room:
         """The room with this id, created if needed."""
@@ -104,6 +106,15 @@ class MediaServer:
             "consumers": sum(len(p.consumers) for p in participants),
             "renditions": sum(len(pr.sources.renditions) for pr in producers),
             "decoders": sum(1 for pr in producers if pr.sources.decoding),
+        }
+
+    def adaptation_gauges(self) -> dict[str, int]:
+        """Network adaptation (issue 15), for /metrics: legs paused for bandwidth and the
+        distribution of subscriber links' estimates."""
+        participants = [p for r in self.rooms.values() for p in r.participants.values()]
+        return {
+            "legs_paused_for_bandwidth": sum(p.link.paused_legs() for p in participants),
+            **link_estimate_buckets([p.link.estimator.estimate for p in participants]),
         }
 
     def dump(self) -> dict[str, object]:

@@ -43,10 +43,11 @@ from sfu.aiortc_hooks import (
 )
 from sfu.config import SfuConfig
 from sfu.consumer import Consumer
-from sfu.errors import InvalidSdp, NotFound, WrongState
+from sfu.errors import InvalidCandidate, InvalidSdp, NotFound, WrongState
 from sfu.ids import ConsumerId, ParticipantId, ProducerId, RoomId, new_id
 from sfu.kinds import MediaKind, TrackSource, default_source, is_media_kind
 from sfu.latency_probe import LatencyProbe
+from sfu.link_adaptation import LinkAdapter, LinkQuality, UplinkMonitor
 from sfu.negotiation import codec_preferences
 from sfu.packet.rewriter import LegRewriter
 from sfu.producer import Producer
@@ -83,6 +84,23 @@ def check_publish_offer(sdp: str) -> None:
     for section in media:
         if section.ice is None or not section.ice.usernameFragment or section.dtls is None or not section.dtls.fingerprints:
             raise InvalidSdp(f"media section {section.rtp.muxId!r} lacks ICE credentials or a DTLS fingerprint")
+
+
+def check_candidate_target(pc: RTCPeerConnection, sdp_mid: str | None, sdp_mline_index: int | None) -> None:
+    """Refuse a candidate for a media section the negotiated description does not have.
+
+    aiortc silently drops such a candidate; a client would never learn its mistake.
+    """
+    remote = pc.remoteDescription
+    if remote is None:
+        return
+    media = aiortc_sdp.SessionDescription.parse(remote.sdp).media
+    if sdp_mid is not None:
+        mids = [section.rtp.muxId for section in media]
+        if sdp_mid not in mids:
+            raise InvalidCandidate(f"field 'candidate.sdpMid' {sdp_mid!r} is not a media section of this connection ({', '.join(mids)})")
+    elif sdp_mline_index is not None and not 0 <= sdp_mline_index < len(media):
+        raise InvalidCandidate(f"field 'candidate.sdpMLineIndex' {sdp_mline_index} is beyond the {len(media)} media sections")
 
 
 @dataclass(frozen=True)
@@ -136,6 +154,8 @@ class Participant:
         on_stall_change: Callable[[Producer, bool], None],
         echo: bool = False,
         latency_probe: LatencyProbe | None = None,
+        on_quality_change: Callable[[Participant, LinkQuality], None] | None = None,
+        on_uplink_change: Callable[[Participant, str, int | None, tuple[ProducerId, ...]], None] | None = None,
     ) -> None:
         self.room_id = room_id
         self.id = participant_id
@@ -159,6 +179,20 @@ class Participant:
         self._negotiation_lock = asyncio.Lock()
         self._subscribe_dirty = False
         self._awaiting_answer = False
+        self._on_quality_change = on_quality_change
+        #: this participant's subscribe link: bandwidth estimate and per-leg choice (issue 15)
+        self.link = LinkAdapter(config=config.renditions, counters=counters, on_quality=self._quality_changed)
+        #: this participant's publish link: is its uplink what limits its video? (issue 15)
+        self.uplink = UplinkMonitor(
+            config=config.renditions,
+            on_change=lambda state, bps, producers: (
+                on_uplink_change(self, state, bps, producers) if on_uplink_change else None
+            ),
+        )
+
+    def _quality_changed(self, quality: LinkQuality) -> None:
+        if self._on_quality_change is not None:
+            self._on_quality_change(self, quality)
 
     @property
     def consumers(self) -> dict[ProducerId, Consumer]:
@@ -206,6 +240,7 @@ class Participant:
         parsed.sdpMLineIndex = sdp_mline_index
         if sdp_mid is None and sdp_mline_index is None:
             parsed.sdpMLineIndex = 0
+        check_candidate_target(pc, parsed.sdpMid, parsed.sdpMLineIndex)  # aiortc ignores an unknown one
         try:
             await pc.addIceCandidate(parsed)
         except _SDP_ERRORS as exc:
@@ -263,6 +298,7 @@ class Participant:
                 producer.set_codec(codecs[0])  # keyframe parsers ready before packets
             tap = hook_receiver(transceiver.receiver, producer.on_rtp, producer.on_sender_report)
             producer.attach_receiver(tap)
+            self.uplink.watch(producer, tap)
             self._producer_by_mid[mid] = producer
             self.producers[producer.id] = producer
             created.append(producer)
@@ -286,6 +322,7 @@ class Participant:
         producer = self.producers.pop(producer_id, None)
         if producer is None:
             raise NotFound(f"producer {producer_id!r} is not published by this participant")
+        self.uplink.forget(producer_id)
         for mid, p in list(self._producer_by_mid.items()):
             if p is producer:
                 del self._producer_by_mid[mid]
@@ -324,6 +361,7 @@ class Participant:
         )
         self._subscriptions[producer.id] = _Subscription(producer, consumer, transceiver)
         producer.sources.attach(consumer, now)
+        self.link.watch(consumer, producer)
         self._mark_dirty()
         return consumer
 
@@ -333,6 +371,7 @@ class Participant:
             return
         consumer, producer, transceiver = subscription.consumer, subscription.producer, subscription.transceiver
         producer.sources.detach(consumer, now)
+        self.link.forget(consumer)
         consumer.close()
         transceiver.direction = "inactive"
         codec_mime = producer.codec.mimeType.lower() if producer.codec else ""
@@ -404,9 +443,10 @@ class Participant:
         if any(c.handle.parameters is None for c in self.consumers.values()):
             await start_pending_transceivers(pc)
 
-    async def send_sender_reports(self, now_unix: float) -> None:
+    async def send_sender_reports(self, now_unix: float, now: float) -> None:
+        """Every leg's SR at wall time ``now_unix`` (monotonic ``now``)."""
         for consumer in list(self.consumers.values()):
-            report = consumer.sender_report(now_unix)
+            report = consumer.sender_report(now_unix, now)
             if report is None:
                 continue
             params = consumer.handle.parameters
@@ -423,6 +463,7 @@ class Participant:
         self.closed = True
         for subscription in self._subscriptions.values():
             subscription.producer.sources.detach(subscription.consumer, now)
+            self.link.forget(subscription.consumer)
             subscription.consumer.close()
         self._subscriptions.clear()
         self._pool.clear()
@@ -447,6 +488,7 @@ class Participant:
             "producers": [p.dump() for p in self.producers.values()],
             "consumers": [c.dump() for c in self.consumers.values()],
             "pooled_legs": len(self._pool),
+            "link": self.link.dump(time.monotonic()),
         }
 
 

@@ -16,9 +16,10 @@ pictures (reported by callback), with the ``now`` of the packet that carried it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtcpSrPacket
@@ -30,6 +31,7 @@ from sfu.events import ProducerDescription
 from sfu.ids import ParticipantId, ProducerId
 from sfu.kinds import MediaKind, TrackSource
 from sfu.latency_probe import LatencyProbe
+from sfu.packet.gop_cache import GopCache
 from sfu.packet.keyframe import frame_start_checker, keyframe_checker
 from sfu.packet.keyframe_throttle import KeyframeRequestThrottle
 from sfu.packet.nack_tracker import NackTracker
@@ -87,11 +89,15 @@ class Producer:
         self._is_frame_start: Callable[[bytes], bool] = _always
         self._codec_name = ""
         self._nacks = NackTracker() if kind == "video" else None
+        #: the packets since the last keyframe, for legs that connect (sfu/packet/gop_cache.py)
+        self._gop: GopCache[ForwardedPacket] | None = GopCache() if kind == "video" else None
         self._keyframe_throttle = KeyframeRequestThrottle(config.keyframe_request_interval_s)
         self._sr_clock: SenderReportClock | None = None
         self._stall = VideoStallDetector(config.camera_stall_s) if kind == "video" and source == "camera" else None
         self.stalled = False
         self._pli_wanted = False
+        #: wakes us when a throttled keyframe request may go (the room's tick is too coarse)
+        self._keyframe_timer: asyncio.TimerHandle | None = None
         self._probe = latency_probe
         #: which source each leg of this producer gets (every leg is attached here)
         self.sources = SourceSelector(
@@ -198,9 +204,8 @@ class Producer:
         if pipeline is not None:
             pipeline.feed(packet, now)
 
-        if self.consumers:
-            probe = self._probe
-            timed = probe is not None and probe.sample()
+        gop = self._gop
+        if self.consumers or gop is not None:
             fwd = ForwardedPacket(
                 payload,
                 packet.marker,
@@ -210,10 +215,15 @@ class Producer:
                 frame_start,
                 packet.audio_level,
             )
-            for consumer in tuple(self.consumers):
-                consumer.on_packet(self, fwd, now)
-            if timed and probe is not None:
-                probe.record(time.monotonic() - now)
+            if self.consumers:
+                probe = self._probe
+                timed = probe is not None and probe.sample()
+                for consumer in tuple(self.consumers):
+                    consumer.on_packet(self, fwd, now)
+                if timed and probe is not None:
+                    probe.record(time.monotonic() - now)
+            if gop is not None:  # after the fan-out: a leg starting on this packet replays up to it
+                gop.on_packet(fwd, keyframe, now)
 
     async def on_sender_report(self, packet: RtcpSrPacket, arrival_unix: float) -> None:
         """A publisher's SR; ``arrival_unix`` is its arrival on our wall clock (``time.time()``)."""
@@ -257,16 +267,44 @@ class Producer:
 
     # ------------------------------------------------------------ keyframes
 
+    def replay_from_keyframe(self, now: float) -> Sequence[ForwardedPacket] | None:
+        """The packets since the last keyframe, if recent (a :class:`~sfu.source.KeyframeReplay`)."""
+        return self._gop.replay(now) if self._gop is not None else None
+
     def request_keyframe(self, now: float) -> None:
         """Ask the publisher for a keyframe, at most once per interval (never lost).
 
-        Sent at once when the throttle allows; otherwise (or before the publisher's SSRC is
-        known) remembered and sent by :meth:`tick`."""
-        if self.kind != "video":
+        Sent at once when the throttle allows; otherwise remembered and sent the moment the
+        interval is up (a timer: a late joiner waiting for its first picture should not wait
+        for the room's next tick as well). Before the publisher's SSRC is known, :meth:`tick`
+        sends it."""
+        if self.kind != "video" or self.closed:
             return
-        if self._keyframe_throttle.request(now):
+        throttle = self._keyframe_throttle
+        if throttle.request(now):
             self._pli_wanted = True
             self._flush_keyframe_request()
+            return
+        due = throttle.next_due_time()
+        if self._keyframe_timer is None and due is not None:
+            self._keyframe_timer = asyncio.get_running_loop().call_later(
+                max(0.0, due - now), self._keyframe_request_due
+            )
+
+    def _keyframe_request_due(self) -> None:
+        self._keyframe_timer = None
+        if self.closed:
+            return
+        now = time.monotonic()
+        if self._keyframe_throttle.due(now):
+            self._pli_wanted = True
+            self._flush_keyframe_request()
+        else:
+            due = self._keyframe_throttle.next_due_time()
+            if due is not None:  # woken a little early (timer resolution): once more
+                self._keyframe_timer = asyncio.get_running_loop().call_later(
+                    max(0.001, due - now), self._keyframe_request_due
+                )
 
     async def tick(self, now: float) -> None:
         """Timer work, called by the room every ~100 ms."""
@@ -297,6 +335,9 @@ class Producer:
         if self.closed:
             return
         self.closed = True
+        if self._keyframe_timer is not None:
+            self._keyframe_timer.cancel()
+            self._keyframe_timer = None
         for tap in list(self.taps):
             tap.on_close()
         self.taps.clear()

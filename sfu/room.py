@@ -18,6 +18,7 @@ from sfu.config import SfuConfig
 from sfu.errors import NotFound, WrongState
 from sfu.events import (
     CameraStalled,
+    LinkQualityChanged,
     ParticipantJoined,
     ParticipantLeft,
     RoomClosed,
@@ -26,9 +27,11 @@ from sfu.events import (
     TrackMuted,
     TrackPublished,
     TrackUnpublished,
+    UplinkQualityChanged,
 )
 from sfu.ids import ParticipantId, ProducerId, RoomId
 from sfu.latency_probe import LatencyProbe
+from sfu.link_adaptation import LinkQuality
 from sfu.participant import Participant, PublishedTrack
 from sfu.preference import Preference
 from sfu.producer import Producer
@@ -108,6 +111,8 @@ class Room:
             on_stall_change=self._on_stall_change,
             echo=self.echo,
             latency_probe=self._latency_probe,
+            on_quality_change=self._on_quality_change,
+            on_uplink_change=self._on_uplink_change,
         )
         self.participants[participant_id] = participant
         self._ensure_ticker()
@@ -223,6 +228,20 @@ class Room:
         with contextlib.suppress(NotFound):
             self.find_producer(producer_id).taps.discard(tap)
 
+    def _on_quality_change(self, participant: Participant, quality: LinkQuality) -> None:
+        self._emit(
+            LinkQualityChanged(
+                self.id, participant.id, quality.state, quality.estimate_bps, quality.reduced, quality.paused
+            )
+        )
+
+    def _on_uplink_change(
+        self, participant: Participant, state: str, estimate_bps: int | None, producers: tuple[ProducerId, ...]
+    ) -> None:
+        self._emit(
+            UplinkQualityChanged(self.id, participant.id, "limited" if state == "limited" else "good", estimate_bps, producers)
+        )
+
     def _on_stall_change(self, producer: Producer, stalled: bool) -> None:
         self._emit(CameraStalled(self.id, producer.id, producer.participant_id, resolved=not stalled))
 
@@ -240,11 +259,15 @@ class Room:
                 for participant in list(self.participants.values()):
                     for producer in list(participant.producers.values()):
                         await producer.tick(now)
+                if self._config.adaptation:
+                    for participant in list(self.participants.values()):
+                        participant.link.tick(now)  # after the producers: limits apply at once
+                        participant.uplink.tick(now)
                 if now - self._last_reports >= self._config.sender_report_interval_s:
                     self._last_reports = now
                     wall = time.time()
                     for participant in list(self.participants.values()):
-                        await participant.send_sender_reports(wall)
+                        await participant.send_sender_reports(wall, now)
                         await participant.ensure_legs_started()
             except Exception:  # keep ticking: a bad tick must not freeze the room
                 logger.exception("room %s tick failed", self.id)

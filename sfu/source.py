@@ -14,7 +14,8 @@ decision out. A consumer therefore imports this module, never the producer or th
 from __future__ import annotations
 
 import itertools
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from sfu.ids import ConsumerId, ProducerId
 from sfu.kinds import MediaKind
@@ -69,6 +70,16 @@ class MediaSource(Protocol):
 
     def request_keyframe(self, now: float) -> None:
         """A consumer needs a keyframe from this source (throttled by the source)."""
+        ...
+
+
+@runtime_checkable
+class KeyframeReplay(Protocol):
+    """A source that keeps its packets since its last keyframe (the producer's passthrough,
+    see :mod:`sfu.packet.gop_cache`): a leg that connects starts from them at once."""
+
+    def replay_from_keyframe(self, now: float) -> Sequence[ForwardedPacket] | None:
+        """The packets from the last keyframe on, in order; None when none is recent."""
         ...
 
 

@@ -29,7 +29,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from sfu.config import RenditionConfig
 from sfu.ids import ConsumerId
-from sfu.packet.renditions import PAUSED, RenditionDemand, Size, Target
+from sfu.packet.renditions import PAUSED, Cap, RenditionDemand, Size, Target
 from sfu.preference import Preference
 from sfu.rendition_pipeline import RenditionPipeline
 from sfu.source import ForwardedPacket, Leg, MediaSource, PacketSink, next_source_id
@@ -132,6 +132,27 @@ class SourceSelector:
         self._demand.set_preference(leg.id, preference.max_width, preference.max_height, preference.paused, now)
         self._apply(leg, now)
         self._sync_pipeline(now)
+
+    def set_limit(self, leg: Leg, limit: Size | None, paused: bool, now: float) -> None:
+        """A limit from the leg's link (issue 15: its bandwidth estimate, chosen by the
+        subscriber's :class:`~sfu.link_adaptation.LinkAdapter`); None lifts it."""
+        if self._legs.get(leg.id) is not leg:
+            return
+        max_w, max_h = (None, None) if limit is None else limit
+        before = self._demand.target(leg.id)
+        if self._demand.set_limit(leg.id, max_w, max_h, now, paused=paused) != before:
+            self._apply(leg, now)
+            self._sync_pipeline(now)
+
+    def explicit(self, leg: Leg) -> tuple[Cap, bool] | None:
+        """The subscriber's own cap and pause for this leg (None: not a leg of ours)."""
+        if self._legs.get(leg.id) is not leg:
+            return None
+        return self._demand.explicit(leg.id)
+
+    @property
+    def source_size(self) -> Size | None:
+        return self._demand.source_size
 
     # ------------------------------------------------------------ facts from the producer
 

@@ -24,6 +24,13 @@ class SfuCounters:
     frames_dropped: int = 0
     renditions_started: int = 0
     renditions_stopped: int = 0
+    #: NACKed packets not resent: their last resend is less than the leg's round trip old
+    retransmissions_suppressed: int = 0
+    #: a subscriber's video switched by its link's bandwidth estimate (issue 15)
+    adaptation_switches_up: int = 0
+    adaptation_switches_down: int = 0
+    #: video legs whose first picture came from the source's recent keyframe, sent at connect
+    legs_started_from_cached_keyframe: int = 0
 
     def dump(self) -> dict[str, int]:
         return asdict(self)

@@ -23,6 +23,8 @@ import typing
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, Union
 
+from signalling.bounded_json import MAX_JSON_DEPTH, TooDeep, loads_bounded
+
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 256 * 1024
 
@@ -77,10 +79,7 @@ def registered_types() -> dict[str, type[Message]]:
 
 def decode_server_message(text: str | bytes) -> Message:
     """Parse a frame the server sent (used by clients such as the load tester)."""
-    try:
-        body = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError("bad_json", f"message is not valid JSON: {exc}") from None
+    body = _parse(text)
     if not isinstance(body, dict) or body.get("type") not in _REGISTRY:
         raise ProtocolError("unknown_type", f"unknown message {str(body)[:80]!r}")
     cls = _REGISTRY[body["type"]]
@@ -97,7 +96,7 @@ def _hints(cls: type[Any]) -> dict[str, Any]:
 
 
 def encode(msg: Message) -> str:
-    """Serialise a message to a JSON text frame (``None`` fields are left out)."""
+    """Serialise a message to a JSON text frame (optional ``None`` fields are left out)."""
     body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": msg.type}
     body.update(_to_json(msg))
     return json.dumps(body, separators=(",", ":"))
@@ -108,7 +107,8 @@ def _to_json(obj: Any) -> Any:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if value is not None:
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            if value is not None or required:  # a required field that may be null is sent as null
                 out[f.name] = _to_json(value)
         return out
     if isinstance(obj, list | tuple):
@@ -124,18 +124,16 @@ def decode(text: str | bytes) -> Message:
         raise ProtocolError(
             "too_large", f"message is {len(text)} bytes; the limit is {MAX_MESSAGE_BYTES}"
         )
-    try:
-        body = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError("bad_json", f"message is not valid JSON: {exc}") from None
+    body = _parse(text)
     if not isinstance(body, dict):
         raise ProtocolError("bad_json", "message must be a JSON object")
     ref = body.get("id") if isinstance(body.get("id"), str) else None
     version = body.get("v")
-    if version != PROTOCOL_VERSION:
+    # type() and not ==: JSON true equals 1 in Python, and 1.0 is not an integer on the wire
+    if type(version) is not int or version != PROTOCOL_VERSION:
         raise ProtocolError(
             "unsupported_version",
-            f"field 'v' must be {PROTOCOL_VERSION}, got {version!r}",
+            f"field 'v' must be the integer {PROTOCOL_VERSION}, got {_short(version)}",
             ref,
         )
     type_name = body.get("type")
@@ -143,13 +141,29 @@ def decode(text: str | bytes) -> Message:
         raise ProtocolError("missing_field", "field 'type' (string) is required", ref)
     cls = _REGISTRY.get(type_name)
     if cls is None or type_name in _SERVER_ONLY:
-        raise ProtocolError("unknown_type", f"unknown message type {type_name!r}", ref)
+        raise ProtocolError("unknown_type", f"unknown message type {_short(type_name)}", ref)
     fields = {k: v for k, v in body.items() if k not in ("v", "type")}
     try:
         return typing.cast(Message, _build(cls, fields, ""))
     except ProtocolError as exc:
         exc.ref = ref
         raise
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr`` of a client's value, cut: an error must not echo a large input back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _parse(text: str | bytes) -> Any:
+    """JSON text -> value; nesting deeper than MAX_JSON_DEPTH is bad_json, checked before parsing."""
+    try:
+        return loads_bounded(text, MAX_JSON_DEPTH)
+    except TooDeep as exc:
+        raise ProtocolError("bad_json", f"message is not acceptable JSON: {exc}") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ProtocolError("bad_json", f"message is not valid JSON: {exc}") from None
 
 
 def _build(cls: type[Any], data: Any, path: str) -> Any:
@@ -160,7 +174,7 @@ def _build(cls: type[Any], data: Any, path: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     for key in data:
         if key not in known:
-            raise ProtocolError("invalid_field", f"unknown field '{path}{key}'")
+            raise ProtocolError("invalid_field", f"unknown field '{path}{_short(key, 40)[1:-1]}'")
     for f in dataclasses.fields(cls):
         name = f"{path}{f.name}"
         if f.name in data:

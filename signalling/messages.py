@@ -12,6 +12,7 @@ gets ``unknown_type``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,11 +31,50 @@ def server_message(type_name: str) -> Callable[[M], M]:
 # ---------------------------------------------------------------- shared parts
 
 
+#: RFC 8839 section 5.1 ``candidate-attribute`` (the ``candidate:`` prefix optional, as browsers
+#: send it with it and some libraries without): foundation, component, transport, priority,
+#: address, port, ``typ`` type, then name/value pairs (raddr, rport, generation, ufrag, ...).
+_CANDIDATE = re.compile(
+    r"(?:candidate:)?[A-Za-z0-9+/]{1,32} [0-9]{1,3} [A-Za-z][A-Za-z0-9_-]{0,15} [0-9]{1,10}"
+    r" [A-Za-z0-9.:%_-]{1,253} [0-9]{1,5} typ [A-Za-z][A-Za-z0-9_-]{0,15}((?: [!-~]{1,255} [!-~]{1,255})*)"
+)
+MAX_CANDIDATE_CHARS = 1024
+MAX_MID_CHARS = 32
+
+
 @dataclass(kw_only=True)
 class IceCandidate:
+    """As a browser's ``RTCIceCandidate.toJSON()``; ``candidate: ""`` is the end of candidates."""
+
     candidate: str
     sdpMid: str | None = None
     sdpMLineIndex: int | None = None
+    usernameFragment: str | None = None  # sent by toJSON(); the ufrag is in the SDP already
+
+    def validate(self) -> None:
+        if self.usernameFragment is not None and len(self.usernameFragment) > 256:
+            raise ProtocolError("invalid_candidate", "field 'candidate.usernameFragment' is longer than 256")
+        if len(self.candidate) > MAX_CANDIDATE_CHARS:
+            raise ProtocolError("invalid_candidate", f"field 'candidate.candidate' is longer than {MAX_CANDIDATE_CHARS}")
+        if self.sdpMid is not None and not 0 < len(self.sdpMid) <= MAX_MID_CHARS:
+            raise ProtocolError("invalid_candidate", f"field 'candidate.sdpMid' must be 1 to {MAX_MID_CHARS} characters")
+        if self.sdpMLineIndex is not None and not 0 <= self.sdpMLineIndex < 1024:
+            raise ProtocolError("invalid_candidate", "field 'candidate.sdpMLineIndex' must be between 0 and 1023")
+        if not self.candidate:
+            return
+        match = _CANDIDATE.fullmatch(self.candidate)
+        if match is None:
+            raise ProtocolError(
+                "invalid_candidate",
+                "field 'candidate.candidate' is not an ICE candidate (RFC 8839: 'candidate:<foundation> <component>"
+                " <transport> <priority> <address> <port> typ <type> [name value]...')",
+            )
+        pairs = match.group(1).split()
+        for name, value in zip(pairs[::2], pairs[1::2], strict=True):
+            if name in ("rport", "generation", "network-id", "network-cost") and not value.isdigit():
+                raise ProtocolError("invalid_candidate", f"field 'candidate.candidate': '{name}' must be a number")
+        if int(self.candidate.split()[5]) > 65535:
+            raise ProtocolError("invalid_candidate", "field 'candidate.candidate': port must be at most 65535")
 
 
 @dataclass(kw_only=True)
@@ -118,7 +158,7 @@ class Candidate(Message):
     """A trickled ICE candidate; ``candidate: null`` means end of candidates."""
 
     pc: PcName
-    candidate: IceCandidate | None = None
+    candidate: IceCandidate | None  # required; null (not absent) is the end of candidates
 
 
 @message("unpublish")
@@ -196,6 +236,9 @@ class Joined(Message):
     participants: list[ParticipantInfo]
     producers: list[ProducerInfo]
     started_at: float | None = None
+    #: true when this join took back the participant's session within the reconnect grace
+    #: (same participant id; admitted status, queue place and choices kept); absent otherwise
+    resumed: bool | None = None
 
 
 @server_message("published")
@@ -264,6 +307,34 @@ class CameraProblem(Message):
     participant_id: str
     producer_id: str
     resolved: bool = False
+
+
+@server_message("participant_reconnecting")
+@dataclass(kw_only=True)
+class ParticipantReconnecting(Message):
+    """A participant's connection dropped (``reconnecting: true``) or they are back (``false``).
+
+    While reconnecting they stay in the room (their tile stays); if they are not back within
+    the reconnect grace, ``participant_left`` follows.
+    """
+
+    participant_id: str
+    reconnecting: bool = True
+@server_message("quality")
+@dataclass(kw_only=True)
+class Quality(Message):
+    """What your connection carries changed (issue 15). ``direction`` "receive": the videos you
+    receive, each at the best picture your link carries: "good" (all at their best), "reduced"
+    (``reduced`` lists the tracks at a lower resolution), "paused" (``paused`` lists the videos
+    paused to keep audio; they resume by themselves). ``direction`` "send": your uplink, "good"
+    or "limited" (``limited`` lists your videos that arrive well below what their picture needs)."""
+
+    direction: Literal["receive", "send"] = "receive"
+    state: Literal["good", "reduced", "paused", "limited"]
+    estimate_kbps: int | None = None
+    reduced: list[str] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)
+    limited: list[str] = field(default_factory=list)
 
 
 @server_message("pong")

@@ -12,7 +12,12 @@ Server -> client:
 - ``caption``: one subtitle line. ``utterance_id`` identifies the line: a later caption
   with the same ``utterance_id`` replaces it (partial -> final, or an echo re-attributed
   to the person who really spoke). ``translated_from`` is set when ``text`` is a
-  translation (then ``language`` is the reader's language).
+  translation (then ``language`` is the reader's language). ``started_at`` / ``ended_at``
+  (epoch seconds, the server's clock) are when the utterance's first and last loud audio
+  reached the server (for a partial: its latest audio so far).
+- ``caption_withdrawn``: remove the line ``utterance_id`` (a partial that turned out to be
+  an echo of another microphone, or an utterance that ended with no words). A later
+  ``caption`` with the same id shows a line again.
 - ``captions_state``: a participant's captions settings after a change, with the
   languages the server can recognise / show, so the CC menu lists only those.
 """
@@ -57,7 +62,16 @@ class Caption(Message):
     language: str
     final: bool
     utterance_id: str
+    #: Epoch seconds (server clock) of the utterance's first / last loud audio at the server.
+    started_at: float
+    ended_at: float
     translated_from: str | None = None
+
+
+@message("caption_withdrawn", from_server=True)
+@dataclass(kw_only=True)
+class CaptionWithdrawn(Message):
+    utterance_id: str
 
 
 @message("captions_state", from_server=True)

@@ -7,9 +7,15 @@ rather than making the server buffer without limit.
 
 States: ``connected`` (only ``join``/``ping`` accepted) -> ``waiting`` (in a waiting
 room: only ``ping``/``leave`` and feature messages) -> ``joined`` -> ``closed``.
+A waiting or joined session whose connection dropped (closed with reason
+``disconnected``) is *parked* for the reconnect grace instead of closed, and a later
+join of the same room and identity takes it back: signalling/resume.py.
 Bad input never ends the session: it gets an ``error`` that names the problem
 (echoing the message's ``id``). A refused join (bad token, too early...) allocates
-nothing and closes the connection.
+nothing, gets one ``access_refused`` and closes the connection with close code
+:data:`CLOSE_REFUSED`. A join for an identity already connected to the room replaces
+the older session (it gets ``bye`` ``replaced`` and is closed): taken over with the
+reconnect grace on, closed with it off (signalling/join_outcome.py).
 """
 
 from __future__ import annotations
@@ -39,7 +45,32 @@ from sfu import events as ev
 from signalling import messages as m
 from signalling import messages_waiting as mw
 from signalling.codec import Message, ProtocolError, decode, encode
+from signalling.join_outcome import (
+    CLOSE_NORMAL,
+    CLOSE_REFUSED,
+    CLOSE_SLOW_CLIENT,
+    replace_older,
+    split_refusal,
+)
 from signalling.lobby import AllowAllLobby, JoinContext, Lobby, LobbyError
+from signalling.registry import (
+    SessionRegistry as SessionRegistry,  # re-exported: where it always was
+)
+from signalling.resume import (
+    RESUMED,
+    ChoicesStore,
+    KeptChoices,
+    ReconnectKeeper,
+    apply_kept_message,
+    apply_kept_subscription,
+    find_previous,
+    forget_kept_choices,
+    load_kept_choices,
+    may_park,
+    park,
+    save_kept_choices,
+)
+from signalling.room_event_messages import messages_for, participant_info, producer_info
 
 logger = logging.getLogger(__name__)
 
@@ -87,35 +118,13 @@ class SessionDeps:
     #: called once the participant is in the media room / once it left (features' bookkeeping)
     on_joined: list[Callable[[ParticipantSession], Awaitable[None]]] = field(default_factory=list)
     on_left: list[Callable[[ParticipantSession, str], Awaitable[None]]] = field(default_factory=list)
-
-
-class SessionRegistry:
-    """Live sessions by room and participant, so one session can reach another."""
-
-    def __init__(self) -> None:
-        self._by_room: dict[str, dict[str, ParticipantSession]] = {}
-
-    def add(self, session: ParticipantSession) -> None:
-        assert session.context is not None and session.participant_id is not None
-        self._by_room.setdefault(session.context.room, {})[session.participant_id] = session
-
-    def remove(self, session: ParticipantSession) -> None:
-        if session.context is None or session.participant_id is None:
-            return
-        room = self._by_room.get(session.context.room)
-        if room is not None and room.get(session.participant_id) is session:
-            del room[session.participant_id]
-            if not room:
-                del self._by_room[session.context.room]
-
-    def in_room(self, room: str) -> list[ParticipantSession]:
-        return list(self._by_room.get(room, {}).values())
-
-    def get(self, room: str, participant_id: str) -> ParticipantSession | None:
-        return self._by_room.get(room, {}).get(participant_id)
-
-    def rooms(self) -> list[str]:
-        return list(self._by_room)
+    #: parked sessions and their grace (None: a drop is a leave at once)
+    reconnects: ReconnectKeeper | None = None
+    #: ICE servers of one participant, added to ``ice_servers`` in its ``joined`` (participant id,
+    #: now): TURN credentials of its own, valid for a while (control/turn.py)
+    ice_servers_for: Callable[[str, float], list[dict[str, Any]]] | None = None
+    #: where kept choices wait for a re-join served elsewhere (another worker or node)
+    choices: ChoicesStore | None = None
 
 
 class ParticipantSession:
@@ -129,28 +138,46 @@ class ParticipantSession:
         self.participant: Participant | None = None
         self.settings: dict[str, Any] = {}
         self.close_reason: str | None = None
+        #: the WebSocket close code the edge closes with once the outbox is drained
+        self.close_code = CLOSE_NORMAL
         self._negotiation_task: asyncio.Task[None] | None = None
         self._negotiate_again = False
         self._started_at: float | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: the connection dropped; waiting for a re-join within the grace (signalling/resume.py)
+        self.parked = False
+        #: the participant's choices, inherited by the session that takes this one back
+        self.kept = KeptChoices()
+        self._resumed = False
+        #: participants whose old leg left for a re-join: their next participant_joined is a return
+        self._returning: set[str] = set()
 
     # ------------------------------------------------------------ outgoing
 
     def send(self, msg: Message) -> None:
         """Queue a message for the client; a client that stopped reading is dropped."""
-        if self.state is SessionState.CLOSED:
+        if self.state is SessionState.CLOSED or self.parked:
             return
         try:
             self.outbox.put_nowait(encode(msg))
         except asyncio.QueueFull:
             logger.warning("session %s: client not reading, closing", self.participant_id)
             self.close_reason = "slow_client"
-            self._close_outbox()
+            self.close_code = CLOSE_SLOW_CLIENT
+            self.close_outbox()
 
     def error(self, code: str, message: str, ref: str | None = None) -> None:
         self.send(m.Error(code=code, message=message, id=ref))
 
-    def _close_outbox(self) -> None:
+    async def refuse(
+        self, reason: str, message: str, *, ref: str | None = None, opens_at: float | None = None
+    ) -> None:
+        """Refuse the join: one ``access_refused`` (echoing the join's id), then close with CLOSE_REFUSED."""
+        self.send(mw.AccessRefused(reason=reason, message=message, opens_at=opens_at, id=ref))
+        self.close_code = CLOSE_REFUSED
+        await self.close(reason, notify=False)
+
+    def close_outbox(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
             self.outbox.put_nowait(None)  # tells the edge to close the socket
 
@@ -172,8 +199,7 @@ class ParticipantSession:
         except SfuError as exc:
             self.error(exc.code, exc.message, msg.id)
         except JoinRefused as exc:
-            self.send(m.Error(code=exc.code, message=exc.message, id=msg.id))
-            await self.close(exc.code, notify=False)
+            await self.refuse(exc.code, exc.message, ref=msg.id, opens_at=exc.details.get("opens_at"))
         except Exception:  # a bug of ours: report it, keep the connection
             logger.exception("session %s: %s failed", self.participant_id, msg.type)
             self.error("internal_error", f"the server failed to handle '{msg.type}'; it has been logged", msg.id)
@@ -203,6 +229,8 @@ class ParticipantSession:
             if self.state is SessionState.CONNECTED:
                 raise ProtocolError("wrong_state", f"'{msg.type}' needs a 'join' first")
             await handler(self, msg)
+            if self.kept.remember_message(msg):
+                self._spawn(save_kept_choices(self))
             return
         if self.state is not SessionState.JOINED or self.room is None or self.participant is None:
             what = "wait until you are admitted" if self.state is SessionState.WAITING else "send 'join' first"
@@ -216,7 +244,9 @@ class ParticipantSession:
             tracks = [PublishedTrack(t.mid, t.source, t.muted) for t in msg.tracks]
             answer, created = await room.publish(participant.id, msg.sdp, tracks)
             self.send(m.Answer(pc="publish", sdp=answer, id=msg.id))
-            self.send(m.Published(producers=[_producer_info(p.describe()) for p in created], id=msg.id))
+            self.send(m.Published(producers=[producer_info(p.describe()) for p in created], id=msg.id))
+            if any(p.source == "camera" for p in created):
+                await apply_kept_message(self, "set_effect")
         elif isinstance(msg, m.Answer):
             if msg.pc != "subscribe":
                 raise ProtocolError("invalid_field", "field 'pc': clients answer only on the 'subscribe' connection")
@@ -233,9 +263,13 @@ class ParticipantSession:
                 "resolution_change_allowed", True
             ):
                 raise ProtocolError("policy", "resolution change is switched off for this room")
-            room.set_preference(
-                participant.id, ProducerId(msg.producer_id), Preference(msg.max_width, msg.max_height, msg.paused)
-            )
+            preference = Preference(msg.max_width, msg.max_height, msg.paused)
+            room.set_preference(participant.id, ProducerId(msg.producer_id), preference)
+            producer = room.find_producer(ProducerId(msg.producer_id))
+            publisher = room.participants.get(producer.participant_id)
+            if publisher is not None:
+                self.kept.remember_subscription(publisher.identity, producer.source, preference)
+                self._spawn(save_kept_choices(self))
         elif isinstance(msg, m.Mute):
             room.set_muted(participant.id, ProducerId(msg.producer_id), msg.muted)
         elif isinstance(msg, m.RequestResolution):
@@ -258,14 +292,34 @@ class ParticipantSession:
 
     async def _join(self, msg: m.Join) -> None:
         context = self.deps.verify_token(msg.token)  # raises JoinRefused
-        participant_id = ParticipantId(new_id("PA"))
-        decision = await self.deps.lobby.on_join(context, participant_id, _LobbyHandle(self), self.deps.clock())
+        keeper = self.deps.reconnects
+        key = (context.room, context.identity)
+        claimed = find_previous(keeper, self.deps.registry, context, self) if keeper is not None and keeper.enabled and not is_echo(context) else None
+        previous = claimed[0] if claimed is not None else None
+        participant_id = previous.participant_id if previous is not None and previous.participant_id else ParticipantId(new_id("PA"))
+        try:
+            decision = await self.deps.lobby.on_join(context, participant_id, _LobbyHandle(self), self.deps.clock())
+        except BaseException:
+            if claimed is not None and keeper is not None and previous is not None and previous.parked:
+                keeper.unclaim(previous, key, claimed[1])
+            raise
+        if decision.outcome == "refuse" and claimed is not None and keeper is not None and previous is not None:
+            if previous.parked:
+                keeper.unclaim(previous, key, claimed[1])
+        elif previous is not None:
+            self.kept = await previous.hand_over(returning=decision.outcome == "admit")
+            self._resumed = True
+            if keeper is not None:
+                keeper.took_over()
+        elif keeper is not None and keeper.enabled:
+            self.kept = await load_kept_choices(self.deps.choices, context)  # kept by another worker or node
         if decision.outcome == "refuse":
-            for out in decision.messages:
+            before, reason, text, opens_at = split_refusal(decision)
+            for out in before:
                 self.send(out)
-            reason = decision.reason or "refused"
-            text = next((getattr(x, "message", None) for x in decision.messages), None) or f"joining is refused: {reason}"
-            raise JoinRefused(reason, text)
+            raise JoinRefused(reason, text, {"opens_at": opens_at})
+        if previous is None:  # nothing taken back: after the lobby's decision (it kept the queue place)
+            await replace_older(self.deps.registry, context, self)
         self.context = context
         self.participant_id = participant_id
         self.settings = dict(decision.settings)
@@ -284,6 +338,28 @@ class ParticipantSession:
             self.state = SessionState.WAITING
             for on_waiting in self.deps.on_waiting:
                 await on_waiting(self)
+
+    async def hand_over(self, *, returning: bool) -> KeptChoices:
+        """A re-join of the same participant takes this session over: its media leg leaves
+        quietly (reason ``resumed``), the lobby is not told (the new session holds the same
+        participant id there), a still-connected client gets ``bye`` ``replaced``. Not
+        ``returning`` (the re-join waits, e.g. a guest whose client is not in): the others see
+        the old leg leave."""
+        if not self.parked:
+            self.send(m.Bye(reason="replaced", message="you joined from another window or device"))
+        self.parked = False
+        self.state = SessionState.CLOSED
+        self.close_reason = "replaced"
+        await self._cancel_tasks()
+        if self.room is not None:
+            self.room.unsubscribe(self._on_room_event)
+            if self.participant_id is not None:
+                await self.room.leave(self.participant_id, RESUMED if returning else "disconnected")
+        if self.deps.registry is not None:
+            self.deps.registry.remove(self)
+        await self._run_on_left(RESUMED)
+        self.close_outbox()
+        return self.kept
 
     async def enter_room(self, *, started_at: float | None = None, ref: str | None = None) -> None:
         """Join the media room (straight away, or when admitted from the waiting room)."""
@@ -313,55 +389,42 @@ class ParticipantSession:
                 identity=context.identity,
                 name=context.name,
                 role=context.role,
-                ice_servers=self.deps.ice_servers,
+                ice_servers=self._ice_servers(participant.id),
                 settings=self.settings,
-                participants=[_participant_info(p) for p in others],
-                producers=[_producer_info(d) for d in producers],
+                participants=[participant_info(p) for p in others],
+                producers=[producer_info(d) for d in producers],
                 started_at=started_at,
+                resumed=True if self._resumed else None,
             )
         )
         for on_joined in self.deps.on_joined:
             await on_joined(self)
+        for other in room.participants.values():
+            for producer in other.producers.values():
+                apply_kept_subscription(self, room, other.identity, producer.id, producer.source)
+        await apply_kept_message(self, "captions")
+
+    def _ice_servers(self, participant_id: str) -> list[dict[str, Any]]:
+        own = self.deps.ice_servers_for(participant_id, self.deps.clock()) if self.deps.ice_servers_for else []
+        return [*self.deps.ice_servers, *own]
 
     # ------------------------------------------------------------ room events -> messages
 
     def _on_room_event(self, event: ev.RoomEvent) -> None:
         me = self.participant_id
-        if isinstance(event, ev.ParticipantJoined):
-            if event.participant_id != me:
-                self.send(
-                    m.ParticipantJoined(
-                        participant=m.ParticipantInfo(
-                            participant_id=event.participant_id,
-                            identity=event.identity,
-                            name=event.name,
-                            role=event.role,
-                        )
-                    )
-                )
-        elif isinstance(event, ev.ParticipantLeft):
-            if event.participant_id != me:
-                self.send(m.ParticipantLeft(participant_id=event.participant_id, reason=event.reason))
-        elif isinstance(event, ev.TrackPublished):
-            if event.producer.participant_id != me:
-                self.send(m.TrackPublished(producer=_producer_info(event.producer)))
-        elif isinstance(event, ev.TrackUnpublished):
-            if event.participant_id != me:
-                self.send(m.TrackUnpublished(producer_id=event.producer_id, participant_id=event.participant_id))
-        elif isinstance(event, ev.TrackMuted):
-            self.send(m.TrackMuted(producer_id=event.producer_id, participant_id=event.participant_id, muted=event.muted))
+        for msg in messages_for(event, me, self._returning):
+            self.send(msg)
+        if isinstance(event, ev.TrackPublished):
+            publisher = self.room.participants.get(event.producer.participant_id) if self.room else None
+            if event.producer.participant_id != me and publisher is not None and self.room is not None:
+                apply_kept_subscription(self, self.room, publisher.identity, event.producer.producer_id, event.producer.source)
         elif isinstance(event, ev.CameraStalled):
-            self.send(
-                m.CameraProblem(
-                    participant_id=event.participant_id, producer_id=event.producer_id, resolved=event.resolved
-                )
-            )
             if event.participant_id == me:  # reported once, by the publisher's own session
                 self._spawn(self._report_camera_problem(event))
         elif isinstance(event, ev.RoomClosed) and self.state is not SessionState.CLOSED:
             self.send(m.Bye(reason="ended"))
             self.state = SessionState.CLOSED
-            self._close_outbox()
+            self.close_outbox()
 
     async def _report_camera_problem(self, event: ev.CameraStalled) -> None:
         if self.context is not None:
@@ -416,37 +479,70 @@ class ParticipantSession:
     # ------------------------------------------------------------ closing
 
     async def close(self, reason: str, *, notify: bool = True, message: str | None = None) -> None:
-        """Idempotent: leave the room, free everything, tell the client why."""
+        """Idempotent: leave the room, free everything, tell the client why.
+
+        ``disconnected`` (the connection dropped without ``leave``) parks a waiting or
+        joined session for the reconnect grace instead (signalling/resume.py).
+        """
         if self.state is SessionState.CLOSED:
             return
-        was_joined = self.state is SessionState.JOINED
-        if notify:
-            self.send(m.Bye(reason=reason, message=message))
-        self.state = SessionState.CLOSED
-        self.close_reason = self.close_reason or reason
+        if reason == "disconnected" and not self.parked and may_park(self):
+            park(self)
+            return
+        await self._close(reason, notify=notify, message=message)
+
+    async def end_parked(self, reason: str, *, leave_lobby: bool = True) -> None:
+        """The grace is over (or the server stops): the participant leaves for good."""
+        if not self.parked:
+            return
+        self.parked = False
+        await self._close(reason, notify=False, leave_lobby=leave_lobby)
+
+    async def _cancel_tasks(self) -> None:
         for task in [self._negotiation_task, *self._tasks]:
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    async def _run_on_left(self, reason: str) -> None:
+        if self.context is None:
+            return
+        for on_left in self.deps.on_left:
+            try:
+                await on_left(self, reason)
+            except Exception:
+                logger.exception("on_left hook failed for %s", self.participant_id)
+
+    async def _close(
+        self, reason: str, *, notify: bool = True, message: str | None = None, leave_lobby: bool = True
+    ) -> None:
+        if self.state is SessionState.CLOSED:
+            return
+        if self.parked and self.context is not None and self.deps.reconnects is not None:
+            self.deps.reconnects.forget(self, (self.context.room, self.context.identity))
+            self.parked = False
+        was_joined = self.state is SessionState.JOINED
+        if notify:
+            self.send(m.Bye(reason=reason, message=message))
+        self.state = SessionState.CLOSED
+        self.close_reason = self.close_reason or reason
+        await self._cancel_tasks()
         if self.room is not None:
             self.room.unsubscribe(self._on_room_event)
             if self.participant_id is not None:
                 await self.room.leave(self.participant_id, reason)
         if self.deps.registry is not None:
             self.deps.registry.remove(self)
-        if self.context is not None and self.participant_id is not None:
+        if self.context is not None and leave_lobby:
+            await forget_kept_choices(self)
+        if self.context is not None and self.participant_id is not None and leave_lobby:
             try:
                 await self.deps.lobby.on_leave(self.context.room, self.participant_id, self.deps.clock())
             except Exception:
                 logger.exception("lobby on_leave failed for %s", self.participant_id)
-        if self.context is not None:
-            for on_left in self.deps.on_left:
-                try:
-                    await on_left(self, reason if was_joined else f"{reason}_while_waiting")
-                except Exception:
-                    logger.exception("on_left hook failed for %s", self.participant_id)
-        self._close_outbox()
+        await self._run_on_left(reason if was_joined else f"{reason}_while_waiting")
+        self.close_outbox()
 
 
 def _media_room_id(context: JoinContext) -> str:
@@ -464,25 +560,10 @@ class _LobbyHandle:
 
     async def admit(self, started_at: float | None = None) -> None:
         session = self._session
-        if session.state is SessionState.WAITING:
+        # A parked participant was admitted in the store; their re-join enters directly.
+        if session.state is SessionState.WAITING and not session.parked:
             session.send(mw.Admitted())
             await session.enter_room(started_at=started_at or session._started_at)
 
     async def close(self, reason: str, message: str | None = None) -> None:
         await self._session.close(reason, message=message)
-
-
-def _participant_info(p: Participant) -> m.ParticipantInfo:
-    return m.ParticipantInfo(participant_id=p.id, identity=p.identity, name=p.name, role=p.role)
-
-
-def _producer_info(d: ev.ProducerDescription) -> m.ProducerInfo:
-    return m.ProducerInfo(
-        producer_id=d.producer_id,
-        participant_id=d.participant_id,
-        kind=d.kind,
-        source=d.source,
-        muted=d.muted,
-        width=d.width,
-        height=d.height,
-    )

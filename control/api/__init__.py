@@ -19,17 +19,28 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from control.api import announcements, openapi, rooms, waiting, walkin, webhooks_config
-from control.api.common import SERVICE_KEY, VERIFIER_KEY, auth_middleware, error_middleware
+from control.api import announcements, apikeys, openapi, rooms, waiting, walkin, webhooks_config
+from control.api.common import (
+    LIMITS_KEY,
+    SERVICE_KEY,
+    VERIFIER_KEY,
+    auth_middleware,
+    error_middleware,
+)
 from control.api.openapi import ApiExtension
 from control.apikeys import ApiKeyVerifier
 from control.consultations import Consultations
+from control.ratelimit import Limits
 
 __all__ = ["ApiExtension", "build_api", "setup_api"]
 
 
-def build_api(consultations: Consultations, extensions: Sequence[ApiExtension] = ()) -> web.Application:
+def build_api(consultations: Consultations, extensions: Sequence[ApiExtension] = (), limits: Limits | None = None) -> web.Application:
+    """``limits``: requests per API key (429 with Retry-After); None: no limit (tests of the rules)."""
+    extensions = (apikeys.EXTENSION, *extensions)
     v1 = web.Application(middlewares=[error_middleware, auth_middleware])
+    if limits is not None:
+        v1[LIMITS_KEY] = limits
     v1[SERVICE_KEY] = consultations
     v1[VERIFIER_KEY] = ApiKeyVerifier(consultations.store)
     for module in (openapi, rooms, waiting, announcements, walkin, webhooks_config):
@@ -40,6 +51,8 @@ def build_api(consultations: Consultations, extensions: Sequence[ApiExtension] =
     return v1
 
 
-def setup_api(app: web.Application, consultations: Consultations, extensions: Sequence[ApiExtension] = ()) -> None:
+def setup_api(
+    app: web.Application, consultations: Consultations, extensions: Sequence[ApiExtension] = (), limits: Limits | None = None
+) -> None:
     """Mount /v1 on ``app``."""
-    app.add_subapp("/v1", build_api(consultations, extensions))
+    app.add_subapp("/v1", build_api(consultations, extensions, limits))

@@ -180,6 +180,12 @@ def _paths() -> dict[str, Any]:
             "get": op("The organisation's webhook URLs and signing secret", "200", "Webhooks", errors=("403",)),
             "put": op("Set the webhook URLs (creates the signing secret once)", "200", "Webhooks", body="WebhooksPut", errors=("403",)),
         },
+        "/v1/webhooks/secret": {
+            "post": op(
+                "Rotate the signing secret: deliveries are signed with the new and the previous one for overlap_s seconds",
+                "200", "Webhooks", body="WebhookSecretRotate", errors=("403",),
+            ),
+        },
     }
 
 
@@ -198,6 +204,7 @@ def document(extensions: Sequence[ApiExtension] = ()) -> dict[str, Any]:
     for extension in extensions:
         schemas.update(extension.schemas)
         paths.update(extension.paths)
+    _common_refusals(paths)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -206,7 +213,10 @@ def document(extensions: Sequence[ApiExtension] = ()) -> dict[str, Any]:
             "description": (
                 "Rooms, join tokens, waiting rooms, forced starts, announcements, walk-in hours and "
                 "webhooks. Times are unix seconds. Errors: {\"error\": {\"code\", \"message\"}}; "
-                "an unknown room and another organisation's room are both 404."
+                "an unknown room and another organisation's room are both 404; a department key naming "
+                "another department is 403. JSON bodies: Content-Type application/json (else 415 "
+                "unsupported_media_type), at most 64 KiB (else 413 too_large), at most 32 levels of "
+                "nesting (else 400 bad_json)."
             ),
         },
         "servers": [{"url": "/"}],
@@ -217,6 +227,19 @@ def document(extensions: Sequence[ApiExtension] = ()) -> dict[str, Any]:
         },
         "paths": _with_ids(paths),
     }
+
+
+def _common_refusals(paths: dict[str, Any]) -> None:
+    """The refusals every JSON-body operation and every department-naming operation can give."""
+    for methods in paths.values():
+        for operation in methods.values():
+            responses = operation.setdefault("responses", {})
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                responses.setdefault("400", _error("bad_json: not JSON, not an object, or nested over 32 levels"))
+                responses.setdefault("413", _error("too_large: the JSON body is over 64 KiB"))
+                responses.setdefault("415", _error("unsupported_media_type: the body is not sent as application/json"))
+            if any(p.get("name") == "department" for p in operation.get("parameters", [])):
+                responses.setdefault("403", _error("forbidden: a department key naming another department"))
 
 
 @routes.get("/openapi.json")

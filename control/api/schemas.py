@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from control.domain.names import NAME_PATTERN, TEXT_ID_MAX, TEXT_ID_PATTERN
 from control.domain.roles import ROLES
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+__all__ = ["COMPONENTS", "NAME_PATTERN"]
 MAX_TIME = 4102444800  # 2100-01-01, unix seconds
 WEEK_S = 7 * 24 * 3600
 
@@ -25,7 +26,7 @@ def _nullable(schema: Schema) -> Schema:
 
 
 TIME: Schema = {"type": "number", "minimum": 0, "maximum": MAX_TIME, "description": "unix seconds"}
-TEXT_ID: Schema = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[^\x00-\x1f]+$"}
+TEXT_ID: Schema = {"type": "string", "minLength": 1, "maxLength": TEXT_ID_MAX, "pattern": TEXT_ID_PATTERN}
 DEPARTMENT: Schema = {"type": "string", "pattern": NAME_PATTERN}
 
 COMPONENTS: dict[str, Schema] = {
@@ -239,6 +240,20 @@ COMPONENTS: dict[str, Schema] = {
             "urls": {"type": "array", "items": {"type": "string"}},
             "signing_secret": {"type": ["string", "null"]},
             "events": {"type": "array", "items": {"type": "string"}},
+            "previous_secret_valid_until": {
+                "type": ["number", "null"],
+                "description": "until then (unix seconds) deliveries also carry the previous secret's signature",
+            },
+        },
+    },
+    "WebhookSecretRotate": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "overlap_s": {
+                "type": "number", "minimum": 0, "maximum": 604800,
+                "description": "seconds the previous secret still signs deliveries (default 86400)",
+            },
         },
     },
     "Error": {

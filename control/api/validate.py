@@ -1,113 +1,83 @@
-"""A small JSON-Schema (2020-12 subset) checker for request bodies and query parameters.
+"""Request bodies checked against the API's JSON schemas with jsonschema-rs (Draft 2020-12).
 
-The OpenAPI document and the checks are the same objects (control/api/schemas.py), so
-what the document promises is what the server enforces. Supported keywords: type
-(incl. lists), properties, required, additionalProperties: false, enum, minLength,
-maxLength, pattern, minimum, maximum, exclusiveMinimum, items, maxItems, maxProperties,
-format "uri" (http/https), $ref to #/components/schemas. Errors name the field path.
+The OpenAPI document and the checks use the same schema objects (control/api/schemas.py),
+so what the document promises is what the server enforces, keyword for keyword (a
+maintained validator: no keyword is silently ignored). ``format: uri`` is checked, and
+means an http:// or https:// URL here. Errors name the field path and the rule broken;
+they never echo the offending value back.
 """
 
 from __future__ import annotations
 
-import math
-import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import jsonschema_rs
+
 from control.domain.errors import InvalidField
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,),
-    "array": (list,),
-    "string": (str,),
-    "boolean": (bool,),
-    "integer": (int,),
-    "number": (int, float),
-    "null": (type(None),),
-}
-_PATTERNS: dict[str, re.Pattern[str]] = {}
+_VALIDATORS: dict[int, tuple[dict[str, Any], jsonschema_rs.Draft202012Validator]] = {}
 
 
-def _is_type(value: Any, name: str) -> bool:
-    if name in ("integer", "number") and isinstance(value, bool):
-        return False
-    if name == "number" and isinstance(value, float) and not math.isfinite(value):
-        return False
-    return isinstance(value, _TYPES[name])
+def _is_web_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def _type_names(schema: dict[str, Any]) -> list[str]:
-    t = schema.get("type")
-    if t is None:
-        return []
-    return list(t) if isinstance(t, list) else [t]
+def _validator(schema: dict[str, Any], components: dict[str, Any]) -> jsonschema_rs.Draft202012Validator:
+    # schemas are module constants: cache by identity (the schema is kept alive with it)
+    cached = _VALIDATORS.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    root = {**schema, "components": {"schemas": components}}  # "#/components/schemas/X" resolves here
+    validator = jsonschema_rs.Draft202012Validator(root, validate_formats=True, formats={"uri": _is_web_url})
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
+
+
+def _path(parts: list[str | int]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _rule(kind: str, detail: dict[str, Any]) -> str:
+    limit = detail.get("limit")
+    rules: dict[str, Callable[[], str]] = {
+        "type": lambda: "must be " + " or ".join(detail.get("types", [])),
+        "enum": lambda: "must be one of " + ", ".join(repr(v) for v in detail.get("options", [])),
+        "minLength": lambda: f"must be at least {limit} characters",
+        "maxLength": lambda: f"must be at most {limit} characters",
+        "pattern": lambda: f"must match {detail.get('pattern')}",
+        "minimum": lambda: f"must be at least {limit}",
+        "maximum": lambda: f"must be at most {limit}",
+        "exclusiveMinimum": lambda: f"must be greater than {limit}",
+        "exclusiveMaximum": lambda: f"must be less than {limit}",
+        "maxItems": lambda: f"must have at most {limit} items",
+        "minItems": lambda: f"must have at least {limit} items",
+        "maxProperties": lambda: f"must have at most {limit} entries",
+        "format": lambda: "must be an http:// or https:// URL" if detail.get("format") == "uri" else "has the wrong format",
+    }
+    make = rules.get(kind)
+    return make() if make is not None else f"breaks the rule '{kind}' of the schema"
 
 
 def check(schema: dict[str, Any], value: Any, path: str, components: dict[str, Any]) -> None:
-    """Raise :class:`InvalidField` naming ``path`` at the first rule ``value`` breaks."""
-    if "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[-1]
-        check(components[name], value, path, components)
+    """Raise :class:`InvalidField` naming the field at the first rule ``value`` breaks."""
+    validator = _validator(schema, components)
+    error = next(iter(validator.iter_errors(value)), None)
+    if error is None:
         return
-    label = path or "body"
-    types = _type_names(schema)
-    if types and not any(_is_type(value, t) for t in types):
-        raise InvalidField(label, f"must be {' or '.join(types)}")
-    if "enum" in schema and value not in schema["enum"]:
-        raise InvalidField(label, "must be one of " + ", ".join(repr(v) for v in schema["enum"]))
-    if isinstance(value, str):
-        _check_string(schema, value, label)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        _check_number(schema, value, label)
-    elif isinstance(value, list):
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            raise InvalidField(label, f"must have at most {schema['maxItems']} items")
-        items = schema.get("items")
-        if items is not None:
-            for i, item in enumerate(value):
-                check(items, item, f"{label}[{i}]", components)
-    elif isinstance(value, dict):
-        _check_object(schema, value, path, components)
-
-
-def _check_string(schema: dict[str, Any], value: str, label: str) -> None:
-    if "minLength" in schema and len(value) < schema["minLength"]:
-        raise InvalidField(label, f"must be at least {schema['minLength']} characters")
-    if "maxLength" in schema and len(value) > schema["maxLength"]:
-        raise InvalidField(label, f"must be at most {schema['maxLength']} characters")
-    pattern = schema.get("pattern")
-    if pattern is not None:
-        compiled = _PATTERNS.get(pattern) or _PATTERNS.setdefault(pattern, re.compile(pattern))
-        if not compiled.search(value):
-            raise InvalidField(label, f"must match {pattern}")
-    if schema.get("format") == "uri":
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidField(label, "must be an http:// or https:// URL")
-
-
-def _check_number(schema: dict[str, Any], value: float, label: str) -> None:
-    if "minimum" in schema and value < schema["minimum"]:
-        raise InvalidField(label, f"must be at least {schema['minimum']}")
-    if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-        raise InvalidField(label, f"must be greater than {schema['exclusiveMinimum']}")
-    if "maximum" in schema and value > schema["maximum"]:
-        raise InvalidField(label, f"must be at most {schema['maximum']}")
-
-
-def _check_object(schema: dict[str, Any], value: dict[str, Any], path: str, components: dict[str, Any]) -> None:
-    prefix = f"{path}." if path else ""
-    props: dict[str, Any] = schema.get("properties", {})
-    if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-        raise InvalidField(path or "body", f"must have at most {schema['maxProperties']} entries")
-    for name in schema.get("required", []):
-        if name not in value:
-            raise InvalidField(f"{prefix}{name}", "is required", code="missing_field")
-    extra = schema.get("additionalProperties", True)
-    for name, item in value.items():
-        if name in props:
-            check(props[name], item, f"{prefix}{name}", components)
-        elif extra is False:
-            raise InvalidField(f"{prefix}{name}", "is not a known field")
-        elif isinstance(extra, dict):
-            check(extra, item, f"{prefix}{name}", components)
+    parts: list[str | int] = [path] if path else []
+    where = _path([*parts, *error.instance_path])
+    prefix = f"{where}." if where else ""
+    kind = error.kind.name
+    detail: dict[str, Any] = error.kind.as_dict()
+    if kind == "required":
+        raise InvalidField(f"{prefix}{detail.get('property')}", "is required", code="missing_field")
+    if kind in ("additionalProperties", "unevaluatedProperties"):
+        unexpected = detail.get("unexpected") or ["?"]
+        raise InvalidField(f"{prefix}{str(unexpected[0])[:64]}", "is not a known field")
+    raise InvalidField(where or "body", _rule(kind, detail))

@@ -1,14 +1,20 @@
 """``consult-sfu nodes`` and ``consult-sfu drain``: the operator's view of the cluster.
 
 Both talk to a node's public port (``--url``, default ``http://<server.host>:<server.port>``,
-``127.0.0.1`` for a wildcard host) with requests signed by a key derived from
-``server.secret`` (control/cluster/admin.py), so they work the same with the configured
-Redis and with a node's private one.
+``127.0.0.1`` for a wildcard host; ``https://`` when the node serves TLS itself) with requests
+signed by a key derived from ``server.secret`` (control/cluster/admin.py), so they work the
+same with the configured Redis and with a node's private one.
+
+TLS: the node's certificate is checked against the system's CAs and ``server.tls_cert``
+itself (a private or self-signed one); the default URL names an address, not the
+certificate's name, so its host name is not compared (the request's signature is what
+proves who is asking; the chain check keeps it from going to anything but our node).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from typing import Any
 
@@ -31,15 +37,30 @@ def node_url(config: Config, url: str | None) -> str:
     host = config.server.host
     host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
     host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    return f"http://{host}:{config.server.port}"
+    scheme = "https" if config.server.tls_cert is not None else "http"
+    return f"{scheme}://{host}:{config.server.port}"
 
 
-async def _request(config: Config, method: str, base: str, path_qs: str) -> tuple[int, Any]:
+def node_ssl(config: Config, url: str | None) -> ssl.SSLContext | bool:
+    """What a request to the node verifies (see the module's docstring); True: the defaults."""
+    if config.server.tls_cert is None:
+        return True
+    context = ssl.create_default_context()
+    try:
+        context.load_verify_locations(cafile=str(config.server.tls_cert))
+    except (OSError, ssl.SSLError) as exc:
+        raise CommandError(f"server.tls_cert {config.server.tls_cert} cannot be read to check the node: {exc}") from None
+    if not url:
+        context.check_hostname = False
+    return context
+
+
+async def _request(config: Config, method: str, base: str, path_qs: str, verify: ssl.SSLContext | bool = True) -> tuple[int, Any]:
     key = derive_key(resolve_secret(config), "admin")
     headers = admin_headers(key, method, path_qs, time.time())
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http, http.request(
-            method, base + path_qs, headers=headers
+            method, base + path_qs, headers=headers, ssl=verify
         ) as resp:
             body = await resp.json(content_type=None)
             return resp.status, body
@@ -54,7 +75,7 @@ def _error(status: int, body: Any) -> str:
 
 
 async def list_nodes(config: Config, url: str | None) -> dict[str, Any]:
-    status, body = await _request(config, "GET", node_url(config, url), "/cluster/nodes")
+    status, body = await _request(config, "GET", node_url(config, url), "/cluster/nodes", node_ssl(config, url))
     if status != 200:
         raise CommandError(f"the node refused: {_error(status, body)}")
     return body  # type: ignore[no-any-return]
@@ -77,8 +98,9 @@ def format_nodes(body: dict[str, Any]) -> str:
 
 async def drain_node(config: Config, url: str | None, grace_s: float | None, wait: bool, out: Any) -> None:
     base = node_url(config, url)
+    verify = node_ssl(config, url)
     path = "/cluster/drain" + ("" if grace_s is None else f"?grace_s={grace_s:g}")
-    status, body = await _request(config, "POST", base, path)
+    status, body = await _request(config, "POST", base, path, verify)
     if status != 202:
         raise CommandError(f"the node refused: {_error(status, body)}")
     print(f"node {body['node']} draining: new consultations go elsewhere; running ones have {body['grace_s']:g} s", file=out, flush=True)
@@ -87,7 +109,7 @@ async def drain_node(config: Config, url: str | None, grace_s: float | None, wai
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
         while True:
             try:
-                async with http.get(base + "/healthz") as resp:
+                async with http.get(base + "/healthz", ssl=verify) as resp:
                     health = await resp.json(content_type=None)
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
                 print("node stopped", file=out, flush=True)

@@ -102,7 +102,7 @@ def install_cluster(
         index=options.index,
         pid=os.getpid(),
         internal_url="",  # known once the internal listener is bound (start-up below)
-        ice_addresses=tuple(media.config.ice.host_addresses),
+        ice_addresses=media.config.ice.announced(),
         gauges=media.gauges,
     )
     key = derive_key(secret, "cluster")

@@ -9,7 +9,7 @@ The endpoint hands each text frame that arrives before a join has gone through t
 * :class:`Piped`: the room's owner is another worker, which accepted the join over an
   internal WebSocket: the endpoint hands the client's socket to :meth:`JoinRouter.pipe`;
 * :class:`Refuse`: the join cannot be placed (store unreachable, every worker full or
-  draining): ``access_refused`` with the reason, ``error``, close;
+  draining): one ``access_refused`` with the reason, then close 4403;
 * :class:`NotOwner`: (owner side) this worker does not own the room any more; the
   internal WebSocket is closed with :data:`NOT_OWNER` and the entrance asks again.
 """

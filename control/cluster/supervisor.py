@@ -14,6 +14,9 @@
   it keeps dying young).
 * **Redis**: the configured one, or a private redis-server (:mod:`control.cluster.private_redis`),
   started again if it dies (the workers re-register by themselves).
+* **TLS** (``[server] tls_cert``/``tls_key``): each worker wraps the inherited socket in its
+  own TLS context; SIGHUP to the supervisor checks the new files and tells every worker to
+  reload them (``reload_tls``): new connections get the new certificate, calls go on.
 * **Signals**: SIGTERM/SIGINT drain every worker with ``cluster.drain_grace_s`` (a second
   signal: now); ``consult-sfu drain`` reaches a worker, which asks the supervisor the same
   through its control channel. Workers still running ``grace + 15 s`` later are killed.
@@ -33,9 +36,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from control import logs
 from control.cluster.private_redis import PrivateRedis, PrivateRedisError
 from control.cluster.registry import ClusterRegistry
-from control.cluster.serve import port_slice
+from control.cluster.serve import load_tls, port_slice
 from control.config import Config, ConfigError, resolve_secret
 from control.store import StoreError, create_store
 
@@ -82,7 +86,9 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # first: a signal during start-up stops it cleanly
             loop.add_signal_handler(sig, self._on_signal)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
         resolve_secret(self.config)  # created once here, not raced by N workers
+        load_tls(self.config)  # ConfigError now, rather than N workers refusing to start
         ice = self.config.sfu.ice
         for index in range(self.workers):
             port_slice(ice.port_min, ice.port_max, index, self.workers)  # ConfigError: every share too small
@@ -121,10 +127,10 @@ class Supervisor:
             stopped.cancel()
             if not self.stopping:
                 store = "private redis-server" if self.redis else self.config.store.backend
-                print(
+                logs.announce(
                     f"consult-sfu serving on {self.config.public_url} with {self.workers} workers"
                     f" (loop: {type(loop).__module__}, store: {store})",
-                    flush=True,
+                    self.config.server.log_format,
                 )
             await asyncio.gather(*watchers)
         finally:
@@ -165,6 +171,19 @@ class Supervisor:
         self._done.set()
         for child in self.children:
             self._send(child, {"drain": grace_s})
+
+    def reload_tls(self) -> None:
+        """SIGHUP: every worker reloads the certificate, if the new files are usable."""
+        if self.config.server.tls_cert is None:
+            log.warning("SIGHUP: no TLS configured (server.tls_cert), nothing to reload")
+            return
+        try:
+            load_tls(self.config)
+        except ConfigError as exc:
+            log.error("TLS reload refused, the workers keep the previous certificate: %s", exc)
+            return
+        for child in self.children:
+            self._send(child, {"reload_tls": True})
 
     def _stop_listening(self) -> None:
         if self.listener is not None and self.listener.fileno() != -1:

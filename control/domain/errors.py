@@ -54,3 +54,21 @@ class Forbidden(ControlError):
 
     def __init__(self, message: str) -> None:
         super().__init__("forbidden", message)
+
+
+class BodyTooLarge(ControlError):
+    """A request body over the documented limit."""
+
+    status = 413
+
+    def __init__(self, message: str) -> None:
+        super().__init__("too_large", message)
+
+
+class UnsupportedMediaType(ControlError):
+    """A request body in a content type the endpoint does not take."""
+
+    status = 415
+
+    def __init__(self, message: str) -> None:
+        super().__init__("unsupported_media_type", message)

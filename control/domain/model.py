@@ -152,6 +152,9 @@ class OrgSettings:
     org: str
     webhook_urls: list[str] = field(default_factory=list)
     webhook_secret: str | None = None
+    #: the secret before the last rotation: deliveries carry its signature too until webhook_previous_until
+    webhook_previous_secret: str | None = None
+    webhook_previous_until: float = 0.0
     #: the organisation's chat retention (rooms may override it): delete or hand_over
     chat_retention: str = "delete"
 

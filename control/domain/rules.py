@@ -23,7 +23,8 @@ Rules (from the clinic platform's manual):
   are admitted one by one; a running walk-in room does not let the next visitor skip
   the queue.
 * A participant whose token was issued while the consultation was running (invited
-  during the call) enters directly.
+  during the call) enters directly; a guest of a force-started consultation still waits
+  for the client.
 * Ending records start, end and duration and empties the room.
 """
 
@@ -167,7 +168,7 @@ def _start(room: Room, now: float, *, forced: bool, events: list[Event]) -> None
     events.append(room_event(room, "consultation_started", now, forced=forced, started_at=now))
 
 
-def _enter(room: Room, presence: Presence, now: float, events: list[Event]) -> None:
+def _enter(room: Room, presence: Presence, now: float, events: list[Event], *, resumed: bool = False) -> None:
     presence.state = PresenceState.IN_CONSULTATION
     presence.status = None
     if presence.identity not in room.admitted and presence.role not in HOST_ROLES:
@@ -181,8 +182,15 @@ def _enter(room: Room, presence: Presence, now: float, events: list[Event]) -> N
             identity=presence.identity,
             name=presence.name,
             role=presence.role,
+            **_resumed(resumed),
         )
     )
+
+
+def _resumed(resumed: bool) -> dict[str, bool]:
+    """``resumed: true`` in a join event of a participant who came back within the reconnect
+    grace (the signalling session reuses its participant id); absent otherwise."""
+    return {"resumed": True} if resumed else {}
 
 
 def _admit_waiting_guests(room: Room, now: float, events: list[Event]) -> None:
@@ -216,6 +224,7 @@ def join(room: Room, joiner: Joiner, participant_id: str, now: float) -> tuple[J
     events: list[Event] = []
     # A reconnect replaces the stale entry of the same identity, keeping its place in the queue.
     previous = [p for p in room.present.values() if p.identity == joiner.identity]
+    resumed = any(p.participant_id == participant_id for p in previous)
     earlier_wait = min((p.waiting_since for p in previous if p.waiting_since), default=None)
     for p in previous:
         del room.present[p.participant_id]
@@ -223,16 +232,18 @@ def join(room: Room, joiner: Joiner, participant_id: str, now: float) -> tuple[J
     room.present[participant_id] = presence
     running = room.state is RoomState.STARTED
     host = joiner.role in HOST_ROLES
+    guest_before_client = joiner.role == "guest" and room.forced and not client_inside(room)
     direct = (
         host
         or room.kind is RoomKind.QUICK
-        or (joiner.invited_during_call and running and room.kind is not RoomKind.WALK_IN)
+        # a forced start lets no guest in before the client, not even one invited after it
+        or (joiner.invited_during_call and running and room.kind is not RoomKind.WALK_IN and not guest_before_client)
         or (joiner.role == "guest" and client_inside(room))
         or (joiner.role == "client" and joiner.identity in room.admitted)
         or (joiner.role == "client" and running and room.kind is RoomKind.APPOINTMENT)
     )
     if direct:
-        _enter(room, presence, now, events)
+        _enter(room, presence, now, events, resumed=resumed)
         if room.kind is RoomKind.QUICK:
             _start(room, now, forced=False, events=events)
         _admit_waiting_guests(room, now, events)
@@ -253,6 +264,7 @@ def join(room: Room, joiner: Joiner, participant_id: str, now: float) -> tuple[J
             name=joiner.name,
             role=joiner.role,
             status=presence.status.value,
+            **_resumed(resumed),
         )
     )
     events.append(room_event(room, QUEUE_CHANGED, now))

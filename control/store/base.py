@@ -53,8 +53,19 @@ from control.domain.rules import Event
 T = TypeVar("T")
 
 
+#: the index of API key ids (for listing)
+APIKEY_INDEX = "idx:apikeys"
+
+
 class StoreError(Exception):
     """The backend failed (e.g. Redis unreachable, too much contention)."""
+
+    #: how many were raised in this process (``consult_sfu_store_errors_total``)
+    raised = 0
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        StoreError.raised += 1
 
 
 class SetWhen(enum.Enum):
@@ -258,10 +269,23 @@ class Store(abc.ABC):
     async def put_api_key(self, record: ApiKeyRecord) -> None:
         if not await self._put_new(f"apikey:{record.key_id}", pack(to_dict(record))):
             raise StoreError(f"API key id {record.key_id} already exists")
+        await self._index_add(APIKEY_INDEX, record.key_id)
 
     async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
         raw = await self._get(f"apikey:{key_id}")
         return None if raw is None else apikey_from_dict(unpack(raw))
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every key's record (hashes only); keys created before the index existed are not listed."""
+        ids = sorted(await self._index_members(APIKEY_INDEX))
+        raws = await self._get_many([f"apikey:{key_id}" for key_id in ids]) if ids else []
+        return [apikey_from_dict(unpack(raw)) for raw in raws if raw is not None]
+
+    async def delete_api_key(self, key_id: str) -> bool:
+        """Revoke: the record is gone, so the next request with the key is refused. Whether it existed."""
+        existed = await self._delete(f"apikey:{key_id}")
+        await self._index_remove(APIKEY_INDEX, key_id)
+        return existed
 
     # ------------------------------------------------------------ consultation records (lists)
 

@@ -169,6 +169,16 @@ class MemoryStore(Store):
             return await super().get_api_key(key_id)
         return self._keys_file.get(key_id)
 
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        if self._keys_file is None:
+            return await super().list_api_keys()
+        return self._keys_file.list()
+
+    async def delete_api_key(self, key_id: str) -> bool:
+        if self._keys_file is None:
+            return await super().delete_api_key(key_id)
+        return self._keys_file.delete(key_id)
+
     # ------------------------------------------------------------ consultation records
 
     def _live_records(self, key: str) -> list[bytes] | None:

@@ -252,6 +252,16 @@ class RedisStore(Store):
             return await super().get_api_key(key_id)
         return self._keys_file.get(key_id)
 
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        if self._keys_file is None:
+            return await super().list_api_keys()
+        return self._keys_file.list()
+
+    async def delete_api_key(self, key_id: str) -> bool:
+        if self._keys_file is None:
+            return await super().delete_api_key(key_id)
+        return self._keys_file.delete(key_id)
+
     async def ping(self) -> bool:
         try:
             return bool(await self._redis.ping())

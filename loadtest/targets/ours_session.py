@@ -70,6 +70,8 @@ class OursParticipant(Participant):
                     for msg in self.replies.get(ref, []):
                         if isinstance(msg, m.Error):
                             raise TargetError(f"{self.ctx.identity}: server error {msg.code}: {msg.message}")
+                        if msg.type == "access_refused":  # a refused join: its one message (then close 4403)
+                            raise TargetError(f"{self.ctx.identity}: join refused: {getattr(msg, 'reason', '?')}")
                         if msg.type == type_name:
                             return msg
                     if self.failure is not None:

@@ -18,6 +18,7 @@ state is missing: it raises :class:`HookError`.
 from sfu.aiortc_hooks._private import HookError
 from sfu.aiortc_hooks.frames import EncodedFrame, FrameAssembler, VideoDecoder, VideoEncoder
 from sfu.aiortc_hooks.ice import (
+    configure_announced_addresses,
     configure_host_addresses,
     configure_port_range,
     configure_remote_networks,
@@ -33,6 +34,7 @@ from sfu.aiortc_hooks.receive import (
     hook_receiver,
 )
 from sfu.aiortc_hooks.send import (
+    RtcpObserver,
     RtcpSink,
     SenderHandle,
     SendParameters,
@@ -49,6 +51,7 @@ __all__ = [
     "HookError",
     "ReceiveStatistics",
     "ReceiverTap",
+    "RtcpObserver",
     "RtcpSink",
     "RtpSink",
     "SendParameters",
@@ -57,6 +60,7 @@ __all__ = [
     "SrtpContext",
     "VideoDecoder",
     "VideoEncoder",
+    "configure_announced_addresses",
     "configure_host_addresses",
     "configure_port_range",
     "configure_remote_networks",

@@ -65,10 +65,17 @@ class VideoEncoder:
 
     def __init__(self, codec: RTCRtpCodecParameters) -> None:
         self._encoder = get_encoder(codec)
+        name = type(self._encoder).__name__
         if not isinstance(type(self._encoder).__dict__.get("target_bitrate"), property):
-            raise HookError(f"{type(self._encoder).__name__}.target_bitrate is gone; check sfu/aiortc_hooks/frames.py")
+            raise HookError(f"{name}.target_bitrate is gone; check sfu/aiortc_hooks/frames.py")
+        # The property clamps to aiortc's floor (VP8: 250 kbit/s, H.264: 500 kbit/s), made for
+        # a camera's full picture; a small rendition for a narrow link (issue 15) needs less, so
+        # the value behind the property is written directly (the encoder reads it per frame).
+        self._bitrate_attr = f"_{name}__target_bitrate"
+        if self._bitrate_attr not in vars(self._encoder):
+            raise HookError(f"{name} keeps no {self._bitrate_attr}; check sfu/aiortc_hooks/frames.py")
 
     def encode(self, frame: av.VideoFrame, bitrate: int, force_keyframe: bool) -> tuple[list[bytes], int]:
-        """RTP payloads of one encoded picture and its RTP timestamp."""
-        self._encoder.target_bitrate = bitrate  # type: ignore[attr-defined]
+        """RTP payloads of one encoded picture and its RTP timestamp, at ``bitrate`` (unclamped)."""
+        setattr(self._encoder, self._bitrate_attr, bitrate)
         return self._encoder.encode(frame, force_keyframe)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aioice.ice
@@ -26,6 +26,7 @@ _ORIGINAL_ASYNCIO = vars(aioice.ice)["asyncio"]  # the module aioice.ice importe
 _ORIGINAL_ADD_REMOTE = aioice.ice.Connection._add_remote_candidate
 _ORIGINAL_REQUEST_RECEIVED = aioice.ice.Connection.request_received
 _ORIGINAL_DATAGRAM_RECEIVED = aioice.ice.StunProtocol.datagram_received
+_ORIGINAL_COMPONENT_CANDIDATES = aioice.ice.Connection.get_component_candidates
 
 
 def configure_host_addresses(addresses: Sequence[str]) -> None:
@@ -41,6 +42,32 @@ def configure_host_addresses(addresses: Sequence[str]) -> None:
         return out
 
     aioice.ice.get_host_addresses = get_host_addresses
+
+
+def configure_announced_addresses(announced_by_local: Mapping[str, str]) -> None:
+    """Host candidates bound on a local address carry the address announced for it (process-wide).
+
+    The socket stays bound where it is; only the candidate (what the SDP and the checks'
+    pairing show) names the announced address, which a 1:1 NAT maps back to the bound one.
+    The candidate object is the one aioice keeps as its protocol's ``local_candidate``, so
+    the pair it nominates names the announced address too. Same IP version only (checked by
+    ``IceConfig``): aioice pairs candidates by version.
+    """
+    mapping = dict(announced_by_local)
+    if not mapping:
+        aioice.ice.Connection.get_component_candidates = _ORIGINAL_COMPONENT_CANDIDATES  # type: ignore[method-assign]
+        return
+
+    async def get_component_candidates(self: Any, component: int, addresses: list[str], timeout: int = 5) -> Any:
+        candidates = await _ORIGINAL_COMPONENT_CANDIDATES(self, component, addresses, timeout)
+        for candidate in candidates:
+            announced = mapping.get(candidate.host) if candidate.type == "host" else None
+            if announced is not None:
+                candidate.host = announced
+                candidate.foundation = aioice.ice.candidate_foundation("host", candidate.transport, announced)
+        return candidates
+
+    aioice.ice.Connection.get_component_candidates = get_component_candidates  # type: ignore[method-assign]
 
 
 def configure_port_range(port_min: int, port_max: int) -> None:
@@ -121,6 +148,7 @@ def patched_aioice_attributes() -> list[str]:
         "Connection._add_remote_candidate": (aioice.ice.Connection._add_remote_candidate, _ORIGINAL_ADD_REMOTE),
         "Connection.request_received": (aioice.ice.Connection.request_received, _ORIGINAL_REQUEST_RECEIVED),
         "StunProtocol.datagram_received": (aioice.ice.StunProtocol.datagram_received, _ORIGINAL_DATAGRAM_RECEIVED),
+        "Connection.get_component_candidates": (aioice.ice.Connection.get_component_candidates, _ORIGINAL_COMPONENT_CANDIDATES),
     }
     return sorted(name for name, (now, original) in current.items() if now is not original)
 
@@ -135,6 +163,7 @@ def restore_aioice() -> None:
     configure_port_range(0, 0)
     configure_remote_networks(())
     configure_stun_fast_path(False)
+    configure_announced_addresses({})
     leftover = patched_aioice_attributes()
     if leftover:
         raise HookError(f"aioice attributes still patched after restore: {', '.join(leftover)}")

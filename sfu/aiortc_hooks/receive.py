@@ -83,6 +83,8 @@ class ReceiverTap:
     """What a hooked receiver gives back: ways to send feedback upstream, synchronously."""
 
     receiver: RTCRtpReceiver
+    #: the last REMB we sent the publisher (bits/s; None: none yet): its uplink as we see it
+    remb_bps: int | None = None
 
     def _rtcp_ssrc(self) -> int | None:
         ssrc: int | None = private(self.receiver, RECEIVER, "rtcp_ssrc")
@@ -134,8 +136,10 @@ def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: S
     # codec without a usable apt). Looked up again when renegotiation replaces the codec.
     kinds: dict[int, tuple[RTCRtpCodecParameters, int | None]] = {}
     original_rtcp = receiver._handle_rtcp_packet
+    tap = ReceiverTap(receiver)
 
     def send_remb(remb: tuple[int, list[int]]) -> None:
+        tap.remb_bps = remb[0]
         rtcp_ssrc = getattr(receiver, _RECEIVER_RTCP_SSRC)
         if rtcp_ssrc is not None:
             feedback = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
@@ -211,7 +215,7 @@ def hook_receiver(receiver: RTCRtpReceiver, on_rtp: RtpSink, on_sender_report: S
     receiver._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
     receiver._sfu_handle_rtp_now = handle_rtp_now  # type: ignore[attr-defined]
     install_fast_receive(receiver.transport)
-    return ReceiverTap(receiver)
+    return tap
 
 
 def install_fast_receive(dtls: RTCDtlsTransport) -> None:

@@ -4,8 +4,9 @@
 idle coroutine and write packets ourselves with :func:`send_now`. ``_run_rtcp`` would send
 sender reports with zero timestamps (nothing went through its counters), which would break
 lip sync, so it is replaced by one that sends only BYE; our consumer sends the SRs.
-``_handle_rtcp_packet`` is wrapped so NACK, PLI, FIR and REMB reach the consumer, with their
-arrival time.
+``_handle_rtcp_packet`` is wrapped so NACK, PLI, FIR, REMB and receiver reports reach the
+consumer, with their arrival time, and every packet reaches an optional observer: the
+subscriber's link estimate.
 """
 
 from __future__ import annotations
@@ -25,16 +26,21 @@ from aiortc.rtp import (
     AnyRtcpPacket,
     RtcpByePacket,
     RtcpPsfbPacket,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
     RtcpSdesPacket,
     RtcpSourceInfo,
+    RtcpSrPacket,
 )
 
 from sfu.aiortc_hooks._private import SENDER, private
 from sfu.aiortc_hooks.srtp import SrtpContext, srtp_context
 
-#: Feedback from a subscriber (NACK, PLI, FIR, REMB) and its arrival (``time.monotonic()``).
+#: Feedback from a subscriber (NACK, PLI, FIR, REMB, receiver reports) and its arrival (``time.monotonic()``).
 RtcpSink = Callable[[AnyRtcpPacket, float], Awaitable[None]]
+#: Sees every RTCP packet routed to a sender, receiver reports included, before it is handled
+#: (the subscriber's link estimate, issue 15); synchronous, must not raise.
+RtcpObserver = Callable[[AnyRtcpPacket, float], None]
 
 _DTLS_CONNECTED = _DtlsState.CONNECTED
 _SENDER_TRANSPORT = SENDER + "transport"
@@ -106,6 +112,7 @@ class SenderHandle:
         self.parameters: SendParameters | None = None
         self.ready = asyncio.Event()
         self._on_rtcp = on_rtcp
+        self._observer: RtcpObserver | None = None
 
     async def send_rtp(self, data: bytes) -> None:
         """Send one serialised RTP (or RTCP) packet; silently dropped when not connected."""
@@ -121,6 +128,9 @@ class SenderHandle:
 
     def set_rtcp_sink(self, on_rtcp: RtcpSink) -> None:
         self._on_rtcp = on_rtcp
+
+    def set_rtcp_observer(self, observer: RtcpObserver | None) -> None:
+        self._observer = observer
 
 
 def take_over_sender(sender: RTCRtpSender, on_rtcp: RtcpSink) -> SenderHandle:
@@ -171,10 +181,16 @@ def take_over_sender(sender: RTCRtpSender, on_rtcp: RtcpSink) -> SenderHandle:
             rtcp_exited.set()
 
     async def handle_rtcp(packet: AnyRtcpPacket) -> None:
+        observer = handle._observer
+        if observer is not None:
+            observer(packet, time.monotonic())
         if isinstance(packet, RtcpPsfbPacket | RtcpRtpfbPacket):
             await handle._on_rtcp(packet, time.monotonic())
         else:
-            await original_rtcp(packet)  # receiver reports: aiortc keeps RTT/loss stats
+            await original_rtcp(packet)  # receiver reports: aiortc keeps its loss stats
+            if isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+                # and the consumer its round trip (aiortc's own needs SRs it never sends here)
+                await handle._on_rtcp(packet, time.monotonic())
 
     sender.send = send  # type: ignore[method-assign]
     sender._run_rtp = run_rtp  # type: ignore[method-assign]

@@ -1,5 +1,9 @@
 """At most one keyframe request (PLI) per producer per interval, and none ever lost.
 
+The interval is 0.5 s by default (``SfuConfig.keyframe_request_interval_s``): at most two
+requests a second reach a publisher, evenly spaced, so the longest wait for a turn is half
+a second (a late joiner usually needs no turn at all: see :mod:`.gop_cache`).
+
 Every new subscriber and every packet-loss burst asks for a keyframe; forwarding each request
 upstream would make the publisher send keyframes back to back (a bandwidth spike and a quality
 drop for everyone). Requests inside the interval are remembered and sent once the interval has
@@ -32,7 +36,7 @@ class KeyframeRequestThrottle:
 
     def request(self, now: float) -> bool:
         """A keyframe is wanted. True: send a PLI upstream now. False: remembered for later."""
-        if self._last_sent is None or now - self._last_sent >= self._min_interval:
+        if self._last_sent is None or now >= self._last_sent + self._min_interval:
             self._send(now)
             return True
         self._pending = True
@@ -41,9 +45,8 @@ class KeyframeRequestThrottle:
 
     def due(self, now: float) -> bool:
         """True (once) when a remembered request may be sent now; the caller sends the PLI."""
-        if self._pending and (
-            self._last_sent is None or now - self._last_sent >= self._min_interval
-        ):
+        # the same sum as next_due_time(): a timer set for that moment finds it due
+        if self._pending and (self._last_sent is None or now >= self._last_sent + self._min_interval):
             self._send(now)
             return True
         return False

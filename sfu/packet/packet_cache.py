@@ -6,7 +6,9 @@ reused by a newer packet never returns the wrong data. No allocation per store b
 caller already made (the packet bytes).
 
 Resends are rate limited per sequence number (a NACK storm must not multiply the leg's
-bandwidth) and refused for packets older than ``max_age``: by then the receiver's jitter
+bandwidth): at most one per ``min_interval`` after the last resend, and none before
+``original_hold`` after the original send, both passed per lookup by the caller (see
+:mod:`.leg_repair`: they come from the leg's round trip), and refused for packets older than ``max_age``: by then the receiver's jitter
 buffer has given up on them, and a stale slot could belong to a previous wrap of the space.
 """
 
@@ -23,12 +25,14 @@ class PacketCache:
     __slots__ = (
         "_capacity",
         "_data",
+        "_last_nack",
         "_last_resend",
         "_max_age",
         "_min_resend_interval",
         "_seqs",
         "_stored_at",
         "expired",
+        "last_repeat_gap",
         "misses",
         "resent",
         "suppressed",
@@ -54,6 +58,9 @@ class PacketCache:
         self._data: list[bytes | None] = [None] * capacity
         self._stored_at = [0.0] * capacity
         self._last_resend: list[float | None] = [None] * capacity
+        self._last_nack: list[float | None] = [None] * capacity
+        #: after a lookup: time since the previous NACK of the same packet (None: first)
+        self.last_repeat_gap: float | None = None
         self.resent = 0
         self.suppressed = 0
         self.expired = 0
@@ -70,18 +77,33 @@ class PacketCache:
         self._data[slot] = data
         self._stored_at[slot] = now
         self._last_resend[slot] = None
+        self._last_nack[slot] = None
 
-    def get_for_nack(self, seq: int, now: float) -> bytes | None:
-        """The packet to resend for a NACK of ``seq``, or None (unknown, too old, too soon)."""
+    def get_for_nack(
+        self, seq: int, now: float, min_interval: float | None = None, original_hold: float = 0.0
+    ) -> bytes | None:
+        """The packet to resend for a NACK of ``seq``, or None (unknown, too old, too soon).
+
+        Too soon: resent less than ``min_interval`` ago (default ``min_resend_interval``), or
+        never resent and sent less than ``original_hold`` ago."""
         slot = seq % self._capacity
+        self.last_repeat_gap = None
         if self._seqs[slot] != seq:
             self.misses += 1
             return None
+        previous_nack = self._last_nack[slot]
+        self._last_nack[slot] = now
+        if previous_nack is not None:
+            self.last_repeat_gap = now - previous_nack
         if now - self._stored_at[slot] > self._max_age:
             self.expired += 1
             return None
         last = self._last_resend[slot]
-        if last is not None and now - last < self._min_resend_interval:
+        if last is None:
+            if now - self._stored_at[slot] < original_hold:
+                self.suppressed += 1
+                return None
+        elif now - last < (self._min_resend_interval if min_interval is None else min_interval):
             self.suppressed += 1
             return None
         self._last_resend[slot] = now
@@ -94,6 +116,7 @@ class PacketCache:
             self._seqs[i] = -1
             self._data[i] = None
             self._last_resend[i] = None
+            self._last_nack[i] = None
 
     def stats(self) -> dict[str, int]:
         return {

@@ -87,19 +87,25 @@ def target_size(source_w: int, source_h: int, max_w: int | None, max_h: int | No
 
 
 class _LegDemand:
-    """One leg's inputs (cap, limit, paused) and the target they resolve to."""
+    """One leg's inputs (cap, limit, paused by the subscriber or by its link) and the target
+    they resolve to."""
 
-    __slots__ = ("cap", "limit", "paused", "target")
+    __slots__ = ("cap", "limit", "limit_paused", "paused", "target")
 
     def __init__(self) -> None:
         self.cap: Cap = NO_CAP
         self.limit: Cap = NO_CAP
         self.paused = False
+        self.limit_paused = False
         self.target: Size | None = None
 
     @property
     def effective(self) -> Target:
-        return PAUSED if self.paused else self.target
+        return PAUSED if self.off else self.target
+
+    @property
+    def off(self) -> bool:
+        return self.paused or self.limit_paused
 
 
 def _tighter(a: int | None, b: int | None) -> int | None:
@@ -155,17 +161,22 @@ class RenditionDemand:
         self._changed(old, demand.effective, now)
         return demand.effective
 
-    def set_limit(self, leg: Hashable, max_w: int | None, max_h: int | None, now: float | None = None) -> Target:
+    def set_limit(
+        self, leg: Hashable, max_w: int | None, max_h: int | None, now: float | None = None, *, paused: bool = False
+    ) -> Target:
         """A limit on this leg from its link (issue 15: the bandwidth estimate); returns its target.
 
         Combined with the explicit cap, the smaller wins on each dimension; (None, None)
-        lifts the limit.
+        lifts the limit. ``paused``: the link cannot carry even the smallest picture.
         """
         _check_dimension("max_w", max_w, optional=True)
         _check_dimension("max_h", max_h, optional=True)
+        if not isinstance(paused, bool):
+            raise RenditionError(f"paused must be a bool, got {paused!r}")
         demand = self._get(leg)
         old = demand.effective
         demand.limit = (max_w, max_h)
+        demand.limit_paused = paused
         demand.target = self._target_for(demand)
         self._changed(old, demand.effective, now)
         return demand.effective
@@ -182,6 +193,11 @@ class RenditionDemand:
 
     def legs(self) -> list[Hashable]:
         return list(self._legs)
+
+    def explicit(self, leg: Hashable) -> tuple[Cap, bool]:
+        """The subscriber's own cap and pause for this leg (what a link limit works under)."""
+        demand = self._get(leg)
+        return demand.cap, demand.paused
 
     # -- facts about the producer ---------------------------------------------------------------
 
@@ -205,14 +221,14 @@ class RenditionDemand:
 
     def needed_sizes(self) -> set[Size]:
         """Rendition sizes at least one unpaused leg needs."""
-        return {d.target for d in self._legs.values() if not d.paused and d.target is not None}
+        return {d.target for d in self._legs.values() if not d.off and d.target is not None}
 
     def needs_source_size(self) -> bool:
         """The source size is unknown and something depends on it (a capped leg, a transform)."""
         if self._source_size is not None:
             return False
         return self._transform or any(
-            not d.paused and (d.cap != NO_CAP or d.limit != NO_CAP) for d in self._legs.values()
+            not d.off and (d.cap != NO_CAP or d.limit != NO_CAP) for d in self._legs.values()
         )
 
     def needs_decode(self) -> bool:
@@ -222,7 +238,7 @@ class RenditionDemand:
 
     def needs_passthrough(self) -> bool:
         """True when some unpaused leg takes the publisher's stream as is."""
-        return any(not d.paused and d.target is None for d in self._legs.values())
+        return any(not d.off and d.target is None for d in self._legs.values())
 
     # -- encoder lifetime -----------------------------------------------------------------
 
@@ -289,7 +305,7 @@ class RenditionDemand:
                 old = demand.effective
                 demand.target = new_target
                 self._changed(old, demand.effective, now)
-                if not demand.paused:
+                if not demand.off:
                     changed[leg] = new_target
         return changed
 

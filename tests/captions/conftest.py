@@ -12,7 +12,7 @@ import pytest
 
 from captions.config import CaptionsConfig
 from captions.netguard import allow_network, forbid_network
-from captions.room_state import CaptionEvent
+from captions.room_state import CaptionEvent, CaptionsOutput, CaptionWithdrawn
 from captions.service import CaptionService
 from captions.translate import install_model
 from tests.captions.build_argos_model import build_package
@@ -55,10 +55,16 @@ def captions_config(tmp_path: Path, translation_folder: Path) -> CaptionsConfig:
 class EventLog:
     def __init__(self) -> None:
         self.events: list[CaptionEvent] = []
+        self.withdrawals: list[CaptionWithdrawn] = []
+        self.outputs: list[CaptionsOutput] = []  # both, in arrival order
         self._changed = asyncio.Event()
 
-    def __call__(self, event: CaptionEvent) -> None:
-        self.events.append(event)
+    def __call__(self, event: CaptionsOutput) -> None:
+        self.outputs.append(event)
+        if isinstance(event, CaptionEvent):
+            self.events.append(event)
+        else:
+            self.withdrawals.append(event)
         self._changed.set()
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 import signalling.messages  # noqa: F401  (core messages registered)
 from signalling.codec import ProtocolError, decode, decode_server_message, encode
-from signalling.messages_captions import Caption, Captions, CaptionsState
+from signalling.messages_captions import Caption, Captions, CaptionsState, CaptionWithdrawn
 
 
 def frame(**fields: object) -> str:
@@ -39,8 +39,13 @@ def test_bad_captions_messages_name_the_field(fields: dict[str, object], rule: s
 
 def test_server_messages_round_trip_and_are_server_only() -> None:
     caption = Caption(speaker_id="alice", text="bonjour", language="fr", final=True,
-                      utterance_id="s1-0", translated_from="en")
+                      utterance_id="s1-0", started_at=1790000000.125, ended_at=1790000002.5,
+                      translated_from="en")
     assert decode_server_message(encode(caption)) == caption
+    assert json.loads(encode(caption))["started_at"] == 1790000000.125
+    withdrawn = CaptionWithdrawn(utterance_id="s2-0")
+    assert json.loads(encode(withdrawn)) == {"v": 1, "type": "caption_withdrawn", "utterance_id": "s2-0"}
+    assert decode_server_message(encode(withdrawn)) == withdrawn
     state = CaptionsState(participant_id="p", enabled=True, speak_lang="en", read_lang="fr",
                           available_languages={"speak": ["en", "ko"], "read": ["en", "fr", "ko"]})
     assert decode_server_message(encode(state)) == state

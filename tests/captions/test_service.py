@@ -20,7 +20,7 @@ import pytest
 
 from captions.config import CaptionsConfig
 from captions.errors import InvalidLanguage, LanguageUnavailable
-from captions.room_state import CaptionEvent
+from captions.room_state import CaptionEvent, CaptionsOutput
 from captions.service import CaptionService
 from tests.captions.build_argos_model import PHRASES
 from tests.captions.conftest import EventLog
@@ -142,6 +142,49 @@ async def test_echo_from_a_second_microphone_gives_one_caption(
     assert sum(service.counters[c] for c in echoes) == 1, service.dump()
 
 
+async def test_echo_partials_never_reach_the_listener_and_speech_is_counted_live(
+    start_service: Callable[..., Any], captions_config: CaptionsConfig
+) -> None:
+    """Issue 13: over 6 utterances the echo microphone's partials reached the listener (13-19
+    events on 4-6 lines) and stayed. Now: none of the echo's partials is shown, and no line
+    is left as a partial at the end (each ends as a final or is withdrawn). Also issue 13:
+    recognised speech is counted while the streams run (it was 0 until they closed, and
+    then counted the silence too)."""
+    service, log = await start_service(captions_config)
+    alice = service.attach_speaker("room", "alice", "mic-a", "en")
+    bob = service.attach_speaker("room", "bob", "mic-b", "en")
+    service.set_listener("room", "carol", "en")
+    sentences = [*ENGLISH, "the pain started three days ago", "can you show me where it hurts",
+                 "we will do a blood test tomorrow morning"]
+    spoken_s = 0.0
+    for index, text in enumerate(sentences):
+        clip = await speech_clip(text)
+        spoken_s += (clip.speech_end_packet + 1) * 0.02 - 0.4  # the clip's lead is silence
+        echo = Playback(bob, await speech_clip(text, gain_db=-8), start_delay_s=0.2 / SPEED,
+                        first_timestamp=777 + index * 10**6, sequence=9 + index * 1000)
+        await play([Playback(alice, clip, first_timestamp=index * 10**6, sequence=100 + index * 1000), echo],
+                   speed=SPEED)
+    await settle(log, len(sentences))
+    await asyncio.sleep(2.0)
+    carol = log.for_listener("carol")
+    echo_partials = [e.text for e in carol if e.speaker_id == "bob" and not e.final]
+    assert echo_partials == [], echo_partials
+    assert service.dump()["rooms"]["room"]["echo_partials_held"] > 0
+    last: dict[str, str] = {}  # utterance id -> "partial" / "final" / "withdrawn", in order
+    for item in log.outputs:
+        if "carol" not in item.listener_ids:
+            continue
+        if isinstance(item, CaptionEvent):
+            last[item.utterance_id] = "final" if item.final else "partial"
+        else:
+            last[item.utterance_id] = "withdrawn"
+    assert "partial" not in last.values(), last
+    # Speech only (both microphones, VAD pre-roll and hangover included), while still open:
+    # the silence around it (0.4 s lead + 1.2 s tail per clip and microphone) is not counted.
+    counted = service.speech_seconds
+    assert 2 * spoken_s * 0.7 <= counted <= 2 * (spoken_s + len(sentences) * 0.6), (counted, spoken_s)
+
+
 async def test_captions_off_means_no_events_and_no_work(
     start_service: Callable[..., Any], captions_config: CaptionsConfig
 ) -> None:
@@ -236,7 +279,7 @@ async def test_events_iterator_without_callback_ends_at_close(
 
         async def first_final() -> CaptionEvent:
             async for event in service.events():
-                if event.final:
+                if isinstance(event, CaptionEvent) and event.final:
                     return event
             raise AssertionError("events() ended before a final")
 
@@ -251,7 +294,7 @@ async def test_events_iterator_without_callback_ends_at_close(
         await service.close()
 
 
-async def _drain_after_close(service: CaptionService) -> AsyncIterator[CaptionEvent]:
+async def _drain_after_close(service: CaptionService) -> AsyncIterator[CaptionsOutput]:
     await service.close()
     async with asyncio.timeout(5):  # the iteration must end, not hang
         async for event in service.events():

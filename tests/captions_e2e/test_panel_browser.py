@@ -2,18 +2,21 @@
 
 A practitioner's page turns captions on with the CC button; an aiortc peer (the patient,
 camera + microphone) speaks espeak-ng English into the room; the final caption appears as a
-subtitle under the patient's tile and in the transcript. A room whose policy forbids
-captions hides the button.
+subtitle under the patient's tile and in the transcript (with its start time); a
+``caption_withdrawn`` from the server removes a line. A room whose policy forbids captions
+hides the button.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from captions.room_state import CaptionEvent, CaptionWithdrawn
 from control.tokens import join_url
 from tests.browser.engine import Engine
 from tests.browser.pages import open_and_join
@@ -80,7 +83,31 @@ async def test_cc_button_turns_captions_on_and_subtitles_appear_under_the_speake
             assert word_error_rate(SENTENCE, text) <= 0.5, text
             transcript = await page.text("#captions-transcript")
             assert "Pat:" in transcript and any(word in transcript for word in ("tablet", "meals", "day")), transcript
+            started = await page.evaluate("() => Date.parse(document.querySelector('#captions-transcript li time').dateTime) / 1000")
+            assert time.time() - 120 <= started <= time.time(), started  # the utterance's started_at
             await page.screenshot(tmp_path / "captions-subtitles.png")
+
+            # caption_withdrawn (issue 13) from the server: the line goes from under the tile
+            service = feature(server)
+            (reader,) = service.service.dump()["rooms"]["ccpage"]["listeners"]
+            now = time.monotonic()
+            service.deliver(CaptionEvent("ccpage", pid(pat), "an echo partial", "en", False, None, (reader,),
+                                         "withdraw-me", now - 1.0, now))
+
+            async def lines() -> list[str]:
+                return [s["utterance"] for s in await page.evaluate(SUBTITLES_JS, pid(pat)) or []]
+
+            for _ in range(50):
+                if "withdraw-me" in await lines():
+                    break
+                await asyncio.sleep(0.1)
+            assert "withdraw-me" in await lines()
+            service.deliver(CaptionWithdrawn("ccpage", "withdraw-me", (reader,)))
+            for _ in range(50):
+                if "withdraw-me" not in await lines():
+                    break
+                await asyncio.sleep(0.1)
+            assert "withdraw-me" not in await lines()
         finally:
             await page.close()
             await pat.close()

@@ -31,7 +31,7 @@ def test_file_values_and_defaults(tmp_path: Path) -> None:
     got = load(str(path), env={"CONSULT_SFU_DATA_DIR": str(tmp_path), "CONSULT_SFU_CAPTIONS_VAD_MARGIN_DB": "10"}).captions
     assert got.captions.vad.threshold_dbfs == -50 and got.captions.translation_folder == Path("/srv/tr")
     assert got.captions.vad.margin_db == 10  # a variable adds to the file's [captions.vad]
-    assert got.captions.models_folder == tmp_path / "models" / "vosk" and got.start_workers == "startup"
+    assert got.captions.models_folder == tmp_path / "models" / "vosk" and got.start_workers == "first_use"
 
 
 @pytest.mark.parametrize(

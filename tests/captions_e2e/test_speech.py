@@ -10,12 +10,13 @@ loosely (the synthetic Korean voice is weak).
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.captions.build_argos_model import PHRASES
-from tests.captions.speech import word_error_rate
+from tests.captions.speech import RATE, synthesize, word_error_rate
 from tests.captions_e2e.conftest import (
     Microphone,
     captions_of,
@@ -50,10 +51,20 @@ async def test_listeners_in_two_languages_then_off_then_leaving(tmp_path: Path, 
             # published after captions went on: the TrackPublished path taps it
             mic = Microphone()
             await pat.publish([(mic, "microphone")])
+            began = time.time()
             mic.say(await speech(*SENTENCES), delay_s=1.0)
             await eventually(lambda: len(captions_of(dr)) >= len(SENTENCES) and not mic.speaking, 60, "English finals")
             await asyncio.sleep(1.5)
             finals = captions_of(dr)
+            # every caption says when its utterance started and ended (epoch s, server clock)
+            for caption in captions_of(dr, final=None):
+                assert began <= caption["started_at"] <= caption["ended_at"] <= time.time(), caption
+            assert all(0.5 <= c["ended_at"] - c["started_at"] <= 6.0 for c in finals), finals
+            # the microphone is still live (sending silence): the speech is already counted,
+            # and only the speech (with the VAD's pre-roll and hangover), not the silence
+            spoken = sum([len(await asyncio.to_thread(synthesize, s)) / RATE for s in SENTENCES])
+            counted = (await server.metrics())["consult_sfu_captions_audio_seconds_total"]
+            assert 0.6 * spoken <= counted <= spoken + 0.6 * len(SENTENCES), (counted, spoken)
             assert {c["speaker_id"] for c in finals} == {pid(pat)}
             assert all(c["language"] == "en" and c.get("translated_from") is None for c in finals)
             heard = " ".join(c["text"] for c in finals)
@@ -142,6 +153,16 @@ async def test_the_same_utterance_in_two_microphones_is_one_caption(tmp_path: Pa
             lines = {c["utterance_id"]: c for c in finals}  # a re-attribution replaces the line
             assert len(lines) == 1, finals
             assert next(iter(lines.values()))["speaker_id"] == pid(dr)
+            # the echo's partials are held back (issue 13), and no line stays a partial:
+            # each one ends as a final or is withdrawn
+            assert not [c for c in captions_of(reader, final=False) if c["speaker_id"] == pid(pat)]
+            last: dict[str, str] = {}
+            for m in reader.messages:
+                if m["type"] == "caption":
+                    last[m["utterance_id"]] = "final" if m["final"] else "partial"
+                elif m["type"] == "caption_withdrawn":
+                    last[m["utterance_id"]] = "withdrawn"
+            assert "partial" not in last.values(), last
         finally:
             for peer in (dr, pat, reader):
                 await peer.close()

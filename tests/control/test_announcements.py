@@ -34,8 +34,11 @@ async def test_department_announcements_and_scope(api: Api) -> None:
     made = await api.ok("POST", base, {"text": "Dept closes at 17:00", "expires_at": api.clock.now + 60}, key="dept", status=201)
     assert made["scope"] == "department"
     assert (await api.ok("GET", base))["announcements"][0]["id"] == made["id"]
-    assert (await api.call("GET", base, key="other_dept"))[0] == 404
-    assert (await api.call("POST", base, {"text": "x"}, key="other_dept"))[0] == 404
+    # a department key naming another department: 403, as docs/api.md says (issue 13: it was 404)
+    for method, body in (("GET", None), ("POST", {"text": "x"}), ("DELETE", None)):
+        status, err = await api.call(method, base, body, key="other_dept")
+        assert (status, err["error"]["code"]) == (403, "forbidden"), (method, err)
+    assert (await api.call("DELETE", f"{base}/{made['id']}", key="other_dept"))[0] == 403
     # another organisation's department of the same name is separate
     assert (await api.ok("GET", base, key="other_org"))["announcements"] == []
     api.clock.advance(61)

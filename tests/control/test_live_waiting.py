@@ -7,6 +7,7 @@ once; a guest waits until the client is in; ending disconnects everyone. Both st
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -139,3 +140,43 @@ async def test_refusals_reach_the_browser_with_their_reason(tmp_path: Path, stor
             await early.send({"type": "join", "token": early.token})
             refused = await early.next_message("access_refused")
             assert refused["reason"] == "too_early" and refused["opens_at"] == room["access_window"]["opens_at"]
+
+
+@pytest.mark.long
+async def test_second_tab_of_a_waiting_client_replaces_the_first_and_keeps_its_place(
+    tmp_path: Path, store_kind: str, request: pytest.FixtureRequest
+) -> None:
+    """Issue 13: the newer connection wins, the older gets ``bye`` ``replaced``; a refusal is
+    one ``access_refused`` and close code 4403."""
+    async with live(tmp_path, store_kind, request) as (server, http):
+        now = time.time()
+        room = await call(http, "POST", "/v1/rooms", {"kind": "appointment", "practitioner": {"identity": "dr"}, "client": {"identity": "ann"}, "starts_at": now + 600, "ends_at": now + 2400}, status=201)
+        ann_token = await token(http, room["id"], "ann", "client")
+        first = TestPeer(server.ws_url, ann_token, "ann-tab-1")
+        other = TestPeer(server.ws_url, await token(http, room["id"], "bob", "client"), "bob")
+        second = TestPeer(server.ws_url, ann_token, "ann-tab-2")
+        async with peers(first, other, second):
+            await join_waiting(first)
+            since = (await call(http, "GET", f"/v1/rooms/{room['id']}/waiting"))["waiting"][0]["waiting_since"]
+            await join_waiting(other)
+            await join_waiting(second)
+            bye = await first.next_message("bye")
+            assert bye["reason"] == "replaced"
+            queue = (await call(http, "GET", f"/v1/rooms/{room['id']}/waiting"))["waiting"]
+            assert [e["identity"] for e in queue] == ["ann", "bob"], queue  # ann kept her place
+            assert queue[0]["waiting_since"] == since
+
+        late_room = await call(http, "POST", "/v1/rooms", {"kind": "appointment", "practitioner": {"identity": "dr"}, "client": {"identity": "cy"}, "starts_at": now + 7200, "ends_at": now + 9000}, status=201)
+        early = TestPeer(server.ws_url, await token(http, late_room["id"], "cy", "client"), "cy")
+        async with peers(early):
+            await early.connect(join=False)
+            await early.send({"type": "join", "id": "j", "token": early.token})
+            refused = await early.next_message("access_refused")
+            assert refused["reason"] == "too_early" and refused["id"] == "j"
+            assert early._ws is not None
+            for _ in range(100):
+                if early._ws.closed:
+                    break
+                await asyncio.sleep(0.05)
+            assert early._ws.close_code == 4403
+            assert [m["type"] for m in early.messages] == ["access_refused"]

@@ -113,7 +113,8 @@ async def test_bad_room_input_names_the_field(api: Api, body: dict, field: str) 
 
 
 async def test_bad_json_and_bad_query(api: Api) -> None:
-    async with api.client.post("/v1/rooms", data=b"{nope", headers=api.headers(api.org_key)) as resp:
+    json_headers = {**api.headers(api.org_key), "Content-Type": "application/json"}
+    async with api.client.post("/v1/rooms", data=b"{nope", headers=json_headers) as resp:
         assert resp.status == 400
         assert (await resp.json())["error"]["code"] == "bad_json"
     status, err = await api.call("GET", "/v1/rooms?state=running")

@@ -43,6 +43,21 @@ def test_reconnect_keeps_the_place_in_the_queue() -> None:
     assert r.present["p3"].waiting_since == T - 100
 
 
+def test_a_join_that_takes_back_its_session_is_marked_resumed() -> None:
+    # The signalling session reuses the participant id of the session it takes back.
+    r = room(RoomKind.QUICK)
+    _, first = rules.join(r, Joiner("c", "C", "client"), "p1", T)
+    _, again = rules.join(r, Joiner("c", "C", "client"), "p1", T + 5)
+    _, new_connection = rules.join(r, Joiner("c", "C", "client"), "p2", T + 9)
+    joined = [next(e for e in events if e.name == "participant_joined").data for events in (first, again, new_connection)]
+    assert ["resumed" in d for d in joined] == [False, True, False] and joined[1]["resumed"] is True
+    w = room()
+    rules.join(w, Joiner("v", "V", "client"), "p1", T - 60)
+    _, waiting_again = rules.join(w, Joiner("v", "V", "client"), "p1", T - 30)
+    assert next(e for e in waiting_again if e.name == "participant_waiting").data["resumed"] is True
+    assert w.present["p1"].waiting_since == T - 60
+
+
 def test_events_of_an_admission() -> None:
     r = room()
     rules.join(r, Joiner("c", "C", "client"), "p1", T)
@@ -65,3 +80,17 @@ def test_end_reports_duration_and_empties_the_room() -> None:
     never_started = room()
     (ended,) = rules.end(never_started, T)
     assert ended.data["duration_s"] == 0 and ended.data["started_at"] is None
+
+
+def test_guest_invited_after_a_forced_start_still_waits_for_the_client() -> None:
+    """docs/api.md: a forced start does not let guests in before the client (issue 13)."""
+    r = room(RoomKind.APPOINTMENT)
+    rules.join(r, Joiner("dr", "Dr", "practitioner"), "p0", T)
+    rules.force_start(r, T + 10)
+    result, _ = rules.join(r, Joiner("g", "G", "guest", invited_during_call=True), "p1", T + 20)
+    assert result.outcome == "wait" and result.status is WaitingStatus.WAITING_FOR_CLIENT
+    result, _ = rules.join(r, Joiner("c", "C", "client", invited_during_call=True), "p2", T + 30)
+    assert result.outcome == "admit"  # the client enters the running consultation...
+    assert r.present["p1"].state.value != "waiting"  # ...and the waiting guest with it
+    result, _ = rules.join(r, Joiner("g2", "G2", "guest", invited_during_call=True), "p3", T + 40)
+    assert result.outcome == "admit"  # with the client inside, an invited guest enters directly

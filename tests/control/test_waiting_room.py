@@ -222,7 +222,9 @@ async def test_department_waiting_room(api: Api) -> None:
     await join(api, other["id"], "c3")
     entries = (await api.ok("GET", "/v1/departments/cardio/waiting", key="dept"))["waiting"]
     assert [(e["participant_id"], e["room"]) for e in entries] == [(p1, room1["id"]), (p2, room2["id"])]
-    assert (await api.call("GET", "/v1/departments/cardio/waiting", key="other_dept"))[0] == 404
+    assert (await api.call("GET", "/v1/departments/cardio/waiting", key="other_dept"))[0] == 403  # names another department
+    assert (await api.call("GET", "/v1/rooms?department=cardio", key="other_dept"))[0] == 403
+    assert (await api.call("GET", "/v1/walk-in/available?department=cardio", key="other_dept"))[0] == 403
     assert (await api.call("GET", f"/v1/rooms/{room1['id']}/waiting", key="other_dept"))[0] == 404
     assert (await api.call("POST", f"/v1/rooms/{room1['id']}/waiting/{p1}/admit", key="other_dept"))[0] == 404
     # every practitioner of the department can admit from the department room

@@ -49,5 +49,5 @@ async def test_what_the_consultation_memory_forgets_is_what_recordings_off_says(
     from control.app import MEMORY
 
     holders = server.app[MEMORY].holders()
-    assert holders == ["captions", "chat", "effects", "files", "waiting_room"]
+    assert holders == ["captions", "chat", "effects", "files", "reconnect_choices", "waiting_room"]
     assert all(f"``{name}``" in (recordings_off.__doc__ or "") for name in holders)

@@ -79,6 +79,11 @@ async def test_invalid_sdp_and_candidate_are_refused(server: RunningServer) -> N
         reply = await peer.request(
             {"type": "candidate", "pc": "publish", "candidate": {"candidate": "candidate:garbage"}}, expect=("error",)
         )
+        assert reply["code"] == "invalid_candidate"
+        good = "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host"
+        reply = await peer.request(
+            {"type": "candidate", "pc": "publish", "candidate": {"candidate": good, "sdpMid": "0"}}, expect=("error",)
+        )
         assert reply["code"] == "wrong_state"
         reply = await peer.request({"type": "answer", "pc": "subscribe", "sdp": "v=0\r\n"}, expect=("error",))
         assert reply["code"] in ("wrong_state", "invalid_sdp")
@@ -109,17 +114,20 @@ async def test_messages_in_the_wrong_state(server: RunningServer) -> None:
 @pytest.mark.parametrize(
     ("make_token", "code"),
     [
-        (lambda: jwt.encode({"room": "r", "sub": "x", "role": "client", "exp": int(time.time()) - 5, "aud": "consult-sfu"}, SECRET, "HS256"), "token_expired"),
-        (lambda: jwt.encode({"room": "r", "sub": "x", "role": "client", "exp": int(time.time()) + 60, "aud": "consult-sfu"}, "another-secret-that-is-long-enough!!", "HS256"), "invalid_token"),
+        (lambda: jwt.encode({"room": "r", "sub": "x", "name": "X", "iat": int(time.time()) - 60, "role": "client", "exp": int(time.time()) - 5, "aud": "consult-sfu"}, SECRET, "HS256"), "token_expired"),
+        (lambda: jwt.encode({"room": "r", "sub": "x", "name": "X", "iat": int(time.time()) - 60, "role": "client", "exp": int(time.time()) + 60, "aud": "consult-sfu"}, "another-secret-that-is-long-enough!!", "HS256"), "invalid_token"),
         (lambda: "not.a.token", "invalid_token"),
-        (lambda: jwt.encode({"room": "r", "sub": "x", "role": "admin", "exp": int(time.time()) + 60, "aud": "consult-sfu"}, SECRET, "HS256"), "invalid_token"),
+        (lambda: jwt.encode({"room": "r", "sub": "x", "name": "X", "iat": int(time.time()) - 60, "role": "admin", "exp": int(time.time()) + 60, "aud": "consult-sfu"}, SECRET, "HS256"), "invalid_token"),
     ],
 )
 async def test_bad_tokens_are_refused_and_allocate_nothing(server: RunningServer, make_token, code: str) -> None:  # type: ignore[no-untyped-def]
     peer = TestPeer(server.ws_url, make_token(), "mallory")
     try:
         reply = await peer.connect()
-        assert reply["type"] == "error" and reply["code"] == code
-        assert server.media.gauges() == {"rooms": 0, "participants": 0, "producers": 0, "consumers": 0, "renditions": 0, "decoders": 0}
+        assert reply["type"] == "access_refused" and reply["reason"] == code
+        gauges = server.media.gauges()
+        assert {k: gauges[k] for k in ("rooms", "participants", "producers", "consumers", "renditions", "decoders")} == dict.fromkeys(
+            ("rooms", "participants", "producers", "consumers", "renditions", "decoders"), 0
+        )
     finally:
         await peer.close()

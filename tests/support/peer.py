@@ -10,13 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import av
-from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 
@@ -34,11 +42,23 @@ class Received:
     first_frame_at: float | None = None
 
 
+def _same(sdp: str) -> str:
+    return sdp
+
+
 class TestPeer:
     __test__ = False  # not a pytest class
 
-    def __init__(self, ws_url: str, token: str, name: str = "peer") -> None:
+    def __init__(
+        self, ws_url: str, token: str, name: str = "peer", *, ssl_context: ssl.SSLContext | None = None,
+        use_ice_servers: bool = False, relay_only: bool = False,
+    ) -> None:
+        """``ssl_context``: trust for a wss:// URL; ``use_ice_servers``: the peer connections use
+        ``joined.ice_servers`` (TURN); ``relay_only``: iceTransportPolicy relay."""
         self.ws_url = ws_url
+        self.ssl_context = ssl_context
+        self.use_ice_servers = use_ice_servers
+        self.relay_only = relay_only
         self.token = token
         self.name = name
         self.messages: list[dict[str, Any]] = []
@@ -55,16 +75,25 @@ class TestPeer:
         self._mid_to_consumer: dict[str, dict[str, Any]] = {}
         self._published_mids: dict[str, str] = {}
         self._seq = 0
+        #: rewrites the subscribe connection's SDPs: (sdp, from_server) -> sdp (e.g. to put
+        #: a UDP relay in between, see tests/support/udp_relay.py)
+        self.sdp_filter: Callable[[str, bool], str] | None = None
+        #: the same per direction, for both connections (tests/support/rate_relay.py); applied
+        #: after ``sdp_filter``
+        self.rewrite_subscribe_offer: Callable[[str], str] = _same
+        self.rewrite_subscribe_answer: Callable[[str], str] = _same
+        self.rewrite_publish_offer: Callable[[str], str] = _same
+        self.rewrite_publish_answer: Callable[[str], str] = _same
 
     # ------------------------------------------------------------ wire
 
     async def connect(self, join: bool = True) -> dict[str, Any]:
         self._session = aiohttp.ClientSession()
-        self._ws = await self._session.ws_connect(self.ws_url)
+        self._ws = await self._session.ws_connect(self.ws_url, ssl=self.ssl_context if self.ssl_context is not None else True)
         self._spawn(self._read_loop())
         if not join:
             return {}
-        reply = await self.request({"type": "join", "token": self.token}, expect=("joined", "error", "waiting"))
+        reply = await self.request({"type": "join", "token": self.token}, expect=("joined", "error", "waiting", "access_refused"))
         if reply["type"] == "joined":
             self.joined = reply
         return reply
@@ -131,23 +160,31 @@ class TestPeer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _rtc_configuration(self) -> RTCConfiguration:
+        servers: list[RTCIceServer] = []
+        if self.use_ice_servers and self.joined is not None:
+            for entry in self.joined["ice_servers"]:
+                servers.append(RTCIceServer(entry["urls"], username=entry.get("username"), credential=entry.get("credential")))
+        policy = RTCIceTransportPolicy.RELAY if self.relay_only else RTCIceTransportPolicy.ALL
+        return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
     # ------------------------------------------------------------ publish
 
     async def publish(self, tracks: list[tuple[MediaStreamTrack, str]]) -> list[dict[str, Any]]:
         if self._publish_pc is None:
-            self._publish_pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+            self._publish_pc = RTCPeerConnection(self._rtc_configuration())
         pc = self._publish_pc
         transceivers = [(pc.addTransceiver(track, direction="sendonly"), source) for track, source in tracks]
         offer = await pc.createOffer()
         await pc.setLocalDescription(offer)
         described = [{"mid": t.mid, "source": source} for t, source in transceivers]
         reply = await self.request(
-            {"type": "offer", "pc": "publish", "sdp": pc.localDescription.sdp, "tracks": described},
+            {"type": "offer", "pc": "publish", "sdp": self.rewrite_publish_offer(pc.localDescription.sdp), "tracks": described},
             expect=("answer", "error"),
         )
         if reply["type"] == "error":
             raise RuntimeError(f"publish refused: {reply}")
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=self.rewrite_publish_answer(reply["sdp"]), type="answer"))
         published = await asyncio.wait_for(self.wait_for(lambda x: x["type"] == "published" and x.get("id") == reply["id"]), 10)
         for p in published["producers"]:
             self.producers[p["producer_id"]] = p
@@ -157,7 +194,7 @@ class TestPeer:
 
     async def _answer_subscribe(self, msg: dict[str, Any]) -> None:
         if self._subscribe_pc is None:
-            self._subscribe_pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+            self._subscribe_pc = RTCPeerConnection(self._rtc_configuration())
             self._subscribe_pc.on("track", self._on_track)
         pc = self._subscribe_pc
         for c in msg["consumers"]:
@@ -166,10 +203,13 @@ class TestPeer:
             for rec in list(self.received.values()):
                 if rec.producer_id != c["producer_id"] and self._published_mids.get(c["mid"]) == rec.producer_id:
                     pass
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type="offer"))
+        sdp_filter = self.sdp_filter or (lambda sdp, from_server: sdp)
+        offer_sdp = self.rewrite_subscribe_offer(sdp_filter(msg["sdp"], True))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
-        await self.send({"type": "answer", "pc": "subscribe", "sdp": pc.localDescription.sdp})
+        answer_sdp = self.rewrite_subscribe_answer(sdp_filter(pc.localDescription.sdp, False))
+        await self.send({"type": "answer", "pc": "subscribe", "sdp": answer_sdp})
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         assert self._subscribe_pc is not None

@@ -60,8 +60,10 @@ async def running_server(tmp_path: Any, **overrides: Any) -> AsyncIterator[Runni
         server__secret=SECRET,
         server__data_dir=str(tmp_path),
         ice__host_addresses=["127.0.0.1"],
-        # caption workers start when first needed, so servers of tests without captions stop fast
-        **{"captions__start_workers": "first_use", **overrides},
+        # caption workers start when first needed, so servers of tests without captions stop fast;
+        # no reconnect grace unless a test asks (tests/signalling/test_resume.py): the other tests
+        # count on a closed socket being a participant who left
+        **{"captions__start_workers": "first_use", "session__reconnect_grace_s": 0, **overrides},
     )
     app = create_app(config)
     server = TestServer(app, host="127.0.0.1")

@@ -9,13 +9,17 @@ the type of their field; a bad one stops the command with a message naming
 
 Settings of the feature itself (not of the captions package):
 
-- ``start_workers``: ``startup`` (default: the worker processes are spawned when the server
-  starts, in the background) or ``first_use`` (when the first participant turns captions
-  on: a server where nobody uses captions never pays for the processes);
+- ``start_workers``: ``first_use`` (default: the worker processes are spawned when the first
+  participant turns captions on, so a server where nobody uses captions never pays for their
+  ~450 MB; the first listener waits for the models to load, a few seconds) or ``startup``
+  (spawned in the background when the server starts);
 - ``default_language``: what a participant who never chose is assumed to speak
   (default ``en`` when it can be recognised, else the first recognisable language);
 - ``ready_timeout_s``: how long the workers may take to start before captions are
-  declared unavailable (default 120).
+  declared unavailable (default 120);
+- ``idle_stop_s``: with ``first_use``, the workers stop once nobody has used captions for
+  this long (no listener, no consultation holding a transcript; default 600 s, 0: never)
+  and start again at the next use.
 """
 
 from __future__ import annotations
@@ -33,13 +37,16 @@ from control.settings import Section
 @dataclass(frozen=True)
 class CaptionsFeatureConfig:
     captions: CaptionsConfig = field(default_factory=CaptionsConfig)
-    start_workers: Literal["startup", "first_use"] = "startup"
+    start_workers: Literal["startup", "first_use"] = "first_use"
     default_language: str | None = None
     ready_timeout_s: float = 120.0
+    idle_stop_s: float = 600.0
 
     def __post_init__(self) -> None:
         if self.ready_timeout_s <= 0:
             raise ValueError(f"ready_timeout_s must be positive, got {self.ready_timeout_s!r}")
+        if self.idle_stop_s < 0:
+            raise ValueError(f"idle_stop_s must be 0 (never) or more, got {self.idle_stop_s!r}")
 
     def under(self, data_dir: Path) -> CaptionsFeatureConfig:
         """The same settings with relative model folders placed under ``data_dir``."""

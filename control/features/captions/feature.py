@@ -3,10 +3,11 @@
 What it adds:
 
 * one :class:`captions.service.CaptionService` per server, owned by an app cleanup
-  context: its worker processes are spawned in the background when the server starts
-  (or at first use, ``captions.start_workers = "first_use"``) and closed on shutdown. If
-  they cannot start, the reason is logged at ERROR and ``captions`` is refused with
-  ``unavailable``;
+  context: its worker processes are spawned when the first participant turns captions on
+  (or in the background when the server starts, ``captions.start_workers = "startup"``) and
+  closed on shutdown. If they cannot start, the reason is logged at ERROR and ``captions`` is
+  refused with ``unavailable``. A server installed without the ``captions`` extra (no vosk,
+  pocketsphinx or argostranslate) never starts them: ``unavailable`` says so, logged at INFO;
 * the ``captions`` handler on signalling sessions, a ``captions_state`` to each participant
   when they join (the languages the CC menu may offer), room-event and on_left bookkeeping;
 * the consultation memory forgetter ``captions`` (transcripts live only in memory and are
@@ -29,7 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -37,7 +40,7 @@ from aiohttp import web
 
 from captions.errors import CaptionsError, InvalidLanguage, LanguageUnavailable, ServiceClosed
 from captions.languages import SpeechCatalog, normalise_language
-from captions.room_state import CaptionEvent
+from captions.room_state import CaptionEvent, CaptionsOutput
 from captions.service import CaptionService, SpeakerTap
 from control import metrics
 from control.domain.roles import HOST_ROLES
@@ -50,6 +53,10 @@ from signalling.codec import Message, ProtocolError
 from signalling.session import ParticipantSession, SessionState
 
 logger = logging.getLogger(__name__)
+
+#: what the captions extra installs; the workers import them (never the server process)
+EXTRA_MODULES = ("vosk", "pocketsphinx", "argostranslate")
+
 
 @dataclass
 class _Prefs:
@@ -71,6 +78,13 @@ class CaptionsFeature:
         #: why captions cannot be used (workers failed to start), None when they can
         self.unavailable: str | None = None
         self._started = False
+        #: times the workers were stopped for being unused (they start again at the next use)
+        self.stops = 0
+        missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
+        if missing:  # installed without the captions extra: not an error, and no worker ever starts
+            self.unavailable = f"captions are not installed on this server (the captions extra: {', '.join(missing)} missing)"
+            logger.info("%s (pip install 'consult-sfu[captions]')", self.unavailable)
+            self._started = True
         self._starting: asyncio.Task[None] | None = None
         self._prefs: dict[tuple[str, str], _Prefs] = {}  # (media room, participant)
         self._taps: dict[tuple[str, str, str], tuple[str, SpeakerTap]] = {}  # -> (language, tap)
@@ -82,7 +96,14 @@ class CaptionsFeature:
         """aiohttp cleanup context: workers start in the background, close on shutdown."""
         if self.settings.start_workers == "startup":
             await self._start()
+        idle_watch = None
+        if self.settings.start_workers == "first_use" and self.settings.idle_stop_s > 0:
+            idle_watch = asyncio.create_task(self._stop_when_idle(), name="captions-idle-stop")
         yield
+        if idle_watch is not None:
+            idle_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await idle_watch
         if self._starting is not None:
             self._starting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -112,6 +133,26 @@ class CaptionsFeature:
             self._fail(str(exc))
         else:
             logger.info("captions ready: speak %s, read %s", *self._languages_text())
+
+    async def _stop_when_idle(self) -> None:
+        """Stop the workers once nobody used captions for ``idle_stop_s``; the next use starts them."""
+        loop = asyncio.get_running_loop()
+        period = min(30.0, max(0.05, self.settings.idle_stop_s / 4))
+        idle_since: float | None = None
+        while True:
+            await asyncio.sleep(period)
+            running = self._started and self.unavailable is None and self._starting is not None and self._starting.done()
+            if not running or self._prefs or self._taps or not self.service.is_idle():
+                idle_since = None
+                continue
+            idle_since = loop.time() if idle_since is None else idle_since
+            if loop.time() - idle_since < self.settings.idle_stop_s:
+                continue
+            logger.info("captions: unused for %.0f s, stopping the caption workers", self.settings.idle_stop_s)
+            await self.service.close()
+            self.service = CaptionService(self.settings.captions, on_event=self.deliver)
+            self._started, self._starting, idle_since = False, None, None
+            self.stops += 1
 
     async def wait_started(self) -> None:
         """Until the workers are ready or declared unavailable (tests, health checks)."""
@@ -280,21 +321,35 @@ class CaptionsFeature:
 
     # ------------------------------------------------------------ delivery
 
-    def deliver(self, event: CaptionEvent) -> None:
-        """One ``caption`` message per listener of the event (their session's bounded outbox)."""
+    def deliver(self, event: CaptionsOutput) -> None:
+        """One ``caption`` (or ``caption_withdrawn``) message per listener of the event,
+        through their session's bounded outbox."""
         room_name = self._signalling_room.get(event.room_id, event.room_id)
-        message = mc.Caption(
+        message: Message
+        if isinstance(event, CaptionEvent):
+            message = self._caption_message(event)
+        else:
+            message = mc.CaptionWithdrawn(utterance_id=event.utterance_id)
+        for listener_id in event.listener_ids:
+            session = self._ctx.registry.get(room_name, listener_id)
+            if session is not None and session.room is not None and session.room.id == event.room_id:
+                session.send(message)
+
+    @staticmethod
+    def _caption_message(event: CaptionEvent) -> mc.Caption:
+        # The service's times are time.monotonic() at the server; the wire says epoch seconds
+        # (like every other time in the protocol), millisecond precision.
+        to_epoch = time.time() - time.monotonic()
+        return mc.Caption(
             speaker_id=event.speaker_id,
             text=event.text,
             language=event.language,
             final=event.final,
             utterance_id=event.utterance_id,
+            started_at=round(event.started_at + to_epoch, 3),
+            ended_at=round(event.ended_at + to_epoch, 3),
             translated_from=event.translated_from,
         )
-        for listener_id in event.listener_ids:
-            session = self._ctx.registry.get(room_name, listener_id)
-            if session is not None and session.room is not None and session.room.id == event.room_id:
-                session.send(message)
 
     def _state(self, participant_id: str, prefs: _Prefs) -> mc.CaptionsState:
         available = self.service.available_languages()
@@ -325,8 +380,9 @@ class CaptionsFeature:
             Sample("captions_listeners", "gauge", "participants reading captions", listeners),
             Sample("captions_speakers", "gauge", "microphones being recognised", len(self._taps)),
             Sample("captions_events_total", "counter", "caption events delivered (partials and finals)", counters["events"]),
-            Sample("captions_audio_seconds_total", "counter", "seconds of audio the recognition workers handled",
-                   counters["audio_seconds"]),
+            Sample("captions_audio_seconds_total", "counter",
+                   "seconds of speech recognised, counted as the recognition workers process it (silence is not counted)",
+                   round(self.service.speech_seconds, 3)),
             Sample("captions_dropped_packets_total", "counter", "audio packets dropped because a worker was too far behind",
                    counters["dropped_packets"]),
             Sample("captions_echo_suppressed_total", "counter", "captions not shown twice (echo from another microphone)",

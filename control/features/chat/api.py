@@ -10,13 +10,12 @@ simply deleted.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from control.api import ApiExtension
-from control.api.common import scope_of, service
+from control.api.common import read_json_object, scope_of, service
 from control.api.schemas import COMPONENTS
 from control.api.validate import check
 from control.domain.errors import ControlError, Forbidden
@@ -54,11 +53,8 @@ async def put_settings(request: web.Request) -> web.Response:
     scope = scope_of(request)
     if scope.department is not None:
         raise Forbidden("chat settings are set with an organisation-wide API key, not a department key")
-    try:
-        body = json.loads(await request.read() or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ControlError("bad_json", "request body must be a JSON object") from None
-    if not isinstance(body, dict):
+    body = await read_json_object(request)
+    if body is None:
         raise ControlError("bad_json", "request body must be a JSON object")
     check(SETTINGS_SCHEMA, body, "", COMPONENTS)
     retention = str(body["chat_retention"])

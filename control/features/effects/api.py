@@ -18,7 +18,8 @@ feature has no /v1/backgrounds (404 ``not_found``). Decoding a big JPEG
 takes ~100 ms: it runs in the default executor, never on the event loop.
 
 Refusals from the store become the API's JSON errors here (one place): unsupported_format
-415, too_large 413, corrupt / too_small / invalid_name 422, too_many 409, unknown image 404.
+415, too_large 413, corrupt / too_small / invalid_name 422, too_many 409, unknown image 404, unavailable 503 (no OpenCV: the
+``effects`` extra is not installed).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ REJECTION_STATUS = {
     "too_small": 422,
     "invalid_name": 422,
     "too_many": 409,
+    "unavailable": 503,
 }
 IMAGE_ID_MAX = 64
 

@@ -38,10 +38,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from aiohttp import web
 
@@ -58,7 +60,6 @@ from effects.errors import ImageNotFound, InvalidEffectSpec, ModelMissingError
 from effects.images import BackgroundImageStore
 from effects.model import check_model
 from effects.spec import BlurStrength, EffectKind, EffectSpec
-from effects.transform import BackgroundEffect
 from sfu import Participant, Producer, ProducerId, Room, RoomEvent, TrackUnpublished
 from signalling import messages_effects as me
 from signalling.codec import Message, ProtocolError
@@ -113,12 +114,17 @@ class EffectsFeature:
         self.choices = SharedChoices(ctx.plane.store)
         self.model_path: Path | None = None
         self.unavailable: str | None = None
-        try:
-            self.model_path = check_model(config)
-        except ModelMissingError as exc:
-            self.unavailable = str(exc)
-            logger.error("background effects are unavailable: %s", exc)
         self._active: dict[str, _Active] = {}  # producer id -> running effect
+        self._transform_module: ModuleType | None = None  # effects.transform, imported at the first effect
+        if importlib.util.find_spec("cv2") is None:  # the effects extra is not installed: not an error
+            self.unavailable = "background effects are not installed on this server (the effects extra)"
+            logger.info("background effects are off: %s (pip install 'consult-sfu[effects]')", self.unavailable)
+        else:
+            try:
+                self.model_path = check_model(config)
+            except ModelMissingError as exc:
+                self.unavailable = str(exc)
+                logger.error("background effects are unavailable: %s", exc)
         self._listener: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ set_effect
@@ -126,6 +132,10 @@ class EffectsFeature:
     async def on_set_effect(self, session: ParticipantSession, msg: Message) -> None:
         if not isinstance(msg, me.SetEffect):  # registered for 'set_effect' only
             raise ProtocolError("unknown_type", f"message type {msg.type!r} is not handled here")
+        if msg.kind != "none" and self.unavailable is None and self._transform_module is None:
+            # OpenCV (and mediapipe) at the first effect: ~0.1 s of import, off the event loop,
+            # before the session's state is read (it may change meanwhile)
+            self._transform_module = await asyncio.to_thread(importlib.import_module, "effects.transform")
         room, participant, context = session.room, session.participant, session.context
         if session.state is not SessionState.JOINED or room is None or participant is None or context is None:
             raise ProtocolError("wrong_state", "'set_effect' is accepted once you are in the consultation")
@@ -145,7 +155,7 @@ class EffectsFeature:
                 spec = EffectSpec.parse(msg.kind, msg.strength or "light", org=org, image_id=msg.image_id)
                 if spec.kind is EffectKind.IMAGE and spec.image_id is not None:
                     await self.shared.get(org, spec.image_id)  # decoded into this worker's cache if new here
-                effect = BackgroundEffect(spec, self.images, model_path=self.model_path, config=self.config)
+                effect = self._transform().BackgroundEffect(spec, self.images, model_path=self.model_path, config=self.config)
             except StoreError:
                 raise ProtocolError("unavailable", "background images cannot be read right now; try again in a minute") from None
             except ImageNotFound:
@@ -160,6 +170,11 @@ class EffectsFeature:
             self._active[producer.id] = _Active(room.id, participant.id, producer.id, choice, added)
         self._broadcast(session, producer.id, choice, ref=msg.id)
         await self._remember(org, context.identity, choice)
+
+    def _transform(self) -> ModuleType:
+        if self._transform_module is None:  # not reached: on_set_effect imports it first
+            self._transform_module = importlib.import_module("effects.transform")
+        return self._transform_module
 
     def _switch_off(self, room: Room, participant: Participant, producer: Producer) -> None:
         active = self._active.pop(producer.id, None)

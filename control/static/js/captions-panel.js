@@ -11,7 +11,9 @@
  *
  * `caption` messages become subtitles under the speaker's tile (`room.tileElement`): a line
  * per `utterance_id`, a partial replaced by its final (or by a re-attributed echo); finals are
- * also appended to a scrollable transcript. The transcript lives only in this page's memory
+ * also appended to a scrollable transcript, with the time the utterance started
+ * (`started_at`, epoch seconds). `caption_withdrawn` {utterance_id} removes a line (a partial
+ * that turned out to be another microphone's echo, or speech that ended with no words). The transcript lives only in this page's memory
  * (never stored: closing the page forgets it; the server forgets it when the consultation ends).
  * @module captions-panel
  */
@@ -141,6 +143,7 @@ class CaptionsPanel {
     });
     client.on('captions_state', (msg) => this.onState(msg));
     client.on('caption', (msg) => this.onCaption(msg));
+    client.on('caption_withdrawn', (msg) => this.onWithdrawn(msg));
     client.on('participant_joined', () => this.render());
     client.on('participant_left', ({ participant }) => {
       if (participant && this.target === participant.participant_id) this.target = null;
@@ -252,6 +255,23 @@ class CaptionsPanel {
     }
   }
 
+  /** `caption_withdrawn`: the line goes wherever it is (unknown ids are ignored). */
+  onWithdrawn(msg) {
+    const id = msg.utterance_id;
+    for (const [speakerId, lines] of this.subtitles) {
+      if (!lines.lines.some((l) => l.utteranceId === id)) continue;
+      lines.remove(id);
+      const key = `${speakerId}/${id}`;
+      clearTimeout(this.timers.get(key));
+      this.timers.delete(key);
+      this.renderSubtitles(speakerId);
+    }
+    const index = this.transcript.findIndex((e) => e.utteranceId === id);
+    if (index >= 0) this.transcript.splice(index, 1);
+    const item = this.transcriptList.querySelector(`li[data-utterance="${CSS.escape(id)}"]`);
+    if (item) item.remove();
+  }
+
   renderSubtitles(speakerId) {
     const tile = this.room.tileElement(speakerId);
     if (!tile) return;
@@ -283,7 +303,8 @@ class CaptionsPanel {
 
   addToTranscript(msg) {
     const existing = this.transcript.find((e) => e.utteranceId === msg.utterance_id);
-    const entry = existing || { utteranceId: msg.utterance_id, at: Date.now() };
+    const startedMs = typeof msg.started_at === 'number' ? msg.started_at * 1000 : Date.now();
+    const entry = existing || { utteranceId: msg.utterance_id, at: startedMs };
     Object.assign(entry, { speakerId: msg.speaker_id, text: msg.text, language: msg.language, translatedFrom: msg.translated_from || null });
     if (!existing) this.transcript.push(entry);
     const stuck = this.transcriptEl.scrollTop + this.transcriptEl.clientHeight >= this.transcriptEl.scrollHeight - 8;
@@ -293,11 +314,14 @@ class CaptionsPanel {
       item.dataset.utterance = msg.utterance_id;
       this.transcriptList.appendChild(item);
     }
+    const when = document.createElement('time');
+    when.dateTime = new Date(entry.at).toISOString();
+    when.textContent = `${new Date(entry.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })} `;
     const who = document.createElement('strong');
     who.textContent = `${this.nameOf(entry.speakerId)}: `;
     const text = document.createElement('span');
     text.textContent = entry.text;
-    item.replaceChildren(who, text);
+    item.replaceChildren(when, who, text);
     if (entry.translatedFrom) item.title = `translated from ${languageLabel(entry.translatedFrom)}`;
     if (stuck) this.transcriptEl.scrollTop = this.transcriptEl.scrollHeight;
   }

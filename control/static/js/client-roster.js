@@ -3,7 +3,7 @@
  *
  * Keeps the other participants and their producers from `joined` (replaced on every re-join,
  * telling the application who left and who is new meanwhile), `participant_joined` / `_left`,
- * `track_published` / `_unpublished`, `track_muted` and `camera_problem`, and emits the
+ * `participant_reconnecting`, `track_published` / `_unpublished`, `track_muted` and `camera_problem`, and emits the
  * matching events with the participant attached. Received media is the subscribe leg's.
  * @module client-roster
  */
@@ -92,6 +92,16 @@ export class Roster {
     const participant = this.participant(participantId);
     this.participants.delete(participantId);
     this._emit('participant_left', { participant, reason });
+  }
+
+  /**
+   * Another participant's connection dropped or came back (they stay in the roster meanwhile).
+   * @param {string} participantId
+   * @param {boolean} reconnecting
+   */
+  onParticipantReconnecting(participantId, reconnecting) {
+    if (this._isSelf(participantId)) return;
+    this._emit('participant_reconnecting', { participant: this.participant(participantId), reconnecting });
   }
 
   /** @param {ProducerInfo|undefined} producer */

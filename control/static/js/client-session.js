@@ -273,6 +273,7 @@ export class Session {
       startedAt: this.startedAt,
       iceServers: this.iceServers,
       reconnected: this._reconnecting,
+      resumed: msg.resumed === true,
     };
     this.setState(ConnectionState.CONNECTED);
     this._emit('joined', detail);

@@ -161,10 +161,17 @@
  * @property {number} startedAt  consultation start, epoch ms (`joined.started_at`, else the time of joining)
  * @property {RTCIceServer[]} iceServers
  * @property {boolean} reconnected  a re-join after a drop
+ * @property {boolean} resumed  the server took this participant back within its reconnect grace:
+ *           same participant id, admitted status, queue place and choices (`joined.resumed`)
  */
 
 /** @typedef {{participant: ParticipantInfo}} ParticipantJoinedEvent */
 /** @typedef {{participant: EventParticipant, reason: string}} ParticipantLeftEvent */
+/**
+ * Another participant's connection dropped (`reconnecting: true`; they stay in the room until
+ * they are back or the server's grace ends, then `participant_left`) or they are back (`false`).
+ * @typedef {{participant: EventParticipant, reconnecting: boolean}} ParticipantReconnectingEvent
+ */
 /** @typedef {{producer: ProducerInfo, participant: EventParticipant}} TrackPublishedEvent */
 
 /**
@@ -199,6 +206,20 @@
  * @typedef {{participant: EventParticipant, producerId: string, resolved: boolean, self: boolean}} CameraProblemEvent
  */
 
+/**
+ * What your connection carries changed (server `quality`). `direction` `receive`: `good` (every
+ * video at its best), `reduced` (the `reduced` producers at a lower resolution), `paused` (the
+ * `paused` producers' video paused to keep audio; they resume by themselves). `direction`
+ * `send`: your uplink, `good` or `limited` (your `limited` videos arrive well below what they need).
+ * @typedef {object} QualityEvent
+ * @property {'receive'|'send'} direction  what you receive (downlink) or send (uplink)
+ * @property {'good'|'reduced'|'paused'|'limited'} state
+ * @property {number|null} estimateKbps  the server's estimate of your link (null: not limited)
+ * @property {string[]} reduced  producer ids
+ * @property {string[]} paused  producer ids
+ * @property {string[]} limited  your producer ids (direction `send`)
+ */
+
 /** @typedef {{attempt: number, maxAttempts: number, delayMs: number}} ReconnectAttemptEvent */
 /** @typedef {{pc: PcName, state: RTCIceConnectionState}} MediaStateEvent */
 
@@ -226,6 +247,7 @@
  * @property {ServerMessage} consultation_ended
  * @property {ParticipantJoinedEvent} participant_joined
  * @property {ParticipantLeftEvent} participant_left
+ * @property {ParticipantReconnectingEvent} participant_reconnecting
  * @property {TrackPublishedEvent} track_published  a remote producer exists (media may follow)
  * @property {TrackPublishedEvent} track_unpublished
  * @property {RemoteTrack} track_added
@@ -235,6 +257,7 @@
  * @property {LocalTrackEvent} local_track_unpublished
  * @property {ResolutionRequestedEvent} resolution_requested  applied unless `applyResolutionRequests: false`
  * @property {CameraProblemEvent} camera_problem
+ * @property {QualityEvent} quality  your link carries less (or everything again)
  * @property {ReconnectAttemptEvent} reconnect_attempt
  * @property {MediaStateEvent} media_state  ICE connection state changes
  * @property {ClientErrorEvent} error

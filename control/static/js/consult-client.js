@@ -274,11 +274,21 @@ export class ConsultClient extends Emitter {
       case 'candidate': return this._peers.addRemoteCandidate(msg);
       case 'participant_joined': return this._roster.onParticipantJoined(msg.participant);
       case 'participant_left': return this._roster.onParticipantLeft(msg.participant_id, msg.reason || 'left');
+      case 'participant_reconnecting': return this._roster.onParticipantReconnecting(msg.participant_id, msg.reconnecting !== false);
       case 'track_published': return this._roster.onTrackPublished(msg.producer);
       case 'track_unpublished': return this._roster.onTrackUnpublished(msg.producer_id);
       case 'track_muted': return this._roster.onTrackMuted(msg);
       case 'resolution_requested': return this._publisher.onResolutionRequested(msg, this.applyResolutionRequests);
       case 'camera_problem': return this._roster.onCameraProblem(msg);
+      case 'quality':
+        return this._emit('quality', {
+          direction: msg.direction || 'receive',
+          state: msg.state,
+          estimateKbps: msg.estimate_kbps ?? null,
+          reduced: msg.reduced || [],
+          paused: msg.paused || [],
+          limited: msg.limited || [],
+        });
       case 'pong': return void this._signalling.settle(msg);
       default:
         if (!this._signalling.settle(msg)) this._emitUnknown(msg.type, msg);

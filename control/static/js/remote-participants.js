@@ -1,6 +1,6 @@
 /**
  * remote-participants.js — the other participants on the room page: a camera tile per person
- * (name, microphone-off mark, camera-off avatar, the "camera stopped" notice), a tile per
+ * (name, microphone-off mark, camera-off avatar, the "camera stopped" and "reconnecting…" notices), a tile per
  * screen share, an `<audio>` per microphone, and the top bar's "Consultation with ...".
  * Fed by the client's events (see {@link RemoteParticipants#attach}); this participant's own
  * tile ("self") is room.js's, and tracks of `participant.self` are left to effects-panel.js.
@@ -46,6 +46,43 @@ export class RemoteParticipants {
     client.on('track_removed', (remote) => this.onTrackRemoved(remote));
     client.on('track_muted', (ev) => this.onTrackMuted(ev));
     client.on('camera_problem', (ev) => this.onRemoteCameraProblem(ev));
+    client.on('participant_reconnecting', (ev) => this.onReconnecting(ev));
+    client.on('quality', (ev) => this.onQuality(ev));
+  }
+
+  /**
+   * Their connection dropped: the tile stays, marked, until they are back or have left.
+   * @param {import('./consult-client.js').ParticipantReconnectingEvent} ev
+   */
+  onReconnecting({ participant, reconnecting }) {
+    const tile = this.stage.get(`cam:${participant.participant_id}`);
+    if (!tile) return;
+    tile.setNotice(reconnecting ? `${participant.name || 'This participant'}'s connection dropped — reconnecting…` : null);
+    tile.el.classList.toggle('reconnecting', reconnecting);
+  }
+
+  /**
+   * Our link carries less than every video at its best (the server chose smaller pictures or
+   * paused videos to keep audio): say so on the tiles concerned, clear it when it is over.
+   * @param {import('./client-types.js').QualityEvent} ev
+   */
+  onQuality({ direction, state, reduced, paused }) {
+    if (direction === 'send') {
+      if (state === 'limited') this.toast('Your connection is slow: the others see you at a lower quality.');
+      return;
+    }
+    /** @type {Map<string, string>} */
+    const notices = new Map();
+    for (const id of reduced) notices.set(id, 'Poor connection — lower resolution');
+    for (const id of paused) notices.set(id, 'Video paused to keep audio');
+    for (const [key, tile] of this.stage.tiles) {
+      if (tile.self || tile.el.classList.contains('camera-problem')) continue;
+      const producerId = key.startsWith('screen:') ? key.slice('screen:'.length) : this.cameraOf.get(tile.participantId || '');
+      const notice = producerId ? notices.get(producerId) : undefined;
+      if (notice) tile.setNotice(notice);
+      else if (tile.el.classList.contains('poor-connection')) tile.setNotice(null);
+      tile.el.classList.toggle('poor-connection', !!notice);
+    }
   }
 
   /** Top bar: who the consultation is with. */

@@ -1,6 +1,6 @@
 /**
  * room-extensions.js — the room page's extension point: optional modules next to this one
- * (the control plane's waiting room, the background-effects and captions menus) are loaded
+ * (the control plane's waiting room, the background-effects and captions menus, the chat) are loaded
  * when the server serves them, with their stylesheet, and get the {@link RoomApi}.
  *
  * An extension is `./<name>.js` exporting `install(room)`; `../css/<name>.css` is linked
@@ -11,7 +11,7 @@
 /** @typedef {import('./consult-client.js').ConsultClient} ConsultClient */
 
 /** The optional modules, in the order they are installed (their toolbar buttons follow it). */
-export const EXTENSIONS = ['waiting', 'effects-panel', 'captions-panel'];
+export const EXTENSIONS = ['waiting', 'effects-panel', 'captions-panel', 'chat-panel'];
 
 /**
  * What an extension gets from the room page.

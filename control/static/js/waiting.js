@@ -258,10 +258,17 @@ export function install(room) {
       badge.classList.toggle('wr-has-waiting', n > 0);
     };
   } else {
-    screen = new WaitingScreen(room.elements.waiting);
+    // its own element: the waiting view also holds the chat (chat-panel.js)
+    const screenEl = el('div', 'wr-screen');
+    room.elements.waiting.prepend(screenEl);
+    screen = new WaitingScreen(screenEl);
   }
   room.onClient((client) => {
-    client.on('waiting', (msg) => screen && screen.update(msg));
+    client.on('waiting', (msg) => {
+      if (!screen) return;
+      room.elements.waiting.querySelector('.waiting-default')?.remove();
+      screen.update(msg);
+    });
     client.on('announcement', (msg) => {
       if (screen) screen.setAnnouncements(msg.announcements);
       if (panel) panel.setAnnouncements(msg.announcements);

@@ -108,3 +108,43 @@ async def test_media_server_patches_aioice_and_gives_every_patch_back_on_close()
     assert patched_aioice_attributes() == ALL_PATCHES
     await server.close()
     assert patched_aioice_attributes() == []
+
+
+async def test_announced_addresses_replace_the_host_candidates_address_and_are_given_back() -> None:
+    source = inspect.getsource(aioice.ice.Connection.get_component_candidates)
+    assert "candidates.append(protocol.local_candidate)" in source  # the object we rewrite is the protocol's
+    ice.configure_host_addresses(["127.0.0.1"])
+    ice.configure_announced_addresses({"127.0.0.1": "198.18.0.7"})
+    assert patched_aioice_attributes() == ["Connection.get_component_candidates", "ice.get_host_addresses"]
+    connection = aioice.ice.Connection(ice_controlling=True, components=1)
+    try:
+        await connection.gather_candidates()
+        (candidate,) = connection.local_candidates
+        assert (candidate.type, candidate.host) == ("host", "198.18.0.7")
+        # the socket stays bound on the local address
+        (protocol,) = connection._protocols
+        assert protocol.transport.get_extra_info("sockname")[0] == "127.0.0.1"
+        assert protocol.local_candidate is candidate
+    finally:
+        await connection.close()
+    restore_aioice()
+    assert patched_aioice_attributes() == []
+
+
+def test_announced_addresses_are_checked() -> None:
+    assert IceConfig(host_addresses=("10.0.0.5", "fd00::5"), announced_addresses=("203.0.113.7", "2001:db8::7")).announced() == (
+        "203.0.113.7", "2001:db8::7"
+    )
+    assert IceConfig(host_addresses=("10.0.0.5", "10.0.0.6"), announced_addresses=("10.0.0.6=203.0.113.8",)).announced() == (
+        "10.0.0.5", "203.0.113.8"
+    )
+    for host, announced, message in (
+        (("10.0.0.5", "10.0.0.6"), ("203.0.113.7",), "has 2 IPv4 addresses; write LOCAL=PUBLIC"),
+        (("10.0.0.5",), ("2001:db8::7",), "has 0 IPv6 addresses"),
+        (("10.0.0.5",), ("10.0.0.9=203.0.113.7",), "10.0.0.9 is not one of ice.host_addresses"),
+        (("10.0.0.5",), ("10.0.0.5=2001:db8::7",), "not of the same IP version"),
+        (("10.0.0.5",), ("public.example.org",), "is not PUBLIC or LOCAL=PUBLIC"),
+        (("10.0.0.5",), ("203.0.113.7", "10.0.0.5=203.0.113.8"), "10.0.0.5 is given two announced addresses"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            IceConfig(host_addresses=host, announced_addresses=announced)

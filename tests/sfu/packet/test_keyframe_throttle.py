@@ -1,6 +1,8 @@
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sfu.packet.keyframe_throttle import KeyframeRequestThrottle, KeyframeThrottleError
 
@@ -88,3 +90,51 @@ def test_zero_interval_never_suppresses():
 def test_negative_interval_rejected():
     with pytest.raises(KeyframeThrottleError, match="min_interval"):
         KeyframeRequestThrottle(-1)
+
+
+# The publisher's keyframe budget of issue 13: at most 2 requests in any second, and every
+# request answered (a send at or after it, or a keyframe that arrived after it).
+@settings(max_examples=300, deadline=None)
+@given(
+    requests=st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=60),
+    keyframes=st.lists(st.floats(0, 10, allow_nan=False), max_size=10),
+)
+def test_at_most_two_requests_a_second_and_none_lost(requests: list[float], keyframes: list[float]) -> None:
+    throttle = KeyframeRequestThrottle(0.5)  # the default of sfu.config
+    events = sorted([(t, "request") for t in requests] + [(t, "keyframe") for t in keyframes])
+    sends: list[float] = []
+    answered_until = -1.0  # requests at or before this time are answered
+
+    def poll(now: float) -> None:
+        # the producer's timer fires exactly at next_due_time()
+        nonlocal answered_until
+        due = throttle.next_due_time()
+        while due is not None and due <= now:
+            assert throttle.due(due)
+            sends.append(due)
+            due = throttle.next_due_time()
+
+    last_request = None
+    for t, kind in events:
+        poll(t)
+        if kind == "request":
+            last_request = t
+            if throttle.request(t):
+                sends.append(t)
+        else:
+            throttle.keyframe_received()
+            answered_until = t
+    poll(1e9)
+    assert all(b - a >= 0.5 - 1e-9 for a, b in itertools.pairwise(sends))
+    for i, t in enumerate(sends):  # any window of one second holds at most two sends
+        assert sum(1 for u in sends[i:] if u - t < 1.0 - 1e-9) <= 2
+    assert last_request is not None
+    assert max(sends) >= last_request or answered_until >= last_request
+
+
+def test_a_request_inside_the_window_goes_at_its_end():
+    throttle = KeyframeRequestThrottle(0.5)
+    assert throttle.request(1.0)
+    assert not throttle.request(1.1)
+    assert throttle.next_due_time() == 1.5
+    assert throttle.due(1.5)

@@ -232,3 +232,15 @@ def test_dump():
     assert dump["legs"] == {"a": (640, 360)}
     assert dump["needed_sizes"] == [(640, 360)]
     assert dump["transform"] is False
+
+
+def test_a_link_pause_stops_the_leg_and_lifting_it_restores_the_limit_target() -> None:
+    demand = RenditionDemand((640, 480))
+    demand.set_preference("a", None, 360, paused=False, now=0.0)
+    assert demand.set_limit("a", 240, 180, 0.0, paused=True) == PAUSED
+    assert demand.needed_sizes() == set() and not demand.needs_passthrough()
+    assert demand.explicit("a") == ((None, 360), False)
+    assert demand.set_limit("a", 240, 180, 1.0) == (240, 180)
+    assert demand.set_limit("a", None, None, 2.0) == (480, 360)  # the explicit cap still holds
+    with pytest.raises(RenditionError, match="paused must be a bool"):
+        demand.set_limit("a", None, None, 3.0, paused=1)  # type: ignore[arg-type]

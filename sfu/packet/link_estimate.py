@@ -1,0 +1,255 @@
+"""How much one subscriber's link carries: a bandwidth estimate from the feedback it sends us.
+
+One :class:`LinkEstimator` per subscriber link (its subscribe connection: every leg of a
+subscriber shares one bundled transport, so one link). Inputs, each with the time it arrived:
+
+* **REMB** (``goog-remb``, negotiated on every video leg): the receiver's delay-based
+  estimate. Chrome sends one per transport listing every video SSRC (a total); aiortc sends
+  one per receiving stream listing that stream's SSRC. Both are handled by keeping the latest
+  REMB per *group* of SSRCs (a new REMB replaces every group it overlaps) and summing the
+  fresh groups.
+* **Receiver reports**: per leg, the cumulative loss and the extended highest sequence
+  number, from which the loss over each interval is computed (weighted by packets, over all
+  legs). A policer drops packets without queueing them, so the receiver's delay-based
+  estimate never sees it (issue 15 measured REMB at 1.4 Mbit/s with 89 % loss): loss must
+  count too.
+* **What we sent** (bytes per tick, from the shell): the base of a loss-based decrease, and
+  the yardstick telling a congested REMB from an idle one.
+
+The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot pad):
+
+* Nothing is known until the first congestion signal: the estimate is None (no limit).
+* Loss > 10 % over an interval of at least ``MIN_LOSS_PACKETS``: the estimate becomes
+  ``sent * (1 - loss)`` when that is lower, what got through (libwebrtc's ``1 - loss / 2`` is made
+  for a sender that adjusts its rate smoothly; under heavy loss it stays far above the link:
+  93 % loss of 4.8 Mbit/s would leave 2.6 Mbit/s for a 300 kbit/s link), where ``sent`` is the highest rate we sent over the
+  last ``LOSS_BASE_WINDOW_S`` (a report describes packets sent a round trip and a report
+  interval ago, before any switch down it caused). Decreases (loss or REMB) do not compound:
+  at most one per ``DECREASE_INTERVAL_S``, and loss reported in the ``SETTLE_S`` after one is
+  not counted (it describes packets sent before the decrease, still queued or already lost).
+* A REMB that *fell* (by 10 % or more, within ``REMB_FALL_MEMORY_S``) and stays below 50 % of
+  what we send for ``REMB_CONGESTED_FOR_S`` means the receiver saw queueing delay grow while we
+  sent that much: the estimate becomes ``min(estimate, REMB)``. A receiver's estimate only
+  falls on overuse; it lags a sender that ramps up (the first REMBs of a leg are low) and what
+  we send comes in bursts (keyframes after a switch), hence the fall, the margin and the
+  persistence. A link only slightly narrower than what we send fills its queue and shows as loss. A REMB above what we send says
+  little: a receiver's estimate only climbs to about 1.5x what it receives, so it is no upper
+  bound for a bigger picture; it is ignored then.
+* Loss < 2 % and no REMB congestion: the estimate grows by ``GROWTH_PER_S`` up to
+  ``PROBE_FACTOR`` (3.5) times what we send (20 %/s, faster
+  than libwebrtc's 8 % because our choices are coarse: each ladder step is about twice the
+  bitrate of the one below, and a subscriber should be back on the source within 15 s of a link
+  recovering). An up-switch is the probe: if the link cannot carry it, loss or REMB brings the
+  estimate down within a second or two. Between 2 % and 10 % the estimate holds.
+* Once it grows past ``ceiling`` (set by the shell: what the subscriber would receive with no
+  limit, with margin), or after ``CLEAR_AFTER_S`` (60 s) without a decrease, the link is
+  unconstrained again: None (the next congestion starts a new estimate).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+#: Loss above this fraction: decrease; below ``LOSS_INCREASE_BELOW``: may increase.
+LOSS_DECREASE_ABOVE = 0.10
+LOSS_INCREASE_BELOW = 0.02
+#: Fewer packets than this in a loss interval: not enough to judge (libwebrtc: 20).
+MIN_LOSS_PACKETS = 20
+DECREASE_INTERVAL_S = 1.5
+SETTLE_S = 1.0
+LOSS_BASE_WINDOW_S = 2.0
+GROWTH_PER_S = 1.20
+#: Growth stops at this many times the rate we send: one ladder step is about 2x the bitrate
+#: of the one below, and the step below the source may be 3x below it (a 1 Mbit/s camera over
+#: its 281 kbit/s 480x360 rendition plus audio).
+PROBE_FACTOR = 3.5
+#: This long without a decrease (and with little loss): the link is not limiting, no estimate.
+#: Long: clearing makes the next choice the source, a probe of the whole gap at once.
+CLEAR_AFTER_S = 60.0
+#: A REMB below this share of our sending rate, for this long, is a congestion signal.
+REMB_CONGESTED_BELOW = 0.50
+REMB_CONGESTED_FOR_S = 1.0
+REMB_FALL = 0.90
+REMB_FALL_MEMORY_S = 3.0
+#: Sent rate averaged over this window.
+SENT_WINDOW_S = 1.0
+
+
+class LinkEstimateError(ValueError):
+    """Invalid feedback value."""
+
+
+class _LossCounter:
+    """One leg's last receiver report: cumulative lost and extended highest sequence."""
+
+    __slots__ = ("highest", "lost")
+
+    def __init__(self, highest: int, lost: int) -> None:
+        self.highest = highest
+        self.lost = lost
+
+
+class LinkEstimator:
+    """Available bandwidth of one subscriber link, in bits per second (None: not limited)."""
+
+    def __init__(
+        self,
+        *,
+        min_bps: int = 30_000,
+        remb_timeout_s: float = 5.0,
+    ) -> None:
+        if min_bps <= 0:
+            raise LinkEstimateError(f"min_bps must be positive, got {min_bps!r}")
+        self.min_bps = min_bps
+        self.remb_timeout_s = remb_timeout_s
+        self._estimate: float | None = None
+        self.ceiling: float | None = None
+        # REMB: frozenset of SSRCs -> (bitrate, arrival)
+        self._remb: dict[frozenset[int], tuple[int, float]] = {}
+        self._loss_legs: dict[int, _LossCounter] = {}
+        self._interval_lost = 0
+        self._interval_expected = 0
+        #: loss of the last complete interval, until ``update`` consumes it
+        self._pending_loss: float | None = None
+        self.last_loss: float | None = None
+        self._sent: deque[tuple[float, int]] = deque()
+        self._last_update: float | None = None
+        self._last_decrease = float("-inf")
+        self._remb_low_since: float | None = None
+        #: (time, sent rate) at each update, over LOSS_BASE_WINDOW_S
+        self._sent_history: deque[tuple[float, float]] = deque()
+        self._remb_fell_at = float("-inf")
+
+    # ------------------------------------------------------------ inputs
+
+    def on_remb(self, bitrate: int, ssrcs: Iterable[int], now: float) -> None:
+        """A REMB arrived: ``bitrate`` bits/s for the streams ``ssrcs``."""
+        if not isinstance(bitrate, int) or bitrate < 0:
+            raise LinkEstimateError(f"REMB bitrate must be a non-negative int, got {bitrate!r}")
+        group = frozenset(ssrcs)
+        before = self.remb(now)
+        for other in [g for g in self._remb if g & group or not group]:
+            del self._remb[other]
+        self._remb[group] = (bitrate, now)
+        after = self.remb(now)
+        if before is not None and after is not None and after < REMB_FALL * before:
+            self._remb_fell_at = now
+
+    def on_receiver_report(
+        self, ssrc: int, packets_lost: int, highest_sequence: int, now: float
+    ) -> None:
+        """A receiver report block about one of our legs (cumulative figures, RFC 3550)."""
+        previous = self._loss_legs.get(ssrc)
+        self._loss_legs[ssrc] = _LossCounter(highest_sequence, packets_lost)
+        if previous is None or now < self._last_decrease + SETTLE_S:
+            return
+        expected = highest_sequence - previous.highest
+        if expected <= 0:
+            return  # a repeated or reordered report: nothing new
+        lost = min(max(packets_lost - previous.lost, 0), expected)
+        self._interval_expected += expected
+        self._interval_lost += lost
+        if self._interval_expected >= MIN_LOSS_PACKETS:
+            self._pending_loss = self._interval_lost / self._interval_expected
+            self._interval_expected = self._interval_lost = 0
+
+    def forget_stream(self, ssrc: int) -> None:
+        """A leg went away: its loss counters (and its REMB group membership) are dropped."""
+        self._loss_legs.pop(ssrc, None)
+
+    def on_sent(self, nbytes: int, now: float) -> None:
+        """Bytes we sent on this link since the previous call."""
+        self._sent.append((now, nbytes))
+        self._trim_sent(now)
+
+    # ------------------------------------------------------------ outputs
+
+    def sent_rate(self, now: float) -> float:
+        """What we sent over the last ``SENT_WINDOW_S``, in bits/s."""
+        self._trim_sent(now)
+        if not self._sent:
+            return 0.0
+        return sum(n for _, n in self._sent) * 8 / SENT_WINDOW_S
+
+    def remb(self, now: float) -> int | None:
+        """The sum of the fresh REMB groups (None: none fresh)."""
+        fresh = [b for b, at in self._remb.values() if now - at <= self.remb_timeout_s]
+        return sum(fresh) if fresh else None
+
+    @property
+    def estimate(self) -> float | None:
+        """The last estimate computed by :meth:`update` (bits/s; None: not limited)."""
+        return self._estimate
+
+    def update(self, now: float) -> float | None:
+        """Apply the feedback received since the last call; returns the estimate."""
+        dt = 0.0 if self._last_update is None else max(0.0, now - self._last_update)
+        self._last_update = now
+        sent = self.sent_rate(now)
+        history = self._sent_history
+        history.append((now, sent))
+        while history and now - history[0][0] > LOSS_BASE_WINDOW_S:
+            history.popleft()
+        sent_recently = max(rate for _, rate in history)
+        remb = self.remb(now)
+        loss, self._pending_loss = self._pending_loss, None
+        if loss is not None:
+            self.last_loss = loss
+        estimate = self._estimate
+        fell = now - self._remb_fell_at <= REMB_FALL_MEMORY_S
+        if remb is not None and sent > 0 and remb < REMB_CONGESTED_BELOW * sent and fell:
+            if self._remb_low_since is None:
+                self._remb_low_since = now
+        else:
+            self._remb_low_since = None
+        remb_congested = self._remb_low_since is not None and now - self._remb_low_since >= REMB_CONGESTED_FOR_S
+        may_decrease = now - self._last_decrease >= DECREASE_INTERVAL_S
+        if loss is not None and loss > LOSS_DECREASE_ABOVE:
+            # What got through: the loss is of what we sent (not of the estimate, which may be
+            # lower already: a base of min(estimate, sent) would compound a lasting loss).
+            base = sent_recently if sent_recently > 0 else (estimate or 0.0)
+            through = base * (1.0 - loss)
+            # (nothing sent and nothing known: no base to decrease from)
+            if base > 0 and may_decrease and (estimate is None or through < estimate):
+                estimate = through
+                self._decreased(now)
+        elif remb_congested and remb is not None:
+            if may_decrease and (estimate is None or remb < estimate):
+                estimate = remb
+                self._decreased(now)
+        elif estimate is not None and (
+            self.last_loss is None or self.last_loss < LOSS_INCREASE_BELOW
+        ):
+            # Grow, but not beyond PROBE_FACTOR x what we actually send: an estimate that climbs
+            # while we send little has been tested by nothing (the next step up is the probe).
+            bound = max(estimate, PROBE_FACTOR * sent_recently)
+            estimate = min(estimate * GROWTH_PER_S**dt, bound)
+            calm = now - self._last_decrease >= CLEAR_AFTER_S
+            if calm or (self.ceiling is not None and estimate > self.ceiling):
+                estimate = None
+        if estimate is not None:
+            estimate = max(float(self.min_bps), estimate)
+        self._estimate = estimate
+        return estimate
+
+    def dump(self, now: float) -> dict[str, object]:
+        return {
+            "estimate_bps": None if self._estimate is None else int(self._estimate),
+            "remb_bps": self.remb(now),
+            "sent_bps": int(self.sent_rate(now)),
+            "last_loss": self.last_loss,
+            "ceiling_bps": None if self.ceiling is None else int(self.ceiling),
+        }
+
+    # ------------------------------------------------------------ internals
+
+    def _decreased(self, now: float) -> None:
+        self._last_decrease = now
+        self._interval_lost = self._interval_expected = 0
+        self._pending_loss = None
+
+    def _trim_sent(self, now: float) -> None:
+        sent = self._sent
+        while sent and now - sent[0][0] >= SENT_WINDOW_S:
+            sent.popleft()

@@ -1,0 +1,160 @@
+"""The subscriber link estimator on synthetic feedback sequences (time passed in)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sfu.packet.link_estimate import LinkEstimateError, LinkEstimator
+
+TICK = 0.05
+
+
+class Link:
+    """A synthetic link: we send ``send_bps``; it carries ``capacity_bps`` and drops the rest
+    (a policer), reports loss every second per SSRC, and optionally sends REMB."""
+
+    def __init__(self, estimator: LinkEstimator, ssrcs: tuple[int, ...] = (1111,)) -> None:
+        self.estimator = estimator
+        self.ssrcs = ssrcs
+        self.now = 0.0
+        self.highest = dict.fromkeys(ssrcs, 1000)
+        self.lost = dict.fromkeys(ssrcs, 0)
+        self.next_report = 1.0
+
+    def run(
+        self, seconds: float, send_bps: float, capacity_bps: float, remb: int | None = None
+    ) -> float | None:
+        """Run the link; returns the last estimate. ~1000-byte packets, shared by the SSRCs."""
+        end = self.now + seconds
+        packets_per_s = send_bps / 8000
+        loss = max(0.0, 1.0 - capacity_bps / send_bps) if send_bps > 0 else 0.0
+        while self.now < end - 1e-9:
+            self.now += TICK
+            self.estimator.on_sent(int(send_bps * TICK / 8), self.now)
+            if self.now >= self.next_report - 1e-9:
+                self.next_report += 1.0
+                per_ssrc = packets_per_s / len(self.ssrcs)
+                for ssrc in self.ssrcs:
+                    self.highest[ssrc] += round(per_ssrc)
+                    self.lost[ssrc] += round(per_ssrc * loss)
+                    self.estimator.on_receiver_report(
+                        ssrc, self.lost[ssrc], self.highest[ssrc], self.now
+                    )
+                if remb is not None:
+                    self.estimator.on_remb(remb, self.ssrcs, self.now)
+            self.estimator.update(self.now)
+        return self.estimator.estimate
+
+
+def test_nothing_known_until_congestion_means_no_limit() -> None:
+    link = Link(LinkEstimator())
+    assert link.run(5, send_bps=900_000, capacity_bps=10_000_000, remb=1_400_000) is None
+
+
+def test_a_policer_is_found_by_loss_alone_though_remb_stays_high() -> None:
+    # Issue 15's measurement: behind a policer REMB stayed ~1.4 Mbit/s with 89 % loss.
+    link = Link(LinkEstimator())
+    estimate = link.run(3, send_bps=900_000, capacity_bps=300_000, remb=1_400_000)
+    assert estimate is not None and estimate < 600_000
+    # Sending at the estimate from then on: it settles near the policer's rate, not above.
+    for _ in range(10):
+        assert estimate is not None
+        estimate = link.run(
+            1, send_bps=min(estimate, 900_000), capacity_bps=300_000, remb=1_400_000
+        )
+    assert estimate is not None and 150_000 < estimate < 420_000, estimate
+
+
+def test_a_congested_remb_bounds_the_estimate_without_loss() -> None:
+    # A drop-tail queue: delay grows, the receiver's REMB falls below what we send.
+    link = Link(LinkEstimator())
+    assert link.run(2, send_bps=900_000, capacity_bps=900_000, remb=1_000_000) is None
+    estimate = link.run(3, send_bps=900_000, capacity_bps=900_000, remb=215_000)  # it fell
+    assert estimate == pytest.approx(215_000)
+
+
+def test_a_remb_lagging_a_burst_is_no_congestion() -> None:
+    estimator = LinkEstimator()
+    estimator.on_sent(300_000, 0.5)  # a burst: 2.4 Mbit/s over the window
+    estimator.on_remb(1_000_000, [1], 0.5)
+    assert estimator.update(0.5) is None
+    assert estimator.update(1.2) is None  # the burst left the window before a second passed
+    link = Link(LinkEstimator())  # a receiver's estimate under a ramping sender: no bound
+    assert link.run(5, send_bps=1_000_000, capacity_bps=10_000_000, remb=500_000) is None
+
+
+def test_a_remb_above_what_we_send_is_no_bound() -> None:
+    # An uncongested receiver's REMB sits near 1.5x what it receives: no reason to limit.
+    estimator = LinkEstimator()
+    link = Link(estimator)
+    link.run(2, send_bps=900_000, capacity_bps=300_000)  # loss: an estimate exists
+    before = estimator.estimate
+    assert before is not None
+    after = link.run(4, send_bps=150_000, capacity_bps=10_000_000, remb=240_000)
+    assert after is not None and after > before  # grows though REMB (240k) < estimate
+
+
+def test_the_estimate_grows_back_when_loss_ends_and_is_lifted_at_the_ceiling() -> None:
+    estimator = LinkEstimator()
+    link = Link(estimator)
+    link.run(4, send_bps=900_000, capacity_bps=250_000)
+    low = estimator.estimate
+    assert low is not None and low < 500_000
+    estimator.ceiling = 1_500_000
+    grown = link.run(4, send_bps=150_000, capacity_bps=10_000_000)
+    assert (
+        grown is not None and grown > low * 1.3
+    )  # 20 %/s once a report with enough packets says the loss is gone
+    # Sending more (the next steps up), the estimate passes the ceiling: unlimited.
+    assert link.run(15, send_bps=500_000, capacity_bps=10_000_000) is None
+
+
+def test_moderate_loss_holds_the_estimate() -> None:
+    estimator = LinkEstimator()
+    link = Link(estimator)
+    link.run(2, send_bps=900_000, capacity_bps=300_000)
+    held = estimator.estimate
+    assert held is not None
+    # 5 % loss: neither decrease nor increase.
+    assert link.run(3, send_bps=held, capacity_bps=held * 0.95) == pytest.approx(held)
+
+
+def test_too_few_packets_are_not_judged() -> None:
+    estimator = LinkEstimator()
+    estimator.on_sent(10_000, 0.0)
+    estimator.on_receiver_report(5, 0, 100, 0.0)
+    estimator.on_receiver_report(5, 5, 110, 1.0)  # 50 % of 10 packets
+    assert estimator.update(1.0) is None
+    estimator.on_sent(10_000, 1.5)
+    estimator.on_receiver_report(5, 10, 120, 2.0)  # 20 packets now: 50 %
+    assert estimator.update(2.0) is not None
+
+
+def test_remb_groups_chrome_total_and_aiortc_per_stream() -> None:
+    estimator = LinkEstimator()
+    estimator.on_remb(300_000, [1, 2], 0.0)  # Chrome: one REMB for the transport
+    assert estimator.remb(0.0) == 300_000
+    estimator.on_remb(100_000, [1], 0.1)  # overlaps: replaces the group
+    estimator.on_remb(50_000, [2], 0.2)  # aiortc: one per stream, summed
+    assert estimator.remb(0.2) == 150_000
+    assert estimator.remb(10.0) is None  # stale
+
+
+def test_bad_feedback_is_refused() -> None:
+    with pytest.raises(LinkEstimateError, match="REMB bitrate"):
+        LinkEstimator().on_remb(-1, [1], 0.0)
+    with pytest.raises(LinkEstimateError, match="min_bps"):
+        LinkEstimator(min_bps=0)
+
+
+def test_growth_is_bounded_by_what_we_send_then_cleared_when_calm() -> None:
+    estimator = LinkEstimator()
+    link = Link(estimator)
+    link.run(4, send_bps=900_000, capacity_bps=250_000)
+    # Sending 100 kbit/s (a paused video's audio, a small picture): the estimate may probe up
+    # to 3.5x that, not climb on untested.
+    grown = link.run(8, send_bps=100_000, capacity_bps=10_000_000)
+    assert grown is not None and grown <= 400_000
+    assert link.run(40, send_bps=100_000, capacity_bps=10_000_000) is not None
+    # A minute after the last decrease, without loss: no longer limited.
+    assert link.run(15, send_bps=100_000, capacity_bps=10_000_000) is None

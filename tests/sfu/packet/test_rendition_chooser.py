@@ -1,0 +1,156 @@
+"""The per-subscriber rendition chooser: fitting, sharing, hysteresis, pausing (time passed in)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from sfu.packet.rendition_chooser import (
+    HEADROOM,
+    RenditionChooser,
+    VideoLeg,
+    VideoOption,
+    rendition_bitrate,
+    video_options,
+)
+from sfu.packet.renditions import PAUSED
+
+CAMERA = VideoLeg("cam", video_options((640, 480), source_bps=900_000))
+AUDIO = 40_000
+
+
+def budget(video_bps: float) -> float:
+    """The estimate that leaves ``video_bps`` for video."""
+    return (video_bps + AUDIO) / HEADROOM
+
+
+def test_options_best_first_below_the_cap() -> None:
+    pictures = [o.picture for o in video_options((640, 480), source_bps=900_000)]
+    assert pictures == [None, (480, 360), (360, 270), (240, 180), (120, 90)]
+    capped = video_options((640, 480), (320, 240))
+    assert [o.picture for o in capped] == [(240, 180), (120, 90)]
+    assert video_options(None, source_bps=5.0) == (VideoOption(None, 5.0),)
+    # With a transform on the source size is itself a rendition: its encoding bitrate.
+    assert video_options((1280, 720), transform=True)[0].need_bps == 1_500_000
+    assert rendition_bitrate((320, 180), 1_500_000, 100_000) == 100_000
+
+
+def test_no_estimate_gives_the_best_and_a_new_leg_is_placed_at_once() -> None:
+    chooser = RenditionChooser()
+    assert chooser.choose(None, AUDIO, [CAMERA], 0.0)[0] == {"cam": None}
+    other = RenditionChooser()
+    choices, switches = other.choose(budget(200_000), AUDIO, [CAMERA], 0.0)
+    assert choices == {"cam": (360, 270)} and switches == []
+
+
+def test_down_at_once_then_at_most_once_per_two_seconds() -> None:
+    chooser = RenditionChooser()
+    chooser.choose(None, AUDIO, [CAMERA], 0.0)
+    choices, switches = chooser.choose(budget(300_000), AUDIO, [CAMERA], 0.1)
+    assert choices["cam"] == (480, 360) and [s.direction for s in switches] == ["down"]
+    assert chooser.choose(budget(110_000), AUDIO, [CAMERA], 1.0)[0]["cam"] == (
+        480,
+        360,
+    )  # 2 s not up
+    assert chooser.choose(budget(110_000), AUDIO, [CAMERA], 2.1)[0]["cam"] == (
+        240,
+        180,
+    )  # straight there
+
+
+def test_up_only_after_five_seconds_of_headroom_to_what_fitted_throughout() -> None:
+    chooser = RenditionChooser()
+    chooser.choose(budget(110_000), AUDIO, [CAMERA], 0.0)
+    t = 0.0
+    ups = []
+    while t < 12.0:
+        t += 0.25
+        video = 300_000 if t < 3 else 1_000_000  # 480x360 fits from 0.25, the source from 3
+        _choices, switches = chooser.choose(budget(video), AUDIO, [CAMERA], t)
+        ups += [(t, s.choice) for s in switches]
+    assert ups[0] == (
+        5.25,
+        (480, 360),
+    )  # 5 s after the headroom began, the best that fitted all along
+    assert ups[1][1] is None and ups[1][0] >= ups[0][0] + 5.0
+    assert len(ups) == 2
+
+
+def test_a_failed_probe_makes_the_next_up_wait_longer() -> None:
+    chooser = RenditionChooser()
+    chooser.choose(budget(110_000), AUDIO, [CAMERA], 0.0)
+    chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 1.0)
+    assert chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 6.0)[1][0].direction == "up"
+    assert (
+        chooser.choose(budget(110_000), AUDIO, [CAMERA], 8.0)[1][0].direction == "down"
+    )  # the probe failed
+    chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 8.5)
+    assert (
+        chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 14.0)[1] == []
+    )  # 5 s are not enough now
+    assert chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 18.6)[1][0].direction == "up"
+
+
+def test_oscillating_link_switches_at_most_once_per_two_seconds() -> None:
+    chooser = RenditionChooser()
+    times = []
+    t = 0.0
+    while t < 60:
+        video = 400_000 if int(t / 3) % 2 else 1_500_000
+        for switch in chooser.choose(budget(video), AUDIO, [CAMERA], t)[1]:
+            times.append(t)
+            assert switch.leg == "cam"
+        t += 0.05
+    assert all(b - a >= 2.0 for a, b in itertools.pairwise(times)), times
+    assert len(times) <= 2  # down once; up never sees 5 s of headroom
+
+
+def test_below_the_smallest_pauses_and_resumes_by_itself() -> None:
+    chooser = RenditionChooser()
+    chooser.choose(None, AUDIO, [CAMERA], 0.0)
+    # A 100 kbit/s link: the smallest picture first (pausing is the last resort), then paused.
+    assert chooser.choose(100_000, AUDIO, [CAMERA], 1.0)[0]["cam"] == (120, 90)
+    assert chooser.choose(100_000, AUDIO, [CAMERA], 2.0)[0]["cam"] == (120, 90)
+    assert chooser.choose(100_000, AUDIO, [CAMERA], 3.0)[0]["cam"] == PAUSED
+    t = 3.0
+    resumed = None
+    while resumed is None:
+        t += 0.5
+        choices, _ = chooser.choose(budget(150_000), AUDIO, [CAMERA], t)
+        if choices["cam"] != PAUSED:
+            resumed = t, choices["cam"]
+    assert resumed == (8.5, (240, 180))  # 5 s after the headroom began
+
+
+def test_a_screen_share_keeps_priority_over_cameras() -> None:
+    screen = VideoLeg("screen", video_options((1280, 720), source_bps=1_200_000), priority=0)
+    cam_a = VideoLeg("a", video_options((640, 480), source_bps=900_000))
+    cam_b = VideoLeg("b", video_options((640, 480), source_bps=900_000))
+    choices, _ = RenditionChooser().choose(budget(1_100_000), AUDIO, [cam_a, screen, cam_b], 0.0)
+    # The screen takes what it can while each camera keeps its smallest step; cameras share the rest.
+    assert choices["screen"] == (960, 540)
+    assert choices["a"] == choices["b"] == (240, 180)
+    choices, _ = RenditionChooser().choose(budget(250_000), AUDIO, [cam_a, screen, cam_b], 0.0)
+    # Too little to keep the cameras' smallest as well: the screen first, the cameras paused.
+    assert choices["screen"] == (480, 270)
+    assert choices["a"] == choices["b"] == PAUSED
+
+
+def test_a_leg_without_options_is_refused() -> None:
+    with pytest.raises(ValueError, match="no option"):
+        RenditionChooser().choose(None, 0, [VideoLeg("x", ())], 0.0)
+
+
+def test_the_picture_of_a_failed_probe_waits_thirty_seconds() -> None:
+    chooser = RenditionChooser()
+    chooser.choose(budget(110_000), AUDIO, [CAMERA], 0.0)
+    chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 1.0)
+    assert chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 6.0)[0]["cam"] is None  # the probe
+    assert chooser.choose(budget(300_000), AUDIO, [CAMERA], 8.0)[0]["cam"] == (480, 360)  # failed
+    ups = []
+    t = 8.0
+    while t < 45:
+        t += 0.5
+        ups += [(t, s.choice) for s in chooser.choose(budget(1_000_000), AUDIO, [CAMERA], t)[1]]
+    assert ups == [(38.0, None)]  # not before 30 s after the failure, though it "fitted" all along

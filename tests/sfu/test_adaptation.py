@@ -1,0 +1,390 @@
+"""Each subscriber gets the best picture its own link carries (issue 15), with real aiortc peers.
+
+The constrained subscriber's subscribe connection goes through a userspace UDP relay
+(tests/support/rate_relay.py) whose server-to-peer direction is a modelled link: a drop-tail
+queue (rate + 300 ms of buffer: delay grows, then loss) or a policer (loss only, no delay).
+Another subscriber of the same camera is unconstrained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from aiortc.codecs.opus import OpusEncoder
+
+from tests.support.media import PatternVideoTrack, ToneAudioTrack
+from tests.support.peer import Received, TestPeer
+from tests.support.rate_limit import LimitMode, RateLimit
+from tests.support.rate_relay import RateRelay
+from tests.support.server import RunningServer, running_server
+
+pytestmark = pytest.mark.slow
+
+
+class CameraTrack(PatternVideoTrack):
+    """The moving pattern with a band of faint noise: about 1 Mbit/s in VP8 at 640x480, like a
+    webcam (the full-noise pattern makes several Mbit/s)."""
+
+    def __init__(self) -> None:
+        super().__init__(640, 480, 30)
+        self._grain = np.random.default_rng(2)
+
+    async def recv(self) -> av.VideoFrame:
+        frame = await super().recv()
+        img = frame.to_ndarray(format="rgb24")
+        band = img[200:280].astype(np.int16) + self._grain.integers(-12, 12, (80, 640, 3), dtype=np.int16)
+        img[200:280] = np.clip(band, 0, 255).astype(np.uint8)
+        out = av.VideoFrame.from_ndarray(img, format="rgb24")
+        out.pts, out.time_base = frame.pts, frame.time_base
+        return out
+
+
+class BrowserLikePeer(TestPeer):
+    """A test peer whose video receiver asks for a keyframe, like a browser's, when packets keep
+    arriving but nothing decodes for a second (aiortc's receiver asks only when its jitter
+    buffer overflows, and NACKs each lost packet once: behind a lossy link it can stay frozen)."""
+
+    async def watch_decoding(self) -> None:
+        last_frames, stuck_since = -1, 0.0
+        while True:
+            await asyncio.sleep(0.25)
+            pc = self._subscribe_pc
+            video = next((r for r in self.received.values() if r.kind == "video"), None)
+            if pc is None or video is None:
+                continue
+            now = time.monotonic()
+            if video.frames != last_frames:
+                last_frames, stuck_since = video.frames, now
+                continue
+            if now - stuck_since < 1.0:
+                continue
+            stuck_since = now
+            for transceiver in pc.getTransceivers():
+                if transceiver.kind == "video":
+                    stats = await transceiver.receiver.getStats()
+                    for s in stats.values():
+                        if s.type == "inbound-rtp" and s.packetsReceived:
+                            await transceiver.receiver._send_rtcp_pli(s.ssrc)
+
+
+@dataclass
+class Call:
+    pub: TestPeer
+    free: TestPeer
+    slow: BrowserLikePeer
+    relay: RateRelay
+    pid: str
+
+    def video(self, peer: TestPeer) -> Received:
+        rec = peer.receiving_from(self.pid, "video")
+        assert rec is not None
+        return rec
+
+    def audio(self, peer: TestPeer) -> Received:
+        rec = peer.receiving_from(self.pid, "audio")
+        assert rec is not None
+        return rec
+
+
+async def wait_until(check: Callable[[], bool], timeout: float, what: str, diag: Callable[[], Any] = lambda: None) -> float:
+    """Seconds it took; fails after ``timeout``."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not within {timeout} s: {what} ({diag()})")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - start
+
+
+async def rates(call: Call, seconds: float) -> dict[str, float]:
+    """Frames per second received by the constrained subscriber over ``seconds``."""
+    video, audio = call.video(call.slow), call.audio(call.slow)
+    v0, a0 = video.frames, audio.frames
+    await asyncio.sleep(seconds)
+    return {"video_fps": (video.frames - v0) / seconds, "audio_fps": (audio.frames - a0) / seconds}
+
+
+def link_of(server: RunningServer, peer: TestPeer) -> dict[str, Any]:
+    """The server's view of the peer's link, and its legs (for failure messages)."""
+    assert peer.joined is not None
+    for room in server.media.rooms.values():
+        participant = room.participants.get(peer.joined["participant_id"])
+        if participant is not None:
+            counters = server.media.counters
+            return {
+                **participant.link.dump(time.monotonic()),
+                "legs": [c.dump() for c in participant.consumers.values()],
+                "plis_received": counters.plis_received,
+                "nacks_received": counters.nacks_received,
+                "frames_encoded": counters.frames_encoded,
+            }
+    return {}
+
+
+def quality_messages(peer: TestPeer) -> list[dict[str, Any]]:
+    return [m for m in peer.messages if m["type"] == "quality"]
+
+
+@pytest.fixture(autouse=True)
+def voice_bitrate_opus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test publisher's Opus at 32 kbit/s, a browser's voice rate (aiortc encodes 96 kbit/s,
+    which would take a third of a 300 kbit/s link). Only the publisher encodes audio."""
+    original = OpusEncoder.__init__
+
+    def init(self: OpusEncoder) -> None:
+        original(self)
+        self.codec.bit_rate = 32000
+
+    monkeypatch.setattr(OpusEncoder, "__init__", init)
+
+
+@pytest.fixture
+async def call_factory(server: RunningServer) -> AsyncIterator[Callable[[LimitMode], Any]]:
+    made: list[Call] = []
+
+    async def make(mode: LimitMode) -> Call:
+        room = f"adapt-{mode}"
+        pub = TestPeer(server.ws_url, server.token(room, "pub"), "pub")
+        free = TestPeer(server.ws_url, server.token(room, "free"), "free")
+        slow = BrowserLikePeer(server.ws_url, server.token(room, "slow"), "slow")
+        relay = RateRelay(RateLimit(None, mode))
+        await relay.start()
+        slow.rewrite_subscribe_offer = relay.rewrite_offer
+        slow.rewrite_subscribe_answer = relay.rewrite_answer
+        call = Call(pub, free, slow, relay, "")
+        made.append(call)
+        await pub.connect()
+        await pub.publish([(CameraTrack(), "camera"), (ToneAudioTrack(), "microphone")])
+        assert pub.joined is not None
+        call.pid = pub.joined["participant_id"]
+        for peer in (free, slow):
+            await peer.connect()
+        slow._spawn(slow.watch_decoding())
+        for peer in (free, slow):
+            await peer.wait_frames(call.pid, "video", 30, timeout=30)
+            await peer.wait_frames(call.pid, "audio", 50, timeout=30)
+        return call
+
+    yield make
+    for call in made:
+        for peer in (call.pub, call.free, call.slow):
+            await peer.close()
+        call.relay.close()
+
+
+def slow_video_leg_size(server: RunningServer, call: Call) -> tuple[int, int] | str | None:
+    """What the server feeds the constrained subscriber's video leg: a rendition's size, "source"
+    (the publisher's stream as is) or None (nothing: paused)."""
+    assert call.slow.joined is not None
+    for room in server.media.rooms.values():
+        participant = room.participants.get(call.slow.joined["participant_id"])
+        if participant is None:
+            continue
+        for consumer in participant.consumers.values():
+            if consumer.kind == "video":
+                source = consumer.current
+                return None if source is None else getattr(source, "size", "source")
+    return None
+
+
+async def test_a_narrow_queue_link_gets_a_smaller_picture_then_the_source_back(
+    server: RunningServer, call_factory: Callable[[LimitMode], Any]
+) -> None:
+    call: Call = await call_factory("queue")
+    assert slow_video_leg_size(server, call) == "source"
+
+    call.relay.downlink.set_rate(300_000)
+    took = await wait_until(
+        lambda: isinstance(size := slow_video_leg_size(server, call), tuple) and size[1] <= 270,
+        timeout=6,
+        what="a rendition of at most 360x270 behind 300 kbit/s",
+        diag=lambda: (slow_video_leg_size(server, call), link_of(server, call.slow)),
+    )
+    print(f"queue 300 kbit/s: rendition {slow_video_leg_size(server, call)} after {took:.1f} s")
+    assert quality_messages(call.slow)[-1]["state"] == "reduced"
+    free_video = call.video(call.free)
+    frames = free_video.frames
+    measured = await rates(call, 5.0)
+    print(f"queue 300 kbit/s: {measured}, link {link_of(server, call.slow)}")
+    # Audio keeps flowing to the constrained subscriber (50 frames/s sent). Not all of it yet:
+    # while the link is congested the resent video (once per round trip, still ~2 resends per
+    # packet sent here) queues ahead of audio in the link's single queue.
+    assert measured["audio_fps"] >= 35, measured
+    assert free_video.sizes[-1] == (640, 480), "the unconstrained subscriber keeps the source"
+    assert (free_video.frames - frames) / 5.0 >= 20
+    assert slow_video_leg_size(server, call) != "source"
+
+    call.relay.downlink.set_rate(None)
+    took = await wait_until(
+        lambda: slow_video_leg_size(server, call) == "source",
+        timeout=30,  # measured 9-14 s: steps up probe the link, 5 s of headroom each
+        what="the source back once the link is free",
+        diag=lambda: link_of(server, call.slow),
+    )
+    print(f"limit lifted: source back after {took:.1f} s")
+    await wait_until(lambda: quality_messages(call.slow)[-1]["state"] == "good", timeout=2, what="quality good")
+    slow_video = call.video(call.slow)
+    await wait_until(lambda: slow_video.sizes[-1] == (640, 480), timeout=10, what="source-size frames decoded")
+
+
+async def test_a_very_narrow_link_pauses_video_keeps_audio_and_resumes(
+    server: RunningServer, call_factory: Callable[[LimitMode], Any]
+) -> None:
+    call: Call = await call_factory("queue")
+    call.relay.downlink.set_rate(100_000)
+    await wait_until(
+        lambda: bool(quality_messages(call.slow)) and quality_messages(call.slow)[-1]["state"] == "paused",
+        timeout=15,
+        what="video paused at 100 kbit/s",
+        diag=lambda: (quality_messages(call.slow), link_of(server, call.slow)),
+    )
+    assert slow_video_leg_size(server, call) is None
+    video_producers = [p for p, info in call.slow.producers.items() if info["kind"] == "video"]
+    assert quality_messages(call.slow)[-1]["paused"] == video_producers
+    await asyncio.sleep(1.0)  # what the queue still held
+    measured = await rates(call, 4.0)
+    print(f"queue 100 kbit/s: {measured}, link {link_of(server, call.slow)}")
+    assert measured["video_fps"] == 0, measured
+    assert measured["audio_fps"] >= 45, measured
+    metrics = await server.metrics()
+    assert metrics["consult_sfu_legs_paused_for_bandwidth"] == 1
+    assert metrics["consult_sfu_adaptation_switches_down_total"] >= 1
+    assert metrics["consult_sfu_links_estimated"] >= 1
+
+    call.relay.downlink.set_rate(None)
+    took = await wait_until(
+        lambda: quality_messages(call.slow)[-1]["state"] != "paused",
+        timeout=30,  # measured 6-12 s
+        what="video resumed",
+        diag=lambda: link_of(server, call.slow),
+    )
+    print(f"limit lifted: video resumed after {took:.1f} s")
+    # The server feeds the leg again. (Whether this aiortc receiver decodes it soon depends on
+    # its recovery from the loss before the pause: it NACKs a packet once and may wait for its
+    # jitter buffer to overflow; a browser asks for a keyframe.)
+    assert slow_video_leg_size(server, call) is not None
+    def video_sent() -> int:
+        return next(int(leg["packets_sent"]) for leg in link_of(server, call.slow)["legs"] if leg["kind"] == "video")
+
+    sent = video_sent()
+    await wait_until(lambda: video_sent() > sent + 30, timeout=5, what="video sent again")
+
+
+async def test_a_policer_is_found_by_loss(server: RunningServer, call_factory: Callable[[LimitMode], Any]) -> None:
+    call: Call = await call_factory("policer")
+    call.relay.downlink.set_rate(300_000)
+    # Loss alone (a policer adds no delay): a rendition within 6 s. Which one depends on the
+    # loss the first steps see: 480x360 (281 kbit/s) with a few % of loss is held (libwebrtc's
+    # rule: between 2 and 10 % neither up nor down), or a smaller one.
+    took = await wait_until(
+        lambda: isinstance(size := slow_video_leg_size(server, call), tuple) and size[1] <= 360,
+        timeout=6,
+        what="a smaller picture behind a 300 kbit/s policer",
+        diag=lambda: (slow_video_leg_size(server, call), link_of(server, call.slow)),
+    )
+    print(f"policer 300 kbit/s: rendition after {took:.1f} s, link {link_of(server, call.slow)}")
+    assert call.video(call.free).sizes[-1] == (640, 480)
+
+
+async def test_a_publisher_behind_a_narrow_uplink_is_told(server: RunningServer) -> None:
+    # The publisher's publish connection goes through a relay whose peer-to-server direction is
+    # a 150 kbit/s drop-tail queue: what the server receives (its REMB to the publisher, which
+    # sees the queueing delay) stays below half of what a 640x480 picture needs (500 kbit/s at
+    # our rendition rates). (A policer on the uplink is not seen: REMB only, see signalling.md.)
+    relay = RateRelay(RateLimit(None), uplink=RateLimit(None, "queue"))
+    await relay.start()
+    pub = TestPeer(server.ws_url, server.token("adapt-uplink", "pub"), "pub")
+    pub.rewrite_publish_offer = relay.for_server
+    pub.rewrite_publish_answer = relay.for_peer
+    try:
+        await pub.connect()
+        await pub.publish([(CameraTrack(), "camera")])
+        await asyncio.sleep(4.0)  # the server's REMB starts after 3 s of throughput
+        assert not [m for m in pub.messages if m["type"] == "quality"], "an unconstrained uplink is not reported"
+        relay.uplink.set_rate(150_000)
+        took = await wait_until(
+            lambda: any(m["type"] == "quality" and m["direction"] == "send" for m in pub.messages),
+            timeout=20,
+            what="quality limited for the publisher",
+        )
+        quality = [m for m in pub.messages if m["type"] == "quality"][-1]
+        print(f"uplink 150 kbit/s: told after {took:.1f} s: {quality}")
+        assert quality["state"] == "limited"
+        assert quality["limited"] == [p for p, info in pub.producers.items() if info["kind"] == "video"]
+        relay.uplink.set_rate(None)
+        took = await wait_until(
+            lambda: [m for m in pub.messages if m["type"] == "quality"][-1]["state"] == "good",
+            timeout=30,
+            what="quality good again for the publisher",
+        )
+        print(f"uplink free: good again after {took:.1f} s")
+    finally:
+        await pub.close()
+        relay.close()
+
+
+def applied_choices(server: RunningServer, peer: TestPeer) -> dict[str, Any]:
+    assert peer.joined is not None
+    for room in server.media.rooms.values():
+        participant = room.participants.get(peer.joined["participant_id"])
+        if participant is not None:
+            legs = participant.link.dump(time.monotonic())["legs"]
+            assert isinstance(legs, dict)
+            return legs
+    return {}
+
+
+async def test_an_oscillating_link_switches_at_most_once_per_two_seconds(
+    server: RunningServer, call_factory: Callable[[LimitMode], Any]
+) -> None:
+    # 400 and 1,500 kbit/s alternating every 3 s for 30 s (a drop-tail queue, 300 ms of buffer).
+    call: Call = await call_factory("queue")
+    changes: list[tuple[float, Any]] = []
+    last = applied_choices(server, call.slow)
+    start = time.monotonic()
+    while time.monotonic() - start < 30:
+        phase = int((time.monotonic() - start) / 3)
+        call.relay.downlink.set_rate(400_000 if phase % 2 == 0 else 1_500_000)
+        await asyncio.sleep(0.05)
+        now_choices = applied_choices(server, call.slow)
+        if now_choices != last:
+            changes.append((time.monotonic() - start, now_choices))
+            last = now_choices
+    print(f"oscillating link: {len(changes)} switches at {[round(t, 1) for t, _ in changes]}")
+    assert changes, "the 400 kbit/s phases bring the picture down"
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(changes)]
+    assert all(gap >= 2.0 - 0.1 for gap in gaps), gaps  # 0.1: the sampling above
+
+
+async def test_adaptation_off_leaves_the_choice_to_explicit_caps(tmp_path: Any) -> None:
+    async with running_server(tmp_path, sfu__adaptation=False) as server:
+        relay = RateRelay(RateLimit(None, "queue"))
+        await relay.start()
+        pub = TestPeer(server.ws_url, server.token("adapt-off", "pub"), "pub")
+        slow = BrowserLikePeer(server.ws_url, server.token("adapt-off", "slow"), "slow")
+        slow.rewrite_subscribe_offer = relay.for_peer
+        slow.rewrite_subscribe_answer = relay.for_server
+        call = Call(pub, slow, slow, relay, "")  # no unconstrained subscriber here
+        try:
+            await pub.connect()
+            await pub.publish([(CameraTrack(), "camera"), (ToneAudioTrack(), "microphone")])
+            assert pub.joined is not None
+            call.pid = pub.joined["participant_id"]
+            await slow.connect()
+            await slow.wait_frames(call.pid, "video", 30, timeout=30)
+            relay.downlink.set_rate(300_000)
+            await asyncio.sleep(8.0)
+            assert slow_video_leg_size(server, call) == "source"
+            assert not quality_messages(slow)
+        finally:
+            await pub.close()
+            await slow.close()
+            relay.close()
