@@ -383,6 +383,7 @@ async def bench_redis(tmp: Path, redis: RedisServer, rest_s: float, running_s: f
 
         await timed("at_rest", rest(), settle=0.0)
         out["at_rest"]["ops_per_s_per_worker"] = round(out["at_rest"]["ops"] / out["at_rest"]["seconds"] / workers, 3)
+        out["at_rest"]["cluster_ops_per_s_per_worker"] = round(out["at_rest"]["cluster_key_ops"] / out["at_rest"]["seconds"] / workers, 3)
         room = "bench-redis"
 
         async def join(identity: str, role: str) -> None:
