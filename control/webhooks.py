@@ -67,9 +67,13 @@ class WebhookConfig:
     backoff_base_s: float = 0.5
     backoff_max_s: float = 60.0
     timeout_s: float = 5.0
-    #: how often the outbox is looked at for due deliveries (also when nothing was emitted here:
-    #: another process's, or a restarted one's); an emit here wakes the sender at once
+    #: how often the outbox is looked at for due deliveries while there is work (deliveries in
+    #: flight, or due ones found last time); an emit here wakes the sender at once
     poll_s: float = 1.0
+    #: ... and while there is none: what another process left (a restarted or a dead one's
+    #: deliveries, whose claims expire) waits at most this long. Keeps a worker at rest at one
+    #: Redis write a second (its lease) plus one read per ``idle_poll_s`` (issue 12)
+    idle_poll_s: float = 30.0
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -154,6 +158,8 @@ class WebhookDispatcher:
         self._session: aiohttp.ClientSession | None = None
         self._closing = False
         self._counted_at = 0.0
+        self._busy = True  # the first look is at once
+        self._retry_due = float("inf")  # the earliest retry this process scheduled
         self.stats = WebhookStats()
 
     async def start(self) -> None:
@@ -240,7 +246,9 @@ class WebhookDispatcher:
     async def _send_loop(self) -> None:
         lease_s = self.config.timeout_s + 10.0
         while not self._closing:
+            self._wake.clear()  # before looking: an emit during the look wakes the next one
             free = self.config.concurrency - len(self._deliveries)
+            found = False
             for outbox in (self._private, self.outbox):
                 try:
                     due = await outbox.claim_due(self._clock(), lease_s, free)
@@ -253,8 +261,10 @@ class WebhookDispatcher:
                     self._deliveries.add(task)
                     task.add_done_callback(self._delivery_done)
                 free -= len(due)
-            self._wake.clear()
-            if self._clock() >= self._counted_at + COUNT_EVERY_S:  # the gauge: a store read every 10 s
+                found = found or bool(due)
+            self._busy = found or bool(self._deliveries)
+            # the gauge: a store read every 10 s, only while there may be something to count
+            if (self._busy or self.stats.pending) and self._clock() >= self._counted_at + COUNT_EVERY_S:
                 self._counted_at = self._clock()
                 with contextlib.suppress(StoreError):
                     self.stats.pending = (await self.counts())["pending"]
@@ -262,7 +272,13 @@ class WebhookDispatcher:
                 await asyncio.wait_for(self._wake.wait(), self._poll_delay())
 
     def _poll_delay(self) -> float:
-        return self.config.poll_s
+        if self._busy or self.stats.pending:
+            return self.config.poll_s
+        now = self._clock()
+        if self._retry_due <= now:
+            self._retry_due = float("inf")
+            return self.config.poll_s
+        return max(self.config.poll_s, min(self.config.idle_poll_s, self._retry_due - now))
 
     def _delivery_done(self, task: asyncio.Task[None]) -> None:
         self._deliveries.discard(task)
@@ -287,7 +303,9 @@ class WebhookDispatcher:
                                   if delivery.event in MEMORY_ONLY_EVENTS else _attempted(delivery, attempt))
             else:
                 delay = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (attempt - 1))
-                await outbox.retry_at(_attempted(delivery, attempt), self._clock() + delay * random.uniform(0.8, 1.2))
+                retry_at = self._clock() + delay * random.uniform(0.8, 1.2)
+                self._retry_due = min(self._retry_due, retry_at)
+                await outbox.retry_at(_attempted(delivery, attempt), retry_at)
         except StoreError as exc:  # the claim expires and the delivery is sent again
             _reraise_if_cancelling()
             log.warning("webhook %s: the store is unavailable: %s", delivery.delivery_id, exc)
