@@ -101,6 +101,17 @@ class UplinkQualityChanged:
 
 
 @dataclass(frozen=True)
+class ResolutionRequestChanged:
+    """Every subscriber of a video is capped below what its publisher sends (issue 15): ask the
+    publisher for at most ``max_height``; None: its full size again."""
+
+    room_id: RoomId
+    participant_id: ParticipantId
+    producer_id: ProducerId
+    max_height: int | None
+
+
+@dataclass(frozen=True)
 class RoomClosed:
     room_id: RoomId
 
@@ -115,5 +126,6 @@ RoomEvent = (
     | RoomClosed
     | LinkQualityChanged
     | UplinkQualityChanged
+    | ResolutionRequestChanged
 )
 RoomListener = Callable[[RoomEvent], None]

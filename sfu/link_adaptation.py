@@ -48,7 +48,7 @@ from sfu.packet.rendition_chooser import (
     rendition_bitrate,
     video_options,
 )
-from sfu.packet.renditions import PAUSED
+from sfu.packet.renditions import PAUSED, Cap
 from sfu.packet.uplink_watch import UplinkWatch
 from sfu.producer import Producer
 from sfu.stats import SfuCounters
@@ -78,7 +78,7 @@ class LinkQuality:
 
 
 class _Watched:
-    __slots__ = ("applied", "consumer", "keyframe_again_at", "last_bytes", "producer", "rate")
+    __slots__ = ("applied", "cap", "consumer", "keyframe_again_at", "last_bytes", "producer", "rate")
 
     def __init__(self, consumer: Consumer, producer: Producer) -> None:
         self.consumer = consumer
@@ -89,6 +89,8 @@ class _Watched:
         self.applied: Choice = None
         #: when to ask the leg's source for one more keyframe after a switch (None: no need)
         self.keyframe_again_at: float | None = None
+        #: the subscriber's own cap last seen (None: not seen yet)
+        self.cap: Cap | None = None
 
     def sent_since_last(self) -> int:
         """Media bytes sent on the leg since the previous call. Retransmissions are left out:
@@ -233,6 +235,14 @@ class LinkAdapter:
             explicit = producer.sources.explicit(watched.consumer)
             if explicit is None or explicit[1]:
                 continue  # not attached, or paused by the subscriber: needs nothing
+            if watched.cap != explicit[0]:
+                if watched.cap is not None:
+                    # The subscriber changed its own cap (a bigger tile): an explicit choice,
+                    # not a fluctuation of the link. The chooser starts over from what the
+                    # estimate allows now instead of holding the old picture for an up-switch's
+                    # 5-10 s (a link that cannot carry more is still brought down as usual).
+                    self._chooser.remove(leg_id)
+                watched.cap = explicit[0]
             if producer.id not in seen:
                 seen.add(producer.id)
                 self._measure_source(producer, dt)

@@ -39,6 +39,7 @@ from sfu.packet.renditions import Size
 from sfu.packet.rtp_reader import ReceivedRtp
 from sfu.packet.sender_report import SenderReportClock, ntp_from_unix
 from sfu.packet.stall_detector import VideoStallDetector
+from sfu.packet.upstream_request import HeightRequest, UpstreamRequest
 from sfu.source import PASSTHROUGH_SOURCE_ID, ForwardedPacket, PacketSink
 from sfu.source_selector import SourceSelector
 from sfu.stats import SfuCounters
@@ -100,6 +101,8 @@ class Producer:
         self._keyframe_timer: asyncio.TimerHandle | None = None
         self._probe = latency_probe
         #: which source each leg of this producer gets (every leg is attached here)
+        #: what the publisher was asked to send at most (issue 15: ``resolution_requested``)
+        self.upstream = UpstreamRequest()
         self.sources = SourceSelector(
             passthrough=self,
             video=kind == "video",
@@ -322,6 +325,13 @@ class Producer:
                 self._on_stall_change(self, self.stalled)
         await self.sources.tick(now)
 
+    def upstream_request(self, now: float) -> HeightRequest | None:
+        """Whether to ask the publisher for another picture height (issue 15: every leg capped
+        below what it sends); called by the room's adaptation step. None: nothing to send."""
+        if self.kind != "video" or self.closed or self.muted:
+            return None
+        return self.upstream.update(self.sources.largest_needed_height(), self.height, now)
+
     def _flush_keyframe_request(self) -> None:
         if self._pli_wanted and self._tap is not None and self.media_ssrc is not None:
             self._pli_wanted = False
@@ -359,6 +369,7 @@ class Producer:
             "nacks": self._nacks.stats() if self._nacks else None,
             "renditions": self.sources.dump() if self.kind == "video" else None,
             "stalled": self.stalled,
+            "upstream": self.upstream.dump() if self.kind == "video" else None,
         }
 
 

@@ -21,6 +21,7 @@ from sfu.events import (
     LinkQualityChanged,
     ParticipantJoined,
     ParticipantLeft,
+    ResolutionRequestChanged,
     RoomClosed,
     RoomEvent,
     RoomListener,
@@ -263,6 +264,10 @@ class Room:
                     for participant in list(self.participants.values()):
                         participant.link.tick(now)  # after the producers: limits apply at once
                         participant.uplink.tick(now)
+                        for producer in list(participant.producers.values()):
+                            request = producer.upstream_request(now)
+                            if request is not None:
+                                self._emit(ResolutionRequestChanged(self.id, participant.id, producer.id, request.max_height))
                 if now - self._last_reports >= self._config.sender_report_interval_s:
                     self._last_reports = now
                     wall = time.time()

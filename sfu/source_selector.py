@@ -154,6 +154,10 @@ class SourceSelector:
     def source_size(self) -> Size | None:
         return self._demand.source_size
 
+    def largest_needed_height(self) -> int | None:
+        """The largest height any watching leg can use (None: some leg takes any size)."""
+        return self._demand.largest_needed_height()
+
     # ------------------------------------------------------------ facts from the producer
 
     def set_source_size(self, size: Size, now: float) -> None:

@@ -295,8 +295,11 @@ class TrackMuted(Message):
 @server_message("resolution_requested")
 @dataclass(kw_only=True)
 class ResolutionRequested(Message):
+    """Send at most ``max_height`` of this track: a subscriber's ``request_resolution``, or the
+    server when every subscriber is capped lower (issue 15); None: the full size again."""
+
     producer_id: str
-    max_height: int
+    max_height: int | None
 
 
 @server_message("camera_problem")

@@ -63,4 +63,6 @@ def messages_for(event: ev.RoomEvent, me: str | None, returning: set[str]) -> li
     if isinstance(event, ev.UplinkQualityChanged) and event.participant_id == me:
         estimate = None if event.estimate_bps is None else event.estimate_bps // 1000
         return [m.Quality(direction="send", state=event.state, estimate_kbps=estimate, limited=list(event.producers))]
+    if isinstance(event, ev.ResolutionRequestChanged) and event.participant_id == me:
+        return [m.ResolutionRequested(producer_id=event.producer_id, max_height=event.max_height)]
     return []

@@ -223,6 +223,26 @@ class RenditionDemand:
         """Rendition sizes at least one unpaused leg needs."""
         return {d.target for d in self._legs.values() if not d.off and d.target is not None}
 
+    def largest_needed_height(self) -> int | None:
+        """The largest picture height any unpaused leg can use, given its cap and its link's
+        limit (a width-only cap counts at the source's aspect ratio); None when some leg takes
+        any size, when a width-only cap meets an unknown source size, or when no leg watches.
+        What the publisher need not exceed (issue 15: ``UpstreamRequest``)."""
+        largest = 0
+        for d in self._legs.values():
+            if d.off:
+                continue
+            max_w = _tighter(d.cap[0], d.limit[0])
+            max_h = _tighter(d.cap[1], d.limit[1])
+            if max_w is not None and self._source_size is not None:
+                src_w, src_h = self._source_size
+                from_width = max_w * src_h // src_w
+                max_h = from_width if max_h is None else min(max_h, from_width)
+            if max_h is None:
+                return None
+            largest = max(largest, max_h)
+        return largest or None
+
     def needs_source_size(self) -> bool:
         """The source size is unknown and something depends on it (a capped leg, a transform)."""
         if self._source_size is not None:

@@ -6,8 +6,10 @@ import asyncio
 import re
 from typing import Any
 
+import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
+from sfu.packet.upstream_request import DOWN_HOLD_S
 from tests.support.media import PatternVideoTrack, ToneAudioTrack
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer, running_server
@@ -150,3 +152,35 @@ async def test_a_loopback_server_ignores_candidates_outside_loopback(server: Run
         assert [c.host for c in connection.remote_candidates] == ["127.0.0.1"]
     finally:
         await connection.close()
+
+
+@pytest.mark.long
+async def test_a_publisher_whose_every_subscriber_is_capped_is_asked_to_send_less(server: RunningServer) -> None:
+    """Issue 15, item 3: two subscribers both cap a 640x480 camera to 320x240: the publisher is
+    asked for 240 lines (after the 3 s hold); one lifts its cap: the full size again at once."""
+    pub = TestPeer(server.ws_url, server.token("upstream", "pub"), "pub")
+    subs = [TestPeer(server.ws_url, server.token("upstream", f"sub{i}"), f"sub{i}") for i in range(2)]
+    try:
+        await pub.connect()
+        video = (await pub.publish([(PatternVideoTrack(640, 480, 15), "camera")]))[0]
+        pid = pub.joined["participant_id"]
+        for sub in subs:
+            await sub.connect()
+            await sub.wait_frames(pid, "video", 3)
+        asked = pub.wait_for(lambda m: m["type"] == "resolution_requested")
+        await subs[0].send({"type": "subscription", "producer_id": video["producer_id"], "max_width": 320, "max_height": 240})
+        await asyncio.sleep(DOWN_HOLD_S + 1)  # one subscriber capped, the other not: nothing asked
+        assert not asked.done()
+        await subs[1].send({"type": "subscription", "producer_id": video["producer_id"], "max_width": 320, "max_height": 240})
+        msg = await asyncio.wait_for(asked, DOWN_HOLD_S + 5)
+        assert msg == {"v": 1, "type": "resolution_requested", "producer_id": video["producer_id"], "max_height": 240}
+        full = pub.wait_for(lambda m: m["type"] == "resolution_requested" and m["max_height"] is None)
+        await subs[1].send({"type": "subscription", "producer_id": video["producer_id"]})
+        msg = await asyncio.wait_for(full, 3)  # at once: not after the adaptation's up-switch hold
+        assert msg["producer_id"] == video["producer_id"]
+        # the subscribers are told nothing of it
+        assert not any(m["type"] == "resolution_requested" for s in subs for m in s.messages)
+    finally:
+        await pub.close()
+        for sub in subs:
+            await sub.close()

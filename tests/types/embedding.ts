@@ -61,7 +61,7 @@ export async function embed(joinUrl: string): Promise<void> {
   client.on('participant_left', ({ participant, reason }) => console.log(participant.identity, reason));
   client.on('track_muted', ({ muted, local, source }) => { if (!local && source === 'microphone') console.log(muted); });
   client.on('camera_problem', ({ resolved, self }) => console.log(resolved, self));
-  client.on('resolution_requested', ({ maxHeight }) => console.log(maxHeight * 2));
+  client.on('resolution_requested', ({ maxHeight }) => console.log(maxHeight === null ? 'full size' : maxHeight * 2));
   client.on('reconnect_attempt', ({ attempt, maxAttempts, delayMs }) => console.log(attempt, maxAttempts, delayMs));
   client.on('media_state', ({ pc, state }) => { if (pc === 'subscribe' && state === 'failed') console.log('lost'); });
   client.on('local_track_published', ({ publication }) => { const p: Publication = publication; void p.producerId; });

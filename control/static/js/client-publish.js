@@ -276,7 +276,8 @@ export class PublishLeg {
   }
 
   /**
-   * The server's `resolution_requested`: emitted, and applied to the send limits when `apply`.
+   * The server's `resolution_requested` (`max_height: null`: no limit any more): emitted, and
+   * applied to the send limits when `apply`.
    * @param {ServerMessage} msg
    * @param {boolean} apply
    */
@@ -284,7 +285,8 @@ export class PublishLeg {
     const pub = [...this.publications.values()].find((p) => p.producerId === msg.producer_id);
     this._emit('resolution_requested', { producerId: msg.producer_id, maxHeight: msg.max_height, source: pub ? pub.source : null });
     if (pub && apply) {
-      this.setSendLimits(pub.source, { ...pub.sendLimits, maxHeight: msg.max_height }).catch(() => {});
+      // null: the server asks for the full size again (every subscriber's cap lifted)
+      this.setSendLimits(pub.source, { ...pub.sendLimits, maxHeight: msg.max_height ?? undefined }).catch(() => {});
     }
   }
 

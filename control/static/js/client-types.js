@@ -198,7 +198,7 @@
 
 /**
  * Another participant asked this one to send at most `maxHeight` of a producer.
- * @typedef {{producerId: string, maxHeight: number, source: Source|null}} ResolutionRequestedEvent
+ * @typedef {{producerId: string, maxHeight: number|null, source: Source|null}} ResolutionRequestedEvent
  */
 
 /**

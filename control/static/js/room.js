@@ -155,7 +155,9 @@ class RoomPage {
     this.stage.attach(client);
     client.on('local_track_unpublished', () => this.toolbar?.refresh());
     client.on('local_track_published', () => this.toolbar?.refresh());
-    client.on('resolution_requested', ({ maxHeight }) => this.views.toast(`The other side asked for at most ${maxHeight}p from your camera.`));
+    client.on('resolution_requested', ({ maxHeight }) => {
+      if (maxHeight !== null) this.views.toast(`The other side asked for at most ${maxHeight}p from your camera.`);
+    });
     client.on('error', ({ error, fatal }) => {
       if (fatal) this.views.showError(error);
       else console.warn('consult:', error.code, error.message);
