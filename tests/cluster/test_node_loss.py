@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,6 +89,16 @@ async def test_kill_the_owning_node_during_a_call(tmp_path: Path, redis_url: str
         if doctor is not None:
             await doctor.close()
         await stop_nodes(*nodes)
+
+
+async def _workers_once_b_lease_expired(a: Node, give_up_at: float) -> list[dict[str, Any]]:
+    """A's view of the cluster's workers once only A's are listed (or as it is at ``give_up_at``)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        workers: list[dict[str, Any]] = (await a.cluster())["workers"]
+        if {w["node"] for w in workers} == {"a"} or loop.time() >= give_up_at:
+            return workers
+        await asyncio.sleep(0.2)
 
 
 async def _page_media_back(page: BrowserPage, loop: asyncio.AbstractEventLoop) -> float:
