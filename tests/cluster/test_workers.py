@@ -64,7 +64,9 @@ async def test_two_workers_without_redis(tmp_path: Path) -> None:
             assert (await peer.connect())["type"] == "joined"
         workers = json.loads(await cli(node, "nodes", "--json"))["workers"]
         assert len(workers) == 2 and all(w["node"] == "solo" for w in workers)
-        assert sorted(w["rooms"] for w in workers) == [3, 3], workers
+        # Placement weighs each worker's CPU too (control/cluster/placement.py): on a busy
+        # machine one worker's share may tip a placement; both must still take rooms.
+        assert sorted(w["rooms"] for w in workers) in ([3, 3], [2, 4]), workers
         # one call, its two participants through whichever workers accepted them: media both ways
         a = TestPeer(node.ws_url, mint(secret, room="call", identity="a"), "a")
         b = TestPeer(node.ws_url, mint(secret, room="call", identity="b"), "b")
