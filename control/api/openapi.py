@@ -230,7 +230,8 @@ def document(extensions: Sequence[ApiExtension] = ()) -> dict[str, Any]:
 
 
 def _common_refusals(paths: dict[str, Any]) -> None:
-    """The refusals every JSON-body operation and every department-naming operation can give."""
+    """The refusals every JSON-body operation, every department-naming operation and every
+    operation (the rate limit) can give."""
     for methods in paths.values():
         for operation in methods.values():
             responses = operation.setdefault("responses", {})
@@ -240,6 +241,8 @@ def _common_refusals(paths: dict[str, Any]) -> None:
                 responses.setdefault("415", _error("unsupported_media_type: the body is not sent as application/json"))
             if any(p.get("name") == "department" for p in operation.get("parameters", [])):
                 responses.setdefault("403", _error("forbidden: a department key naming another department"))
+            # every /v1 request counts against its key's rate limit ([limits], docs/operations.md)
+            responses.setdefault("429", _error("rate_limited: too many requests for this key; Retry-After says when to retry"))
 
 
 @routes.get("/openapi.json")

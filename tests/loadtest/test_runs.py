@@ -16,7 +16,7 @@ import pytest
 
 from loadtest.cli import main
 
-pytestmark = pytest.mark.long
+pytestmark = pytest.mark.slow  # load runs against real servers and Janus: benchmark-sized (make soak)
 
 SHORT = ["--duration", "3", "--warmup", "1", "--join-rate", "10", "--quiet"]
 
