@@ -12,10 +12,10 @@ import pytest
 
 from benchmarks import memory_bench
 
-pytestmark = pytest.mark.long
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # the memory benchmark's 300 join/leave cycles: a soak (make soak)
 async def test_join_leave_cycles_leave_nothing_behind() -> None:
     result: dict[str, Any] = await memory_bench.run(cycles=300)
     start, end = result["cycles_start"], result["cycles_end"]
