@@ -48,6 +48,7 @@ from captions.service import CaptionService
 from captions.translate import install_model
 from tests.captions.build_argos_model import BASE, BENCH_PHRASE, build_package
 from tests.captions.speech import (
+    CLINIC_SENTENCES,
     Clip,
     Playback,
     opus_payloads,
@@ -56,18 +57,7 @@ from tests.captions.speech import (
     word_error_rate,
 )
 
-SENTENCES = [
-    "how are you feeling today",
-    "please take one tablet twice a day after meals",
-    "do you have any allergies to medicine",
-    "the pain started three days ago",
-    "can you show me where it hurts",
-    "we will do a blood test tomorrow morning",
-    "i would like to see you again next week",
-    "have you slept well since the last visit",
-    "drink plenty of water and rest at home",
-    "the results of your test are normal",
-]
+SENTENCES = CLINIC_SENTENCES
 LATENCY_TARGET_S = 1.0
 
 

@@ -35,29 +35,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.captions_bench import percentile
 from captions.config import CaptionsConfig
 from captions.room_state import CaptionEvent, CaptionsOutput
 from captions.service import CaptionService
-from tests.captions.speech import Clip, Playback, play, speech_clip, word_error_rate
+from tests.captions.speech import (
+    CLINIC_SENTENCES,
+    Clip,
+    Playback,
+    play,
+    speech_clip,
+    word_error_rate,
+)
 
-SENTENCES = [
-    "how are you feeling today",
-    "please take one tablet twice a day after meals",
-    "do you have any allergies to medicine",
-    "the pain started three days ago",
-    "can you show me where it hurts",
-    "we will do a blood test tomorrow morning",
-    "i would like to see you again next week",
-    "have you slept well since the last visit",
-]
+SENTENCES = CLINIC_SENTENCES[:8]
 TARGET_S = 1.0
 
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))]
 
 
 @dataclass

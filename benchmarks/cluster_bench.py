@@ -51,6 +51,7 @@ import aioice.ice  # noqa: E402
 
 from control.cluster.records import placement_key  # noqa: E402
 from control.store.redis import RedisStore  # noqa: E402
+from loadtest.metrics import percentile  # noqa: E402
 from tests.cluster.nodes import (  # noqa: E402
     Node,
     RedisServer,
@@ -67,16 +68,6 @@ from tests.support.peer import TestPeer  # noqa: E402
 
 PARTS = ("join", "loss", "drain", "redis")
 DRAIN_GRACE_S = 3.0
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def ms(values: list[float]) -> dict[str, float | None]:

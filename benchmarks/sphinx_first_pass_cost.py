@@ -40,20 +40,9 @@ from captions.engines.sphinx_engine import (
     utterance_mean,
 )
 from captions.languages import SpeechCatalog
-from tests.captions.speech import pcm16k, word_error_rate
+from tests.captions.speech import CLINIC_SENTENCES, pcm16k, word_error_rate
 
-SENTENCES = [
-    "how are you feeling today",
-    "please take one tablet twice a day after meals",
-    "do you have any allergies to medicine",
-    "the pain started three days ago",
-    "can you show me where it hurts",
-    "we will do a blood test tomorrow morning",
-    "i would like to see you again next week",
-    "have you slept well since the last visit",
-    "drink plenty of water and rest at home",
-    "the results of your test are normal",
-]
+SENTENCES = CLINIC_SENTENCES
 
 
 def cpu(action: Any) -> tuple[float, Any]:

@@ -31,6 +31,20 @@ FRAME = 960  # 20 ms
 #: pass). The budget rules have tests of their own; latency is measured by benchmarks.
 AMPLE_BUDGET_S = 30.0
 
+#: What a consultation sounds like: the captions benchmarks speak these (benchmarks/).
+CLINIC_SENTENCES = [
+    "how are you feeling today",
+    "please take one tablet twice a day after meals",
+    "do you have any allergies to medicine",
+    "the pain started three days ago",
+    "can you show me where it hurts",
+    "we will do a blood test tomorrow morning",
+    "i would like to see you again next week",
+    "have you slept well since the last visit",
+    "drink plenty of water and rest at home",
+    "the results of your test are normal",
+]
+
 
 def synthesize(text: str, voice: str = "en-us+f2", speed: int = 130) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
