@@ -4,26 +4,13 @@ them through ``asyncio.to_thread``)."""
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
+from tests.chat.processes import ServerProcess
 
-@dataclass
-class Served:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
 
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+class Served(ServerProcess):
+    """The chat tests' server process, with what the packaging tests also look at."""
 
     def children(self) -> list[str]:
         return Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()

@@ -70,7 +70,7 @@ async def test_an_idle_server_process_loads_no_heavy_library(tmp_path: Path) -> 
     binary = str(Path(sys.executable).parent / "consult-sfu")
     server = await asyncio.to_thread(start, binary, free_port(), env, tmp_path / "serve.log")
     try:
-        await _healthy(server)  # type: ignore[arg-type]
+        await _healthy(server)
         await asyncio.sleep(1.0)
         assert await asyncio.to_thread(mapped_libraries, server.proc.pid) == set()
         children = await asyncio.to_thread(server.children)

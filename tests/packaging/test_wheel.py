@@ -108,7 +108,7 @@ async def test_the_installed_server_serves_a_1to1_call(installed: Installed, tmp
     binary = installed.bin("consult-sfu")
     server = await asyncio.to_thread(start, binary, port, env, tmp_path / "serve.log", tmp_path / "serve")
     try:
-        await _healthy(server, timeout_s=60)  # type: ignore[arg-type]
+        await _healthy(server, timeout_s=60)
         doctor_token = await asyncio.to_thread(mint, installed, tmp_path / "elsewhere", env, "r1", "dr", "practitioner")
         patient_token = await asyncio.to_thread(mint, installed, tmp_path / "elsewhere", env, "r1", "ann", "client")
         doctor = TestPeer(server.ws_url, doctor_token, "dr")
