@@ -21,10 +21,12 @@ from tests.support.server import RunningServer, running_server
 
 @contextlib.asynccontextmanager
 async def live(
-    tmp_path: Path, store_kind: str, request: pytest.FixtureRequest, **overrides: Any
+    tmp_path: Path, store_kind: str, request: pytest.FixtureRequest | None, **overrides: Any
 ) -> AsyncIterator[tuple[RunningServer, aiohttp.ClientSession]]:
-    """A server with the given store and an organisation key ``clinic`` on ``http``."""
+    """A server with the given store and an organisation key ``clinic`` on ``http``
+    (``request`` gives the ``redis_url`` fixture; only the Redis store needs it)."""
     if store_kind == "redis":
+        assert request is not None, "the Redis store needs the test's request (redis_url fixture)"
         overrides = {
             "store__backend": "redis",
             "store__redis_url": request.getfixturevalue("redis_url"),

@@ -22,7 +22,9 @@ import aiohttp
 import pytest
 
 from control.apikeys import create_key
-from control.store.memory import MemoryStore
+from tests.chat.live import call, token
+from tests.chat.live import live as chat_live
+from tests.control.test_live_waiting import join_waiting
 from tests.support.media import PatternVideoTrack
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer, running_server
@@ -31,43 +33,11 @@ GRACE_S = 30.0
 SHORT_GRACE_S = 1.5
 
 
-@contextlib.asynccontextmanager
-async def live(
+def live(
     tmp_path: Path, grace_s: float, store_kind: str = "memory", request: pytest.FixtureRequest | None = None
-) -> AsyncIterator[tuple[RunningServer, aiohttp.ClientSession]]:
-    overrides: dict[str, Any] = {"session__reconnect_grace_s": grace_s}
-    if store_kind == "redis":
-        assert request is not None
-        overrides |= {"store__backend": "redis", "store__redis_url": request.getfixturevalue("redis_url"), "store__redis_prefix": f"rc{time.monotonic_ns()}:"}
-    async with running_server(tmp_path, **overrides) as server:
-        if store_kind == "redis":
-            from control.store.redis import RedisStore
-
-            keys: Any = RedisStore(overrides["store__redis_url"], prefix=overrides["store__redis_prefix"])
-        else:
-            keys = MemoryStore(data_dir=server.config.store.data_dir)
-        key = await create_key(keys, "clinic", None)
-        await keys.close()
-        async with aiohttp.ClientSession(base_url=server.http_url, headers={"Authorization": f"Bearer {key}"}) as http:
-            yield server, http
-
-
-async def call(http: aiohttp.ClientSession, method: str, path: str, body: Any = None, status: int = 200) -> Any:
-    async with http.request(method, path, json=body) as resp:
-        data = await resp.json() if resp.status != 204 else None
-        assert resp.status == status, data
-        return data
-
-
-async def token(http: aiohttp.ClientSession, room: str, identity: str, role: str) -> str:
-    issued = await call(http, "POST", f"/v1/rooms/{room}/tokens", {"identity": identity, "name": identity.title(), "role": role}, status=201)
-    return str(issued["token"])
-
-
-async def join_waiting(peer: TestPeer) -> dict[str, Any]:
-    await peer.connect(join=False)
-    await peer.send({"type": "join", "token": peer.token})
-    return await peer.next_message("waiting")
+) -> contextlib.AbstractAsyncContextManager[tuple[RunningServer, aiohttp.ClientSession]]:
+    """The chat tests' live server (memory or Redis store, an organisation key) with a grace."""
+    return chat_live(tmp_path, store_kind, request, session__reconnect_grace_s=grace_s)
 
 
 @contextlib.asynccontextmanager
