@@ -32,7 +32,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgpack
 
@@ -49,6 +49,9 @@ from control.domain.model import (
     to_dict,
 )
 from control.domain.rules import Event
+
+if TYPE_CHECKING:  # apikeys_file imports StoreError from here
+    from control.store.apikeys_file import ApiKeyFile
 
 T = TypeVar("T")
 
@@ -109,6 +112,10 @@ class EventSubscription(abc.ABC):
 
 
 class Store(abc.ABC):
+    #: Where API key hashes live instead of the store, when a backend is given one: the memory
+    #: store's data folder, or a node's private (unpersisted) redis-server (apikeys_file.py).
+    _keys_file: ApiKeyFile | None = None
+
     # ------------------------------------------------------------ backend primitives
 
     @abc.abstractmethod
@@ -267,22 +274,31 @@ class Store(abc.ABC):
     # ------------------------------------------------------------ API keys (hashes only)
 
     async def put_api_key(self, record: ApiKeyRecord) -> None:
+        if self._keys_file is not None:
+            self._keys_file.put(record)
+            return
         if not await self._put_new(f"apikey:{record.key_id}", pack(to_dict(record))):
             raise StoreError(f"API key id {record.key_id} already exists")
         await self._index_add(APIKEY_INDEX, record.key_id)
 
     async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        if self._keys_file is not None:
+            return self._keys_file.get(key_id)
         raw = await self._get(f"apikey:{key_id}")
         return None if raw is None else apikey_from_dict(unpack(raw))
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         """Every key's record (hashes only); keys created before the index existed are not listed."""
+        if self._keys_file is not None:
+            return self._keys_file.list()
         ids = sorted(await self._index_members(APIKEY_INDEX))
         raws = await self._get_many([f"apikey:{key_id}" for key_id in ids]) if ids else []
         return [apikey_from_dict(unpack(raw)) for raw in raws if raw is not None]
 
     async def delete_api_key(self, key_id: str) -> bool:
         """Revoke: the record is gone, so the next request with the key is refused. Whether it existed."""
+        if self._keys_file is not None:
+            return self._keys_file.delete(key_id)
         existed = await self._delete(f"apikey:{key_id}")
         await self._index_remove(APIKEY_INDEX, key_id)
         return existed

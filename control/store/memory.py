@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from control.domain.model import ApiKeyRecord
 from control.domain.rules import Event
 from control.store.apikeys_file import APIKEYS_FILE, ApiKeyFile
 from control.store.base import Delete, EventSubscription, NewValue, SetWhen, Store
@@ -157,27 +156,6 @@ class MemoryStore(Store):
             await sub.close()
 
     # ------------------------------------------------------------ API keys on disk
-
-    async def put_api_key(self, record: ApiKeyRecord) -> None:
-        if self._keys_file is None:
-            await super().put_api_key(record)
-        else:
-            self._keys_file.put(record)
-
-    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
-        if self._keys_file is None:
-            return await super().get_api_key(key_id)
-        return self._keys_file.get(key_id)
-
-    async def list_api_keys(self) -> list[ApiKeyRecord]:
-        if self._keys_file is None:
-            return await super().list_api_keys()
-        return self._keys_file.list()
-
-    async def delete_api_key(self, key_id: str) -> bool:
-        if self._keys_file is None:
-            return await super().delete_api_key(key_id)
-        return self._keys_file.delete(key_id)
 
     # ------------------------------------------------------------ consultation records
 

@@ -37,7 +37,6 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisClusterException, RedisError, WatchError
 
-from control.domain.model import ApiKeyRecord
 from control.domain.rules import Event
 from control.store.apikeys_file import ApiKeyFile
 from control.store.base import (
@@ -240,27 +239,6 @@ class RedisStore(Store):
                 await pubsub.aclose()
             raise StoreError(f"redis: {exc}") from exc
         return _RedisSubscription(pubsub)
-
-    async def put_api_key(self, record: ApiKeyRecord) -> None:
-        if self._keys_file is None:
-            await super().put_api_key(record)
-        else:
-            self._keys_file.put(record)
-
-    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
-        if self._keys_file is None:
-            return await super().get_api_key(key_id)
-        return self._keys_file.get(key_id)
-
-    async def list_api_keys(self) -> list[ApiKeyRecord]:
-        if self._keys_file is None:
-            return await super().list_api_keys()
-        return self._keys_file.list()
-
-    async def delete_api_key(self, key_id: str) -> bool:
-        if self._keys_file is None:
-            return await super().delete_api_key(key_id)
-        return self._keys_file.delete(key_id)
 
     async def ping(self) -> bool:
         try:
