@@ -208,7 +208,8 @@ class Producer:
             pipeline.feed(packet, now)
 
         gop = self._gop
-        if self.consumers or gop is not None:
+        collect = gop is not None and gop.wants(keyframe, now)
+        if self.consumers or collect:
             fwd = ForwardedPacket(
                 payload,
                 packet.marker,
@@ -225,7 +226,7 @@ class Producer:
                     consumer.on_packet(self, fwd, now)
                 if timed and probe is not None:
                     probe.record(time.monotonic() - now)
-            if gop is not None:  # after the fan-out: a leg starting on this packet replays up to it
+            if collect and gop is not None:  # after the fan-out: a leg starting on this packet replays up to it
                 gop.on_packet(fwd, keyframe, now)
 
     async def on_sender_report(self, packet: RtcpSrPacket, arrival_unix: float) -> None:

@@ -52,6 +52,18 @@ class GopCache(Generic[P]):
         self._keyframe_at: float | None = None
         self.replays = 0
 
+    def wants(self, keyframe_start: bool, now: float) -> bool:
+        """Whether :meth:`on_packet` would keep this packet: a keyframe start, or a packet of a
+        GOP still young enough to be replayed (an older one is dropped here, so the packet path
+        neither builds nor keeps packets nobody can be sent)."""
+        if keyframe_start:
+            return True
+        at = self._keyframe_at
+        if at is not None and now - at > self._max_age:
+            self.clear()
+            return False
+        return at is not None
+
     def on_packet(self, packet: P, keyframe_start: bool, now: float) -> None:
         """A packet of the stream (in arrival order); ``keyframe_start``: it starts a keyframe."""
         if keyframe_start:
@@ -59,7 +71,7 @@ class GopCache(Generic[P]):
             self._first_seq = packet.seq
             self._keyframe_at = now
             return
-        if self._keyframe_at is None:
+        if not self.wants(False, now):
             return
         if ((packet.seq - self._first_seq) & SEQ_MASK) >= SEQ_MASK // 2:
             return  # from before this keyframe (a late retransmission of the previous GOP)

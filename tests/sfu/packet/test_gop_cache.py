@@ -37,6 +37,19 @@ def test_too_old_is_not_replayed():
     assert cache.replay(1.51) is None
 
 
+def test_a_gop_too_old_to_replay_is_no_longer_collected():
+    cache: GopCache[Pkt] = GopCache(max_age=0.5)
+    feed(cache, [10, 11], 1.0, keyframe_at=10)
+    assert cache.wants(False, 1.5)
+    assert not cache.wants(False, 1.51)  # the packet path builds nothing more for it
+    feed(cache, [12], 1.52)
+    assert cache.replay(1.52) is None
+    assert cache.wants(True, 1.6)  # the next keyframe starts a new one
+    feed(cache, [20, 21], 1.6, keyframe_at=20)
+    replay = cache.replay(1.7)
+    assert replay is not None and [p.seq for p in replay] == [20, 21]
+
+
 def test_a_gap_is_not_replayed_until_repaired_and_duplicates_are_dropped():
     cache: GopCache[Pkt] = GopCache()
     feed(cache, [65534, 65535, 1], 0.0, keyframe_at=65534)  # 0 missing, across the wrap
