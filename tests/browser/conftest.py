@@ -98,10 +98,11 @@ def start_server(port: int, log_path: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
+def stop_server(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace_s`` (any process the tests start)."""
     proc.terminate()
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)

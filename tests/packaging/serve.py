@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from tests.browser.conftest import stop_server
 from tests.chat.processes import ServerProcess
 
 
@@ -16,12 +17,7 @@ class Served(ServerProcess):
         return Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_server(self.proc, grace_s=30)
 
 
 def start(binary: str, port: int, env: dict[str, str], log: Path, cwd: Path | None = None) -> Served:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.browser.conftest import free_port
+from tests.browser.conftest import free_port, stop_server
 from tests.reach.certs import SelfSigned, make_self_signed
 
 TURNSERVER = shutil.which("turnserver") or "/usr/bin/turnserver"
@@ -91,12 +91,7 @@ def running_coturn(
                 time.sleep(0.1)
         yield Coturn(port, tls_port, secret, log, cert, address)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_server(proc)
 
 
 def _tail(log: Path) -> str:

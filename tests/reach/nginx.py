@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.browser.conftest import stop_server
 from tests.reach.certs import SelfSigned
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -76,9 +77,4 @@ http {{
             time.sleep(0.1)
         yield error_log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_server(proc)

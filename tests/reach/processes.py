@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from control.tokens import join_url, mint
-from tests.browser.conftest import free_port
+from tests.browser.conftest import free_port, stop_server
 
 SECRET = "reach-tests-secret-0123456789abcdef0123"
 
@@ -110,7 +110,7 @@ async def serve(
         await asyncio.to_thread(wait_healthy, served)
         yield served
     finally:
-        await asyncio.to_thread(_stop, proc)
+        await asyncio.to_thread(stop_server, proc, 30.0)
 
 
 def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -118,10 +118,3 @@ def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
