@@ -21,10 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from aiortc.codecs.opus import OpusEncoder  # noqa: E402
 
+from benchmarks.pinned_server import pinned_server  # noqa: E402
 from control.tokens import mint  # noqa: E402
 from sfu.aiortc_hooks import configure_host_addresses  # noqa: E402
 from tests.sfu.test_adaptation import BrowserLikePeer, CameraTrack  # noqa: E402
@@ -41,14 +39,6 @@ from tests.support.media import ToneAudioTrack  # noqa: E402
 from tests.support.peer import TestPeer  # noqa: E402
 from tests.support.rate_limit import RateLimit  # noqa: E402
 from tests.support.rate_relay import RateRelay  # noqa: E402
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -145,32 +135,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0)
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
-    port = free_port()
-    secret = secrets.token_hex(32)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_SFU_")}
-    data_dir = tempfile.mkdtemp(prefix="adapt-bench-data-")
-    env.update(CONSULT_SFU_SECRET=secret, CONSULT_SFU_LOG_LEVEL=os.environ.get("ADAPT_BENCH_LOG", "WARNING"), CONSULT_SFU_DATA_DIR=data_dir)
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", str(ROOT / ".venv/bin/consult-sfu"), "serve", "--port", str(port), "--workers", "1"],
-        cwd=data_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        if "serving on" not in line:
-            raise SystemExit(f"server did not start: {line}")
+    with pinned_server("adapt-bench", log_level=os.environ.get("ADAPT_BENCH_LOG", "WARNING")) as server:
         os.sched_setaffinity(0, {1})
-        asyncio.run(run(rates, args.settle, args.duration, port, secret, server.pid))
-    finally:
-        server.terminate()
-        try:
-            output, _ = server.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            output = ""
-        if os.environ.get("ADAPT_BENCH_LOG"):
-            print("\n".join(line for line in output.splitlines() if "link_adaptation" in line))
-
+        asyncio.run(run(rates, args.settle, args.duration, server.port, server.secret, server.proc.pid))
+    if os.environ.get("ADAPT_BENCH_LOG"):
+        print("\n".join(line for line in server.output.splitlines() if "link_adaptation" in line))
 
 if __name__ == "__main__":
     main()

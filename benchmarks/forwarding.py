@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,13 +27,11 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.pinned_server import pinned_server  # noqa: E402
+
 PY = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def scrape(port: int) -> dict[str, float]:
@@ -68,30 +63,12 @@ def main() -> None:
         "--resolution", "640x480", "--fps", "30", "--pin",
     ]
 
-    port = free_port()
-    secret = secrets.token_hex(32)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_SFU_")}
-    data_dir = tempfile.mkdtemp(prefix="fwd-bench-data-")
-    env.update(CONSULT_SFU_SECRET=secret, CONSULT_SFU_SFU_LATENCY_PROBE="true", CONSULT_SFU_LOG_LEVEL="WARNING", CONSULT_SFU_DATA_DIR=data_dir)
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", str(ROOT / ".venv/bin/consult-sfu"), "serve", "--port", str(port)],
-        cwd=data_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        if "serving on" not in line:
-            raise SystemExit(f"server did not start: {line}")
+    with pinned_server("fwd-bench", sfu_latency_probe="true", log_level="WARNING") as server:
         ours = loadtest(
-            ["--target", "ours", "--url", f"ws://127.0.0.1:{port}/ws", "--secret", secret, "--server-pid", str(server.pid), *common]
+            ["--target", "ours", "--url", f"ws://127.0.0.1:{server.port}/ws", "--secret", server.secret,
+             "--server-pid", str(server.proc.pid), *common]
         )
-        metrics = scrape(port)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        metrics = scrape(server.port)
     relay = loadtest(["--target", "mediarelay", *common])
 
     def per_stream(run: dict[str, object]) -> float:
