@@ -22,6 +22,7 @@ import asyncio
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,7 @@ HOLDERS = {"captions", "chat", "effects", "files", "reconnect_choices", "waiting
 SENTENCE = "please take one tablet twice a day after meals"
 
 
-async def until(predicate: object, timeout: float, what: str) -> None:
-    assert callable(predicate)
+async def until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
