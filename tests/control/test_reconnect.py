@@ -108,10 +108,12 @@ async def test_a_dropped_participant_comes_back_with_its_id_and_choices_and_the_
             back = await again.wait_frames(dr_id, "video", 5, timeout=30)
             await until(lambda: bool(back.sizes) and back.sizes[-1][1] <= 180 and back.frames >= 10, timeout=30)
             effect = again.wait_for(lambda m: m["type"] == "effect_state" and m["participant_id"] == ann_id)
-            await again.publish([(PatternVideoTrack(320, 240), "camera")])
+            (camera,) = await again.publish([(PatternVideoTrack(320, 240), "camera")])
             state = await asyncio.wait_for(effect, 15)
             assert (state["kind"], state.get("strength")) == ("blur", "light")
-            await dr.wait_frames(ann_id, "video", 3, timeout=30)  # media from the new connection
+            # media from the new connection: frames of the new producer (dr's count for ann's
+            # first camera would do too, and did when that one had sent 3 before the drop)
+            await until(lambda: (rec := dr.received.get(camera["producer_id"])) is not None and rec.frames >= 3, timeout=30)
             assert len(server.media.rooms["r1"].participants) == 2
 
 
