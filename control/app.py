@@ -24,7 +24,7 @@ from control import logs, metrics, pages, turn, ws
 from control.api import setup_api
 from control.cluster.install import install_cluster
 from control.cluster.options import WorkerOptions
-from control.config import Config, resolve_secret
+from control.config import Config, ConfigError, resolve_secret
 from control.domain.model import RoomState
 from control.features.captions.feature import install_captions
 from control.features.chat.feature import install_chat
@@ -102,7 +102,10 @@ def create_app(
     logs.install(app)  # first: every line of a request carries its id
     secret = resolve_secret(config)
     worker = worker or WorkerOptions()
-    media = MediaServer(config.sfu)
+    try:
+        media = MediaServer(config.sfu)
+    except OSError as exc:  # ice.udp_port taken or not bindable: the message names it
+        raise ConfigError(str(exc)) from None
     registry = SessionRegistry()
     store = create_store(config.store, worker.private_redis_url)
     choices = StoreChoices(store)  # a participant's choices, for a re-join served elsewhere

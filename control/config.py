@@ -114,6 +114,7 @@ ALIASES = {
     "CONSULT_SFU_ICE_HOST_ADDRESSES": ("ice", "host_addresses"),
     "CONSULT_SFU_UDP_PORT_MIN": ("ice", "port_min"),
     "CONSULT_SFU_UDP_PORT_MAX": ("ice", "port_max"),
+    "CONSULT_SFU_UDP_PORT": ("ice", "udp_port"),
 }
 
 #: Every section, in the order of docs/configuration.md.
@@ -220,6 +221,8 @@ def _validate(config: Config) -> None:
     ice = config.sfu.ice
     if (ice.port_min, ice.port_max) != (0, 0) and not (1024 <= ice.port_min <= ice.port_max <= 65535):
         raise ConfigError(f"ice.port_min/port_max must be 1024 <= min <= max <= 65535, got {ice.port_min}-{ice.port_max}")
+    if ice.udp_port != 0 and not (1024 <= ice.udp_port <= 65535):
+        raise ConfigError(f"ice.udp_port must be 0 (a port per connection) or 1024-65535, got {ice.udp_port}")
     if not ice.host_addresses:
         raise ConfigError("ice.host_addresses must name at least one local address")
     for i, server in enumerate(ice.servers):

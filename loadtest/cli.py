@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
             "--server-workers", type=_workers, default=[1],
             help="ours: `consult-sfu serve --workers N`; a list (1,2) runs ours once per value, in this run",
         )
+        p.add_argument(
+            "--udp-port", type=int, default=0,
+            help="ours: ice.udp_port (every ICE connection of a worker on one UDP port; 0: a port per connection)",
+        )
         p.add_argument("--janus-subnet", default="10.203.0.0/30")
         p.add_argument("--out", type=Path, help="output folder (default loadtest-results/<time>)")
         p.add_argument("--quiet", action="store_true", help="no live progress lines")
@@ -128,7 +132,8 @@ def make_target(name: str, args: argparse.Namespace, run_dir: Path, cpu: int | N
         return OursTarget(
             run_dir, cpu, url=getattr(args, "url", None), secret=getattr(args, "secret", None),
             server_pid=getattr(args, "server_pid", None), role=args.role, workers=workers,
-            label="ours" if len(args.server_workers) == 1 else f"ours-w{workers}",
+            label=("ours" if len(args.server_workers) == 1 else f"ours-w{workers}") + ("-udp-port" if args.udp_port else ""),
+            udp_port=args.udp_port,
         )
     raise UsageError(f"--targets: unknown target {name!r}; choose from {', '.join(TARGETS)}")
 

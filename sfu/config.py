@@ -31,6 +31,10 @@ class IceConfig:
     #: VM): ``"PUBLIC"`` (for the one host address of its IP version) or ``"LOCAL=PUBLIC"``.
     #: Host candidates bound on LOCAL are announced with PUBLIC (mediasoup's announcedAddress).
     announced_addresses: tuple[str, ...] = ()
+    #: One UDP port for every ICE connection (per host address), demultiplexed by ICE ufrag
+    #: and remote address (sfu/udp_demux.py); 0: a port per connection (``port_min``-``port_max``).
+    #: With ``serve --workers N`` worker i uses ``udp_port + i``.
+    udp_port: int = 0
 
     def __post_init__(self) -> None:
         self.announced_by_local()  # ValueError naming the entry

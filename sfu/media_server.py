@@ -44,11 +44,15 @@ class MediaServer:
         self.closed = False
         self.latency_probe = LatencyProbe() if config.latency_probe else None
         self._listeners: list[RoomListener] = []
+        #: every ICE connection of the server on one port (None: a socket per connection);
+        #: bound first, so that a port in use (OSError) leaves aioice unpatched
+        self.udp_mux = aiortc_hooks.UdpMux(config.ice.host_addresses, config.ice.udp_port) if config.ice.udp_port else None
         aiortc_hooks.configure_host_addresses(config.ice.host_addresses)
         aiortc_hooks.configure_port_range(config.ice.port_min, config.ice.port_max)
         aiortc_hooks.configure_remote_networks(effective_remote_networks(config.ice))
         aiortc_hooks.configure_stun_fast_path(True)
         aiortc_hooks.configure_announced_addresses(config.ice.announced_by_local())
+        aiortc_hooks.configure_udp_mux(self.udp_mux)
 
     def room(self, room_id: RoomId, *, echo: bool = False) -> Room:
         """The room with this id, created if needed."""
@@ -95,6 +99,8 @@ class MediaServer:
         # The ICE settings are process-wide (aioice): give the process back aioice's own,
         # so other aiortc users in it (tests, tools) are not bound by this server's rules.
         aiortc_hooks.restore_aioice()
+        if self.udp_mux is not None:
+            self.udp_mux.close()
 
     def gauges(self) -> dict[str, int]:
         participants = [p for r in self.rooms.values() for p in r.participants.values()]

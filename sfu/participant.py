@@ -40,6 +40,7 @@ from sfu.aiortc_hooks import (
     sdes_packet,
     start_pending_transceivers,
     take_over_sender,
+    use_shared_udp_port,
 )
 from sfu.config import SfuConfig
 from sfu.consumer import Consumer
@@ -304,6 +305,7 @@ class Participant:
             created.append(producer)
         try:
             answer = await pc.createAnswer()
+            use_shared_udp_port(pc)  # gathering happens in setLocalDescription
             await pc.setLocalDescription(answer)
         except _SDP_ERRORS as exc:
             raise InvalidSdp(f"cannot answer the publish offer: {exc}") from None
@@ -393,6 +395,7 @@ class Participant:
                 return None
             self._subscribe_dirty = False
             offer = await pc.createOffer()
+            use_shared_udp_port(pc)  # gathering happens in setLocalDescription
             await pc.setLocalDescription(offer)
             self._awaiting_answer = True
             return pc.localDescription.sdp, self.describe_consumers()

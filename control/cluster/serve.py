@@ -56,7 +56,8 @@ def port_slice(port_min: int, port_max: int, index: int, workers: int) -> tuple[
 
 def worker_config(config: Config, options: WorkerOptions) -> Config:
     low, high = port_slice(config.sfu.ice.port_min, config.sfu.ice.port_max, options.index, options.workers)
-    ice = dataclasses.replace(config.sfu.ice, port_min=low, port_max=high)
+    udp_port = config.sfu.ice.udp_port + options.index if config.sfu.ice.udp_port else 0
+    ice = dataclasses.replace(config.sfu.ice, port_min=low, port_max=high, udp_port=udp_port)
     return dataclasses.replace(config, sfu=dataclasses.replace(config.sfu, ice=ice))
 
 

@@ -92,6 +92,8 @@ class Supervisor:
         ice = self.config.sfu.ice
         for index in range(self.workers):
             port_slice(ice.port_min, ice.port_max, index, self.workers)  # ConfigError: every share too small
+        if ice.udp_port and ice.udp_port + self.workers - 1 > 65535:
+            raise ConfigError(f"ice.udp_port: {self.workers} workers need ports {ice.udp_port}-{ice.udp_port + self.workers - 1}, beyond 65535")
         private_url = None
         if self.config.store.backend == "memory":
             self.redis = PrivateRedis(self.config.cluster.redis_server)

@@ -43,11 +43,14 @@ class OursTarget(Target):
     def __init__(
         self, run_dir: Path, cpu: int | None = None, *, url: str | None = None, secret: str | None = None,
         server_pid: int | None = None, role: str = "practitioner", workers: int = 1, label: str = "ours",
+        udp_port: int = 0,
     ) -> None:
         self.name = label
         #: ``serve --workers N`` (1: one process, as before the cluster; more: a supervisor, N
         #: worker processes and a private redis-server, all measured as one process tree)
         self.workers = workers
+        #: ice.udp_port of the server we start (0: a UDP port per connection)
+        self.udp_port = udp_port
         self.run_dir = run_dir
         self.cpu = cpu if url is None else None  # a server we did not start is not ours to pin
         self.url = url
@@ -85,6 +88,8 @@ class OursTarget(Target):
             env = dict(os.environ)
             env.update(CONSULT_SFU_SECRET=self.secret, CONSULT_SFU_ICE_HOST_ADDRESSES="127.0.0.1",
                        CONSULT_SFU_DATA_DIR=str(self.run_dir / "ours-data"))
+            if self.udp_port:
+                env["CONSULT_SFU_UDP_PORT"] = str(self.udp_port)
             executable = Path(sys.executable).parent / "consult-sfu"
             self.process = ManagedProcess(
                 [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(self.workers)],

@@ -8,6 +8,8 @@ state is missing: it raises :class:`HookError`.
 
 * :mod:`.ice` — aioice's process-wide behaviour (announced addresses, UDP port range, remote
   networks, no STUN parse for media datagrams), all given back by :func:`restore_aioice`;
+* :mod:`.udp_mux` — every server ICE connection on one UDP port (``ice.udp_port``), by ufrag
+  and remote address (the table: :mod:`sfu.udp_demux`);
 * :mod:`.receive` — a publisher's packets taken off the socket and handed to our producer;
 * :mod:`.send` — subscriber legs written synchronously to the nominated ICE pair;
 * :mod:`.srtp` — SRTP through libsrtp without pylibsrtp's per-call Python layers;
@@ -23,6 +25,7 @@ from sfu.aiortc_hooks.ice import (
     configure_port_range,
     configure_remote_networks,
     configure_stun_fast_path,
+    configure_udp_mux,
     patched_aioice_attributes,
     restore_aioice,
 )
@@ -44,6 +47,7 @@ from sfu.aiortc_hooks.send import (
 )
 from sfu.aiortc_hooks.srtp import SrtpContext, srtp_context
 from sfu.aiortc_hooks.transceivers import negotiated_codecs, start_pending_transceivers
+from sfu.aiortc_hooks.udp_mux import UdpMux, use_shared_udp_port
 
 __all__ = [
     "EncodedFrame",
@@ -58,6 +62,7 @@ __all__ = [
     "SenderHandle",
     "SenderReportSink",
     "SrtpContext",
+    "UdpMux",
     "VideoDecoder",
     "VideoEncoder",
     "configure_announced_addresses",
@@ -65,6 +70,7 @@ __all__ = [
     "configure_port_range",
     "configure_remote_networks",
     "configure_stun_fast_path",
+    "configure_udp_mux",
     "hook_receiver",
     "negotiated_codecs",
     "patched_aioice_attributes",
@@ -74,4 +80,5 @@ __all__ = [
     "srtp_context",
     "start_pending_transceivers",
     "take_over_sender",
+    "use_shared_udp_port",
 ]

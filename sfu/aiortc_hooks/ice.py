@@ -19,6 +19,7 @@ from typing import Any
 import aioice.ice
 
 from sfu.aiortc_hooks._private import HookError
+from sfu.aiortc_hooks.udp_mux import UdpMux, wants_shared_port
 
 # aioice's own, taken when this module is first imported (before any patch of ours).
 _ORIGINAL_GET_HOST_ADDRESSES = aioice.ice.get_host_addresses
@@ -53,21 +54,50 @@ def configure_announced_addresses(announced_by_local: Mapping[str, str]) -> None
     the pair it nominates names the announced address too. Same IP version only (checked by
     ``IceConfig``): aioice pairs candidates by version.
     """
-    mapping = dict(announced_by_local)
-    if not mapping:
-        aioice.ice.Connection.get_component_candidates = _ORIGINAL_COMPONENT_CANDIDATES  # type: ignore[method-assign]
-        return
+    _GATHERING.announced = dict(announced_by_local)
+    _install_gathering()
 
-    async def get_component_candidates(self: Any, component: int, addresses: list[str], timeout: int = 5) -> Any:
+
+def configure_udp_mux(mux: UdpMux | None) -> None:
+    """Connections marked by ``use_shared_udp_port`` gather their host candidates on ``mux``
+    (process-wide; None: on their own sockets, aioice's way)."""
+    _GATHERING.mux = mux
+    _install_gathering()
+
+
+class _Gathering:
+    """What our ``get_component_candidates`` does differently from aioice's."""
+
+    def __init__(self) -> None:
+        self.announced: dict[str, str] = {}
+        self.mux: UdpMux | None = None
+
+
+_GATHERING = _Gathering()
+
+
+def _install_gathering() -> None:
+    patched = bool(_GATHERING.announced) or _GATHERING.mux is not None
+    aioice.ice.Connection.get_component_candidates = (  # type: ignore[method-assign]
+        _get_component_candidates if patched else _ORIGINAL_COMPONENT_CANDIDATES
+    )
+
+
+async def _get_component_candidates(self: Any, component: int, addresses: list[str], timeout: int = 5) -> Any:
+    mux = _GATHERING.mux
+    if mux is not None and wants_shared_port(self):
+        # host candidates on the shared sockets; aioice's own only for STUN/TURN (no host sockets)
+        candidates = await mux.host_candidates(self, component, addresses)
+        candidates += await _ORIGINAL_COMPONENT_CANDIDATES(self, component, [], timeout)
+    else:
         candidates = await _ORIGINAL_COMPONENT_CANDIDATES(self, component, addresses, timeout)
-        for candidate in candidates:
-            announced = mapping.get(candidate.host) if candidate.type == "host" else None
-            if announced is not None:
-                candidate.host = announced
-                candidate.foundation = aioice.ice.candidate_foundation("host", candidate.transport, announced)
-        return candidates
-
-    aioice.ice.Connection.get_component_candidates = get_component_candidates  # type: ignore[method-assign]
+    mapping = _GATHERING.announced
+    for candidate in candidates:
+        announced = mapping.get(candidate.host) if candidate.type == "host" else None
+        if announced is not None:
+            candidate.host = announced
+            candidate.foundation = aioice.ice.candidate_foundation("host", candidate.transport, announced)
+    return candidates
 
 
 def configure_port_range(port_min: int, port_max: int) -> None:
@@ -157,13 +187,15 @@ def restore_aioice() -> None:
     """Give aioice back every process-wide attribute this module may have replaced.
 
     Other aiortc users in the process (tests, tools) are then no longer bound by a closed
-    server's rules: its addresses, port range, remote networks and datagram handler.
+    server's rules: its addresses, port range, remote networks, datagram handler and shared
+    UDP port (which the server closes itself).
     """
     aioice.ice.get_host_addresses = _ORIGINAL_GET_HOST_ADDRESSES
     configure_port_range(0, 0)
     configure_remote_networks(())
     configure_stun_fast_path(False)
     configure_announced_addresses({})
+    configure_udp_mux(None)
     leftover = patched_aioice_attributes()
     if leftover:
         raise HookError(f"aioice attributes still patched after restore: {', '.join(leftover)}")
