@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import ipaddress
+from typing import TYPE_CHECKING
 
-from sfu import aiortc_hooks
 from sfu.config import IceConfig, SfuConfig
 from sfu.events import RoomListener
 from sfu.ids import RoomId
 from sfu.latency_probe import LatencyProbe
-from sfu.link_adaptation import link_estimate_buckets
-from sfu.room import Room
+from sfu.packet.link_estimate import link_estimate_buckets
 from sfu.stats import SfuCounters
+
+if TYPE_CHECKING:
+    from sfu.room import Room
 
 LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
 
@@ -44,16 +47,41 @@ class MediaServer:
         self.closed = False
         self.latency_probe = LatencyProbe() if config.latency_probe else None
         self._listeners: list[RoomListener] = []
-        aiortc_hooks.configure_host_addresses(config.ice.host_addresses)
-        aiortc_hooks.configure_port_range(config.ice.port_min, config.ice.port_max)
-        aiortc_hooks.configure_remote_networks(effective_remote_networks(config.ice))
+        #: aiortc, aioice and PyAV (sfu.room and below), loaded and configured at the first room
+        self._media_stack_ready = False
+
+    def _load_media_stack(self) -> None:
+        """Import the media stack and apply the ICE settings to aioice (process-wide).
+
+        Done at the first room, not at start-up: aiortc with PyAV, cryptography, OpenSSL and
+        pylibsrtp is ~30 MB of an idle server's RSS (docs/performance.md, "Memory"), and a
+        server that never gets a participant (a node waiting for its first call) needs none of it.
+        The import takes ~0.3 s once, on the first join: :meth:`load_media_stack` does it in a
+        thread so that the event loop keeps serving everyone else meanwhile."""
+        from sfu import aiortc_hooks
+
+        aiortc_hooks.configure_host_addresses(self.config.ice.host_addresses)
+        aiortc_hooks.configure_port_range(self.config.ice.port_min, self.config.ice.port_max)
+        aiortc_hooks.configure_remote_networks(effective_remote_networks(self.config.ice))
         aiortc_hooks.configure_stun_fast_path(True)
-        aiortc_hooks.configure_announced_addresses(config.ice.announced_by_local())
+        aiortc_hooks.configure_announced_addresses(self.config.ice.announced_by_local())
+        self._media_stack_ready = True
+
+    async def load_media_stack(self) -> None:
+        """Import the media stack off the event loop (a no-op once loaded); the join path awaits
+        it before :meth:`room`, which would otherwise import it on the loop."""
+        if not self._media_stack_ready:
+            await asyncio.to_thread(importlib.import_module, "sfu.room")
+            self._load_media_stack()
 
     def room(self, room_id: RoomId, *, echo: bool = False) -> Room:
         """The room with this id, created if needed."""
         room = self.rooms.get(room_id)
         if room is None or room.closed:
+            if not self._media_stack_ready:
+                self._load_media_stack()
+            from sfu.room import Room
+
             room = Room(
                 room_id, self.config, self.counters, self._room_empty, echo=echo, latency_probe=self.latency_probe
             )
@@ -94,7 +122,10 @@ class MediaServer:
                 await task
         # The ICE settings are process-wide (aioice): give the process back aioice's own,
         # so other aiortc users in it (tests, tools) are not bound by this server's rules.
-        aiortc_hooks.restore_aioice()
+        if self._media_stack_ready:
+            from sfu import aiortc_hooks
+
+            aiortc_hooks.restore_aioice()
 
     def gauges(self) -> dict[str, int]:
         participants = [p for r in self.rooms.values() for p in r.participants.values()]
