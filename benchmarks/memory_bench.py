@@ -117,18 +117,26 @@ async def one_cycle(http: aiohttp.ClientSession, ws_url: str, identity: str) -> 
                     break
 
 
-async def one_call(ws_url: str, room: str, pid: int) -> float:
-    """A 1:1 call; the server tree's RSS while both participants receive each other."""
+async def one_call(ws_url: str, room: str, pid: int) -> tuple[float, float, float]:
+    """A 1:1 call: the server tree's RSS while both participants receive each other, the
+    first participant's join (``join`` sent -> ``joined``, s) and the time from that join to
+    both having received a first video frame (s)."""
     doctor = TestPeer(ws_url, mint(SECRET, room=room, identity="dr", role="practitioner"), "dr")
     patient = TestPeer(ws_url, mint(SECRET, room=room, identity="ann", role="client"), "ann")
     try:
-        dr, ann = await doctor.connect(), await patient.connect()
+        began = time.monotonic()
+        dr = await doctor.connect()
+        join_s = time.monotonic() - began
+        ann = await patient.connect()
         await doctor.publish([(PatternVideoTrack(320, 240, 15), "camera"), (ToneAudioTrack(), "microphone")])
         await patient.publish([(PatternVideoTrack(320, 240, 15), "camera"), (ToneAudioTrack(), "microphone")])
+        await patient.wait_frames(dr["participant_id"], "video", 1, timeout=60)
+        await doctor.wait_frames(ann["participant_id"], "video", 1, timeout=60)
+        first_frames_s = time.monotonic() - began
         await patient.wait_frames(dr["participant_id"], "video", 30, timeout=60)
         await doctor.wait_frames(ann["participant_id"], "video", 30, timeout=60)
         await asyncio.sleep(3)
-        return rss_mb(pid)
+        return rss_mb(pid), join_s, first_frames_s
     finally:
         await doctor.close()
         await patient.close()
@@ -153,7 +161,8 @@ async def run(cycles: int) -> dict[str, Any]:
 
             for round_ in (1, 2):  # the second call: without the first call's one-time allocations
                 before = rss_mb(proc.pid)
-                call_rss = await one_call(ws_url, f"call-{round_}", proc.pid)
+                call_rss, join_s, frames_s = await one_call(ws_url, f"call-{round_}", proc.pid)
+                out[f"call{round_}_join_s"], out[f"call{round_}_first_frames_s"] = round(join_s, 3), round(frames_s, 3)
                 out[f"call{round_}_rss_mb"] = call_rss
                 out[f"call{round_}_per_participant_mb"] = (call_rss - before) / 2
                 await asyncio.sleep(3)
@@ -208,6 +217,8 @@ def main() -> None:
     print(f"idle server, RSS of its process tree ({result['idle_processes']} processes): {result['idle_rss_mb']:.1f} MB")
     print(f"first 1:1 call: {result['call1_rss_mb']:.1f} MB, {result['call1_per_participant_mb']:.2f} MB per participant; "
           f"second: {result['call2_rss_mb']:.1f} MB, {result['call2_per_participant_mb']:.2f} MB per participant; after them: {result['after_call_rss_mb']:.1f} MB")
+    print(f"first participant's join (join -> joined): first call {result['call1_join_s'] * 1000:.0f} ms, second {result['call2_join_s'] * 1000:.0f} ms; "
+          f"join -> both peers' first video frame: {result['call1_first_frames_s']:.2f} s, {result['call2_first_frames_s']:.2f} s")
     print(f"{result['cycles']} join/leave cycles in {result['cycles_s']} s: RSS {s['rss_mb']:.1f} -> {e['rss_mb']:.1f} MB "
           f"({result['cycles_rss_change_pct']:+.2f} %), fds {s['fds']:.0f} -> {e['fds']:.0f}, tasks {s['tasks']:.0f} -> {e['tasks']:.0f}")
 

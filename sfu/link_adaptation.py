@@ -331,20 +331,3 @@ class UplinkMonitor:
 
 def _smooth(previous: float | None, sample: float) -> float:
     return sample if previous is None else previous + RATE_EWMA * (sample - previous)
-
-
-#: Upper bounds (kbit/s) of the link-estimate distribution on /metrics.
-ESTIMATE_BUCKETS_KBPS = (100, 300, 600, 1200, 2500)
-
-
-def link_estimate_buckets(estimates: list[float | None]) -> dict[str, int]:
-    """Subscriber links by estimate, cumulative (a Prometheus histogram's buckets as gauges):
-    ``link_estimate_le_<N>kbps``; ``links_estimated`` counts every link with an estimate (the
-    others are not limited)."""
-    known = [e for e in estimates if e is not None]
-    out = {
-        f"link_estimate_le_{b}kbps": sum(1 for e in known if e <= b * 1000)
-        for b in ESTIMATE_BUCKETS_KBPS
-    }
-    out["links_estimated"] = len(known)
-    return out

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import ipaddress
+from typing import TYPE_CHECKING
 
-from sfu import aiortc_hooks
 from sfu.config import IceConfig, SfuConfig
 from sfu.events import RoomListener
 from sfu.ids import RoomId
 from sfu.latency_probe import LatencyProbe
-from sfu.link_adaptation import link_estimate_buckets
-from sfu.room import Room
+from sfu.packet.link_estimate import link_estimate_buckets
 from sfu.stats import SfuCounters
+
+if TYPE_CHECKING:
+    from sfu.aiortc_hooks import UdpMux
+    from sfu.room import Room
 
 LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
 
@@ -44,20 +48,51 @@ class MediaServer:
         self.closed = False
         self.latency_probe = LatencyProbe() if config.latency_probe else None
         self._listeners: list[RoomListener] = []
-        #: every ICE connection of the server on one port (None: a socket per connection);
-        #: bound first, so that a port in use (OSError) leaves aioice unpatched
-        self.udp_mux = aiortc_hooks.UdpMux(config.ice.host_addresses, config.ice.udp_port) if config.ice.udp_port else None
-        aiortc_hooks.configure_host_addresses(config.ice.host_addresses)
-        aiortc_hooks.configure_port_range(config.ice.port_min, config.ice.port_max)
-        aiortc_hooks.configure_remote_networks(effective_remote_networks(config.ice))
+        #: every ICE connection of the server on one port (None: a socket per connection)
+        self.udp_mux: UdpMux | None = None
+        #: aiortc, aioice and PyAV (sfu.room and below), loaded and configured at the first room
+        self._media_stack_ready = False
+        if config.ice.udp_port:
+            # The shared port is bound at start-up, so that a port in use fails the start (a
+            # ConfigError), not the first call: this mode loads the media stack at once.
+            self._load_media_stack()
+
+    def _load_media_stack(self) -> None:
+        """Import the media stack and apply the ICE settings to aioice (process-wide).
+
+        Done at the first room, not at start-up: aiortc with PyAV, cryptography, OpenSSL and
+        pylibsrtp is ~30 MB of an idle server's RSS (docs/performance.md, "Memory"), and a
+        server that never gets a participant (a node waiting for its first call) needs none of it.
+        The import takes ~0.3 s once, on the first join: :meth:`load_media_stack` does it in a
+        thread so that the event loop keeps serving everyone else meanwhile."""
+        from sfu import aiortc_hooks
+
+        ice = self.config.ice
+        # bound first, so that a port in use (OSError) leaves aioice unpatched
+        self.udp_mux = aiortc_hooks.UdpMux(ice.host_addresses, ice.udp_port) if ice.udp_port else None
+        aiortc_hooks.configure_host_addresses(ice.host_addresses)
+        aiortc_hooks.configure_port_range(ice.port_min, ice.port_max)
+        aiortc_hooks.configure_remote_networks(effective_remote_networks(ice))
         aiortc_hooks.configure_stun_fast_path(True)
-        aiortc_hooks.configure_announced_addresses(config.ice.announced_by_local())
+        aiortc_hooks.configure_announced_addresses(ice.announced_by_local())
         aiortc_hooks.configure_udp_mux(self.udp_mux)
+        self._media_stack_ready = True
+
+    async def load_media_stack(self) -> None:
+        """Import the media stack off the event loop (a no-op once loaded); the join path awaits
+        it before :meth:`room`, which would otherwise import it on the loop."""
+        if not self._media_stack_ready:
+            await asyncio.to_thread(importlib.import_module, "sfu.room")
+            self._load_media_stack()
 
     def room(self, room_id: RoomId, *, echo: bool = False) -> Room:
         """The room with this id, created if needed."""
         room = self.rooms.get(room_id)
         if room is None or room.closed:
+            if not self._media_stack_ready:
+                self._load_media_stack()
+            from sfu.room import Room
+
             room = Room(
                 room_id, self.config, self.counters, self._room_empty, echo=echo, latency_probe=self.latency_probe
             )
@@ -98,7 +133,10 @@ class MediaServer:
                 await task
         # The ICE settings are process-wide (aioice): give the process back aioice's own,
         # so other aiortc users in it (tests, tools) are not bound by this server's rules.
-        aiortc_hooks.restore_aioice()
+        if self._media_stack_ready:
+            from sfu import aiortc_hooks
+
+            aiortc_hooks.restore_aioice()
         if self.udp_mux is not None:
             self.udp_mux.close()
 

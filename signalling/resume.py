@@ -43,12 +43,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from sfu import Preference, ProducerId, Room, SfuError
+from sfu import Preference, ProducerId, SfuError
 from signalling import messages as m
 from signalling.codec import Message, ProtocolError, decode, encode
 from signalling.reconnect import GraceClock
 
 if TYPE_CHECKING:
+    from sfu import Room  # brings aiortc: loaded at the first room (sfu/__init__.py)
     from signalling.lobby import JoinContext
     from signalling.registry import SessionRegistry
     from signalling.session import ParticipantSession

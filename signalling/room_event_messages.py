@@ -7,11 +7,15 @@ choices, reporting a camera problem, closing at the room's end) stays in the ses
 
 from __future__ import annotations
 
-from sfu import Participant
+from typing import TYPE_CHECKING
+
 from sfu import events as ev
 from signalling import messages as m
 from signalling.codec import Message
 from signalling.resume import RESUMED
+
+if TYPE_CHECKING:  # brings aiortc: loaded at the first room (sfu/__init__.py)
+    from sfu import Participant
 
 
 def participant_info(p: Participant) -> m.ParticipantInfo:

@@ -27,16 +27,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import sfu
 from sfu import (
-    MediaServer,
-    Participant,
     ParticipantId,
     Preference,
     ProducerId,
-    PublishedTrack,
-    Room,
     RoomId,
     SfuError,
     new_id,
@@ -71,6 +68,9 @@ from signalling.resume import (
     save_kept_choices,
 )
 from signalling.room_event_messages import messages_for, participant_info, producer_info
+
+if TYPE_CHECKING:  # the media classes bring aiortc and PyAV: loaded at the first room (sfu/__init__.py)
+    from sfu import MediaServer, Participant, Room
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ class ParticipantSession:
         if isinstance(msg, m.Offer):
             if msg.pc != "publish":
                 raise ProtocolError("invalid_field", "field 'pc': clients offer only on the 'publish' connection")
-            tracks = [PublishedTrack(t.mid, t.source, t.muted) for t in msg.tracks]
+            tracks = [sfu.PublishedTrack(t.mid, t.source, t.muted) for t in msg.tracks]
             answer, created = await room.publish(participant.id, msg.sdp, tracks)
             self.send(m.Answer(pc="publish", sdp=answer, id=msg.id))
             self.send(m.Published(producers=[producer_info(p.describe()) for p in created], id=msg.id))
@@ -363,6 +363,9 @@ class ParticipantSession:
 
     async def enter_room(self, *, started_at: float | None = None, ref: str | None = None) -> None:
         """Join the media room (straight away, or when admitted from the waiting room)."""
+        if self.state in (SessionState.JOINED, SessionState.CLOSED):
+            return
+        await self.deps.media.load_media_stack()  # the first room's imports, off the event loop
         if self.state in (SessionState.JOINED, SessionState.CLOSED):
             return
         context = self.context

@@ -35,6 +35,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -47,10 +48,13 @@ from control.domain.roles import HOST_ROLES
 from control.features.captions.config import CaptionsFeatureConfig
 from control.features.context import FeatureContext
 from control.metrics import Sample
-from sfu import ProducerId, Room, RoomEvent, TrackPublished, TrackUnpublished
+from sfu import ProducerId, RoomEvent, TrackPublished, TrackUnpublished
 from signalling import messages_captions as mc
 from signalling.codec import Message, ProtocolError
 from signalling.session import ParticipantSession, SessionState
+
+if TYPE_CHECKING:
+    from sfu import Room  # brings aiortc: loaded at the first room (sfu/__init__.py)
 
 logger = logging.getLogger(__name__)
 

@@ -44,6 +44,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -60,10 +61,13 @@ from effects.errors import ImageNotFound, InvalidEffectSpec, ModelMissingError
 from effects.images import BackgroundImageStore
 from effects.model import check_model
 from effects.spec import BlurStrength, EffectKind, EffectSpec
-from sfu import Participant, Producer, ProducerId, Room, RoomEvent, TrackUnpublished
+from sfu import ProducerId, RoomEvent, TrackUnpublished
 from signalling import messages_effects as me
 from signalling.codec import Message, ProtocolError
 from signalling.session import ParticipantSession, SessionState
+
+if TYPE_CHECKING:  # they bring aiortc: loaded at the first room (sfu/__init__.py)
+    from sfu import Participant, Producer, Room
 
 logger = logging.getLogger(__name__)
 

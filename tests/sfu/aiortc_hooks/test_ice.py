@@ -14,7 +14,7 @@ import aioice.ice
 import pytest
 from aioice import stun
 
-from sfu import IceConfig, MediaServer, SfuConfig
+from sfu import IceConfig, MediaServer, RoomId, SfuConfig
 from sfu.aiortc_hooks import ice
 from sfu.aiortc_hooks.ice import patched_aioice_attributes, restore_aioice
 
@@ -99,13 +99,21 @@ def test_stun_fast_path_hands_media_on_and_still_parses_stun() -> None:
     assert patched_aioice_attributes() == []
 
 
-async def test_media_server_patches_aioice_and_gives_every_patch_back_on_close() -> None:
+async def test_media_server_patches_aioice_at_its_first_room_and_gives_every_patch_back_on_close() -> None:
     assert patched_aioice_attributes() == []
     config = SfuConfig(
         ice=IceConfig(host_addresses=("127.0.0.1",), port_min=40000, port_max=40100, remote_networks=("127.0.0.0/8",))
     )
     server = MediaServer(config)
+    assert patched_aioice_attributes() == []  # the media stack is loaded at the first room, not at start-up
+    server.room(RoomId("r1"))
     assert patched_aioice_attributes() == ALL_PATCHES
+    await server.close()
+    assert patched_aioice_attributes() == []
+
+
+async def test_a_media_server_without_rooms_closes_without_touching_aioice() -> None:
+    server = MediaServer(SfuConfig(ice=IceConfig(host_addresses=("127.0.0.1",))))
     await server.close()
     assert patched_aioice_attributes() == []
 
