@@ -85,6 +85,8 @@ _COUNTERS = {
     "adaptation_switches_up": "subscriber videos switched to a bigger picture by their link's estimate",
     "adaptation_switches_down": "subscriber videos switched to a smaller picture (or paused) by their link's estimate",
     "legs_started_from_cached_keyframe": "video legs started from the source's recent keyframe, without a request",
+    "retransmissions_over_budget": "NACKed packets not resent: their subscriber link's send budget (its estimate) was spent",
+    "rtp_bytes_retransmitted": "RTP bytes resent to subscribers",
 }
 _GAUGES = {
     "rooms": "rooms with media",

@@ -19,6 +19,7 @@ PLI/FIR go to the current source, which throttles them.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -47,6 +48,10 @@ from sfu.stats import SfuCounters
 #: Packets of a pending source held while the current one finishes its frame (bounded).
 MAX_HELD_PACKETS = 256
 
+#: Which of a NACK's resends may leave now (the subscriber link's send budget, issue 15): given
+#: the packets and the time, returns those allowed, in order.
+RetransmissionGate = Callable[[list[bytes], float], list[bytes]]
+
 
 class Consumer:
     """One subscriber's leg: a :class:`~sfu.source.Leg` and a :class:`~sfu.source.PacketSink`."""
@@ -73,6 +78,11 @@ class Consumer:
         self.packets_sent = 0
         self.bytes_sent = 0
         self.retransmissions = 0
+        #: bytes resent; resends the link's send budget refused
+        self.retransmitted_bytes = 0
+        self.retransmissions_over_budget = 0
+        #: set by the subscriber's link adapter (None: every resend leaves)
+        self.retransmission_gate: RetransmissionGate | None = None
         self.keyframe_requests = 0
         self._counters = counters
         # A recycled m-line keeps its rewriter: same SSRC, continuous sequence numbers.
@@ -275,9 +285,19 @@ class Consumer:
             suppressed = repair.suppressed
             resend = repair.on_nack(packet.lost, now)
             counters.retransmissions_suppressed += repair.suppressed - suppressed
+            gate = self.retransmission_gate
+            if gate is not None and resend:
+                allowed = gate(resend, now)
+                if len(allowed) != len(resend):
+                    refused = len(resend) - len(allowed)
+                    self.retransmissions_over_budget += refused
+                    counters.retransmissions_over_budget += refused
+                    resend = allowed
             self.retransmissions += len(resend)
             counters.retransmissions += len(resend)
             for data in resend:
+                self.retransmitted_bytes += len(data)
+                counters.rtp_bytes_retransmitted += len(data)
                 self.handle.send_now(data)
         elif isinstance(packet, RtcpRrPacket | RtcpSrPacket):
             ssrc = self.handle.ssrc
@@ -339,6 +359,8 @@ class Consumer:
             "packets_sent": self.packets_sent,
             "bytes_sent": self.bytes_sent,
             "retransmissions": self.retransmissions,
+            "retransmitted_bytes": self.retransmitted_bytes,
+            "retransmissions_over_budget": self.retransmissions_over_budget,
             "repair": self._repair.stats(),
             "mid": self._mid,
         }

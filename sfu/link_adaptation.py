@@ -13,7 +13,10 @@ reports: ``SenderHandle.set_rtcp_observer``) and what each leg sends, and every
 3. hands each choice to the leg's producer as a *limit* (``SourceSelector.set_limit``): the
    same path an explicit cap takes, so the producer's ``RenditionDemand`` stays the one place
    that decides the source and the rendition pipeline encodes what it is told;
-4. reports the subscriber's quality (``good`` / ``reduced`` / ``paused``) when it changes.
+4. reports the subscriber's quality (``good`` / ``reduced`` / ``paused``) when it changes;
+5. hands the estimate to the link's :class:`~sfu.packet.send_budget.SendBudget`, which every
+   leg's NACK answers pass (``Consumer.retransmission_gate``): resends only from what the
+   media leaves of the estimate.
 
 Audio is never limited: what the audio legs send is taken off the budget first.
 """
@@ -49,6 +52,7 @@ from sfu.packet.rendition_chooser import (
     video_options,
 )
 from sfu.packet.renditions import PAUSED, Cap
+from sfu.packet.send_budget import SendBudget
 from sfu.packet.uplink_watch import UplinkWatch
 from sfu.producer import Producer
 from sfu.stats import SfuCounters
@@ -63,6 +67,9 @@ RATE_EWMA = 0.3
 #: The estimate is dropped (no limit) once it exceeds what the subscriber would receive with
 #: no limit by this factor: the link is no longer the constraint.
 CEILING_MARGIN = 1.5
+#: What a packet costs the link beyond its RTP bytes, for the send budget: SRTP's 10-byte
+#: authentication tag, IPv4 and UDP headers.
+PACKET_OVERHEAD = 10 + 28
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,7 @@ class LinkAdapter:
         self._counters = counters
         self._on_quality = on_quality
         self.estimator = LinkEstimator()
+        self.budget = SendBudget()
         self._chooser = RenditionChooser()
         self._legs: dict[ConsumerId, _Watched] = {}
         self._source_rates: dict[ProducerId, tuple[int, float | None]] = {}
@@ -131,10 +139,12 @@ class LinkAdapter:
             self._on_rtcp(ssrc, packet, now)
 
         consumer.handle.set_rtcp_observer(observe)
+        consumer.retransmission_gate = self.admit_retransmissions
 
     def forget(self, consumer: Consumer) -> None:
         if self._legs.pop(consumer.id, None) is not None:
             consumer.handle.set_rtcp_observer(None)
+            consumer.retransmission_gate = None
             self._chooser.remove(consumer.id)
             self.estimator.forget_stream(consumer.handle.ssrc)
 
@@ -152,6 +162,18 @@ class LinkAdapter:
                     self.estimator.on_receiver_report(
                         ssrc, report.packets_lost, report.highest_sequence, now
                     )
+
+    def admit_retransmissions(self, packets: list[bytes], now: float) -> list[bytes]:
+        """The resends of one NACK that the link's send budget allows (all while not limited)."""
+        budget = self.budget
+        if budget.rate_bps is None:
+            return packets
+        media = self._media_wire_bytes()
+        return [data for data in packets if budget.allow_retransmission(len(data) + PACKET_OVERHEAD, media, now)]
+
+    def _media_wire_bytes(self) -> int:
+        """Media sent on the link so far (the legs' own counters), with per-packet overhead."""
+        return sum(w.consumer.bytes_sent + PACKET_OVERHEAD * w.consumer.packets_sent for w in self._legs.values())
 
     # ------------------------------------------------------------ the step
 
@@ -179,6 +201,7 @@ class LinkAdapter:
         )
         before = self.estimator.estimate
         estimate = self.estimator.update(now)
+        self.budget.set_rate(estimate, self._media_wire_bytes(), now)
         if (before is None) != (estimate is None):
             logger.debug("link %s: %s", "limited" if estimate is not None else "unlimited", self.estimator.dump(now))
         choices, switches = self._chooser.choose(estimate, audio_bps, legs, now)
@@ -287,6 +310,8 @@ class LinkAdapter:
         return {
             **self.estimator.dump(now),
             "quality": self.quality.state,
+            "resends_over_budget": self.budget.dropped,
+            "resent_bytes": self.budget.resent_bytes,
             "legs": {
                 str(k): w.applied for k, w in self._legs.items() if w.consumer.kind == "video"
             },

@@ -31,6 +31,10 @@ class SfuCounters:
     adaptation_switches_down: int = 0
     #: video legs whose first picture came from the source's recent keyframe, sent at connect
     legs_started_from_cached_keyframe: int = 0
+    #: NACKed packets not resent because their subscriber link's send budget was spent (issue 15)
+    retransmissions_over_budget: int = 0
+    #: bytes of the retransmissions sent to subscribers
+    rtp_bytes_retransmitted: int = 0
 
     def dump(self) -> dict[str, int]:
         return asdict(self)

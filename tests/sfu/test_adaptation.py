@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from aiortc.codecs.opus import OpusEncoder
 
+from sfu.packet.keyframe import is_keyframe
 from tests.support.media import PatternVideoTrack, ToneAudioTrack
 from tests.support.peer import Received, TestPeer
 from tests.support.rate_limit import LimitMode, RateLimit
@@ -48,9 +49,22 @@ class CameraTrack(PatternVideoTrack):
 
 
 class BrowserLikePeer(TestPeer):
-    """A test peer whose video receiver asks for a keyframe, like a browser's, when packets keep
-    arriving but nothing decodes for a second (aiortc's receiver asks only when its jitter
-    buffer overflows, and NACKs each lost packet once: behind a lossy link it can stay frozen)."""
+    """A test peer whose video receiver repairs loss like a browser's (libwebrtc): it NACKs a
+    missing packet again every 250 ms while it is missing (libwebrtc retries once per round
+    trip), gives up on a hole older than ``GIVE_UP_S`` and decodes from the next complete
+    keyframe after it, and asks for a keyframe when packets keep arriving but nothing decodes
+    for a second.
+
+    Why (the "~0 fps after a switch" behind 300 kbit/s): aiortc's receiver NACKs a lost packet
+    only when a new gap appears, and its jitter buffer never skips a hole: one packet whose only
+    NACK or resend was lost (the last ones of a congestion: no new gap after them) froze it
+    until 512 packets later, 15-20 s at these rates, keyframes or not. (Answering such NACKs
+    with header-only packets from the server was tried: aiortc then hands an empty frame to
+    its decoder, which takes it as end of stream and fails every frame after.)"""
+
+    GIVE_UP_S = 1.0
+    _stuck_origin: tuple[int, float] | None = None
+    holes_skipped = 0
 
     async def watch_decoding(self) -> None:
         last_frames, stuck_since = -1, 0.0
@@ -60,6 +74,8 @@ class BrowserLikePeer(TestPeer):
             video = next((r for r in self.received.values() if r.kind == "video"), None)
             if pc is None or video is None:
                 continue
+            await self._nack_missing_again(pc)
+            self._skip_old_hole(pc, time.monotonic())
             now = time.monotonic()
             if video.frames != last_frames:
                 last_frames, stuck_since = video.frames, now
@@ -73,6 +89,41 @@ class BrowserLikePeer(TestPeer):
                     for s in stats.values():
                         if s.type == "inbound-rtp" and s.packetsReceived:
                             await transceiver.receiver._send_rtcp_pli(s.ssrc)
+
+
+    def _skip_old_hole(self, pc: Any, now: float) -> None:
+        for transceiver in pc.getTransceivers():
+            receiver = transceiver.receiver
+            buffer = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
+            if transceiver.kind != "video" or buffer is None or buffer._origin is None:
+                continue
+            origin = buffer._origin
+            if self._stuck_origin is None or self._stuck_origin[0] != origin:
+                self._stuck_origin = (origin, now)
+                continue
+            if now - self._stuck_origin[1] < self.GIVE_UP_S:
+                continue
+            for skip in range(1, buffer.capacity):
+                packet = buffer._packets[(origin + skip) % buffer.capacity]
+                if packet is not None and packet.payload and is_keyframe("vp8", packet.payload):
+                    buffer.remove(skip)  # the keyframe is now the buffer's first packet
+                    nacks = getattr(receiver, "_RTCRtpReceiver__nack_generator", None)
+                    if nacks is not None:
+                        nacks.missing = {seq for seq in nacks.missing if (seq - origin) % 65536 > skip}
+                    self.holes_skipped += 1
+                    self._stuck_origin = None
+                    break
+
+    @staticmethod
+    async def _nack_missing_again(pc: Any) -> None:
+        for transceiver in pc.getTransceivers():
+            receiver = transceiver.receiver
+            nacks = getattr(receiver, "_RTCRtpReceiver__nack_generator", None)
+            if transceiver.kind != "video" or nacks is None or not nacks.missing:
+                continue
+            for s in (await receiver.getStats()).values():
+                if s.type == "inbound-rtp" and s.packetsReceived:
+                    await receiver._send_rtcp_nack(s.ssrc, sorted(nacks.missing))
 
 
 @dataclass
@@ -105,11 +156,23 @@ async def wait_until(check: Callable[[], bool], timeout: float, what: str, diag:
 
 
 async def rates(call: Call, seconds: float) -> dict[str, float]:
-    """Frames per second received by the constrained subscriber over ``seconds``."""
+    """Frames per second received by the constrained subscriber over ``seconds``; the fewest
+    audio frames in any 0.5 s of it (50 frames/s sent: 25); the share of datagrams its link
+    dropped."""
     video, audio = call.video(call.slow), call.audio(call.slow)
-    v0, a0 = video.frames, audio.frames
-    await asyncio.sleep(seconds)
-    return {"video_fps": (video.frames - v0) / seconds, "audio_fps": (audio.frames - a0) / seconds}
+    link = call.relay.downlink
+    v0, a0, passed, dropped = video.frames, audio.frames, link.passed, link.dropped
+    fewest, last = 1_000.0, a0
+    for _ in range(round(seconds / 0.5)):
+        await asyncio.sleep(0.5)
+        fewest, last = min(fewest, audio.frames - last), audio.frames
+    offered = link.passed - passed + link.dropped - dropped
+    return {
+        "video_fps": (video.frames - v0) / seconds,
+        "audio_fps": (audio.frames - a0) / seconds,
+        "audio_fewest_per_half_s": fewest,
+        "link_loss": (link.dropped - dropped) / offered if offered else 0.0,
+    }
 
 
 def link_of(server: RunningServer, peer: TestPeer) -> dict[str, Any]:
@@ -211,13 +274,17 @@ async def test_a_narrow_queue_link_gets_a_smaller_picture_then_the_source_back(
     print(f"queue 300 kbit/s: rendition {slow_video_leg_size(server, call)} after {took:.1f} s")
     assert quality_messages(call.slow)[-1]["state"] == "reduced"
     free_video = call.video(call.free)
+    await asyncio.sleep(2.0)  # what the link's queue held when the switch was made
     frames = free_video.frames
     measured = await rates(call, 5.0)
-    print(f"queue 300 kbit/s: {measured}, link {link_of(server, call.slow)}")
-    # Audio keeps flowing to the constrained subscriber (50 frames/s sent). Not all of it yet:
-    # while the link is congested the resent video (once per round trip, still ~2 resends per
-    # packet sent here) queues ahead of audio in the link's single queue.
-    assert measured["audio_fps"] >= 35, measured
+    print(f"queue 300 kbit/s: {measured}, holes skipped {call.slow.holes_skipped}, link {link_of(server, call.slow)}")
+    # The smaller picture flows: >= 20 fps decoded with <= 2 % of the link's datagrams lost, and
+    # audio (50 frames/s sent) without a gap: every half second brings at least 15 frames (the
+    # link's queue delivers in bunches: 7 in one quarter second and 18 in the next was seen).
+    assert measured["video_fps"] >= 20, measured
+    assert measured["link_loss"] <= 0.02, measured
+    assert measured["audio_fps"] >= 47, measured
+    assert measured["audio_fewest_per_half_s"] >= 15, measured
     assert free_video.sizes[-1] == (640, 480), "the unconstrained subscriber keeps the source"
     assert (free_video.frames - frames) / 5.0 >= 20
     assert slow_video_leg_size(server, call) != "source"
@@ -388,3 +455,47 @@ async def test_adaptation_off_leaves_the_choice_to_explicit_caps(tmp_path: Any) 
             await pub.close()
             await slow.close()
             relay.close()
+
+
+def link_adapter_of(server: RunningServer, peer: TestPeer) -> Any:
+    assert peer.joined is not None
+    for room in server.media.rooms.values():
+        participant = room.participants.get(peer.joined["participant_id"])
+        if participant is not None:
+            return participant.link
+    raise AssertionError("the peer is in no room")
+
+
+async def test_what_a_constrained_link_is_sent_stays_within_one_and_a_half_times_its_estimate(
+    server: RunningServer, call_factory: Callable[[LimitMode], Any]
+) -> None:
+    # Measured where the link begins: every datagram the server sends the constrained
+    # subscriber's connection (media, resends, RTCP, with SRTP, UDP and IP overhead) as the
+    # relay receives it, before its queue drops anything. The estimate is the server's own,
+    # sampled every 0.1 s and averaged over the same window.
+    call: Call = await call_factory("queue")
+    link = link_adapter_of(server, call.slow)
+    downlink = call.relay.downlink
+    downlink.set_rate(300_000)
+    series: list[tuple[float, int, float | None]] = []
+    start = time.monotonic()
+    while time.monotonic() - start < 16:
+        series.append((time.monotonic() - start, downlink.bytes_offered, link.estimator.estimate))
+        await asyncio.sleep(0.1)
+    metrics = await server.metrics()
+    # From the first estimate on, over windows of 2 s (the 300 ms queue's losses are NACKed at
+    # once: without the budget the first window was sent 1.3 Mbit/s on a 343 kbit/s estimate, 3.8x).
+    first = next(i for i, (_, _, e) in enumerate(series) if e is not None)
+    windows = []
+    for i in range(first, len(series) - 20, 5):
+        (t0, b0, _), (t1, b1, _) = series[i], series[i + 20]
+        estimates = [e for _, _, e in series[i : i + 21] if e is not None]
+        sent_bps = (b1 - b0) * 8 / (t1 - t0)
+        windows.append((round(t0, 1), int(sent_bps), int(sum(estimates) / len(estimates))))
+    print(f"queue 300 kbit/s, (window start s, sent bit/s, estimate bit/s): {windows}")
+    print(
+        f"resends {metrics['consult_sfu_retransmissions_total']}, over budget "
+        f"{metrics['consult_sfu_retransmissions_over_budget_total']}, link {link_of(server, call.slow)}"
+    )
+    assert windows
+    assert all(sent <= 1.5 * estimate for _, sent, estimate in windows), windows

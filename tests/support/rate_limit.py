@@ -42,6 +42,8 @@ class RateLimit:
         self.passed = 0
         self.dropped = 0
         self.bytes_passed = 0
+        #: every datagram offered, passed or dropped (what the sender sent into the link)
+        self.bytes_offered = 0
         self.set_rate(rate_bps)
 
     def set_rate(self, rate_bps: float | None) -> None:
@@ -51,6 +53,7 @@ class RateLimit:
 
     def offer(self, size: int, now: float) -> float | None:
         """When a datagram of ``size`` bytes offered at ``now`` leaves the link; None: dropped."""
+        self.bytes_offered += size
         rate = self.rate_bps
         if rate is None:
             leave: float | None = max(now, self._busy_until)  # keep order behind a draining queue
