@@ -141,6 +141,7 @@ async def test_a_dead_media_path_with_a_live_socket_keeps_the_call(tmp_path: Pat
     async with running_server(tmp_path, session__reconnect_grace_s=30) as server:
         room = "reconnect-ice"
         robot = TestPeer(server.ws_url, server.token(room, "robot", "practitioner"), name="robot")
+        page: BrowserPage | None = None
         try:
             await robot.connect()
             await robot.publish([(PatternVideoTrack(320, 240, fps=15), "camera"), (ToneAudioTrack(), "microphone")])
@@ -166,6 +167,10 @@ async def test_a_dead_media_path_with_a_live_socket_keeps_the_call(tmp_path: Pat
             await wait_media_flowing(page)
             await robot.wait_frames(carol, "video", 3, timeout=45)
         finally:
+            # The page leaves before this in-process server stops: with its call still open,
+            # the server's shutdown waited ~30 s for the page's connection to end.
+            if page is not None:
+                await page.close()
             await robot.close()
 
 
