@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import fractions
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -122,12 +122,3 @@ def pid(peer: TestPeer) -> str:
 
 def captions_of(peer: TestPeer, final: bool | None = True, after: int = 0) -> list[dict[str, Any]]:
     return [m for m in peer.messages[after:] if m["type"] == "caption" and (final is None or m["final"] is final)]
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.1)

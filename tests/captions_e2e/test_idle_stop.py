@@ -11,22 +11,13 @@ import pytest
 
 from tests.captions_e2e.conftest import feature, join, pid
 from tests.support.server import running_server
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.long
 
 
 def caption_workers() -> list[str]:
     return [p.name for p in multiprocessing.active_children() if p.name.startswith("consult-sfu-captions")]
-
-
-async def until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out: {what}")
 
 
 async def test_workers_stop_when_unused_and_start_again(tmp_path: Path) -> None:

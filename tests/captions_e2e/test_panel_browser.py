@@ -24,7 +24,6 @@ from tests.captions.speech import word_error_rate
 from tests.captions_e2e.conftest import (
     Microphone,
     captions_server,
-    eventually,
     feature,
     join,
     pid,
@@ -32,6 +31,7 @@ from tests.captions_e2e.conftest import (
 )
 from tests.effects_e2e.test_policy_and_uploads import call, live, room_with
 from tests.support.media import PatternVideoTrack
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.browser, pytest.mark.long]
 
@@ -65,7 +65,7 @@ async def test_cc_button_turns_captions_on_and_subtitles_appear_under_the_speake
             await page.select("#captions-read", "en")
             await page.check("#captions-enabled")
             await page.check("#captions-transcript-toggle")
-            await eventually(lambda: bool(feature(server).service.dump()["rooms"].get("ccpage", {}).get("listeners")), 10, "the page is a listener")
+            await until(lambda: bool(feature(server).service.dump()["rooms"].get("ccpage", {}).get("listeners")), 10, "the page is a listener")
             mic.say(await speech(SENTENCE), delay_s=0.5)
 
             subtitles: list[dict[str, Any]] = []

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.captions_e2e.conftest import captions_server, eventually, feature, join, pid
+from tests.captions_e2e.conftest import captions_server, feature, join, pid
 from tests.support.media import ToneAudioTrack
 from tests.support.server import RunningServer
+from tests.support.waiting import until
 
 
 def taps(server: RunningServer) -> dict[tuple[str, str], str]:
@@ -56,7 +57,7 @@ async def test_microphones_follow_listeners(tmp_path: Path) -> None:
             assert sorted((s["participant_id"], s["language"]) for s in speakers) == sorted([(pid(dr), "ko"), (pid(pat), "ko")])
             # unpublished: the tap goes with the producer
             await dr.send({"type": "unpublish", "producer_id": first})
-            await eventually(lambda: (pid(dr), first) not in taps(server), 10, "the unpublished microphone's tap removed")
+            await until(lambda: (pid(dr), first) not in taps(server), 10, "the unpublished microphone's tap removed")
             assert [s["participant_id"] for s in feature(server).service.dump()["speakers"]] == [pid(pat)]
             # the last listener turns captions off: nothing is tapped
             await pat.request({"type": "captions", "enabled": False}, expect=("captions_state",))
@@ -102,8 +103,8 @@ async def test_sessions_closing_after_the_service_is_clean(tmp_path: Path, caplo
             assert workers["recognition"] and not any(w["alive"] for w in workers["recognition"] + workers["translation"])
         finally:
             await dr.close()
-            await eventually(lambda: not taps(server) or len(taps(server)) == 1, 10, "dr's tap removed")
+            await until(lambda: not taps(server) or len(taps(server)) == 1, 10, "dr's tap removed")
             await pat.close()
-            await eventually(lambda: not taps(server), 10, "every tap removed")
+            await until(lambda: not taps(server), 10, "every tap removed")
     problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith(("control", "signalling", "captions"))]
     assert problems == []

@@ -21,12 +21,12 @@ from tests.captions_e2e.conftest import (
     Microphone,
     captions_of,
     captions_server,
-    eventually,
     feature,
     join,
     pid,
     speech,
 )
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.long
 
@@ -53,7 +53,7 @@ async def test_listeners_in_two_languages_then_off_then_leaving(tmp_path: Path, 
             await pat.publish([(mic, "microphone")])
             began = time.time()
             mic.say(await speech(*SENTENCES), delay_s=1.0)
-            await eventually(lambda: len(captions_of(dr)) >= len(SENTENCES) and not mic.speaking, 60, "English finals")
+            await until(lambda: len(captions_of(dr)) >= len(SENTENCES) and not mic.speaking, 60, "English finals")
             await asyncio.sleep(1.5)
             finals = captions_of(dr)
             # every caption says when its utterance started and ended (epoch s, server clock)
@@ -88,14 +88,14 @@ async def test_listeners_in_two_languages_then_off_then_leaving(tmp_path: Path, 
             seen_ann, seen_dr = len(ann.messages), len(captions_of(dr))
             translated = service.translations_requested["en->fr"]
             mic.say(await speech(SENTENCES[0]))
-            await eventually(lambda: len(captions_of(dr)) > seen_dr and not mic.speaking, 30, "a new English final")
+            await until(lambda: len(captions_of(dr)) > seen_dr and not mic.speaking, 30, "a new English final")
             await asyncio.sleep(1.0)
             assert not captions_of(ann, final=None, after=seen_ann)
             assert service.translations_requested["en->fr"] == translated
 
             # --- the last listener leaves: the microphone is not tapped any more
             await dr.close()
-            await eventually(lambda: not service.dump()["speakers"], 10, "speakers detached")
+            await until(lambda: not service.dump()["speakers"], 10, "speakers detached")
             assert service.dump()["rooms"]["cc"]["listeners"] == {}
             assert feature(server).dump()["taps"] == []
             room = server.media.find_room("cc")  # type: ignore[arg-type]
@@ -106,7 +106,7 @@ async def test_listeners_in_two_languages_then_off_then_leaving(tmp_path: Path, 
             for peer in (dr, ann, pat):
                 await peer.close()
         # the consultation is over: its transcript is forgotten
-        await eventually(lambda: "cc" not in feature(server).service.dump()["rooms"], 10, "room forgotten")
+        await until(lambda: "cc" not in feature(server).service.dump()["rooms"], 10, "room forgotten")
 
 
 async def test_korean_set_by_the_practitioner(tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ async def test_korean_set_by_the_practitioner(tmp_path: Path) -> None:
             on = await dr.request({"type": "captions", "enabled": True, "read_lang": "ko"}, expect=("captions_state", "error"))
             assert on["type"] == "captions_state", on
             mic.say(await speech("안녕하세요 오늘 기분이 어떠세요", voice="ko"), delay_s=0.5)
-            await eventually(lambda: bool(captions_of(dr)) and not mic.speaking, 60, "a Korean final")
+            await until(lambda: bool(captions_of(dr)) and not mic.speaking, 60, "a Korean final")
             finals = captions_of(dr)
             assert all(c["text"].strip() for c in finals)  # loose: the synthetic voice is weak
             assert {(c["speaker_id"], c["language"]) for c in finals} == {(pid(kim), "ko")}
@@ -142,12 +142,12 @@ async def test_the_same_utterance_in_two_microphones_is_one_caption(tmp_path: Pa
             await pat.publish([(mics[1], "microphone")])
             on = await reader.request({"type": "captions", "enabled": True, "read_lang": "en"}, expect=("captions_state", "error"))
             assert on["type"] == "captions_state", on
-            await eventually(lambda: len(feature(server).service.dump()["speakers"]) == 2, 10, "two speakers")
+            await until(lambda: len(feature(server).service.dump()["speakers"]) == 2, 10, "two speakers")
             voice = await speech(SENTENCES[2])
             # the patient's microphone hears the doctor from the loudspeaker: later and quieter
             mics[0].say(voice, delay_s=0.5)
             mics[1].say((voice * 0.4).astype(voice.dtype), delay_s=0.7)
-            await eventually(lambda: bool(captions_of(reader)) and not any(m.speaking for m in mics), 60, "a final")
+            await until(lambda: bool(captions_of(reader)) and not any(m.speaking for m in mics), 60, "a final")
             await asyncio.sleep(3.0)  # both streams' finals are in
             finals = captions_of(reader)
             lines = {c["utterance_id"]: c for c in finals}  # a re-attribution replaces the line

@@ -22,7 +22,6 @@ import asyncio
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,19 +38,13 @@ from tests.support.leaks import (
     files_under,
     store_keys_holding,
 )
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.redis, pytest.mark.long]
 
 #: What each registered holder keeps (recordings_off/__init__.py says the same).
 HOLDERS = {"captions", "chat", "effects", "files", "reconnect_choices", "waiting_room"}
 SENTENCE = "please take one tablet twice a day after meals"
-
-
-async def until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_whole_consultation_leaves_nothing_behind(

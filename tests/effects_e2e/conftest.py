@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
-from collections.abc import Callable
 
 import av
 import numpy as np
@@ -21,7 +20,7 @@ from tests.effects.conftest import BACKGROUND_BOXES, FACE, FLAG, box, laplacian_
 VIDEO_CLOCK = 90000
 MARGIN = 4  # pixels of pan on each axis
 
-__all__ = ["BACKGROUND_BOXES", "FACE", "FLAG", "PhotoVideoTrack", "box", "frame_bgr", "laplacian_variance", "wait_until"]
+__all__ = ["BACKGROUND_BOXES", "FACE", "FLAG", "PhotoVideoTrack", "box", "frame_bgr", "laplacian_variance"]
 
 
 class PhotoVideoTrack(MediaStreamTrack):
@@ -64,12 +63,3 @@ class PhotoVideoTrack(MediaStreamTrack):
 def frame_bgr(frame: object) -> np.ndarray:
     assert isinstance(frame, av.VideoFrame), f"expected a video frame, got {type(frame).__name__}"
     return frame.to_ndarray(format="bgr24")
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)

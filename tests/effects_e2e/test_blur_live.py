@@ -23,10 +23,10 @@ from tests.effects_e2e.conftest import (
     box,
     frame_bgr,
     laplacian_variance,
-    wait_until,
 )
 from tests.support.peer import Received, TestPeer
 from tests.support.server import running_server
+from tests.support.waiting import until
 
 
 def flag_energy(peer: TestPeer, participant_id: str) -> float:
@@ -85,14 +85,14 @@ async def test_blur_reaches_every_subscriber_combines_with_a_cap_and_switches_of
                 state = await s.next_message("effect_state")
                 assert state["participant_id"] == pid and state["kind"] == "blur"
             for s in subs:
-                await wait_until(lambda s=s: flag_energy(s, pid) < 0.15 * sharp[0], timeout=20, what=f"{s.name} sees the blurred flag")  # type: ignore[misc]
+                await until(lambda s=s: flag_energy(s, pid) < 0.15 * sharp[0], timeout=20, what=f"{s.name} sees the blurred flag")  # type: ignore[misc]
             await asyncio.sleep(1.0)  # the mask settles (temporal smoothing)
             for s in subs:
                 assert flag_energy(s, pid) < 0.15 * sharp[0]
                 assert face_error(s, pid, camera) < 8.0, "the person's face is unchanged (two VP8 generations)"
             # the publisher's self view: its own camera, processed, from the server
             await pub.wait_frames(pid, "video", 5, timeout=20)
-            await wait_until(lambda: flag_energy(pub, pid) < 0.15 * sharp[0], timeout=10, what="blurred self view")
+            await until(lambda: flag_energy(pub, pid) < 0.15 * sharp[0], timeout=10, what="blurred self view")
             gauges = media.gauges()
             assert gauges["decoders"] == 1 and gauges["renditions"] == 1, gauges
             figures = await server.metrics()
@@ -106,8 +106,8 @@ async def test_blur_reaches_every_subscriber_combines_with_a_cap_and_switches_of
             # --- one subscriber caps at 320x180: one decode, one effect, two encoders
             await subs[1].send({"type": "subscription", "producer_id": producer_id, "max_width": 320, "max_height": 180})
             # 4:3 source: the 180-line ladder step is 240x180
-            await wait_until(lambda: received(subs[1], pid).sizes[-1] == (240, 180), timeout=10, what="240x180")
-            await wait_until(lambda: flag_energy(subs[1], pid) < 0.3 * laplacian_variance(box(reference, FLAG)), timeout=10, what="blurred 240x180")
+            await until(lambda: received(subs[1], pid).sizes[-1] == (240, 180), timeout=10, what="240x180")
+            await until(lambda: flag_energy(subs[1], pid) < 0.3 * laplacian_variance(box(reference, FLAG)), timeout=10, what="blurred 240x180")
             gauges = media.gauges()
             assert gauges["decoders"] == 1 and gauges["renditions"] == 2, gauges
             effect = producer.transform
@@ -130,7 +130,7 @@ async def test_blur_reaches_every_subscriber_combines_with_a_cap_and_switches_of
             await subs[1].send({"type": "subscription", "producer_id": producer_id})
             # Lifting one's own cap resets that leg's link chooser (sfu/link_adaptation.py): the
             # full picture comes back at once, not after the estimate has grown again.
-            await wait_until(lambda: media.gauges()["decoders"] == 0, timeout=4.0, what="decoder stopped")
+            await until(lambda: media.gauges()["decoders"] == 0, timeout=4.0, what="decoder stopped")
             decoded, encoded = media.counters.frames_decoded, media.counters.frames_encoded
             await asyncio.sleep(1.0)
             assert (media.counters.frames_decoded, media.counters.frames_encoded) == (decoded, encoded)

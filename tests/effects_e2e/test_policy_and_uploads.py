@@ -21,9 +21,10 @@ import pytest
 from control.apikeys import create_key
 from control.store.memory import MemoryStore
 from tests.effects.conftest import SKY, photo_bgr
-from tests.effects_e2e.conftest import PhotoVideoTrack, box, frame_bgr, wait_until
+from tests.effects_e2e.conftest import PhotoVideoTrack, box, frame_bgr
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer, running_server
+from tests.support.waiting import until
 
 ORG = "clinic"
 
@@ -156,7 +157,7 @@ async def test_images_uploaded_listed_offered_applied_and_asked_again(tmp_path: 
                 sky = box(frame_bgr(rec.last_frame), SKY).reshape(-1, 3).mean(axis=0)
                 return float(np.abs(sky - np.array(GARDEN_BGR)).max())
 
-            await wait_until(lambda: sky_error() < 12.0, timeout=15, what="the sky replaced by the image's colour")
+            await until(lambda: sky_error() < 12.0, timeout=15, what="the sky replaced by the image's colour")
             # an administrator adds an image during the call: the page's list follows
             count = len(peer.messages)
             beach = await call(http, "POST", "/v1/backgrounds?name=Beach", data=png_bytes(480, 270), headers={"Content-Type": "image/jpeg"}, status=201)

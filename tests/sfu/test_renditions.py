@@ -9,15 +9,7 @@ import pytest
 from tests.support.media import PatternVideoTrack
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer
-
-
-async def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+from tests.support.waiting import until
 
 
 @pytest.mark.long
@@ -46,7 +38,7 @@ async def test_capped_subscribers_share_one_encoder_and_uncapping_returns_to_pas
         loop = asyncio.get_running_loop()
         switch_started = loop.time()
         for s in subs[:2]:
-            await wait_until(lambda s=s: s.receiving_from(pid, "video").sizes[-1] == (320, 180), what="320x180 frames")
+            await until(lambda s=s: s.receiving_from(pid, "video").sizes[-1] == (320, 180), what="320x180 frames")
         switch_time = loop.time() - switch_started
         assert switch_time < 1.0, f"switch took {switch_time:.2f} s"
         assert subs[2].receiving_from(pid, "video").sizes[-1] == (640, 360)
@@ -64,9 +56,9 @@ async def test_capped_subscribers_share_one_encoder_and_uncapping_returns_to_pas
         for s in subs[:2]:
             await s.send({"type": "subscription", "producer_id": video["producer_id"]})
         for s in subs[:2]:
-            await wait_until(lambda s=s: s.receiving_from(pid, "video").sizes[-1] == (640, 360), what="source size back")
-        await wait_until(lambda: media.gauges()["renditions"] == 0, timeout=2.5, what="rendition stopped")
-        await wait_until(lambda: media.gauges()["decoders"] == 0, timeout=2.5, what="decoder stopped")
+            await until(lambda s=s: s.receiving_from(pid, "video").sizes[-1] == (640, 360), what="source size back")
+        await until(lambda: media.gauges()["renditions"] == 0, timeout=2.5, what="rendition stopped")
+        await until(lambda: media.gauges()["decoders"] == 0, timeout=2.5, what="decoder stopped")
         decoded, encoded = media.counters.frames_decoded, media.counters.frames_encoded
         await asyncio.sleep(1.0)
         assert (media.counters.frames_decoded, media.counters.frames_encoded) == (decoded, encoded)
