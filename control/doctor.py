@@ -3,7 +3,8 @@
 Read from the configuration and checked from this machine: the public URL (HTTPS, its
 certificate trusted and not about to expire, the server answering there), the TLS files the
 server itself would load, the addresses announced for media (public or not, bindable here),
-the UDP range (its size per worker), and each TURN URL (an allocation with a test
+the UDP ports (the range and its size per worker, or the one port per worker of
+``ice.udp_port``), and each TURN URL (an allocation with a test
 credential minted like a participant's, and an expired one that must be refused). Each
 finding is one line, ``ok``, ``warn`` or ``FAIL`` with what to do; the exit code is 1 when
 anything failed. What it cannot see: a firewall between the internet and this machine (it
@@ -222,6 +223,8 @@ def _all_loopback(addresses: tuple[str, ...]) -> bool:
 
 def check_ports(config: Config, workers: int) -> list[Finding]:
     ice = config.sfu.ice
+    if ice.udp_port:
+        return [_one_port(ice.udp_port, ice.port_min, ice.port_max, max(1, workers))]
     if (ice.port_min, ice.port_max) == (0, 0):
         return [Finding("warn", "UDP ports", "ice.port_min/port_max are not set: media uses any UDP port, so a firewall must let all through; set a range (e.g. 40000-40999) and open it")]
     size = ice.port_max - ice.port_min + 1
@@ -229,6 +232,19 @@ def check_ports(config: Config, workers: int) -> list[Finding]:
     message = f"open UDP {ice.port_min}-{ice.port_max} in the firewall ({size} ports, {per_worker} per worker for {workers} worker(s): about {per_worker // 2} participants each)"
     level: Level = "ok" if per_worker >= 2 else "fail"
     return [Finding(level, "UDP ports", message)]
+
+
+def _one_port(udp_port: int, port_min: int, port_max: int, workers: int) -> Finding:
+    """``ice.udp_port``: worker i on udp_port + i, each with every connection on its one port."""
+    last = udp_port + workers - 1
+    if last > 65535:
+        return Finding("fail", "UDP ports", f"ice.udp_port {udp_port} with {workers} worker(s) needs ports up to {last}, beyond 65535: lower ice.udp_port")
+    ports = f"{udp_port}-{last}" if workers > 1 else str(udp_port)
+    message = f"open UDP {ports} (one port per worker, ice.udp_port) in the firewall, for {workers} worker(s) and any number of participants"
+    if (port_min, port_max) != (0, 0):
+        # The server's host candidates are all on udp_port: the range is not needed.
+        message += f"; the range ice.port_min-port_max ({port_min}-{port_max}) is then not used, keep it closed"
+    return Finding("ok", "UDP ports", message)
 
 
 # ------------------------------------------------------------------ TURN

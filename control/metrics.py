@@ -104,6 +104,15 @@ _GAUGES = {
 }
 
 
+#: Why the shared UDP port (``ice.udp_port``) dropped a datagram: sfu.udp_demux.DROP_REASONS
+_UDP_PORT_DROPS = {
+    "unknown_address": "datagrams on the shared UDP port from an address no ICE connection learnt, and not a STUN answer it awaits (junk, scans, a closed connection's peer)",
+    "unknown_ufrag": "STUN binding requests on the shared UDP port for an ICE ufrag no connection has",
+    "bad_integrity": "STUN binding requests on the shared UDP port whose MESSAGE-INTEGRITY fails with the connection's password",
+    "malformed": "empty datagrams and STUN binding requests without a usable USERNAME on the shared UDP port",
+}
+
+
 def media_samples(media: MediaServer) -> list[Sample]:
     """The media plane's counters and gauges, and this process's ``process_*`` figures."""
     counters = media.counters.dump()
@@ -112,7 +121,21 @@ def media_samples(media: MediaServer) -> list[Sample]:
     samples += [
         Sample(name, "gauge", _GAUGES.get(name, name), value) for name, value in media.adaptation_gauges().items()
     ]
-    return samples + process_samples()
+    return samples + udp_port_samples(media) + process_samples()
+
+
+def udp_port_samples(media: MediaServer) -> list[Sample]:
+    """The shared UDP port's figures (``ice.udp_port``; none without it): what it holds, what it dropped."""
+    mux = media.udp_mux
+    if mux is None:
+        return []
+    sizes, dropped = mux.sizes(), mux.dropped()
+    samples = [
+        Sample("udp_port_connections", "gauge", "ICE connections on the shared UDP port", sizes["connections"]),
+        Sample("udp_port_addresses", "gauge", "remote addresses the shared UDP port routes to a connection", sizes["addresses"]),
+    ]
+    samples += [Sample(f"udp_port_datagrams_dropped_{reason}_total", "counter", text, dropped.get(reason, 0)) for reason, text in _UDP_PORT_DROPS.items()]
+    return samples
 
 
 def process_samples() -> list[Sample]:

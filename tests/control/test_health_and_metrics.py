@@ -75,4 +75,6 @@ async def test_metrics_have_process_figures_and_build_info(tmp_path: Path) -> No
         assert 'python="3.11' in build and 'aiortc="1.16.0"' in build and figures[build] == 1
         for name in ("webhook_deliveries_total", "webhook_dead_letters_total", "rate_limited_api_requests_total", "store_errors_total"):
             assert f"consult_sfu_{name}" in figures
+        # the shared UDP port's figures only with ice.udp_port (tests/sfu/test_udp_mux.py)
+        assert not [name for name in figures if name.startswith("consult_sfu_udp_port_")]
         assert await get(server, "/readyz") == (200, {"status": "ready"})

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from control import config as config_module
-from control.doctor import covers, diagnose
+from control.doctor import check_ports, covers, diagnose
 from tests.reach.certs import make_self_signed
 from tests.reach.coturn import running_coturn
 from tests.reach.processes import serve
@@ -96,3 +96,29 @@ def test_certificate_names() -> None:
     assert not covers(("*.org",), "example.org")
     assert covers(("127.0.0.1",), "127.0.0.1")
     assert not covers(("other.example.org",), "video.example.org")
+
+
+def test_one_udp_port_per_worker_is_reported() -> None:
+    """``ice.udp_port``: the ports to open are udp_port .. udp_port + workers - 1, the range is not needed."""
+
+    def lines(workers: int, **env: str) -> list[str]:
+        config = config_module.load(None, env={"CONSULT_SFU_ICE_HOST_ADDRESSES": "127.0.0.1", **env})
+        return [f.line() for f in check_ports(config, workers)]
+
+    assert lines(4, CONSULT_SFU_UDP_PORT="7882") == [
+        "ok   UDP ports: open UDP 7882-7885 (one port per worker, ice.udp_port) in the firewall, for 4 worker(s) and any number of participants"
+    ]
+    assert lines(1, CONSULT_SFU_UDP_PORT="7882", CONSULT_SFU_UDP_PORT_MIN="40000", CONSULT_SFU_UDP_PORT_MAX="40999") == [
+        "ok   UDP ports: open UDP 7882 (one port per worker, ice.udp_port) in the firewall, for 1 worker(s) and any number of participants;"
+        " the range ice.port_min-port_max (40000-40999) is then not used, keep it closed"
+    ]
+    (beyond,) = lines(4, CONSULT_SFU_UDP_PORT="65534")
+    assert beyond.startswith("FAIL UDP ports: ice.udp_port 65534 with 4 worker(s) needs ports up to 65537, beyond 65535"), beyond
+    # without udp_port: the range messages as before
+    assert lines(2, CONSULT_SFU_UDP_PORT_MIN="40000", CONSULT_SFU_UDP_PORT_MAX="40003") == [
+        "ok   UDP ports: open UDP 40000-40003 in the firewall (4 ports, 2 per worker for 2 worker(s): about 1 participants each)"
+    ]
+    (unset,) = lines(2)
+    assert unset.startswith("warn UDP ports: ice.port_min/port_max are not set"), unset
+    (small,) = lines(3, CONSULT_SFU_UDP_PORT_MIN="40000", CONSULT_SFU_UDP_PORT_MAX="40003")
+    assert small.startswith("FAIL UDP ports: open UDP 40000-40003"), small

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from sfu.aiortc_hooks.udp_mux import UdpMux
+from sfu.udp_demux import DROP_REASONS
 from tests.support.media import PatternVideoTrack, ToneAudioTrack
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer, running_server
@@ -86,6 +87,8 @@ async def test_two_participants_through_one_port(tmp_path: Any) -> None:
             await a.wait_frames(b.joined["participant_id"], "video", 5, timeout=30)
             await b.wait_frames(a.joined["participant_id"], "video", 5, timeout=30)
             assert mux_of(server).sizes()["connections"] == 4
+            metrics = await server.metrics()
+            assert metrics["consult_sfu_udp_port_connections"] == 4 and metrics["consult_sfu_udp_port_addresses"] >= 4
         finally:
             await a.close()
             await b.close()
@@ -157,6 +160,14 @@ async def test_bad_datagrams_are_dropped_and_counted(tmp_path: Any) -> None:
             await asyncio.sleep(0.3)
             dropped = mux_of(server).dropped()
             assert dropped["unknown_address"] >= 20 * 4 and dropped["unknown_ufrag"] == 20 and dropped["malformed"] >= 20 * 2
+            # the same figures on /metrics, one counter per reason (sfu.udp_demux.DROP_REASONS)
+            metrics = await server.metrics()
+            assert {k for k in metrics if k.startswith("consult_sfu_udp_port_datagrams_dropped_")} == {
+                f"consult_sfu_udp_port_datagrams_dropped_{reason}_total" for reason in DROP_REASONS
+            }
+            for reason in DROP_REASONS:
+                assert metrics[f"consult_sfu_udp_port_datagrams_dropped_{reason}_total"] == dropped[reason], reason
+            assert metrics["consult_sfu_udp_port_connections"] == mux_of(server).sizes()["connections"] >= 1  # a publishes
             # and media still flows, for a connection made after the junk
             await b.connect()
             await b.publish([(PatternVideoTrack(160, 120, 15), "camera")])
