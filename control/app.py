@@ -130,6 +130,8 @@ def create_app(
     app[metrics.MEDIA] = media
     app[ws.SESSION_DEPS] = deps
     app[ws.CLOSING] = ws.ClosingSessions()
+    app[ws.OPEN] = ws.OpenSockets()
+    app.on_shutdown.append(ws.close_open_sockets)  # before aiohttp waits for the handlers
     app[ws.TRUSTED_PROXIES] = parse_networks(config.server.trusted_proxies)
     limits = Limits(config.limits)
     app[ws.LIMITS] = limits

@@ -48,6 +48,30 @@ class ClosingSessions:
 
 
 CLOSING = web.AppKey("closing_sessions", ClosingSessions)
+
+
+class OpenSockets:
+    """Participant sockets being served, for :func:`close_open_sockets` at shutdown."""
+
+    def __init__(self) -> None:
+        self.connections: set[_Connection] = set()
+
+
+OPEN = web.AppKey("open_sockets", OpenSockets)
+
+
+async def close_open_sockets(app: web.Application) -> None:
+    """``on_shutdown``: every participant still connected gets ``bye`` ``server_shutdown`` and
+    its socket is closed, now.
+
+    aiohttp's shutdown waits for running handlers before the cleanup contexts close the
+    sessions, so a client that keeps its socket open would hold the stop until the
+    connection timeout (~30 s) and then see 1006 without a ``bye``. A drain (``serve`` on
+    SIGTERM, control/cluster/worker.py) has closed or moved its connections by now; sockets
+    already closing (moved with 1012) are left alone.
+    """
+    connections = [c for c in app[OPEN].connections if not c.ws.closed]
+    await asyncio.gather(*(c.shut_down() for c in connections), return_exceptions=True)
 #: The cluster's router of joins (absent: every join is served here).
 ROUTER = web.AppKey("join_router", JoinRouter)
 # Frames up to this size are read and refused by the codec with a clear error (the
@@ -103,6 +127,8 @@ async def serve_websocket(
     connection = _Connection(ws, session)
     handed_over: Piped | NotOwner | None = None
     joined = False
+    open_sockets = app[OPEN].connections
+    open_sockets.add(connection)
     try:
         async for frame in ws:
             if frame.type == WSMsgType.TEXT:
@@ -134,6 +160,7 @@ async def serve_websocket(
             if writer.done():
                 break
     finally:
+        open_sockets.discard(connection)
         if joined:
             logger.info("session %s closed", session.participant_id)
         if handed_over is None:

@@ -180,4 +180,5 @@ async def test_chromium_with_relay_policy_calls_through_coturn(tmp_path: Path, l
                 assert pairs and set(pairs) == {"relay"}, pairs
                 assert not page.errors, page.errors
             finally:
+                await chromium.close()  # the page leaves before the server stops (no wait for its socket)
                 await robot.close()
