@@ -20,7 +20,7 @@ short grace period avoids stopping and restarting an encoder when a subscriber's
 from collections.abc import Hashable
 from typing import Literal, TypeAlias
 
-LADDER_HEIGHTS = (720, 540, 360, 270, 180, 90)
+LADDER_HEIGHTS = (720, 540, 360, 240, 180, 90)
 
 Size: TypeAlias = tuple[int, int]
 Target: TypeAlias = Size | Literal["paused"] | None

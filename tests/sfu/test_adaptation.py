@@ -27,8 +27,6 @@ from tests.support.rate_limit import LimitMode, RateLimit
 from tests.support.rate_relay import RateRelay
 from tests.support.server import RunningServer, running_server
 
-pytestmark = pytest.mark.slow
-
 
 class CameraTrack(PatternVideoTrack):
     """The moving pattern with a band of faint noise: about 1 Mbit/s in VP8 at 640x480, like a
@@ -258,17 +256,33 @@ def slow_video_leg_size(server: RunningServer, call: Call) -> tuple[int, int] | 
     return None
 
 
+@pytest.mark.long
 async def test_a_narrow_queue_link_gets_a_smaller_picture_then_the_source_back(
     server: RunningServer, call_factory: Callable[[LimitMode], Any]
 ) -> None:
+    # Issue 15's first case: 300 kbit/s (a drop-tail queue, 300 ms of buffer): within 5 s a server
+    # rendition <= 320x240, >= 20 fps, loss <= 2 %, audio without gaps; the unconstrained
+    # subscriber keeps the source; the limit lifted, the source back within 15 s. Also the
+    # issue's last case over the same limited phase: what the server sends the constrained link
+    # (media, resends, RTCP, with SRTP, UDP and IP overhead, measured where the link begins,
+    # before its queue drops anything) stays within 1.5x its own estimate.
     call: Call = await call_factory("queue")
     assert slow_video_leg_size(server, call) == "source"
+    link = link_adapter_of(server, call.slow)
+    downlink = call.relay.downlink
+    series: list[tuple[float, int, float | None]] = []
 
-    call.relay.downlink.set_rate(300_000)
+    async def sample_sending() -> None:
+        while True:
+            series.append((time.monotonic(), downlink.bytes_offered, link.estimator.estimate))
+            await asyncio.sleep(0.1)
+
+    sampler = asyncio.create_task(sample_sending())
+    downlink.set_rate(300_000)
     took = await wait_until(
-        lambda: isinstance(size := slow_video_leg_size(server, call), tuple) and size[1] <= 270,
-        timeout=6,
-        what="a rendition of at most 360x270 behind 300 kbit/s",
+        lambda: isinstance(size := slow_video_leg_size(server, call), tuple) and size[1] <= 240,
+        timeout=5,
+        what="a rendition of at most 320x240 behind 300 kbit/s",
         diag=lambda: (slow_video_leg_size(server, call), link_of(server, call.slow)),
     )
     print(f"queue 300 kbit/s: rendition {slow_video_leg_size(server, call)} after {took:.1f} s")
@@ -277,6 +291,7 @@ async def test_a_narrow_queue_link_gets_a_smaller_picture_then_the_source_back(
     await asyncio.sleep(2.0)  # what the link's queue held when the switch was made
     frames = free_video.frames
     measured = await rates(call, 5.0)
+    sampler.cancel()
     print(f"queue 300 kbit/s: {measured}, holes skipped {call.slow.holes_skipped}, link {link_of(server, call.slow)}")
     # The smaller picture flows: >= 20 fps decoded with <= 2 % of the link's datagrams lost, and
     # audio (50 frames/s sent) without a gap: every half second brings at least 15 frames (the
@@ -288,11 +303,23 @@ async def test_a_narrow_queue_link_gets_a_smaller_picture_then_the_source_back(
     assert free_video.sizes[-1] == (640, 480), "the unconstrained subscriber keeps the source"
     assert (free_video.frames - frames) / 5.0 >= 20
     assert slow_video_leg_size(server, call) != "source"
+    # Sent vs estimate, over windows of 2 s from the first estimate on (the 300 ms queue's
+    # losses are NACKed at once: without the send budget the first window was sent 1.3 Mbit/s
+    # on a 343 kbit/s estimate, 3.8x).
+    first = next(i for i, (_, _, e) in enumerate(series) if e is not None)
+    windows = []
+    for i in range(first, len(series) - 20, 5):
+        (t0, b0, _), (t1, b1, _) = series[i], series[i + 20]
+        estimates = [e for _, _, e in series[i : i + 21] if e is not None]
+        windows.append((round(t0 - series[0][0], 1), int((b1 - b0) * 8 / (t1 - t0)), int(sum(estimates) / len(estimates))))
+    print(f"queue 300 kbit/s, (window start s, sent bit/s, estimate bit/s): {windows}")
+    assert windows
+    assert all(sent <= 1.5 * estimate for _, sent, estimate in windows), windows
 
-    call.relay.downlink.set_rate(None)
+    downlink.set_rate(None)
     took = await wait_until(
         lambda: slow_video_leg_size(server, call) == "source",
-        timeout=30,  # measured 9-14 s: steps up probe the link, 5 s of headroom each
+        timeout=15,
         what="the source back once the link is free",
         diag=lambda: link_of(server, call.slow),
     )
@@ -302,6 +329,7 @@ async def test_a_narrow_queue_link_gets_a_smaller_picture_then_the_source_back(
     await wait_until(lambda: slow_video.sizes[-1] == (640, 480), timeout=10, what="source-size frames decoded")
 
 
+@pytest.mark.long
 async def test_a_very_narrow_link_pauses_video_keeps_audio_and_resumes(
     server: RunningServer, call_factory: Callable[[LimitMode], Any]
 ) -> None:
@@ -345,6 +373,7 @@ async def test_a_very_narrow_link_pauses_video_keeps_audio_and_resumes(
     await wait_until(lambda: video_sent() > sent + 30, timeout=5, what="video sent again")
 
 
+@pytest.mark.slow
 async def test_a_policer_is_found_by_loss(server: RunningServer, call_factory: Callable[[LimitMode], Any]) -> None:
     call: Call = await call_factory("policer")
     call.relay.downlink.set_rate(300_000)
@@ -361,6 +390,7 @@ async def test_a_policer_is_found_by_loss(server: RunningServer, call_factory: C
     assert call.video(call.free).sizes[-1] == (640, 480)
 
 
+@pytest.mark.slow
 async def test_a_publisher_behind_a_narrow_uplink_is_told(server: RunningServer) -> None:
     # The publisher's publish connection goes through a relay whose peer-to-server direction is
     # a 150 kbit/s drop-tail queue: what the server receives (its REMB to the publisher, which
@@ -409,15 +439,17 @@ def applied_choices(server: RunningServer, peer: TestPeer) -> dict[str, Any]:
     return {}
 
 
+@pytest.mark.long
 async def test_an_oscillating_link_switches_at_most_once_per_two_seconds(
     server: RunningServer, call_factory: Callable[[LimitMode], Any]
 ) -> None:
-    # 400 and 1,500 kbit/s alternating every 3 s for 30 s (a drop-tail queue, 300 ms of buffer).
+    # 400 and 1,500 kbit/s alternating every 3 s for 18 s: three narrow phases (a drop-tail queue,
+    # 300 ms of buffer).
     call: Call = await call_factory("queue")
     changes: list[tuple[float, Any]] = []
     last = applied_choices(server, call.slow)
     start = time.monotonic()
-    while time.monotonic() - start < 30:
+    while time.monotonic() - start < 18:
         phase = int((time.monotonic() - start) / 3)
         call.relay.downlink.set_rate(400_000 if phase % 2 == 0 else 1_500_000)
         await asyncio.sleep(0.05)
@@ -431,6 +463,7 @@ async def test_an_oscillating_link_switches_at_most_once_per_two_seconds(
     assert all(gap >= 2.0 - 0.1 for gap in gaps), gaps  # 0.1: the sampling above
 
 
+@pytest.mark.slow
 async def test_adaptation_off_leaves_the_choice_to_explicit_caps(tmp_path: Any) -> None:
     async with running_server(tmp_path, sfu__adaptation=False) as server:
         relay = RateRelay(RateLimit(None, "queue"))
@@ -464,38 +497,3 @@ def link_adapter_of(server: RunningServer, peer: TestPeer) -> Any:
         if participant is not None:
             return participant.link
     raise AssertionError("the peer is in no room")
-
-
-async def test_what_a_constrained_link_is_sent_stays_within_one_and_a_half_times_its_estimate(
-    server: RunningServer, call_factory: Callable[[LimitMode], Any]
-) -> None:
-    # Measured where the link begins: every datagram the server sends the constrained
-    # subscriber's connection (media, resends, RTCP, with SRTP, UDP and IP overhead) as the
-    # relay receives it, before its queue drops anything. The estimate is the server's own,
-    # sampled every 0.1 s and averaged over the same window.
-    call: Call = await call_factory("queue")
-    link = link_adapter_of(server, call.slow)
-    downlink = call.relay.downlink
-    downlink.set_rate(300_000)
-    series: list[tuple[float, int, float | None]] = []
-    start = time.monotonic()
-    while time.monotonic() - start < 16:
-        series.append((time.monotonic() - start, downlink.bytes_offered, link.estimator.estimate))
-        await asyncio.sleep(0.1)
-    metrics = await server.metrics()
-    # From the first estimate on, over windows of 2 s (the 300 ms queue's losses are NACKed at
-    # once: without the budget the first window was sent 1.3 Mbit/s on a 343 kbit/s estimate, 3.8x).
-    first = next(i for i, (_, _, e) in enumerate(series) if e is not None)
-    windows = []
-    for i in range(first, len(series) - 20, 5):
-        (t0, b0, _), (t1, b1, _) = series[i], series[i + 20]
-        estimates = [e for _, _, e in series[i : i + 21] if e is not None]
-        sent_bps = (b1 - b0) * 8 / (t1 - t0)
-        windows.append((round(t0, 1), int(sent_bps), int(sum(estimates) / len(estimates))))
-    print(f"queue 300 kbit/s, (window start s, sent bit/s, estimate bit/s): {windows}")
-    print(
-        f"resends {metrics['consult_sfu_retransmissions_total']}, over budget "
-        f"{metrics['consult_sfu_retransmissions_over_budget_total']}, link {link_of(server, call.slow)}"
-    )
-    assert windows
-    assert all(sent <= 1.5 * estimate for _, sent, estimate in windows), windows

@@ -28,11 +28,11 @@ class RunningServer:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.server.port}/ws"
+        return f"ws://{self.server.host}:{self.server.port}/ws"
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.port}"
+        return f"http://{self.server.host}:{self.server.port}"
 
     @property
     def media(self) -> MediaServer:
@@ -53,20 +53,20 @@ def parse_metrics(text: str) -> dict[str, float]:
 
 
 @contextlib.asynccontextmanager
-async def running_server(tmp_path: Any, **overrides: Any) -> AsyncIterator[RunningServer]:
+async def running_server(tmp_path: Any, host: str = "127.0.0.1", **overrides: Any) -> AsyncIterator[RunningServer]:
+    """``host``: where HTTP and WebSocket listen (a namespace's veth address for a peer there)."""
     config = config_module.load(
         None,
         env={},
         server__secret=SECRET,
         server__data_dir=str(tmp_path),
-        ice__host_addresses=["127.0.0.1"],
         # caption workers start when first needed, so servers of tests without captions stop fast;
         # no reconnect grace unless a test asks (tests/signalling/test_resume.py): the other tests
         # count on a closed socket being a participant who left
-        **{"captions__start_workers": "first_use", "session__reconnect_grace_s": 0, **overrides},
+        **{"ice__host_addresses": ["127.0.0.1"], "captions__start_workers": "first_use", "session__reconnect_grace_s": 0, **overrides},
     )
     app = create_app(config)
-    server = TestServer(app, host="127.0.0.1")
+    server = TestServer(app, host=host)
     await server.start_server()
     try:
         yield RunningServer(app, server, config)

@@ -27,9 +27,9 @@ def budget(video_bps: float) -> float:
 
 def test_options_best_first_below_the_cap() -> None:
     pictures = [o.picture for o in video_options((640, 480), source_bps=900_000)]
-    assert pictures == [None, (480, 360), (360, 270), (240, 180), (120, 90)]
+    assert pictures == [None, (480, 360), (320, 240), (240, 180), (120, 90)]
     capped = video_options((640, 480), (320, 240))
-    assert [o.picture for o in capped] == [(240, 180), (120, 90)]
+    assert [o.picture for o in capped] == [(320, 240), (240, 180), (120, 90)]
     assert video_options(None, source_bps=5.0) == (VideoOption(None, 5.0),)
     # With a transform on the source size is itself a rendition: its encoding bitrate.
     assert video_options((1280, 720), transform=True)[0].need_bps == 1_500_000
@@ -41,7 +41,7 @@ def test_no_estimate_gives_the_best_and_a_new_leg_is_placed_at_once() -> None:
     assert chooser.choose(None, AUDIO, [CAMERA], 0.0)[0] == {"cam": None}
     other = RenditionChooser()
     choices, switches = other.choose(budget(200_000), AUDIO, [CAMERA], 0.0)
-    assert choices == {"cam": (360, 270)} and switches == []
+    assert choices == {"cam": (320, 240)} and switches == []
 
 
 def test_down_at_once_then_at_most_once_per_two_seconds() -> None:
@@ -120,7 +120,7 @@ def test_below_the_smallest_pauses_and_resumes_by_itself() -> None:
         choices, _ = chooser.choose(budget(150_000), AUDIO, [CAMERA], t)
         if choices["cam"] != PAUSED:
             resumed = t, choices["cam"]
-    assert resumed == (8.5, (240, 180))  # 5 s after the headroom began
+    assert resumed == (8.5, (320, 240))  # 5 s after the headroom began
 
 
 def test_a_screen_share_keeps_priority_over_cameras() -> None:
@@ -130,10 +130,10 @@ def test_a_screen_share_keeps_priority_over_cameras() -> None:
     choices, _ = RenditionChooser().choose(budget(1_100_000), AUDIO, [cam_a, screen, cam_b], 0.0)
     # The screen takes what it can while each camera keeps its smallest step; cameras share the rest.
     assert choices["screen"] == (960, 540)
-    assert choices["a"] == choices["b"] == (240, 180)
+    assert choices["a"] == choices["b"] == (320, 240)
     choices, _ = RenditionChooser().choose(budget(250_000), AUDIO, [cam_a, screen, cam_b], 0.0)
     # Too little to keep the cameras' smallest as well: the screen first, the cameras paused.
-    assert choices["screen"] == (480, 270)
+    assert choices["screen"] == (426, 240)
     assert choices["a"] == choices["b"] == PAUSED
 
 

@@ -20,7 +20,8 @@ from sfu.packet.renditions import (
         ((1280, 720), (None, 360), (640, 360)),
         ((1280, 720), (None, 400), (640, 360)),
         ((1280, 720), (None, 719), (960, 540)),
-        ((640, 480), (320, 240), (240, 180)),
+        ((640, 480), (320, 240), (320, 240)),
+        ((640, 480), (300, 240), (240, 180)),
         ((640, 480), (None, 480), None),
         ((640, 480), (None, 360), (480, 360)),
         ((1920, 1080), (400, None), (320, 180)),
@@ -169,8 +170,8 @@ def test_source_size_change_re_evaluates_every_leg():
     assert changed == {"small": (480, 360), "fixed": (240, 180)}
     assert demand.target("big") is None  # 480 fits 720: passthrough
     assert demand.target("paused") == PAUSED
-    assert demand.set_preference("paused", 320, None, False, now=6.0) == (240, 180)
-    assert demand.needed_sizes() == {(480, 360), (240, 180)}
+    assert demand.set_preference("paused", 320, None, False, now=6.0) == (320, 240)
+    assert demand.needed_sizes() == {(480, 360), (320, 240), (240, 180)}
     assert demand.idle_sizes(6.5) == [(320, 180), (640, 360)]
     # Grows past the big leg's cap: now it needs a rendition too.
     changed = demand.set_source_size(1920, 1080, now=7.0)
@@ -194,7 +195,7 @@ def test_a_transform_gives_every_leg_a_rendition_within_its_cap():
     demand.set_preference("small", 320, 240, False, now=0.0)
     demand.set_preference("off", None, None, True, now=0.0)
     assert demand.set_transform(True, now=1.0) == {"full": (640, 480)}
-    assert demand.needed_sizes() == {(640, 480), (240, 180)}
+    assert demand.needed_sizes() == {(640, 480), (320, 240)}
     assert demand.set_transform(False, now=2.0) == {"full": None}
     assert demand.idle_sizes(3.5) == [(640, 480)]
 
