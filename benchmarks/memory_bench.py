@@ -1,4 +1,5 @@
-"""Memory of a server: idle, per participant of a 1:1 call, and after many join/leave cycles.
+"""Memory of a server: idle, the first room's one-time cost, per participant of a 1:1 call,
+and after many join/leave cycles.
 
     .venv/bin/python benchmarks/memory_bench.py --cycles 1000
 
@@ -6,14 +7,21 @@ Starts ``consult-sfu serve --workers 1`` (every feature available, defaults othe
 loopback port and measures the server's process tree (the server and any child it started):
 
 1. idle RSS, 5 s after it answers /healthz;
-2. two 1:1 calls one after the other: two aiortc peers (in this process, not counted)
-   publish 320x240 video and audio and receive each other's; RSS while both receive, minus
-   RSS before the call, per participant (the second call has no first-use allocations);
-3. ``--cycles`` join/leave cycles over the signalling protocol (a WebSocket, ``join``,
+2. the first room: one join/leave over the signalling protocol (no media). The first join of a
+   freshly started server loads the media stack (aiortc, PyAV, pylibsrtp, OpenSSL, aioice:
+   ``MediaServer.load_media_stack``), once; RSS 3 s after it minus idle RSS, and that join's
+   time (``join`` sent -> ``joined``);
+3. ``--calls`` 1:1 calls one after the other, the media stack loaded: two aiortc peers (in
+   this process, not counted) publish 320x240 video and audio and receive each other's; RSS
+   while both receive, minus RSS before the call, per participant. The first of them still
+   makes first-use allocations of a call (DTLS context, codec tables); the later ones are what
+   a participant costs;
+4. ``--cycles`` join/leave cycles over the signalling protocol (a WebSocket, ``join``,
    ``joined``, ``leave``, ``bye``), one at a time, each with its own identity; RSS, open file
    descriptors and asyncio tasks (``process_open_fds``, ``consult_sfu_event_loop_tasks``
    from /metrics) after 50 warm-up cycles and 5 s after the last.
 
+A freshly started server's first participant pays (2) plus their share of the first call.
 Prints JSON (``--json``) or a table. Loopback only; bounded (``--cycles`` at most 5000).
 """
 
@@ -99,13 +107,16 @@ async def wait_healthy(http: aiohttp.ClientSession, base: str, proc: subprocess.
     raise RuntimeError("server did not become healthy")
 
 
-async def one_cycle(http: aiohttp.ClientSession, ws_url: str, identity: str) -> None:
-    token = mint(SECRET, room="cycles", identity=identity, role="client")
+async def one_cycle(http: aiohttp.ClientSession, ws_url: str, identity: str, room: str = "cycles") -> float:
+    """One join/leave; returns the join's time (``join`` sent -> ``joined``, s)."""
+    token = mint(SECRET, room=room, identity=identity, role="client")
     async with http.ws_connect(ws_url) as ws:
+        began = time.monotonic()
         await ws.send_str(json.dumps({"v": 1, "type": "join", "token": token, "id": "j"}))
         while True:
-            msg = json.loads((await ws.receive(timeout=10)).data)
+            msg = json.loads((await ws.receive(timeout=30)).data)
             if msg["type"] == "joined":
+                joined_s = time.monotonic() - began
                 break
             if msg["type"] == "error":
                 raise RuntimeError(f"join refused: {msg}")
@@ -115,6 +126,7 @@ async def one_cycle(http: aiohttp.ClientSession, ws_url: str, identity: str) -> 
                 frame = await ws.receive(timeout=5)
                 if frame.type != aiohttp.WSMsgType.TEXT or json.loads(frame.data)["type"] == "bye":
                     break
+    return joined_s
 
 
 async def one_call(ws_url: str, room: str, pid: int) -> tuple[float, float, float]:
@@ -142,7 +154,7 @@ async def one_call(ws_url: str, room: str, pid: int) -> tuple[float, float, floa
         await patient.close()
 
 
-async def run(cycles: int) -> dict[str, Any]:
+async def run(cycles: int, n_calls: int = 3) -> dict[str, Any]:
     aioice.ice.get_host_addresses = loopback_only  # our peers live on loopback (aioice leaves it out)
     port = free_port()
     base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
@@ -159,15 +171,24 @@ async def run(cycles: int) -> dict[str, Any]:
             out["idle_rss_mb"] = rss_mb(proc.pid)
             out["idle_processes"] = len(tree(proc.pid))
 
-            for round_ in (1, 2):  # the second call: without the first call's one-time allocations
+            # the first room of this server: its join loads the media stack (once per process)
+            out["first_join_s"] = round(await one_cycle(http, ws_url, "first", room="first-room"), 3)
+            await asyncio.sleep(3)
+            out["media_stack_rss_mb"] = rss_mb(proc.pid)
+            out["first_room_mb"] = out["media_stack_rss_mb"] - out["idle_rss_mb"]
+
+            calls = []
+            for round_ in range(1, n_calls + 1):  # the first: a call's first-use allocations; the later: a participant's cost
                 before = rss_mb(proc.pid)
                 call_rss, join_s, frames_s = await one_call(ws_url, f"call-{round_}", proc.pid)
-                out[f"call{round_}_join_s"], out[f"call{round_}_first_frames_s"] = round(join_s, 3), round(frames_s, 3)
-                out[f"call{round_}_rss_mb"] = call_rss
-                out[f"call{round_}_per_participant_mb"] = (call_rss - before) / 2
+                calls.append({"rss_before_mb": before, "rss_mb": call_rss, "per_participant_mb": (call_rss - before) / 2,
+                              "join_s": round(join_s, 3), "first_frames_s": round(frames_s, 3)})
                 await asyncio.sleep(3)
-            out["call_rss_mb"], out["per_participant_mb"] = out["call1_rss_mb"], out["call1_per_participant_mb"]
-            out["after_call_rss_mb"] = rss_mb(proc.pid)
+            out["calls"] = calls
+            later = [c["per_participant_mb"] for c in calls[1:]] or [calls[0]["per_participant_mb"]]
+            out["per_participant_mb"] = max(later)  # the worst of the calls after the first
+            out["fresh_first_participant_mb"] = out["first_room_mb"] + calls[0]["per_participant_mb"]
+            out["after_calls_rss_mb"] = rss_mb(proc.pid)
 
             for i in range(50):  # warm-up: first-use allocations, caches
                 await one_cycle(http, ws_url, f"warm-{i}")
@@ -205,21 +226,27 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cycles", type=int, default=1000)
+    parser.add_argument("--calls", type=int, default=3, help="1:1 calls one after the other (1-10)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not 1 <= args.cycles <= 5000:
         parser.error("--cycles must be 1-5000")
-    result = asyncio.run(run(args.cycles))
+    if not 1 <= args.calls <= 10:
+        parser.error("--calls must be 1-10")
+    result = asyncio.run(run(args.cycles, args.calls))
     if args.json:
         print(json.dumps(result, indent=1))
         return
     s, e = result["cycles_start"], result["cycles_end"]
-    print(f"idle server, RSS of its process tree ({result['idle_processes']} processes): {result['idle_rss_mb']:.1f} MB")
-    print(f"first 1:1 call: {result['call1_rss_mb']:.1f} MB, {result['call1_per_participant_mb']:.2f} MB per participant; "
-          f"second: {result['call2_rss_mb']:.1f} MB, {result['call2_per_participant_mb']:.2f} MB per participant; after them: {result['after_call_rss_mb']:.1f} MB")
-    print(f"first participant's join (join -> joined): first call {result['call1_join_s'] * 1000:.0f} ms, second {result['call2_join_s'] * 1000:.0f} ms; "
-          f"join -> both peers' first video frame: {result['call1_first_frames_s']:.2f} s, {result['call2_first_frames_s']:.2f} s")
-    print(f"{result['cycles']} join/leave cycles in {result['cycles_s']} s: RSS {s['rss_mb']:.1f} -> {e['rss_mb']:.1f} MB "
+    print(f"(a) idle server, RSS of its process tree ({result['idle_processes']} processes): {result['idle_rss_mb']:.1f} MB")
+    print(f"(b) first room (media stack loaded, once per process): +{result['first_room_mb']:.1f} MB -> {result['media_stack_rss_mb']:.1f} MB; "
+          f"its join (join -> joined) {result['first_join_s'] * 1000:.0f} ms")
+    for i, c in enumerate(result["calls"], 1):
+        print(f"(c) 1:1 call {i}: {c['rss_before_mb']:.1f} -> {c['rss_mb']:.1f} MB, {c['per_participant_mb']:+.2f} MB per participant; "
+              f"join {c['join_s'] * 1000:.0f} ms, join -> both peers' first video frame {c['first_frames_s']:.2f} s")
+    print(f"    per participant after the first call: at most {result['per_participant_mb']:.2f} MB; after the calls: {result['after_calls_rss_mb']:.1f} MB; "
+          f"a fresh server's first participant: {result['fresh_first_participant_mb']:.1f} MB (first room + first call's share)")
+    print(f"(d) {result['cycles']} join/leave cycles in {result['cycles_s']} s: RSS {s['rss_mb']:.1f} -> {e['rss_mb']:.1f} MB "
           f"({result['cycles_rss_change_pct']:+.2f} %), fds {s['fds']:.0f} -> {e['fds']:.0f}, tasks {s['tasks']:.0f} -> {e['tasks']:.0f}")
 
 
