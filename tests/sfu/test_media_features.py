@@ -142,6 +142,8 @@ async def test_a_loopback_server_ignores_candidates_outside_loopback(server: Run
     from sfu.media_server import LOOPBACK_NETWORKS, effective_remote_networks
 
     assert effective_remote_networks(server.config.sfu.ice) == LOOPBACK_NETWORKS
+    # The ICE rules are applied to aioice with the media stack, at the first room (as a join does).
+    await server.media.load_media_stack()
     connection = aioice.ice.Connection(ice_controlling=True)
     try:
         for host in ("192.0.2.2", "10.1.2.3", "127.0.0.1"):
