@@ -72,6 +72,8 @@ async def close_open_sockets(app: web.Application) -> None:
     """
     connections = [c for c in app[OPEN].connections if not c.ws.closed]
     await asyncio.gather(*(c.shut_down() for c in connections), return_exceptions=True)
+
+
 #: The cluster's router of joins (absent: every join is served here).
 ROUTER = web.AppKey("join_router", JoinRouter)
 # Frames up to this size are read and refused by the codec with a clear error (the

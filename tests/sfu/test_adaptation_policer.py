@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.reach.netns import ROOT, Namespace, namespace
-from tests.sfu.test_adaptation import CameraTrack, voice_bitrate_opus  # noqa: F401  (autouse: 32 kbit/s Opus)
+from tests.sfu.test_adaptation import CameraTrack, voice_bitrate_opus, wait_until  # noqa: F401  (autouse: 32 kbit/s Opus)
 from tests.support.media import ToneAudioTrack
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer, running_server
@@ -61,15 +61,6 @@ def _counters(ns: Namespace) -> tuple[int, int]:
     return packets[0], packets[1]
 
 
-async def _until(check: Any, timeout: float, what: str, diag: Any = lambda: None) -> float:
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"not within {timeout} s: {what} ({diag()})")
-        await asyncio.sleep(0.1)
-    return time.monotonic() - start
-
-
 @pytest.mark.long
 async def test_a_kernel_policer_is_found_by_loss_alone(tmp_path: Path) -> None:
     with namespace(_empty_police_table) as ns:
@@ -98,7 +89,7 @@ async def test_a_kernel_policer_is_found_by_loss_alone(tmp_path: Path) -> None:
                 pid = pub.joined["participant_id"]
                 await free.connect()
                 await free.wait_frames(pid, "video", 30, timeout=30)
-                await _until(lambda: state.get("video", {}).get("frames", 0) >= 30, 30, "the far subscriber decoding", lambda: state)
+                await wait_until(lambda: state.get("video", {}).get("frames", 0) >= 30, 30, "the far subscriber decoding", lambda: state)
                 far_id = state["participant_id"]
                 assert _leg_of(server, far_id)[0] == "source"
 
@@ -108,7 +99,7 @@ async def test_a_kernel_policer_is_found_by_loss_alone(tmp_path: Path) -> None:
                      "limit", "rate", "over", f"{RATE_KBYTES}", "kbytes/second", "burst", "10", "kbytes", "counter", "drop")
                 # 480x360 (281 kbit/s + audio) is the first step down (loss over 10 % of a 640x480
                 # source), then what fits: 320x240 (125 kbit/s + audio).
-                took = await _until(
+                took = await wait_until(
                     lambda: isinstance(size := _leg_of(server, far_id)[0], tuple) and size[1] <= 240,
                     10,
                     "a picture that fits a 300 kbit/s nftables policer",
