@@ -18,36 +18,29 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.pinned_server import pinned_server  # noqa: E402
+
 MODES = ("available", "off")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve(mode: str, port: int) -> None:
-    """The server process: ``consult-sfu serve --workers 1``, features emptied for ``off``."""
+def serve(mode: str, argv: list[str]) -> None:
+    """The server process: ``consult-sfu <argv>``, features emptied for ``off``."""
     if mode == "off":
         import control.app
 
         control.app.DEFAULT_FEATURES.clear()  # create_app installs none
     from control.cli import main
 
-    main(["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"])
+    main(argv)
 
 
 def wait_settled(pid: int) -> None:
@@ -57,39 +50,18 @@ def wait_settled(pid: int) -> None:
 
 
 def one_run(mode: str, args: argparse.Namespace, out: Path) -> float:
-    port, secret = free_port(), secrets.token_urlsafe(32)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_SFU_")}
-    env.update(CONSULT_SFU_SECRET=secret, CONSULT_SFU_ICE_HOST_ADDRESSES="127.0.0.1", CONSULT_SFU_LOG_LEVEL="WARNING",
-               CONSULT_SFU_DATA_DIR=tempfile.mkdtemp(prefix=f"features-{mode}-"))
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, __file__, "--serve", mode, "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    try:
-        for _ in range(150):
-            if server.poll() is not None:
-                raise SystemExit(f"server ({mode}) exited with {server.returncode}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
-        wait_settled(server.pid)
+    launcher = [sys.executable, str(Path(__file__).resolve()), "--serve", mode]
+    with pinned_server(f"features-{mode}", launcher, ice_host_addresses="127.0.0.1", log_level="WARNING") as server:
+        wait_settled(server.proc.pid)
         command = [
-            sys.executable, "-m", "loadtest", "run", "--target", "ours", "--url", f"http://127.0.0.1:{port}",
-            "--secret", secret, "--server-pid", str(server.pid), "--pin", "--quiet", "--scenario", "broadcast",
+            sys.executable, "-m", "loadtest", "run", "--target", "ours", "--url", f"http://127.0.0.1:{server.port}",
+            "--secret", server.secret, "--server-pid", str(server.proc.pid), "--pin", "--quiet", "--scenario", "broadcast",
             "--subscribers", str(args.subscribers), "--duration", str(args.duration), "--out", str(out),
         ]
         subprocess.run(command, cwd=ROOT, check=True, timeout=args.duration + 180, stdout=subprocess.DEVNULL)
-        result = json.loads((out / "results.json").read_text())
-        run = result["runs"][0] if isinstance(result, dict) else result[0]
-        return float(run["server_us_per_packet"])
-    finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
+    result = json.loads((out / "results.json").read_text())
+    run = result["runs"][0] if isinstance(result, dict) else result[0]
+    return float(run["server_us_per_packet"])
 
 
 def main() -> None:
@@ -98,11 +70,12 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=10)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--serve", choices=MODES, help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args, serve_argv = parser.parse_known_args()
     if args.serve:
-        serve(args.serve, args.port)
+        serve(args.serve, serve_argv)
         return
+    if serve_argv:
+        parser.error(f"unrecognized arguments: {' '.join(serve_argv)}")
     if not 1 <= args.rounds <= 10:
         parser.error("--rounds must be 1-10")
     base = Path(tempfile.mkdtemp(prefix="features-unused-"))

@@ -10,7 +10,7 @@ import secrets
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,16 +33,18 @@ class PinnedServer:
 
 
 @contextlib.contextmanager
-def pinned_server(prefix: str, **settings: str) -> Iterator[PinnedServer]:
+def pinned_server(prefix: str, launcher: Sequence[str] = (), **settings: str) -> Iterator[PinnedServer]:
     """The server on a free port with a fresh secret and data folder; ``settings`` are
-    ``CONSULT_SFU_<NAME>`` values (e.g. ``log_level="WARNING"``). Stopped at the end."""
+    ``CONSULT_SFU_<NAME>`` values (e.g. ``log_level="WARNING"``). ``launcher``: the program
+    given ``serve ...`` (default the installed ``consult-sfu``). Stopped at the end."""
+    program = list(launcher) or [str(ROOT / ".venv/bin/consult-sfu")]
     port, secret = free_port(), secrets.token_hex(32)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_SFU_")}
     data_dir = tempfile.mkdtemp(prefix=f"{prefix}-data-")
     env.update(CONSULT_SFU_SECRET=secret, CONSULT_SFU_DATA_DIR=data_dir)
     env.update({f"CONSULT_SFU_{name.upper()}": value for name, value in settings.items()})
     proc = subprocess.Popen(
-        ["taskset", "-c", "0", str(ROOT / ".venv/bin/consult-sfu"), "serve", "--port", str(port), "--workers", "1"],
+        ["taskset", "-c", "0", *program, "serve", "--port", str(port), "--workers", "1"],
         cwd=data_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     server = PinnedServer(proc, port, secret)
