@@ -200,6 +200,9 @@ class LinkAdapter:
             (sum(leg.options[0].need_bps for leg in legs) + audio_bps) / HEADROOM * CEILING_MARGIN
         )
         before = self.estimator.estimate
+        self.estimator.probe_target = (
+            None if before is None else self._chooser.next_step(before, audio_bps, legs)
+        )
         estimate = self.estimator.update(now)
         self.budget.set_rate(estimate, self._media_wire_bytes(), now)
         if (before is None) != (estimate is None):

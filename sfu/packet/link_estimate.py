@@ -36,7 +36,8 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
   little: a receiver's estimate only climbs to about 1.5x what it receives, so it is no upper
   bound for a bigger picture; it is ignored then.
 * Loss < 2 % and no REMB congestion: the estimate grows by ``GROWTH_PER_S`` up to
-  ``PROBE_FACTOR`` (3.5) times what we send (20 %/s, faster
+  ``PROBE_FACTOR`` (3.5) times what we send, or up to ``probe_target`` (set by the shell: what
+  the next better picture needs) when that is higher (20 %/s, faster
   than libwebrtc's 8 % because our choices are coarse: each ladder step is about twice the
   bitrate of the one below, and a subscriber should be back on the source within 15 s of a link
   recovering). An up-switch is the probe: if the link cannot carry it, loss or REMB brings the
@@ -105,6 +106,10 @@ class LinkEstimator:
         self.remb_timeout_s = remb_timeout_s
         self._estimate: float | None = None
         self.ceiling: float | None = None
+        #: the estimate at which the next better picture fits (set by the shell): growth may
+        #: always reach it, however little we send now (a 1.5 Mbit/s source over its 480x360
+        #: rendition is 4.4x what that rendition and its audio send)
+        self.probe_target: float | None = None
         # REMB: frozenset of SSRCs -> (bitrate, arrival)
         self._remb: dict[frozenset[int], tuple[int, float]] = {}
         self._loss_legs: dict[int, _LossCounter] = {}
@@ -223,7 +228,7 @@ class LinkEstimator:
         ):
             # Grow, but not beyond PROBE_FACTOR x what we actually send: an estimate that climbs
             # while we send little has been tested by nothing (the next step up is the probe).
-            bound = max(estimate, PROBE_FACTOR * sent_recently)
+            bound = max(estimate, PROBE_FACTOR * sent_recently, self.probe_target or 0.0)
             estimate = min(estimate * GROWTH_PER_S**dt, bound)
             calm = now - self._last_decrease >= CLEAR_AFTER_S
             if calm or (self.ceiling is not None and estimate > self.ceiling):

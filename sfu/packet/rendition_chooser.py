@@ -171,6 +171,40 @@ class RenditionChooser:
             choices[video.leg] = state.choice
         return choices, switches
 
+    def next_step(self, above: float, audio_bps: float, legs: Sequence[VideoLeg]) -> float | None:
+        """The smallest estimate (within 1 %) from ``above`` up at which some leg fits a better
+        picture than the one it has: how far the link's estimate must grow for the next probe
+        (:attr:`~sfu.packet.link_estimate.LinkEstimator.probe_target`). ``above`` itself when
+        one fits already; None when every leg has its best (or none has a choice yet)."""
+        current = {
+            video.leg: _level(state.choice, video.options)
+            for video in legs
+            if (state := self._legs.get(video.leg)) is not None
+        }
+
+        def better(estimate: float) -> bool:
+            levels = self._allocate(estimate, audio_bps, legs)
+            return any(levels[leg] < level for leg, level in current.items())
+
+        if not any(current.values()):
+            return None
+        # Equal shares within a priority: every leg gets its best once each share covers the
+        # largest best need.
+        most = max(video.options[0].need_bps for video in legs)
+        high = (most * len(legs) + audio_bps) / HEADROOM
+        low = max(above, 1.0)
+        if better(low):
+            return low
+        if not better(high):
+            return None
+        while high > low * 1.01:
+            middle = (low + high) / 2
+            if better(middle):
+                high = middle
+            else:
+                low = middle
+        return high
+
     def remove(self, leg: Hashable) -> None:
         self._legs.pop(leg, None)
 

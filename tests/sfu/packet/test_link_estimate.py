@@ -158,3 +158,17 @@ def test_growth_is_bounded_by_what_we_send_then_cleared_when_calm() -> None:
     assert link.run(40, send_bps=100_000, capacity_bps=10_000_000) is not None
     # A minute after the last decrease, without loss: no longer limited.
     assert link.run(15, send_bps=100_000, capacity_bps=10_000_000) is None
+
+
+def test_growth_reaches_the_next_pictures_need_however_little_is_sent() -> None:
+    # At a 480x360 rendition (~320 kbit/s with audio) of a 1.5 Mbit/s source, the source needs
+    # ~1.8 Mbit/s of estimate: more than 3.5x what is sent. The shell's probe target lets the
+    # estimate reach it (and no further), so the source can be tried again.
+    estimator = LinkEstimator()
+    link = Link(estimator)
+    link.run(4, send_bps=900_000, capacity_bps=250_000)
+    estimator.probe_target = 1_800_000
+    grown = link.run(12, send_bps=320_000, capacity_bps=10_000_000)
+    assert grown == pytest.approx(1_800_000)
+    estimator.probe_target = None
+    assert link.run(3, send_bps=320_000, capacity_bps=10_000_000) == pytest.approx(1_800_000)  # held, not lowered

@@ -154,3 +154,30 @@ def test_the_picture_of_a_failed_probe_waits_thirty_seconds() -> None:
         t += 0.5
         ups += [(t, s.choice) for s in chooser.choose(budget(1_000_000), AUDIO, [CAMERA], t)[1]]
     assert ups == [(38.0, None)]  # not before 30 s after the failure, though it "fitted" all along
+
+
+def test_next_step_is_the_estimate_at_which_a_better_picture_fits() -> None:
+    # A 1.5 Mbit/s camera at 480x360: the source needs more than 3.5x what 480x360 and its audio
+    # send, and the estimate must be allowed to grow that far for the source to be tried again.
+    camera = VideoLeg("cam", video_options((640, 480), source_bps=1_500_000))
+    chooser = RenditionChooser()
+    chooser.choose(budget(300_000), AUDIO, [camera], 0.0)
+    assert chooser.choice("cam") == (480, 360)
+    step = chooser.next_step(budget(300_000), AUDIO, [camera])
+    assert step == pytest.approx(budget(1_500_000), rel=0.011)
+    assert step is not None and step >= budget(1_500_000)  # at it the source fits, not below
+    assert chooser.choose(step, AUDIO, [camera], 0.25)[0]["cam"] == (480, 360)  # held, not up
+    # Already fitting (the hold running): no growth needed; at the best: no next step.
+    assert chooser.next_step(budget(1_600_000), AUDIO, [camera]) == budget(1_600_000)
+    best = RenditionChooser()
+    best.choose(None, AUDIO, [camera], 0.0)
+    assert best.next_step(budget(300_000), AUDIO, [camera]) is None
+    assert RenditionChooser().next_step(1_000.0, AUDIO, [camera]) is None  # no choice yet
+
+
+def test_next_step_of_a_paused_leg_is_its_smallest_picture() -> None:
+    chooser = RenditionChooser()
+    chooser.choose(budget(10_000), AUDIO, [CAMERA], 0.0)
+    assert chooser.choice("cam") == PAUSED
+    smallest = CAMERA.options[-1].need_bps
+    assert chooser.next_step(budget(10_000), AUDIO, [CAMERA]) == pytest.approx(budget(smallest), rel=0.011)
