@@ -16,7 +16,8 @@ gets its best option.
 
 Hysteresis, per leg (no flapping): at most one switch per ``SWITCH_INTERVAL_S`` (2 s) in
 either direction; a switch down is taken at once otherwise (straight to what fits, however
-many steps, except that a leg is paused only from its smallest picture); a switch up (or a resume) only after a better option has fitted for
+many steps, except that a leg is paused only from its smallest picture, once that has not
+fitted for ``PAUSE_AFTER_S``); a switch up (or a resume) only after a better option has fitted for
 ``UP_HOLD_S`` (5 s) without a break, to the best option that fitted the whole time. An
 up-switch followed within ``FAILED_PROBE_S`` by a switch down was a failed probe: the next
 up-switch waits ``FAILED_PROBE_HOLD_S`` (10 s), and the picture that failed (or a better one)
@@ -35,6 +36,11 @@ HEADROOM = 0.85
 SWITCH_INTERVAL_S = 2.0
 UP_HOLD_S = 5.0
 FAILED_PROBE_S = 10.0
+#: A leg at its smallest picture is paused only once that has not fitted for this long: the
+#: first loss-based cuts of a congested link measure what its queue held before the switches
+#: down, and a 300 kbit/s link was seen paused by one such dip (make test in CI); a link that
+#: really cannot carry the smallest picture keeps being cut below it.
+PAUSE_AFTER_S = 3.0
 FAILED_PROBE_HOLD_S = 10.0
 #: The picture of a failed probe is not tried again for this long, doubling while probes keep
 #: failing (a link that carries 480x360 but not the source stays at 480x360).
@@ -107,7 +113,8 @@ def video_options(
 
 class _LegState:
     __slots__ = (
-        "backoff", "choice", "failed", "failed_until", "hold", "last_switch", "last_up", "up_best", "up_since"
+        "backoff", "choice", "failed", "failed_until", "hold", "last_switch", "last_up",
+        "starved_since", "up_best", "up_since",
     )
 
     def __init__(self, choice: Choice) -> None:
@@ -121,6 +128,8 @@ class _LegState:
         self.failed: Choice = PAUSED
         self.failed_until = float("-inf")
         self.backoff = FAILED_PROBE_BACKOFF_S
+        #: since when not even the smallest picture fits (None: it fits)
+        self.starved_since: float | None = None
 
 
 def _level(choice: Choice, options: Sequence[VideoOption]) -> int:
@@ -220,6 +229,13 @@ class RenditionChooser:
         current = _level(state.choice, options)
         if state.last_switch == state.last_up and now - state.last_up >= FAILED_PROBE_S:
             state.backoff = FAILED_PROBE_BACKOFF_S  # the last probe held: no more backing off
+        if wanted < len(options):
+            state.starved_since = None
+        elif state.starved_since is None:
+            state.starved_since = now
+        starved = state.starved_since
+        if wanted == current + 1 == len(options) and starved is not None and now - starved < PAUSE_AFTER_S:
+            return None  # at the smallest picture: paused only once it has not fitted for a while
         if wanted > current:  # worse: down, unless we just switched
             state.up_since = None
             if now - state.last_switch < SWITCH_INTERVAL_S:

@@ -112,15 +112,27 @@ def test_below_the_smallest_pauses_and_resumes_by_itself() -> None:
     # A 100 kbit/s link: the smallest picture first (pausing is the last resort), then paused.
     assert chooser.choose(100_000, AUDIO, [CAMERA], 1.0)[0]["cam"] == (120, 90)
     assert chooser.choose(100_000, AUDIO, [CAMERA], 2.0)[0]["cam"] == (120, 90)
-    assert chooser.choose(100_000, AUDIO, [CAMERA], 3.0)[0]["cam"] == PAUSED
-    t = 3.0
+    assert chooser.choose(100_000, AUDIO, [CAMERA], 3.0)[0]["cam"] == (120, 90)  # not yet 3 s
+    assert chooser.choose(100_000, AUDIO, [CAMERA], 4.0)[0]["cam"] == PAUSED
+    t = 4.0
     resumed = None
     while resumed is None:
         t += 0.5
         choices, _ = chooser.choose(budget(150_000), AUDIO, [CAMERA], t)
         if choices["cam"] != PAUSED:
             resumed = t, choices["cam"]
-    assert resumed == (8.5, (320, 240))  # 5 s after the headroom began
+    assert resumed == (9.5, (320, 240))  # 5 s after the headroom began
+
+
+def test_a_short_dip_below_the_smallest_does_not_pause() -> None:
+    # The first cuts of a congested link measure the queue it held before the switches down:
+    # a dip under the smallest picture's need that ends within 3 s keeps the picture.
+    chooser = RenditionChooser()
+    chooser.choose(None, AUDIO, [CAMERA], 0.0)
+    assert chooser.choose(100_000, AUDIO, [CAMERA], 1.0)[0]["cam"] == (120, 90)
+    assert chooser.choose(100_000, AUDIO, [CAMERA], 3.5)[0]["cam"] == (120, 90)
+    assert chooser.choose(budget(110_000), AUDIO, [CAMERA], 3.9)[0]["cam"] == (120, 90)
+    assert chooser.choose(100_000, AUDIO, [CAMERA], 4.5)[0]["cam"] == (120, 90)  # starved anew
 
 
 def test_a_screen_share_keeps_priority_over_cameras() -> None:
