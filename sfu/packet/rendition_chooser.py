@@ -235,6 +235,7 @@ class RenditionChooser:
             state.starved_since = now
         starved = state.starved_since
         if wanted == current + 1 == len(options) and starved is not None and now - starved < PAUSE_AFTER_S:
+            state.up_since = None  # not fitting breaks any headroom being timed
             return None  # at the smallest picture: paused only once it has not fitted for a while
         if wanted > current:  # worse: down, unless we just switched
             state.up_since = None
