@@ -226,8 +226,9 @@ class LinkEstimator:
         elif estimate is not None and (
             self.last_loss is None or self.last_loss < LOSS_INCREASE_BELOW
         ):
-            # Grow, but not beyond PROBE_FACTOR x what we actually send: an estimate that climbs
-            # while we send little has been tested by nothing (the next step up is the probe).
+            # Grow, but not beyond PROBE_FACTOR x what we actually send (an estimate that climbs
+            # while we send little has been tested by nothing: the next step up is the probe),
+            # or beyond what that next step needs when it is more.
             bound = max(estimate, PROBE_FACTOR * sent_recently, self.probe_target or 0.0)
             estimate = min(estimate * GROWTH_PER_S**dt, bound)
             calm = now - self._last_decrease >= CLEAR_AFTER_S

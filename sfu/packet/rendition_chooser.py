@@ -34,13 +34,13 @@ from .renditions import LADDER_HEIGHTS, NO_CAP, PAUSED, Cap, Size, target_size
 
 HEADROOM = 0.85
 SWITCH_INTERVAL_S = 2.0
-UP_HOLD_S = 5.0
-FAILED_PROBE_S = 10.0
 #: A leg at its smallest picture is paused only once that has not fitted for this long: the
 #: first loss-based cuts of a congested link measure what its queue held before the switches
 #: down, and a 300 kbit/s link was seen paused by one such dip (make test in CI); a link that
 #: really cannot carry the smallest picture keeps being cut below it.
 PAUSE_AFTER_S = 3.0
+UP_HOLD_S = 5.0
+FAILED_PROBE_S = 10.0
 FAILED_PROBE_HOLD_S = 10.0
 #: The picture of a failed probe is not tried again for this long, doubling while probes keep
 #: failing (a link that carries 480x360 but not the source stays at 480x360).
@@ -233,21 +233,21 @@ class RenditionChooser:
             state.starved_since = None
         elif state.starved_since is None:
             state.starved_since = now
-        starved = state.starved_since
-        if wanted == current + 1 == len(options) and starved is not None and now - starved < PAUSE_AFTER_S:
-            state.up_since = None  # not fitting breaks any headroom being timed
-            return None  # at the smallest picture: paused only once it has not fitted for a while
+        starved_for = 0.0 if state.starved_since is None else now - state.starved_since
         if wanted > current:  # worse: down, unless we just switched
             state.up_since = None
             if now - state.last_switch < SWITCH_INTERVAL_S:
                 return None
+            if wanted == len(options):  # pausing is the last resort:
+                if current < len(options) - 1:
+                    wanted = len(options) - 1  # the smallest picture first,
+                elif starved_for < PAUSE_AFTER_S:
+                    return None  # then paused once even that has not fitted for a while
             failed_probe = now - state.last_up < FAILED_PROBE_S
             state.hold = FAILED_PROBE_HOLD_S if failed_probe else UP_HOLD_S
             if failed_probe:
                 state.failed, state.failed_until = state.choice, now + state.backoff
                 state.backoff = min(2 * state.backoff, MAX_FAILED_PROBE_BACKOFF_S)
-            if wanted == len(options) and current < len(options) - 1:
-                wanted = len(options) - 1  # pausing is the last resort: the smallest picture first
             state.choice = _choice_at(wanted, options)
             state.last_switch = now
             return "down"

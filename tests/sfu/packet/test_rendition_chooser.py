@@ -193,3 +193,17 @@ def test_next_step_of_a_paused_leg_is_its_smallest_picture() -> None:
     assert chooser.choice("cam") == PAUSED
     smallest = CAMERA.options[-1].need_bps
     assert chooser.next_step(budget(10_000), AUDIO, [CAMERA]) == pytest.approx(budget(smallest), rel=0.011)
+
+
+def test_a_dip_below_the_smallest_restarts_the_headroom_for_an_up_switch() -> None:
+    chooser = RenditionChooser()
+    chooser.choose(None, AUDIO, [CAMERA], 0.0)
+    chooser.choose(100_000, AUDIO, [CAMERA], 1.0)  # down to the smallest
+    chooser.choose(budget(150_000), AUDIO, [CAMERA], 4.0)  # 320x240 fits: headroom begins
+    chooser.choose(100_000, AUDIO, [CAMERA], 6.0)  # a dip below the smallest (not paused)
+    ups = []
+    t = 6.0
+    while t < 13:
+        t += 0.5
+        ups += [(t, s.choice) for s in chooser.choose(budget(150_000), AUDIO, [CAMERA], t)[1]]
+    assert ups == [(11.5, (320, 240))]  # 5 s after the dip, not 5 s after 4.0
