@@ -39,8 +39,7 @@ async def test_chromium_and_firefox_in_one_room(server: RunningServer, chromium:
     await open_and_join(pages["firefox"], server.join_url("mixed-engines", "pat", "Pat Firefox"))
     for engine, page in pages.items():
         other = "Pat Firefox" if engine == "chromium" else "Dr Chromium"
-        flowing = await wait_media_flowing(page)
-        assert flowing["frames"] > 10 and flowing["audio_packets"] > 20, (engine, flowing)
+        await wait_media_flowing(page)  # decoded frames and audio packets, both still rising
         await wait_visible_picture(page)
         assert other in await page.text(".tile-camera:not(.tile-self) .tile-name")
         codecs = await page.evaluate(RECEIVED_CODECS_JS)
