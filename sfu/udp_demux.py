@@ -7,8 +7,11 @@ request whose USERNAME (``<our ufrag>:<their ufrag>``, RFC 8445 §7.2.2) names a
 and whose MESSAGE-INTEGRITY holds with that connection's password (checked by the caller's
 ``verify``: a peer that does not know the password cannot claim an address). A STUN response
 from an address not learnt yet (our check reached the peer before its check reached us) goes
-to the connection that sent the request with that transaction id. Anything else from an
-unknown address is dropped and counted. A binding request always goes by its ufrag, so an
+to the connection that sent the request with that transaction id, and so does a late one
+(a retransmitted check answered twice, an answer after the check timed out) for the last
+checks of each connection: that connection ignores it, as aioice does on its own socket,
+instead of it being counted as a drop. Anything else from an unknown address is dropped and
+counted. A binding request always goes by its ufrag, so an
 address that moves to another connection (a NAT mapping reused after a reconnect) follows.
 
 The targets are opaque (the shell uses aioice's per-connection protocols); ``remove`` drops
@@ -17,6 +20,7 @@ every entry of one, so a closed connection leaves nothing behind.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -28,6 +32,7 @@ _MAGIC_COOKIE = b"\x21\x12\xa4\x42"
 _BINDING_REQUEST = b"\x00\x01"
 _USERNAME = 0x0006
 _HEADER = 20
+_FINISHED_KEPT = 16  # finished checks remembered per connection, for their late answers
 
 #: Reasons a datagram is dropped (the keys of :attr:`DemuxTable.dropped`).
 DROP_REASONS = ("unknown_address", "unknown_ufrag", "bad_integrity", "malformed")
@@ -64,6 +69,8 @@ class DemuxTable(Generic[T]):
         self._addresses_of: dict[T, set[Address]] = {}
         self._expected: dict[bytes, T] = {}  # transaction id of a check in flight -> its sender
         self._txids_of: dict[T, set[bytes]] = {}
+        self._finished: dict[bytes, T] = {}  # transaction id of a recent finished check -> its sender
+        self._finished_of: dict[T, deque[bytes]] = {}
         self.dropped: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
         self.learnt = 0
 
@@ -79,6 +86,7 @@ class DemuxTable(Generic[T]):
         self._ufrag_of[target] = ufrag
         self._addresses_of[target] = set()
         self._txids_of[target] = set()
+        self._finished_of[target] = deque()
 
     def has_ufrag(self, ufrag: str) -> bool:
         return ufrag in self._by_ufrag
@@ -93,6 +101,8 @@ class DemuxTable(Generic[T]):
             del self.by_address[address]
         for txid in self._txids_of.pop(target):
             del self._expected[txid]
+        for txid in self._finished_of.pop(target):
+            del self._finished[txid]
 
     def expect_response(self, txid: bytes, target: T) -> None:
         """``target`` sent a STUN request with this transaction id (until :meth:`response_done`)."""
@@ -103,8 +113,14 @@ class DemuxTable(Generic[T]):
 
     def response_done(self, txid: bytes) -> None:
         target = self._expected.pop(txid, None)
-        if target is not None:
-            self._txids_of[target].discard(txid)
+        if target is None:
+            return
+        self._txids_of[target].discard(txid)
+        finished = self._finished_of[target]
+        if len(finished) == _FINISHED_KEPT:
+            del self._finished[finished.popleft()]
+        finished.append(txid)
+        self._finished[txid] = target
 
     # ---------------------------------------------------------------- routing
 
@@ -126,9 +142,12 @@ class DemuxTable(Generic[T]):
         if data[0:2] != _BINDING_REQUEST:
             if known is not None:
                 return known
-            target = self._expected.get(data[8:20])
+            txid = data[8:20]
+            target = self._expected.get(txid)
             if target is None:
-                self.dropped["unknown_address"] += 1
+                target = self._finished.get(txid)
+                if target is None:
+                    self.dropped["unknown_address"] += 1
             return target
         ufrag = binding_request_ufrag(data)
         if ufrag is None:

@@ -9,7 +9,9 @@ dict lookup: the packet path), else by the rules of :class:`sfu.udp_demux.DemuxT
 
 Costs on the packet path: receiving is one dict lookup more than before (the lookup
 replaces aioice's per-socket protocol call); sending is unchanged, the leg transport's
-``sendto`` *is* the shared socket's (``send_now`` calls it directly).
+``sendto`` *is* the shared socket's (``send_now`` calls it directly). A shared socket drains
+up to 32 datagrams per readiness event, as libuv does, also on asyncio's own loop (which
+reads one): with every connection on one socket, one per loop iteration is not enough.
 
 Only connections marked by :func:`use_shared_udp_port` (the server's) gather here; other
 aiortc users of the process (test peers, the load tester) keep their own sockets.
@@ -18,6 +20,7 @@ aiortc users of the process (test peers, the load tester) keep their own sockets
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
 import secrets
 import socket
 import string
@@ -33,6 +36,8 @@ from sfu.aiortc_hooks._private import HookError, private
 from sfu.udp_demux import DemuxTable
 
 _RECEIVE_BUFFER = 4 * 1024 * 1024  # one socket carries every connection: a larger buffer than aioice's 256 kB
+_READS_PER_EVENT = 32  # datagrams read per readiness event, as libuv does (fairness with the loop's other work)
+_MAX_DATAGRAM = 65536
 _UFRAG_ALPHABET = string.ascii_letters + string.digits
 _MARK = "_sfu_shared_udp_port"
 
@@ -135,6 +140,20 @@ class _SharedSocket(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        """On asyncio's selector loop: this datagram and the rest of the burst (see :meth:`UdpMux._open`)."""
+        self._dispatch(data, addr)
+        recvfrom = self.sock.recvfrom
+        for _ in range(_READS_PER_EVENT - 1):
+            try:
+                data, addr = recvfrom(_MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return  # drained
+            except OSError as exc:  # as asyncio's own read does: an error for one peer, or the socket closed
+                self.error_received(exc)
+                return
+            self._dispatch(data, addr)
+
+    def _dispatch(self, data: bytes, addr: tuple[Any, ...]) -> None:
         leg = self.table.by_address.get(addr)
         # media (RFC 7983: DTLS 20-63, RTP/RTCP 128-191) from a known peer: straight to its connection
         if leg is not None and data and data[0] > 3:
@@ -183,6 +202,14 @@ class UdpMux:
                 return
             loop = asyncio.get_running_loop()
             for shared in self._sockets.values():
+                # asyncio's selector loop reads one datagram per readiness event, i.e. per loop
+                # iteration; libuv (uvloop) reads up to 32. With every connection on one socket,
+                # one per iteration falls behind as soon as iterations slow down (each epoll wait
+                # gives up the GIL, and codec threads hold it for up to the switch interval): under
+                # CPU load the receive queue grew by ~300 kB/s until consent checks timed out and
+                # every connection closed. So there we read the rest of a burst ourselves.
+                if not isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+                    shared.datagram_received = shared._dispatch  # type: ignore[method-assign]
                 await loop.create_datagram_endpoint(lambda s=shared: s, sock=shared.sock)  # type: ignore[misc]
             self._opened = True
 

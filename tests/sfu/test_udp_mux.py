@@ -190,3 +190,31 @@ async def test_a_port_in_use_is_a_clear_error(tmp_path: Any) -> None:
                 pass
     finally:
         taken.close()
+
+
+async def test_a_burst_is_read_in_few_loop_iterations(tmp_path: Any) -> None:
+    """One socket carries every connection: a burst must not wait one loop iteration per datagram.
+
+    asyncio's selector loop reads one datagram per readiness event; under CPU load (codec
+    threads holding the GIL at every epoll wait) that fell behind the datagrams of ten
+    participants until consent checks timed out and the connections closed (make test in CI).
+    """
+    port = free_udp_port()
+    burst = 1000
+    async with one_port_server(tmp_path, port) as server:
+        a = TestPeer(server.ws_url, server.token("burst", "a"), "a")
+        junk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            await a.connect()  # the shared socket opens with the first connection
+            await a.publish([(ToneAudioTrack(), "microphone")])
+            before = mux_of(server).dropped()["unknown_address"]
+            for _ in range(burst):  # queued in the kernel before the loop runs again
+                junk.sendto(b"\x80" + b"\x00" * 99, ("127.0.0.1", port))  # RTP from an unknown address
+            iterations = burst // 32 + 30
+            for _ in range(iterations):
+                await asyncio.sleep(0)  # one loop iteration each
+            read = mux_of(server).dropped()["unknown_address"] - before
+            assert read == burst, f"{read} of {burst} datagrams read in {iterations} loop iterations"
+        finally:
+            junk.close()
+            await a.close()
