@@ -11,8 +11,8 @@ to the connection that sent the request with that transaction id, and so does a 
 (a retransmitted check answered twice, an answer after the check timed out) for the last
 checks of each connection: that connection ignores it, as aioice does on its own socket,
 instead of it being counted as a drop. Anything else from an unknown address is dropped and
-counted. A binding request always goes by its ufrag, so an
-address that moves to another connection (a NAT mapping reused after a reconnect) follows.
+counted. A binding request always goes by its ufrag, so an address that moves to another
+connection (a NAT mapping reused after a reconnect) follows.
 
 The targets are opaque (the shell uses aioice's per-connection protocols); ``remove`` drops
 every entry of one, so a closed connection leaves nothing behind.
@@ -102,7 +102,7 @@ class DemuxTable(Generic[T]):
         for txid in self._txids_of.pop(target):
             del self._expected[txid]
         for txid in self._finished_of.pop(target):
-            del self._finished[txid]
+            self._finished.pop(txid, None)  # (a transaction id drawn twice must not break this)
 
     def expect_response(self, txid: bytes, target: T) -> None:
         """``target`` sent a STUN request with this transaction id (until :meth:`response_done`)."""
@@ -118,7 +118,7 @@ class DemuxTable(Generic[T]):
         self._txids_of[target].discard(txid)
         finished = self._finished_of[target]
         if len(finished) == _FINISHED_KEPT:
-            del self._finished[finished.popleft()]
+            self._finished.pop(finished.popleft(), None)
         finished.append(txid)
         self._finished[txid] = target
 

@@ -78,3 +78,18 @@ def test_finished_checks_are_remembered_boundedly_and_forgotten_with_their_conne
     table.remove("a")
     assert table.route(binding_response(txids[-1]), A, trusting) is None
     assert not table._finished and table.sizes() == {"connections": 0, "addresses": 0, "checks": 0}
+
+
+def test_a_transaction_id_drawn_twice_breaks_nothing() -> None:
+    table: DemuxTable[str] = DemuxTable()
+    table.add("ufA", "a")
+    table.add("ufB", "b")
+    for target in ("a", "b", "a"):
+        table.expect_response(b"same" * 3, target)
+        table.response_done(b"same" * 3)
+    for i in range(40):  # evicts every copy
+        table.expect_response(i.to_bytes(12, "big"), "a")
+        table.response_done(i.to_bytes(12, "big"))
+    table.remove("b")
+    table.remove("a")
+    assert not table._finished
