@@ -57,10 +57,21 @@ async def room_for_dr(http: aiohttp.ClientSession) -> str:
     return str((await call(http, "POST", "/v1/rooms", body, status=201))["id"])
 
 
+async def participants_seen(node: Node, total: int) -> None:
+    """Wait until the workers' records (renewed every heartbeat) count ``total`` participants."""
+    for _ in range(100):
+        workers = json.loads(await cli(node, "nodes", "--json"))["workers"]
+        if sum(w["participants"] for w in workers) == total:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the workers' records never counted {total} participants: {workers}")
+
+
 async def test_images_and_choices_are_seen_by_rooms_on_either_worker(tmp_path: Path) -> None:
-    # no Redis configured: the node's private one. One participant per worker: the two rooms
-    # go one on each worker whatever their CPU shares say (an upload's decoding on one worker
-    # once sent both rooms to the other; placement by load is tests/cluster/test_placement.py's)
+    # no Redis configured: the node's private one. One participant per worker, and each join
+    # seen in the records before the next: the two rooms go one on each worker whatever their
+    # CPU shares say (an upload's decoding on one worker once sent both rooms to the other;
+    # placement by load is tests/cluster/test_placement.py's)
     node = start_node(tmp_path, "fx", workers=2, env={"CONSULT_SFU_CLUSTER_MAX_PARTICIPANTS": "1"})
     peers: list[TestPeer] = []
     try:
@@ -74,6 +85,7 @@ async def test_images_and_choices_are_seen_by_rooms_on_either_worker(tmp_path: P
                 peer = TestPeer(node.ws_url, issued["token"], f"dr-{i}")
                 peers.append(peer)
                 assert (await peer.connect())["type"] == "joined"
+                await participants_seen(node, i + 1)  # the first worker at its cap before the second room
             workers = json.loads(await cli(node, "nodes", "--json"))["workers"]
             assert sorted(w["rooms"] for w in workers) == [1, 1], workers  # one room on each worker
 
@@ -109,11 +121,7 @@ async def test_images_and_choices_are_seen_by_rooms_on_either_worker(tmp_path: P
             await peers[0].close()
             # room 0's worker frees it (its record says so within a heartbeat); the other worker
             # is at its cap, so room 0 goes back to the freed one
-            for _ in range(100):
-                workers = json.loads(await cli(node, "nodes", "--json"))["workers"]
-                if sorted(w["participants"] for w in workers) == [0, 1]:
-                    break
-                await asyncio.sleep(0.2)
+            await participants_seen(node, 1)
             issued = await call(http, "POST", f"/v1/rooms/{rooms[0]}/tokens", {"identity": "dr", "name": "Dr", "role": "practitioner"}, status=201)
             again = TestPeer(node.ws_url, issued["token"], "dr-again")
             peers.append(again)
