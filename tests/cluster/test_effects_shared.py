@@ -57,10 +57,15 @@ async def room_for_dr(http: aiohttp.ClientSession) -> str:
     return str((await call(http, "POST", "/v1/rooms", body, status=201))["id"])
 
 
+async def workers_of(node: Node) -> list[dict[str, Any]]:
+    """The node's worker records, as `consult-sfu nodes --json` lists them."""
+    return list(json.loads(await cli(node, "nodes", "--json"))["workers"])
+
+
 async def participants_seen(node: Node, total: int) -> None:
     """Wait until the workers' records (renewed every heartbeat) count ``total`` participants."""
     for _ in range(100):
-        workers = json.loads(await cli(node, "nodes", "--json"))["workers"]
+        workers = await workers_of(node)
         if sum(w["participants"] for w in workers) == total:
             return
         await asyncio.sleep(0.2)
@@ -86,7 +91,7 @@ async def test_images_and_choices_are_seen_by_rooms_on_either_worker(tmp_path: P
                 peers.append(peer)
                 assert (await peer.connect())["type"] == "joined"
                 await participants_seen(node, i + 1)  # the first worker at its cap before the second room
-            workers = json.loads(await cli(node, "nodes", "--json"))["workers"]
+            workers = await workers_of(node)
             assert sorted(w["rooms"] for w in workers) == [1, 1], workers  # one room on each worker
 
             for peer in peers:  # offered on both workers
@@ -126,7 +131,7 @@ async def test_images_and_choices_are_seen_by_rooms_on_either_worker(tmp_path: P
             again = TestPeer(node.ws_url, issued["token"], "dr-again")
             peers.append(again)
             assert (await again.connect())["type"] == "joined"
-            workers = json.loads(await cli(node, "nodes", "--json"))["workers"]
+            workers = await workers_of(node)
             assert sorted(w["rooms"] for w in workers) == [1, 1], workers  # room 0 again, on the worker room 1 is not on
             previous = await again.next_message("effect_previous")
             assert (previous["kind"], previous["strength"]) == ("blur", "strong")
