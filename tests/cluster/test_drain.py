@@ -1,6 +1,6 @@
 """Drain: a node stops taking rooms at once, lets its calls run until the deadline, then moves them.
 
-Two nodes on one Redis: a call runs on B; `consult-sfu drain --grace 3` for B makes B's
+Two nodes on one Redis: a call runs on B; `consult-sfu drain --grace 5` for B makes B's
 /healthz answer 503 `draining` at once, new rooms go to A, the call on B keeps its media
 until the deadline, then its participants are moved (1012, they re-join) and get media again
 from A, and B exits. A single node draining on SIGTERM tells its participants
@@ -29,6 +29,9 @@ from tests.cluster.rejoin import RejoiningPeer
 
 pytestmark = pytest.mark.redis
 GRACE_S = 3.0
+# The drain test's grace: the CLI's start-up (a second or two on a loaded CI machine) and the
+# new-room checks happen inside it, and the call must still be seen running afterwards.
+DRAIN_GRACE_S = 5.0
 
 
 async def drain_cli(node: Node, grace: float) -> None:
@@ -74,9 +77,10 @@ async def test_drain_moves_calls_after_the_deadline_and_sends_new_rooms_elsewher
         await y.wait_media_from("x")
         loop = asyncio.get_running_loop()
         joins = (len(x.joins), len(y.joins))
-        asked_at = loop.time()  # the node's deadline is at least GRACE_S after this
-        await drain_cli(b, GRACE_S)
+        asked_at = loop.time()  # the node's deadline is at least DRAIN_GRACE_S after this
+        await drain_cli(b, DRAIN_GRACE_S)
         drained_at = loop.time()
+        before = x.media_from("y"), y.media_from("x")
         status, health = await b.healthz()
         assert (status, health["status"]) == (503, "draining")
         # a new room entering through B goes to A
@@ -84,11 +88,11 @@ async def test_drain_moves_calls_after_the_deadline_and_sends_new_rooms_elsewher
         peers.append(z)
         await z.start()
         await eventually_rooms(a, {"a": (1, False), "b": (1, True)})
-        # the call on B goes on until the deadline
-        before = x.media_from("y"), y.media_from("x")
-        await asyncio.sleep(max(0.0, asked_at + GRACE_S - 1.0 - loop.time()))  # the CLI and the checks took time
+        # the call on B goes on until the deadline: media keeps flowing from the drain on
+        await asyncio.sleep(max(0.0, asked_at + DRAIN_GRACE_S - 1.0 - loop.time()))
         assert (len(x.joins), len(y.joins)) == joins and not x.closes and not y.closes, (x.closes, y.closes, drained_at, [n.log(30) for n in nodes])
-        assert x.media_from("y") > before[0] + 10 and y.media_from("x") > before[1] + 10
+        gained = x.media_from("y") - before[0], y.media_from("x") - before[1]
+        assert min(gained) > 10, (gained, f"frames in the {loop.time() - drained_at:.2f} s since the drain")
         # then it moves: both re-join (B stopped listening: x goes to A, as behind a load
         # balancer) and get media from A
         x.urls = [b.ws_url, a.ws_url]
@@ -96,8 +100,8 @@ async def test_drain_moves_calls_after_the_deadline_and_sends_new_rooms_elsewher
             x.wait_media_from("y", after_joins=joins[0], timeout=20), y.wait_media_from("x", after_joins=joins[1], timeout=20)
         )
         assert x.closes[0][1] == 1012 and y.closes[0][1] == 1012
-        assert all(at - asked_at >= GRACE_S - 0.5 for at, _ in (*x.closes, *y.closes)), (x.closes, y.closes)
-        print(f"moved {max(back) - drained_at - GRACE_S:.2f} s after the deadline")
+        assert all(at - asked_at >= DRAIN_GRACE_S - 0.5 for at, _ in (*x.closes, *y.closes)), (x.closes, y.closes)
+        print(f"moved {max(back) - drained_at - DRAIN_GRACE_S:.2f} s after the deadline")
         assert x.bye is None and y.bye is None  # no consultation dropped
         assert await b.wait_exit(15) == 0
         await eventually_rooms(a, {"a": (2, False)})
