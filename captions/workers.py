@@ -14,7 +14,12 @@ and gives the service non-blocking calls:
 
 Results come back on one output queue read by a thread, which hands each message to the
 event loop with ``call_soon_threadsafe``. ``close()`` stops the workers (Stop message,
-join, terminate after a timeout) and then the reader thread.
+join, terminate after a timeout) and then the reader thread, which reads what is left and
+ends. The reader is told to stop by an event, not by a message on the queue: a worker
+terminated while it was writing holds the queue's cross-process write lock for ever, and a
+stop message put behind that lock never arrived (close() hung in a full test run). A reader
+stuck on the half-written message of such a worker is left behind (a daemon thread) after
+``_JOIN_TIMEOUT_S`` and logged: close() always ends.
 
 Streams are placed on the worker that already has their language loaded, unless it has
 two more streams than the least loaded worker (then the language is loaded there too).
@@ -25,7 +30,9 @@ service calls it every second) and its streams are reopened on the new process.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +55,10 @@ from captions.worker_protocol import (
 )
 
 _JOIN_TIMEOUT_S = 5.0
+#: How long the reader waits for output before it looks whether it was told to stop.
+_READ_POLL_S = 0.2
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -92,6 +103,7 @@ class WorkerPool:
         self._stream_model: dict[str, SpeechModel] = {}
         self._request_worker: dict[int, _TranslationWorker] = {}
         self._reader: threading.Thread | None = None
+        self._stop_reading = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self.translations_dropped = 0
@@ -190,8 +202,14 @@ class WorkerPool:
         if loop is None:  # start() sets it before the thread exists
             return
         while True:
-            message = self._outbox.get()
-            if message is None:
+            stopping = self._stop_reading.is_set()  # then read what is left, without waiting
+            try:
+                message = self._outbox.get(block=not stopping, timeout=None if stopping else _READ_POLL_S)
+            except queue.Empty:
+                if stopping:
+                    return
+                continue
+            except (EOFError, OSError):  # the queue closed under us
                 return
             try:
                 loop.call_soon_threadsafe(self._on_output, message)
@@ -214,11 +232,12 @@ class WorkerPool:
                 process.terminate()
                 await loop.run_in_executor(None, process.join, _JOIN_TIMEOUT_S)
             inbox.close()
+        self._stop_reading.set()
         if self._reader is not None:
-            self._outbox.put(None)
-            await loop.run_in_executor(None, self._reader.join)
+            await loop.run_in_executor(None, self._reader.join, _JOIN_TIMEOUT_S)
+            if self._reader.is_alive():
+                log.warning("captions: the worker output reader did not end (a worker was stopped while writing); left behind")
         self._outbox.close()
-        await loop.run_in_executor(None, self._outbox.join_thread)
 
     # ------------------------------------------------------------ recognition
 

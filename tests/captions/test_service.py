@@ -118,6 +118,7 @@ async def test_translation_per_listener_language_and_pivot(
     assert service.counters["translations_failed"] == 0
 
 
+@pytest.mark.serial  # an echo is told by its timing against the original
 async def test_echo_from_a_second_microphone_gives_one_caption(
     start_service: Callable[..., Any], captions_config: CaptionsConfig
 ) -> None:
@@ -142,6 +143,7 @@ async def test_echo_from_a_second_microphone_gives_one_caption(
     assert sum(service.counters[c] for c in echoes) == 1, service.dump()
 
 
+@pytest.mark.serial  # an echo is told by its timing against the original
 async def test_echo_partials_never_reach_the_listener_and_speech_is_counted_live(
     start_service: Callable[..., Any], captions_config: CaptionsConfig
 ) -> None:
@@ -319,3 +321,21 @@ async def test_a_dead_recognition_worker_is_replaced_and_captions_go_on(
     await play([Playback(tap, await speech_clip(ENGLISH[0]))], speed=SPEED)
     await settle(log, 1)
     assert log.finals()[0].speaker_id == "alice"
+
+
+async def test_close_ends_when_a_worker_left_the_output_queue_locked(
+    start_service: Callable[..., Any], captions_config: CaptionsConfig
+) -> None:
+    """A worker terminated (by close() after its join timeout, or killed) while it wrote its
+    output holds the output queue's cross-process write lock for ever. close() used to stop the
+    reader with a message put behind that lock, and hung: seen once in a full run, a test's
+    teardown waiting for ever. Here the lock is held, never released, as such a worker leaves
+    it (the test process takes it: the queue's own lock, not a stand-in)."""
+    service, _ = await start_service(replace(captions_config, translation_workers=0))
+    outbox = service._pool._outbox  # the real queue, whose lock a dead writer keeps
+    assert outbox._wlock.acquire(timeout=5)
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(service.close(), 15)
+    assert asyncio.get_running_loop().time() - started < 10
+    workers = service.dump()["workers"]
+    assert not any(w["alive"] for w in workers["recognition"])
