@@ -31,7 +31,7 @@ from tests.support.rate_relay import RateRelay
 
 # In make test (~20 s): 6 runs of 6 passed on the shared machine (2026-12-05) once the window's
 # picture is sampled instead of read once at its end (see the test).
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.serial]
 
 
 def _through_relay(relay: RateRelay) -> Any:

@@ -131,6 +131,7 @@ async def test_korean_set_by_the_practitioner(tmp_path: Path) -> None:
             await kim.close()
 
 
+@pytest.mark.serial  # an echo is told by its timing against the original
 async def test_the_same_utterance_in_two_microphones_is_one_caption(tmp_path: Path) -> None:
     async with captions_server(tmp_path) as server:
         dr = await join(server, "echo-cc", "dr", role="practitioner")

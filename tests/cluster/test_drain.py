@@ -27,7 +27,7 @@ from tests.cluster.nodes import (
 )
 from tests.cluster.rejoin import RejoiningPeer
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.serial]
 GRACE_S = 3.0
 # The drain test's grace: the CLI's start-up (a second or two on a loaded CI machine) and the
 # new-room checks happen inside it, and the call must still be seen running afterwards.

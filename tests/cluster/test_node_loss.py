@@ -23,7 +23,7 @@ from tests.cluster.conftest import api_client, call, room_token
 from tests.cluster.nodes import Node, new_prefix, start_node, stop_nodes, wait_healthy
 from tests.cluster.rejoin import RejoiningPeer
 
-pytestmark = [pytest.mark.redis, pytest.mark.browser]
+pytestmark = [pytest.mark.redis, pytest.mark.browser, pytest.mark.serial]
 
 MEDIA_BACK_WITHIN_S = 5.0
 # Frames decoded on the page's current subscribe connection, once it is a new one.

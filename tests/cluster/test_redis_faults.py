@@ -28,7 +28,7 @@ from tests.cluster.nodes import (
 from tests.cluster.rejoin import RejoiningPeer
 from tests.support.peer import TestPeer
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.serial]
 
 
 async def records(redis: RedisServer, prefix: str, room: str) -> tuple[bytes | None, list[str]]:

@@ -27,6 +27,8 @@ from tests.support.rate_limit import LimitMode, RateLimit
 from tests.support.rate_relay import RateRelay
 from tests.support.server import RunningServer, running_server
 
+pytestmark = pytest.mark.serial
+
 
 class CameraTrack(PatternVideoTrack):
     """The moving pattern with a band of faint noise: about 1 Mbit/s in VP8 at 640x480, like a

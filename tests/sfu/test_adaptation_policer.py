@@ -27,6 +27,8 @@ from tests.support.media import ToneAudioTrack
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer, running_server
 
+pytestmark = pytest.mark.serial
+
 RATE_KBYTES = 37  # 300 kbit/s
 
 

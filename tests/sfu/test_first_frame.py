@@ -9,6 +9,8 @@ import pytest
 from tests.support.late_joins import late_joins, percentile
 from tests.support.server import RunningServer
 
+pytestmark = pytest.mark.serial
+
 
 @pytest.mark.long
 async def test_late_joiners_see_a_picture_fast_and_the_publisher_gets_two_requests_a_second_at_most(

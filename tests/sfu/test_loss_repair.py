@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
 from aiortc.rtp import is_rtcp
 
 from tests.support.media import PatternVideoTrack
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer
+
+pytestmark = pytest.mark.serial
 
 
 class LossySocket:

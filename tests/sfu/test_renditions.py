@@ -11,6 +11,8 @@ from tests.support.peer import TestPeer
 from tests.support.server import RunningServer
 from tests.support.waiting import until
 
+pytestmark = pytest.mark.serial
+
 
 @pytest.mark.long
 async def test_capped_subscribers_share_one_encoder_and_uncapping_returns_to_passthrough(

@@ -9,6 +9,8 @@ import pytest
 from tests.support.lossy_call import lossy_call
 from tests.support.server import RunningServer
 
+pytestmark = pytest.mark.serial
+
 
 @pytest.mark.long
 async def test_about_one_retransmission_per_lost_packet_and_full_frame_rate(server: RunningServer) -> None:

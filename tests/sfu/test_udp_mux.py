@@ -23,6 +23,8 @@ from tests.support.media import PatternVideoTrack, ToneAudioTrack
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer, running_server
 
+pytestmark = pytest.mark.serial
+
 
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
