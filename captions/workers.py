@@ -12,14 +12,15 @@ and gives the service non-blocking calls:
 - Control messages (open/close stream) share the audio queue, so they stay in order
   with the audio, and are never dropped.
 
-Results come back on one output queue read by a thread, which hands each message to the
-event loop with ``call_soon_threadsafe``. ``close()`` stops the workers (Stop message,
-join, terminate after a timeout) and then the reader thread, which reads what is left and
-ends. The reader is told to stop by an event, not by a message on the queue: a worker
-terminated while it was writing holds the queue's cross-process write lock for ever, and a
-stop message put behind that lock never arrived (close() hung in a full test run). A reader
-stuck on the half-written message of such a worker is left behind (a daemon thread) after
-``_JOIN_TIMEOUT_S`` and logged: close() always ends.
+Results come back on one pipe per worker, of which that worker is the only writer, read by
+one thread that waits on all of them and hands each message to the event loop with
+``call_soon_threadsafe``. Not one queue shared by every worker: its writers share a
+cross-process lock, and a worker killed while it held it (an out-of-memory kill mid-message;
+seen in a full test run, where the SIGKILL of the replacement test landed there) stopped every
+other worker's output and hung close(). A worker's own pipe dies with it: the parent keeps only
+the reading end, so a dead worker's pipe (a half-written message included) reads as its end
+and is dropped. ``close()`` stops the workers (Stop message, join, terminate after a timeout),
+then tells the reader to read what is left and end.
 
 Streams are placed on the worker that already has their language loaded, unless it has
 two more streams than the least loaded worker (then the language is loaded there too).
@@ -30,15 +31,15 @@ service calls it every second) and its streams are reopened on the new process.
 from __future__ import annotations
 
 import asyncio
-import logging
 import multiprocessing
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
 from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
 from typing import Any
 
 from captions.config import CaptionsConfig
@@ -55,10 +56,8 @@ from captions.worker_protocol import (
 )
 
 _JOIN_TIMEOUT_S = 5.0
-#: How long the reader waits for output before it looks whether it was told to stop.
+#: How long the reader waits for output before it looks for new workers' pipes or a stop.
 _READ_POLL_S = 0.2
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,7 +95,10 @@ class WorkerPool:
         self._on_output = on_output
         self._preload = preload
         self._context = multiprocessing.get_context("spawn")
-        self._outbox: Queue[Any] = self._context.Queue()
+        self._outputs: list[Connection] = []  # each worker's reading end; the reader drops dead ones
+        self._outputs_lock = threading.Lock()
+        # the parent's own pipe into the reader's wait: close() wakes it at once to end
+        self._wake_reader, self._wake_writer = self._context.Pipe(duplex=False)
         self._recognition: list[_RecognitionWorker] = []
         self._translation: list[_TranslationWorker] = []
         self._stream_worker: dict[str, _RecognitionWorker] = {}
@@ -131,13 +133,14 @@ class WorkerPool:
         inbox: Queue[Any] = self._context.Queue()
         inbox.cancel_join_thread()  # never hang close() on audio nobody will read
         received = self._context.Value("q", 0, lock=False)
+        output, writer = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=_recognition_main,
-            args=(name, settings, inbox, self._outbox, received),
+            args=(name, settings, inbox, writer, received),
             name=f"consult-sfu-captions-{name}",
             daemon=True,
         )
-        process.start()
+        self._start(process, output, writer)
         worker = _RecognitionWorker(name, process, inbox, received)  # type: ignore[arg-type]
         worker.languages.update(m.language for m in self._preload)
         return worker
@@ -145,6 +148,7 @@ class WorkerPool:
     def _spawn_translation(self, name: str) -> _TranslationWorker:
         inbox: Queue[Any] = self._context.Queue()
         inbox.cancel_join_thread()
+        output, writer = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=_translation_main,
             args=(
@@ -153,13 +157,21 @@ class WorkerPool:
                 self._config.translation_beam_size,
                 self._config.translation_preload,
                 inbox,
-                self._outbox,
+                writer,
             ),
             name=f"consult-sfu-captions-{name}",
             daemon=True,
         )
-        process.start()
+        self._start(process, output, writer)
         return _TranslationWorker(name, process, inbox)
+
+    def _start(self, process: SpawnProcess, output: Connection, writer: Connection) -> None:
+        process.start()
+        # The worker holds the writing end now; with the parent's copy closed, the worker's
+        # exit (however it dies) is the end of its pipe for the reader.
+        writer.close()
+        with self._outputs_lock:
+            self._outputs.append(output)
 
     def restart_dead(self) -> tuple[list[str], list[int]]:
         """Replace workers that exited (crash, OOM kill); their streams are reopened.
@@ -203,18 +215,28 @@ class WorkerPool:
             return
         while True:
             stopping = self._stop_reading.is_set()  # then read what is left, without waiting
-            try:
-                message = self._outbox.get(block=not stopping, timeout=None if stopping else _READ_POLL_S)
-            except queue.Empty:
-                if stopping:
+            with self._outputs_lock:
+                outputs = list(self._outputs)
+            ready = wait([*outputs, self._wake_reader], timeout=0 if stopping else _READ_POLL_S)
+            if self._wake_reader in ready:
+                ready.remove(self._wake_reader)
+                self._wake_reader.recv_bytes()
+            elif not ready and stopping:
+                return
+            for output in ready:
+                assert isinstance(output, Connection)
+                try:
+                    message = output.recv()
+                except (EOFError, OSError):  # its worker exited (or died mid-message)
+                    with self._outputs_lock:
+                        if output in self._outputs:  # (close() may have cleared them)
+                            self._outputs.remove(output)
+                    output.close()
+                    continue
+                try:
+                    loop.call_soon_threadsafe(self._on_output, message)
+                except RuntimeError:  # loop closed under us: nothing left to deliver to
                     return
-                continue
-            except (EOFError, OSError):  # the queue closed under us
-                return
-            try:
-                loop.call_soon_threadsafe(self._on_output, message)
-            except RuntimeError:  # loop closed under us: nothing left to deliver to
-                return
 
     async def close(self) -> None:
         if self._closed:
@@ -232,12 +254,16 @@ class WorkerPool:
                 process.terminate()
                 await loop.run_in_executor(None, process.join, _JOIN_TIMEOUT_S)
             inbox.close()
-        self._stop_reading.set()
-        if self._reader is not None:
+        self._stop_reading.set()  # every worker has exited: each pipe ends
+        self._wake_writer.send_bytes(b"")
+        if self._reader is not None:  # bounded all the same: close() must end
             await loop.run_in_executor(None, self._reader.join, _JOIN_TIMEOUT_S)
-            if self._reader.is_alive():
-                log.warning("captions: the worker output reader did not end (a worker was stopped while writing); left behind")
-        self._outbox.close()
+        self._wake_writer.close()
+        self._wake_reader.close()
+        with self._outputs_lock:
+            for output in self._outputs:
+                output.close()
+            self._outputs.clear()
 
     # ------------------------------------------------------------ recognition
 
@@ -342,15 +368,28 @@ class WorkerPool:
         return sum(w.dropped for w in self._recognition)
 
 
+class _Outbox:
+    """A worker's writing end of its own output pipe, with the ``put`` the workers call (a
+    lock for the worker's threads: it is the pipe's only writer process)."""
+
+    def __init__(self, writer: Connection) -> None:
+        self._writer = writer
+        self._lock = threading.Lock()
+
+    def put(self, message: WorkerOutput) -> None:
+        with self._lock:
+            self._writer.send(message)
+
+
 # The workers' entry points, imported in the worker processes only: the recognition worker
 # brings numpy and the VAD (~15 MB of RSS), which the server's own process never needs.
-def _recognition_main(*args: Any, **kwargs: Any) -> None:
+def _recognition_main(name: str, settings: RecognitionSettings, inbox: Any, writer: Connection, received: Any) -> None:
     from captions.recognition_worker import recognition_main
 
-    recognition_main(*args, **kwargs)
+    recognition_main(name, settings, inbox, _Outbox(writer), received)
 
 
-def _translation_main(*args: Any, **kwargs: Any) -> None:
+def _translation_main(name: str, folder: Path, beam_size: int, preload: bool, inbox: Any, writer: Connection) -> None:
     from captions.translation_worker import translation_main
 
-    translation_main(*args, **kwargs)
+    translation_main(name, folder, beam_size, preload, inbox, _Outbox(writer))
