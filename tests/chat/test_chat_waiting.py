@@ -48,12 +48,13 @@ async def test_a_waiting_client_chats_with_the_staff(tmp_path: Path, store_kind:
             await ann.next_message("joined", after=seen)
             inside = (await ann.history(after=seen))["messages"]
             assert [m["text"] for m in inside] == ["I am here, my camera may not work", "Hello Ann, we will check it together", "thank you"]
+            # the guest went in with the client: the consultation's chat, not Ann's waiting-room
+            # chat (in before the welcome below: a history taken after it holds it, rightly)
+            joined_at = kim.messages.index(await kim.until(lambda m: m["type"] == "joined"))
+            assert [e["text"] for e in (await kim.history(after=joined_at))["messages"]] == ["kim waiting too"]
             welcome = await dr.say("Welcome in")
             assert welcome["thread"] == "consultation"
             await ann.until(lambda m: m.get("message_id") == welcome["message_id"])
-            # the guest went in with the client: the consultation's chat, not Ann's waiting-room chat
-            joined_at = kim.messages.index(await kim.until(lambda m: m["type"] == "joined"))
-            assert [e["text"] for e in (await kim.history(after=joined_at))["messages"]] == ["kim waiting too"]
             await kim.until(lambda m: m.get("message_id") == welcome["message_id"])
             assert [m["text"] for m in kim.chat()] == ["Welcome in"]
 
