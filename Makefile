@@ -49,14 +49,15 @@ lint: setup
 	node_modules/.bin/tsc -p tsconfig.json
 
 # Two phases, to stay within 15 minutes on two cores: the tests that assert no real-time figure
-# run on $(TEST_PROCESSES) processes (pytest-xdist; a test mostly waits on servers, browsers and media),
-# then the `serial` ones (fps, seconds to switch or recover) alone, with nothing beside them
+# run on $(TEST_PROCESSES) processes (pytest-xdist; a test mostly waits on servers, browsers and media;
+# the browser tests all on one of them: tests/conftest.py), then the `serial` ones (fps, seconds
+# to switch or recover) alone, with nothing beside them
 # to disturb what they measure. The second phase runs whatever the first's outcome; make fails
 # if either does.
 TEST_PROCESSES ?= 2
 test: setup lint
 	status=0; \
-	$(BIN)/pytest -m "not slow and not serial" -n $(TEST_PROCESSES) --dist worksteal || status=$$?; \
+	$(BIN)/pytest -m "not slow and not serial" -n $(TEST_PROCESSES) --dist loadgroup || status=$$?; \
 	$(BIN)/pytest -m "not slow and serial" || status=$$?; \
 	exit $$status
 
