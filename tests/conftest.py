@@ -64,13 +64,3 @@ async def no_blocking_event_loop(request: pytest.FixtureRequest) -> AsyncIterato
     if worst > BLOCKING_LIMIT_S and not request.node.get_closest_marker("allow_blocking"):
         pytest.fail(f"the event loop was blocked for {worst:.2f} s (limit {BLOCKING_LIMIT_S} s)")
 
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """In make test's parallel phase (pytest-xdist, ``--dist loadgroup``) the browser tests all
-    go to one process, so two browsers, each with its server and peers, never share the two
-    cores: a run that had them side by side timed out once waiting for a chat badge. The other
-    process takes everything else; the two halves take about as long (379 s against 448 s of
-    test time, measured on one process)."""
-    for item in items:
-        if item.get_closest_marker("browser") is not None:
-            item.add_marker(pytest.mark.xdist_group("browser"))
