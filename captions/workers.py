@@ -56,7 +56,7 @@ from captions.worker_protocol import (
 )
 
 _JOIN_TIMEOUT_S = 5.0
-#: How long the reader waits for output before it looks for new workers' pipes or a stop.
+#: How long the reader waits for output before it looks for new workers' pipes.
 _READ_POLL_S = 0.2
 
 
@@ -97,7 +97,7 @@ class WorkerPool:
         self._context = multiprocessing.get_context("spawn")
         self._outputs: list[Connection] = []  # each worker's reading end; the reader drops dead ones
         self._outputs_lock = threading.Lock()
-        # the parent's own pipe into the reader's wait: close() wakes it at once to end
+        # the parent's own pipe into the reader's wait: close() says stop on it
         self._wake_reader, self._wake_writer = self._context.Pipe(duplex=False)
         self._recognition: list[_RecognitionWorker] = []
         self._translation: list[_TranslationWorker] = []
@@ -105,7 +105,6 @@ class WorkerPool:
         self._stream_model: dict[str, SpeechModel] = {}
         self._request_worker: dict[int, _TranslationWorker] = {}
         self._reader: threading.Thread | None = None
-        self._stop_reading = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self.translations_dropped = 0
@@ -213,14 +212,15 @@ class WorkerPool:
         loop = self._loop
         if loop is None:  # start() sets it before the thread exists
             return
+        stopping = False  # once told: read what is left, without waiting, and end
         while True:
-            stopping = self._stop_reading.is_set()  # then read what is left, without waiting
             with self._outputs_lock:
                 outputs = list(self._outputs)
             ready = wait([*outputs, self._wake_reader], timeout=0 if stopping else _READ_POLL_S)
             if self._wake_reader in ready:
                 ready.remove(self._wake_reader)
                 self._wake_reader.recv_bytes()
+                stopping = True
             elif not ready and stopping:
                 return
             for output in ready:
@@ -254,8 +254,7 @@ class WorkerPool:
                 process.terminate()
                 await loop.run_in_executor(None, process.join, _JOIN_TIMEOUT_S)
             inbox.close()
-        self._stop_reading.set()  # every worker has exited: each pipe ends
-        self._wake_writer.send_bytes(b"")
+        self._wake_writer.send_bytes(b"")  # stop: every worker has exited, so each pipe ends
         if self._reader is not None:  # bounded all the same: close() must end
             await loop.run_in_executor(None, self._reader.join, _JOIN_TIMEOUT_S)
         self._wake_writer.close()

@@ -63,4 +63,3 @@ async def no_blocking_event_loop(request: pytest.FixtureRequest) -> AsyncIterato
     await task
     if worst > BLOCKING_LIMIT_S and not request.node.get_closest_marker("allow_blocking"):
         pytest.fail(f"the event loop was blocked for {worst:.2f} s (limit {BLOCKING_LIMIT_S} s)")
-

@@ -321,4 +321,3 @@ async def test_a_dead_recognition_worker_is_replaced_and_captions_go_on(
     await play([Playback(tap, await speech_clip(ENGLISH[0]))], speed=SPEED)
     await settle(log, 1)
     assert log.finals()[0].speaker_id == "alice"
-
