@@ -164,10 +164,8 @@ class LinkAdapter:
                     )
 
     def admit_retransmissions(self, packets: list[bytes], now: float) -> list[bytes]:
-        """The resends of one NACK that the link's send budget allows (all while not limited)."""
+        """The resends of one NACK that the link's send budget allows."""
         budget = self.budget
-        if budget.rate_bps is None:
-            return packets
         media = self._media_wire_bytes()
         return [data for data in packets if budget.allow_retransmission(len(data) + PACKET_OVERHEAD, media, now)]
 

@@ -27,6 +27,9 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
   interval ago, before any switch down it caused). Decreases (loss or REMB) do not compound:
   at most one per ``DECREASE_INTERVAL_S``, and loss reported in the ``SETTLE_S`` after one is
   not counted (it describes packets sent before the decrease, still queued or already lost).
+  When the REMB fell too (below), the lower of the two: both signals say congestion, and the
+  REMB is the receiver's view of what arrives now, while a loss interval may still hold what
+  passed before the link's queue filled.
 * A REMB that *fell* (by 10 % or more, within ``REMB_FALL_MEMORY_S``) and stays below 50 % of
   what we send for ``REMB_CONGESTED_FOR_S`` means the receiver saw queueing delay grow while we
   sent that much: the estimate becomes ``min(estimate, REMB)``. A receiver's estimate only
@@ -37,7 +40,7 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
   bound for a bigger picture; it is ignored then.
 * Loss < 2 % and no REMB congestion: the estimate grows by ``GROWTH_PER_S`` up to
   ``PROBE_FACTOR`` (3.5) times what we send, or up to ``probe_target`` (set by the shell: what
-  the next better picture needs) when that is higher (20 %/s, faster
+  the next better picture needs; plus ``PROBE_TARGET_MARGIN``) when that is higher (20 %/s, faster
   than libwebrtc's 8 % because our choices are coarse: each ladder step is about twice the
   bitrate of the one below, and a subscriber should be back on the source within 15 s of a link
   recovering). An up-switch is the probe: if the link cannot carry it, loss or REMB brings the
@@ -65,6 +68,11 @@ GROWTH_PER_S = 1.20
 #: of the one below, and the step below the source may be 3x below it (a 1 Mbit/s camera over
 #: its 281 kbit/s 480x360 rendition plus audio).
 PROBE_FACTOR = 3.5
+#: Growth may pass ``probe_target`` by this much: the next picture's need is measured (a source's
+#: rate moves with its publisher's estimate), and an estimate sitting exactly on it fits one tick
+#: and not the next, restarting the chooser's 5 s hold each time (a source not back within 15 s of
+#: a link freed, its estimate 1 % under the need, was seen).
+PROBE_TARGET_MARGIN = 1.15
 #: This long without a decrease (and with little loss): the link is not limiting, no estimate.
 #: Long: clearing makes the next choice the source, a probe of the whole gap at once.
 CLEAR_AFTER_S = 60.0
@@ -215,6 +223,12 @@ class LinkEstimator:
             # lower already: a base of min(estimate, sent) would compound a lasting loss).
             base = sent_recently if sent_recently > 0 else (estimate or 0.0)
             through = base * (1.0 - loss)
+            if remb is not None and fell and remb < through:
+                # A drop-tail queue: the receiver's REMB fell with the same congestion (its
+                # delay), and says what arrives now, while a loss interval still counts what
+                # passed before the queue filled (a first cut at 480x360 behind 300 kbit/s,
+                # and the next switch 2 s later, missed the 5 s of issue 15 once in seven).
+                through = remb
             # (nothing sent and nothing known: no base to decrease from)
             if base > 0 and may_decrease and (estimate is None or through < estimate):
                 estimate = through
@@ -229,7 +243,7 @@ class LinkEstimator:
             # Grow, but not beyond PROBE_FACTOR x what we actually send (an estimate that climbs
             # while we send little has been tested by nothing: the next step up is the probe),
             # or beyond what that next step needs when it is more.
-            bound = max(estimate, PROBE_FACTOR * sent_recently, self.probe_target or 0.0)
+            bound = max(estimate, PROBE_FACTOR * sent_recently, PROBE_TARGET_MARGIN * (self.probe_target or 0.0))
             estimate = min(estimate * GROWTH_PER_S**dt, bound)
             calm = now - self._last_decrease >= CLEAR_AFTER_S
             if calm or (self.ceiling is not None and estimate > self.ceiling):

@@ -20,6 +20,13 @@ most ``estimate * (T + BURST_S)``: within 1.5x of it for windows of half a secon
 (issue 15's bound). libwebrtc bounds retransmissions by the target rate too
 (``RtpSenderEgress``' retransmission rate limiter), on top of the media rather than within it.
 
+**Before the first estimate** (a link never congested, or in the second or two before its
+first loss report is judged) there is no rate to refill at, and a link that has just become
+narrow is exactly where a NACK storm starts. Resends then earn ``UNESTIMATED_SHARE`` of each media byte sent
+(at most ``UNESTIMATED_BURST_BYTES`` saved): the link is sent at most 1.5x its media, as after
+the estimate. A healthy link's resends are a few percent of its media (random loss); only a storm
+meets this bound.
+
 Media is not counted packet by packet: the shell passes the link's cumulative media bytes
 (what its legs count anyway) with each call, and the bucket charges the difference since the
 previous call: nothing is added to the media packet path. Time is passed in.
@@ -32,6 +39,10 @@ BURST_S = 0.25
 #: Media beyond the rate may put the bucket this many seconds of the rate in debt (and no more:
 #: a past burst must not silence repair for long).
 DEBT_S = 0.5
+#: No estimate yet: each media byte lets this share of a byte be resent...
+UNESTIMATED_SHARE = 0.5
+#: ...and at most this much is saved (about 25 full packets: a lost keyframe's worth at 1 Mbit/s).
+UNESTIMATED_BURST_BYTES = 32_000
 
 
 class SendBudgetError(ValueError):
@@ -39,13 +50,14 @@ class SendBudgetError(ValueError):
 
 
 class SendBudget:
-    """Token bucket of one subscriber link, in bytes; ``rate_bps`` None: no limit."""
+    """Token bucket of one subscriber link, in bytes; ``rate_bps`` None: no estimate (resends
+    earn a share of the media instead)."""
 
     __slots__ = ("_at", "_media_bytes", "_tokens", "dropped", "dropped_bytes", "rate_bps", "resent_bytes")
 
     def __init__(self) -> None:
         self.rate_bps: float | None = None
-        self._tokens = 0.0
+        self._tokens = float(UNESTIMATED_BURST_BYTES)
         self._at: float | None = None
         self._media_bytes = 0
         #: retransmissions refused, and their bytes; retransmission bytes allowed
@@ -59,6 +71,9 @@ class SendBudget:
         if rate_bps is not None and rate_bps <= 0:
             raise SendBudgetError(f"rate_bps must be positive or None, got {rate_bps!r}")
         if rate_bps is None:
+            if self.rate_bps is not None:
+                # The link is unconstrained again: a full bucket of the media share.
+                self._tokens = float(UNESTIMATED_BURST_BYTES)
             self.rate_bps = None
             self._at = None
             self._media_bytes = media_bytes
@@ -77,9 +92,6 @@ class SendBudget:
         """May a resend of ``nbytes`` leave now? Counts it (sent or dropped)."""
         if nbytes < 0:
             raise SendBudgetError(f"nbytes must not be negative, got {nbytes!r}")
-        if self.rate_bps is None:
-            self.resent_bytes += nbytes
-            return True
         self._refill(media_bytes, now)
         if self._tokens < nbytes:
             self.dropped += 1
@@ -89,16 +101,18 @@ class SendBudget:
         self.resent_bytes += nbytes
         return True
 
-    def tokens(self, media_bytes: int, now: float) -> float | None:
-        """Bytes that may be resent now (negative: in debt); None when not limited."""
-        if self.rate_bps is None:
-            return None
+    def tokens(self, media_bytes: int, now: float) -> float:
+        """Bytes that may be resent now (negative: in debt)."""
         self._refill(media_bytes, now)
         return self._tokens
 
     def _refill(self, media_bytes: int, now: float) -> None:
         rate = self.rate_bps
-        assert rate is not None and self._at is not None
+        if rate is None or self._at is None:
+            spent = max(0, media_bytes - self._media_bytes)
+            self._media_bytes = media_bytes
+            self._tokens = min(float(UNESTIMATED_BURST_BYTES), self._tokens + UNESTIMATED_SHARE * spent)
+            return
         per_s = rate / 8
         elapsed = max(0.0, now - self._at)
         self._at = max(self._at, now)

@@ -276,10 +276,14 @@ async def test_a_narrow_queue_link_gets_a_smaller_picture_then_the_source_back(
     link = link_adapter_of(server, call.slow)
     downlink = call.relay.downlink
     series: list[tuple[float, int, float | None]] = []
+    # (media bytes, resent bytes) the link's legs sent (RTP, without SRTP/UDP/IP), at each sample
+    budget_series: list[tuple[int, int]] = []
 
     async def sample_sending() -> None:
         while True:
             series.append((time.monotonic(), downlink.bytes_offered, link.estimator.estimate))
+            legs = [w.consumer for w in link._legs.values()]
+            budget_series.append((sum(c.bytes_sent for c in legs), sum(c.retransmitted_bytes for c in legs)))
             await asyncio.sleep(0.1)
 
     sampler = asyncio.create_task(sample_sending())
@@ -312,6 +316,13 @@ async def test_a_narrow_queue_link_gets_a_smaller_picture_then_the_source_back(
     # losses are NACKed at once: without the send budget the first window was sent 1.3 Mbit/s
     # on a 343 kbit/s estimate, 3.8x).
     first = next(i for i, (_, _, e) in enumerate(series) if e is not None)
+    # Before the first estimate (the link just narrowed, its NACK storm starting), resends earn
+    # half of the media sent (sfu/packet/send_budget.py): 1.5x the media at most, plus the 32 kB
+    # the bucket may hold (the budget counts 38 bytes more per packet on both sides).
+    (media0, resent0), (media1, resent1) = budget_series[0], budget_series[first]
+    print(f"queue 300 kbit/s, before the first estimate ({series[first][0] - series[0][0]:.1f} s): "
+          f"media {media1 - media0} B, resent {resent1 - resent0} B")
+    assert resent1 - resent0 <= 0.5 * (media1 - media0) + 32_000, budget_series[: first + 1]
     windows = []
     for i in range(first, len(series) - 20, 5):
         (t0, b0, _), (t1, b1, _) = series[i], series[i + 20]

@@ -6,7 +6,14 @@ import random
 
 import pytest
 
-from sfu.packet.send_budget import BURST_S, DEBT_S, SendBudget, SendBudgetError
+from sfu.packet.send_budget import (
+    BURST_S,
+    DEBT_S,
+    UNESTIMATED_BURST_BYTES,
+    UNESTIMATED_SHARE,
+    SendBudget,
+    SendBudgetError,
+)
 
 
 class Sender:
@@ -37,12 +44,33 @@ class Sender:
                     self.resent += 1000
 
 
-def test_no_limit_lets_every_resend_leave() -> None:
+def test_without_an_estimate_a_healthy_links_resends_all_leave() -> None:
+    # 1 Mbit/s of media with 3 % of it NACKed (random loss on a link that is not congested).
     budget = SendBudget()
-    assert all(budget.allow_retransmission(1200, 10**9, t / 100) for t in range(1000))
+    sender = Sender(budget)
+    sender.run(1.0, 1_000_000, 0)
+    sender.run(20.0, 1_000_000, 1, tick=0.25)  # 4 resends/s of 1,000 bytes: 3.2 %
     assert budget.dropped == 0
-    assert budget.resent_bytes == 1200 * 1000
-    assert budget.tokens(0, 0.0) is None
+    assert sender.resent == 80 * 1000
+
+
+def test_without_an_estimate_a_storm_gets_half_the_media() -> None:
+    # Issue 15's storm on a link that has just become narrow, before its first estimate: NACKs
+    # asking for 20 resends every 20 ms (8 Mbit/s) beside 900 kbit/s of media.
+    budget = SendBudget()
+    sender = Sender(budget)
+    sender.run(1.0, 900_000, 0)
+    media0, resent0 = sender.media, sender.resent
+    sender.run(5.0, 900_000, 20)
+    media, resent = sender.media - media0, sender.resent - resent0
+    assert resent <= UNESTIMATED_SHARE * media + UNESTIMATED_BURST_BYTES
+    assert resent >= UNESTIMATED_SHARE * media - 1000  # and the share is used
+    assert budget.dropped > 2_000
+    # Over every half second: media + resends within 1.5x the media (plus what was saved).
+    for _ in range(10):
+        media0, resent0 = sender.media, sender.resent
+        sender.run(0.5, 900_000, 20)
+        assert sender.resent - resent0 <= UNESTIMATED_SHARE * (sender.media - media0) + 1000
 
 
 def test_media_plus_resends_stay_within_the_rate_over_any_window() -> None:
@@ -96,8 +124,10 @@ def test_a_new_rate_applies_from_then_on() -> None:
     budget.set_rate(80_000, 0, 0.02)  # then 0.01 s at the new one: 100 more
     assert budget.tokens(0, 0.02) == pytest.approx(1100)
     assert budget.tokens(0, 2.0) == pytest.approx(80_000 / 8 * BURST_S)  # capped at the new rate's burst
-    budget.set_rate(None, 0, 3.0)
-    assert budget.allow_retransmission(10**6, 0, 3.0)
+    budget.set_rate(None, 0, 3.0)  # unconstrained again: a full bucket of the media share
+    assert budget.allow_retransmission(UNESTIMATED_BURST_BYTES, 0, 3.0)
+    assert not budget.allow_retransmission(1, 0, 3.0)
+    assert budget.allow_retransmission(500, 1000, 3.1)  # half of the next 1,000 media bytes
 
 
 def test_a_limit_after_none_starts_with_a_full_bucket_whatever_was_sent_before() -> None:
