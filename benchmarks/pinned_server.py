@@ -10,6 +10,7 @@ import secrets
 import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,15 +49,23 @@ def pinned_server(prefix: str, launcher: Sequence[str] = (), **settings: str) ->
         cwd=data_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     server = PinnedServer(proc, port, secret)
+    lines: list[str] = []
+    # Read all along: a server logging more than a pipe holds (DEBUG) would block on its writes.
+    drain = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if "serving on" not in line:
             raise SystemExit(f"server did not start: {line}")
+        drain.start()
         yield server
     finally:
         proc.terminate()
         try:
-            server.output, _ = proc.communicate(timeout=10)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        if drain.is_alive():
+            drain.join(timeout=5)
+        server.output = "".join(lines)

@@ -42,7 +42,7 @@ from sfu.config import RenditionConfig
 from sfu.consumer import Consumer
 from sfu.events import LinkState
 from sfu.ids import ConsumerId, ProducerId
-from sfu.packet.link_estimate import LinkEstimator
+from sfu.packet.link_estimate import LOSS_INCREASE_BELOW, LinkEstimator
 from sfu.packet.rendition_chooser import (
     HEADROOM,
     Choice,
@@ -205,7 +205,9 @@ class LinkAdapter:
         self.budget.set_rate(estimate, self._media_wire_bytes(), now)
         if (before is None) != (estimate is None):
             logger.debug("link %s: %s", "limited" if estimate is not None else "unlimited", self.estimator.dump(now))
-        choices, switches = self._chooser.choose(estimate, audio_bps, legs, now)
+        last_loss = self.estimator.last_loss
+        losing = last_loss is None or last_loss >= LOSS_INCREASE_BELOW
+        choices, switches = self._chooser.choose(estimate, audio_bps, legs, now, losing=losing)
         for switch in switches:
             logger.debug(
                 "leg %s switched %s to %s (estimate %s, audio %d bit/s, options %s)",
@@ -315,6 +317,12 @@ class LinkAdapter:
             "resent_bytes": self.budget.resent_bytes,
             "legs": {
                 str(k): w.applied for k, w in self._legs.items() if w.consumer.kind == "video"
+            },
+            # per video leg, seconds until its last failed probe's picture may be tried again
+            "probe_barred_s": {
+                str(k): round(self._chooser.barred_for(k, now), 1)
+                for k, w in self._legs.items()
+                if w.consumer.kind == "video"
             },
         }
 

@@ -27,9 +27,12 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
   interval ago, before any switch down it caused). Decreases (loss or REMB) do not compound:
   at most one per ``DECREASE_INTERVAL_S``, and loss reported in the ``SETTLE_S`` after one is
   not counted (it describes packets sent before the decrease, still queued or already lost).
-  When the REMB fell too (below), the lower of the two: both signals say congestion, and the
-  REMB is the receiver's view of what arrives now, while a loss interval may still hold what
-  passed before the link's queue filled.
+  When the REMB fell too (below), the lower of that and the rate the REMB implies (REMB / 0.85:
+  on overuse a receiver sets its estimate to 0.85x what arrives): both signals say congestion,
+  and the REMB is the receiver's view of what arrives now, while a loss interval may still hold
+  what passed before the link's queue filled. A cut within ``GENTLE_CUTS_FOR_S`` of the
+  previous one leaves at least ``1 - loss / 2`` of the estimate (libwebrtc's rule): the loss
+  that follows a switch down overstates the link's.
 * A REMB that *fell* (by 10 % or more, within ``REMB_FALL_MEMORY_S``) and stays below 50 % of
   what we send for ``REMB_CONGESTED_FOR_S`` means the receiver saw queueing delay grow while we
   sent that much: the estimate becomes ``min(estimate, REMB)``. A receiver's estimate only
@@ -45,8 +48,9 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
   bitrate of the one below, and a subscriber should be back on the source within 15 s of a link
   recovering). An up-switch is the probe: if the link cannot carry it, loss or REMB brings the
   estimate down within a second or two. Between 2 % and 10 % the estimate holds.
-* Once it grows past ``ceiling`` (set by the shell: what the subscriber would receive with no
-  limit, with margin), or after ``CLEAR_AFTER_S`` (60 s) without a decrease, the link is
+* Once it has stayed above ``ceiling`` (set by the shell: what the subscriber would receive with
+  no limit, with margin) for ``CLEAR_ABOVE_CEILING_FOR_S`` with every picture at its best (no
+  ``probe_target``), or after ``CLEAR_AFTER_S`` (60 s) without a decrease, the link is
   unconstrained again: None (the next congestion starts a new estimate).
 """
 
@@ -62,6 +66,9 @@ LOSS_INCREASE_BELOW = 0.02
 MIN_LOSS_PACKETS = 20
 DECREASE_INTERVAL_S = 1.5
 SETTLE_S = 1.0
+#: A cut within this long of the previous one leaves at least ``1 - loss / 2`` of the estimate.
+#: Shorter than the chooser's 5 s of headroom before a probe up: a probe's loss is cut in full.
+GENTLE_CUTS_FOR_S = 4.0
 LOSS_BASE_WINDOW_S = 2.0
 GROWTH_PER_S = 1.20
 #: Growth stops at this many times the rate we send: one ladder step is about 2x the bitrate
@@ -76,10 +83,19 @@ PROBE_TARGET_MARGIN = 1.15
 #: This long without a decrease (and with little loss): the link is not limiting, no estimate.
 #: Long: clearing makes the next choice the source, a probe of the whole gap at once.
 CLEAR_AFTER_S = 60.0
+#: Once it grows past the ceiling, the estimate clears only after staying above it this long
+#: with every picture at its best (no ``probe_target``): the best pictures carried that long,
+#: the loss reports of their first seconds in. With a probe target the estimate is untested (up
+#: to 3.5x what a smaller picture sends: a 500 kbit/s link at 480x360 was cleared 5 s after its
+#: first cut, its source's rate having fallen, and sent the source), and cleared at once a probe
+#: of the source was forgotten 1.5 s after its up-switch, before its loss was reported.
+CLEAR_ABOVE_CEILING_FOR_S = 3.0
 #: A REMB below this share of our sending rate, for this long, is a congestion signal.
 REMB_CONGESTED_BELOW = 0.50
 REMB_CONGESTED_FOR_S = 1.0
 REMB_FALL = 0.90
+#: What a receiver's REMB is of its incoming rate after an overuse (libwebrtc's AIMD beta).
+REMB_OVERUSE_BETA = 0.85
 REMB_FALL_MEMORY_S = 3.0
 #: Sent rate averaged over this window.
 SENT_WINDOW_S = 1.0
@@ -133,6 +149,8 @@ class LinkEstimator:
         #: (time, sent rate) at each update, over LOSS_BASE_WINDOW_S
         self._sent_history: deque[tuple[float, float]] = deque()
         self._remb_fell_at = float("-inf")
+        #: since when the estimate is above the ceiling with every picture at its best
+        self._above_ceiling_since: float | None = None
 
     # ------------------------------------------------------------ inputs
 
@@ -223,12 +241,23 @@ class LinkEstimator:
             # lower already: a base of min(estimate, sent) would compound a lasting loss).
             base = sent_recently if sent_recently > 0 else (estimate or 0.0)
             through = base * (1.0 - loss)
-            if remb is not None and fell and remb < through:
+            if remb is not None and fell and remb / REMB_OVERUSE_BETA < through:
                 # A drop-tail queue: the receiver's REMB fell with the same congestion (its
                 # delay), and says what arrives now, while a loss interval still counts what
                 # passed before the queue filled (a first cut at 480x360 behind 300 kbit/s,
                 # and the next switch 2 s later, missed the 5 s of issue 15 once in seven).
-                through = remb
+                # The REMB itself is below the link: on overuse a receiver sets it to 0.85x
+                # what arrives (libwebrtc's AIMD; the REMB as such cut a 300 kbit/s link to
+                # 191 kbit/s: 240x180, then 120x90).
+                through = remb / REMB_OVERUSE_BETA
+            if estimate is not None and now - self._last_decrease < GENTLE_CUTS_FOR_S:
+                # Soon after a cut, a cut takes at most libwebrtc's share (1 - loss/2 of the
+                # estimate): the loss that follows a switch down (the old picture still queued,
+                # the new one's keyframes, a NACK storm) overstates the link's (cut by what got
+                # through, a 300 kbit/s link at 320x240 went to 168 kbit/s and 120x90, three
+                # steps to climb back). Not later: a failed probe up must be undone at once
+                # (cut by halves, a 250 kbit/s link was sent 480x360 for 7 s).
+                through = max(through, estimate * (1.0 - loss / 2))
             # (nothing sent and nothing known: no base to decrease from)
             if base > 0 and may_decrease and (estimate is None or through < estimate):
                 estimate = through
@@ -246,8 +275,15 @@ class LinkEstimator:
             bound = max(estimate, PROBE_FACTOR * sent_recently, PROBE_TARGET_MARGIN * (self.probe_target or 0.0))
             estimate = min(estimate * GROWTH_PER_S**dt, bound)
             calm = now - self._last_decrease >= CLEAR_AFTER_S
-            if calm or (self.ceiling is not None and estimate > self.ceiling):
+            if self.ceiling is None or estimate <= self.ceiling or self.probe_target is not None:
+                self._above_ceiling_since = None
+            elif self._above_ceiling_since is None:
+                self._above_ceiling_since = now
+            above_for = 0.0 if self._above_ceiling_since is None else now - self._above_ceiling_since
+            if calm or above_for >= CLEAR_ABOVE_CEILING_FOR_S:
                 estimate = None
+        if estimate is None or (loss is not None and loss >= LOSS_INCREASE_BELOW):
+            self._above_ceiling_since = None
         if estimate is not None:
             estimate = max(float(self.min_bps), estimate)
         self._estimate = estimate

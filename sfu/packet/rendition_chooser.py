@@ -17,11 +17,15 @@ gets its best option.
 Hysteresis, per leg (no flapping): at most one switch per ``SWITCH_INTERVAL_S`` (2 s) in
 either direction; a switch down is taken at once otherwise (straight to what fits, however
 many steps, except that a leg is paused only from its smallest picture, once that has not
-fitted for ``PAUSE_AFTER_S``); a switch up (or a resume) only after a better option has fitted for
-``UP_HOLD_S`` (5 s) without a break, to the best option that fitted the whole time. An
-up-switch followed within ``FAILED_PROBE_S`` by a switch down was a failed probe: the next
-up-switch waits ``FAILED_PROBE_HOLD_S`` (10 s), and the picture that failed (or a better one)
-is not tried again for ``FAILED_PROBE_BACKOFF_S`` (30 s, doubling to 120 s while probes fail).
+fitted for ``PAUSE_AFTER_S`` while the link loses packets); a switch up (or a resume) only
+after a better option has fitted for ``UP_HOLD_S`` (5 s) without a break, to the best option
+that has (each picture's headroom counts from when the estimate first allowed it, across an
+up-switch to a smaller one: a link recovering climbs ladder steps ``NEXT_UP_AFTER_S`` apart
+rather than 5 s apart, where the estimate has run ahead). An up-switch followed within ``FAILED_PROBE_S`` by a switch down
+(the first one after it) was a failed probe: the next up-switch waits ``FAILED_PROBE_HOLD_S``
+(10 s), and the picture that failed (or a better one) is not tried again for
+``FAILED_PROBE_BACKOFF_S`` (30 s, doubling to 120 s until a probe of it holds). With no
+estimate (the link cleared) failed probes are forgotten.
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ SWITCH_INTERVAL_S = 2.0
 #: really cannot carry the smallest picture keeps being cut below it.
 PAUSE_AFTER_S = 3.0
 UP_HOLD_S = 5.0
+#: After an up-switch, the next one waits this long even for a picture with headroom: the first
+#: probe's loss is reported by then (receiver reports come every second or so) and its cut ends
+#: the headroom of every better picture.
+NEXT_UP_AFTER_S = 3.0
 FAILED_PROBE_S = 10.0
 FAILED_PROBE_HOLD_S = 10.0
 #: The picture of a failed probe is not tried again for this long, doubling while probes keep
@@ -113,16 +121,17 @@ def video_options(
 
 class _LegState:
     __slots__ = (
-        "backoff", "choice", "failed", "failed_until", "hold", "last_switch", "last_up",
-        "starved_since", "up_best", "up_since",
+        "backoff", "choice", "failed", "failed_until", "fits_since", "hold", "last_switch",
+        "last_up", "starved_since",
     )
 
     def __init__(self, choice: Choice) -> None:
         self.choice: Choice = choice
         self.last_switch = float("-inf")
         self.last_up = float("-inf")
-        self.up_since: float | None = None
-        self.up_best = 0
+        #: per better picture, since when the estimate has allowed it (or better) without a
+        #: break: its headroom, kept across an up-switch to a smaller one
+        self.fits_since: dict[Picture, float] = {}
         self.hold = UP_HOLD_S
         #: the picture of the last failed probe, not tried again before ``failed_until``
         self.failed: Choice = PAUSED
@@ -159,10 +168,23 @@ class RenditionChooser:
         self._legs: dict[Hashable, _LegState] = {}
 
     def choose(
-        self, estimate: float | None, audio_bps: float, legs: Sequence[VideoLeg], now: float
+        self,
+        estimate: float | None,
+        audio_bps: float,
+        legs: Sequence[VideoLeg],
+        now: float,
+        *,
+        losing: bool = True,
     ) -> tuple[dict[Hashable, Choice], list[Switch]]:
-        """Every leg's choice now, and the switches this call made."""
+        """Every leg's choice now, and the switches this call made. ``losing``: the link's last
+        loss report says it loses packets (2 % or more); a leg is paused only while it does."""
         raw = self._allocate(estimate, audio_bps, legs)
+        if estimate is None:
+            # The link is not limiting (again): what failed on it no longer says anything.
+            for forgiven in self._legs.values():
+                forgiven.failed_until = float("-inf")
+                forgiven.backoff = FAILED_PROBE_BACKOFF_S
+                forgiven.hold = UP_HOLD_S
         choices: dict[Hashable, Choice] = {}
         switches: list[Switch] = []
         for video in legs:
@@ -174,17 +196,20 @@ class RenditionChooser:
                 state = self._legs[video.leg] = _LegState(_choice_at(wanted, video.options))
                 choices[video.leg] = state.choice
                 continue
-            switch = self._hysteresis(state, wanted, video.options, now)
+            switch = self._hysteresis(state, wanted, video.options, now, losing)
             if switch is not None:
                 switches.append(Switch(video.leg, switch, state.choice))
             choices[video.leg] = state.choice
         return choices, switches
 
     def next_step(self, above: float, audio_bps: float, legs: Sequence[VideoLeg]) -> float | None:
-        """The smallest estimate (within 1 %) from ``above`` up at which some leg fits a better
-        picture than the one it has: how far the link's estimate must grow for the next probe
-        (:attr:`~sfu.packet.link_estimate.LinkEstimator.probe_target`). ``above`` itself when
-        one fits already; None when every leg has its best (or none has a choice yet)."""
+        """The smallest estimate (within 1 %) at which some leg fits a better picture than the
+        one it has: what the link's estimate must reach for the next probe
+        (:attr:`~sfu.packet.link_estimate.LinkEstimator.probe_target`). Below ``above`` (the
+        estimate now) when one fits already: the estimator grows past the target by a margin,
+        and a target that followed the estimate up let it grow without bound (past the link's
+        ceiling, which clears it: a 300 kbit/s link was seen sent the source). None when every
+        leg has its best (or none has a choice yet)."""
         current = {
             video.leg: _level(state.choice, video.options)
             for video in legs
@@ -200,12 +225,11 @@ class RenditionChooser:
         # Equal shares within a priority: every leg gets its best once each share covers the
         # largest best need.
         most = max(video.options[0].need_bps for video in legs)
-        high = (most * len(legs) + audio_bps) / HEADROOM
-        low = max(above, 1.0)
-        if better(low):
-            return low
+        low, high = 1.0, max(above, 1.0)
         if not better(high):
-            return None
+            low, high = high, max(high, (most * len(legs) + audio_bps) / HEADROOM)
+            if not better(high):
+                return None
         while high > low * 1.01:
             middle = (low + high) / 2
             if better(middle):
@@ -217,6 +241,12 @@ class RenditionChooser:
     def remove(self, leg: Hashable) -> None:
         self._legs.pop(leg, None)
 
+    def barred_for(self, leg: Hashable, now: float) -> float:
+        """Seconds until the picture of the leg's last failed probe may be tried again (0: it
+        may, or none failed)."""
+        state = self._legs.get(leg)
+        return 0.0 if state is None else max(0.0, state.failed_until - now)
+
     def choice(self, leg: Hashable) -> Choice:
         state = self._legs.get(leg)
         return None if state is None else state.choice
@@ -224,18 +254,34 @@ class RenditionChooser:
     # ------------------------------------------------------------ internals
 
     def _hysteresis(
-        self, state: _LegState, wanted: int, options: Sequence[VideoOption], now: float
+        self,
+        state: _LegState,
+        wanted: int,
+        options: Sequence[VideoOption],
+        now: float,
+        losing: bool,
     ) -> Literal["up", "down"] | None:
         current = _level(state.choice, options)
-        if state.last_switch == state.last_up and now - state.last_up >= FAILED_PROBE_S:
-            state.backoff = FAILED_PROBE_BACKOFF_S  # the last probe held: no more backing off
-        if wanted < len(options):
+        if (
+            state.last_switch == state.last_up
+            and now - state.last_up >= FAILED_PROBE_S
+            and current <= _level(state.failed, options)
+        ):
+            # A probe of the failed picture (or a better one) held: no more backing off. Not a
+            # probe of a smaller one: a 500 kbit/s link, its source failed, held 480x360 and
+            # was sent the source again every 30 s, 2 s of loss each time.
+            state.backoff = FAILED_PROBE_BACKOFF_S
+        if wanted < len(options) or not losing:
+            # A link that carries the smallest picture without loss is not starved, whatever
+            # its estimate says (still low after the cuts of a narrowing, it grows back: a
+            # 300 kbit/s link was seen paused at 120x90 with nothing lost).
             state.starved_since = None
         elif state.starved_since is None:
             state.starved_since = now
         starved_for = 0.0 if state.starved_since is None else now - state.starved_since
+        if wanted >= current:  # nothing better fits: no headroom
+            state.fits_since.clear()
         if wanted > current:  # worse: down, unless we just switched
-            state.up_since = None
             if now - state.last_switch < SWITCH_INTERVAL_S:
                 return None
             if wanted == len(options):  # pausing is the last resort:
@@ -243,27 +289,40 @@ class RenditionChooser:
                     wanted = len(options) - 1  # the smallest picture first,
                 elif starved_for < PAUSE_AFTER_S:
                     return None  # then paused once even that has not fitted for a while
-            failed_probe = now - state.last_up < FAILED_PROBE_S
-            state.hold = FAILED_PROBE_HOLD_S if failed_probe else UP_HOLD_S
+            # Only the first switch down after an up-switch judges that probe: the next steps
+            # down (the link narrowing further, a pause) are not probes failing again (counted
+            # as such, they marked the smallest picture failed and kept a leg paused).
+            failed_probe = (
+                state.last_switch == state.last_up and now - state.last_up < FAILED_PROBE_S
+            )
             if failed_probe:
+                state.hold = FAILED_PROBE_HOLD_S
                 state.failed, state.failed_until = state.choice, now + state.backoff
                 state.backoff = min(2 * state.backoff, MAX_FAILED_PROBE_BACKOFF_S)
             state.choice = _choice_at(wanted, options)
             state.last_switch = now
             return "down"
         if wanted == current:
-            state.up_since = None
             state.choice = _choice_at(
                 current, options
             )  # the same level, the option's current picture
             return None
-        if state.up_since is None:
-            state.up_since, state.up_best = now, wanted
+        fitting = {options[level].picture for level in range(wanted, current)}
+        for picture in [p for p in state.fits_since if p not in fitting]:
+            del state.fits_since[picture]
+        for picture in fitting:
+            state.fits_since.setdefault(picture, now)
+        if now - state.last_switch < SWITCH_INTERVAL_S or now - state.last_up < NEXT_UP_AFTER_S:
             return None
-        state.up_best = max(state.up_best, wanted)  # the best level that fitted the whole time
-        if now - state.up_since < state.hold or now - state.last_switch < SWITCH_INTERVAL_S:
+        # The best picture with ``hold`` seconds of headroom.
+        ready = [
+            level
+            for level in range(wanted, current)
+            if now - state.fits_since[options[level].picture] >= state.hold
+        ]
+        if not ready:
             return None
-        target = state.up_best
+        target = min(ready)
         if now < state.failed_until:
             failed = _level(state.failed, options)
             if target <= failed:
@@ -272,7 +331,7 @@ class RenditionChooser:
                 return None
         state.choice = _choice_at(target, options)
         state.last_switch = state.last_up = now
-        state.up_since = None
+        state.hold = UP_HOLD_S  # the longer hold was for this up-switch only
         return "up"
 
     @staticmethod

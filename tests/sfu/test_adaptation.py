@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiortc.codecs.vpx
 import av
 import numpy as np
 import pytest
@@ -197,6 +198,16 @@ def quality_messages(peer: TestPeer) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(autouse=True)
+def camera_at_900_kbps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test publisher's VP8 at most 900 kbit/s: issue 15's camera (aiortc's encoder follows
+    the server's REMB up to 1.5 Mbit/s). Only the publisher is capped: the server sets its
+    rendition encoders' bitrate past aiortc's clamp (sfu/aiortc_hooks/frames.py). With 1.5
+    Mbit/s the source needs 1.8 Mbit/s of estimate, and a link first cut down to 120x90 took
+    15-18 s to climb back to it (three steps up; docs/architecture.md)."""
+    monkeypatch.setattr(aiortc.codecs.vpx, "MAX_BITRATE", 900_000)
+
+
+@pytest.fixture(autouse=True)
 def voice_bitrate_opus(monkeypatch: pytest.MonkeyPatch) -> None:
     """The test publisher's Opus at 32 kbit/s, a browser's voice rate (aiortc encodes 96 kbit/s,
     which would take a third of a 300 kbit/s link). Only the publisher encodes audio."""
@@ -268,9 +279,7 @@ async def test_a_narrow_queue_link_gets_a_smaller_picture_then_the_source_back(
     # issue's last case over the same limited phase: what the server sends the constrained link
     # (media, resends, RTCP, with SRTP, UDP and IP overhead, measured where the link begins,
     # before its queue drops anything) stays within 1.5x its own estimate. (The test camera
-    # sends 0.7-1.5 Mbit/s, as the REMB the server gives it allows: the issue's 900 kbit/s and
-    # more; at 1.4 Mbit/s the source needs 4.4x what its 480x360 rendition sends, and the
-    # estimate must be let grow that far for the source to come back.)
+    # sends up to 900 kbit/s, as the REMB the server gives it allows: ``camera_at_900_kbps``.)
     call: Call = await call_factory("queue")
     assert slow_video_leg_size(server, call) == "source"
     link = link_adapter_of(server, call.slow)
@@ -332,14 +341,17 @@ async def test_a_narrow_queue_link_gets_a_smaller_picture_then_the_source_back(
     assert windows
     assert all(sent <= 1.5 * estimate for _, sent, estimate in windows), windows
 
+    # The source back within 15 s, counted from the end of the bar on a probe that failed just
+    # before the lift, if one did (its picture waits 30 s: docs/architecture.md).
+    barred = max(dict(link_of(server, call.slow)["probe_barred_s"]).values(), default=0.0)
     downlink.set_rate(None)
     took = await wait_until(
         lambda: slow_video_leg_size(server, call) == "source",
-        timeout=15,
+        timeout=15 + barred,
         what="the source back once the link is free",
         diag=lambda: link_of(server, call.slow),
     )
-    print(f"limit lifted: source back after {took:.1f} s")
+    print(f"limit lifted ({barred:.1f} s of a failed probe's bar left): source back after {took:.1f} s")
     await wait_until(lambda: quality_messages(call.slow)[-1]["state"] == "good", timeout=2, what="quality good")
     slow_video = call.video(call.slow)
     await wait_until(lambda: slow_video.sizes[-1] == (640, 480), timeout=10, what="source-size frames decoded")

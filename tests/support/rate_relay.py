@@ -40,7 +40,18 @@ class _Side(asyncio.DatagramProtocol):
 
 
 class RateRelay:
-    def __init__(self, downlink: RateLimit, uplink: RateLimit | None = None) -> None:
+    """Both sides listen on ``address`` (ephemeral ports unless ``ports``, the peer side's and
+    the server side's, are given: tests/support/ns_rate_relay.py binds known ports)."""
+
+    def __init__(
+        self,
+        downlink: RateLimit,
+        uplink: RateLimit | None = None,
+        *,
+        address: str = "127.0.0.1",
+        ports: tuple[int, int] = (0, 0),
+    ) -> None:
+        self.address, self.ports = address, ports
         self.downlink = downlink
         self.uplink = uplink or RateLimit(None)
         self.peer_addr: tuple[str, int] | None = None
@@ -53,10 +64,10 @@ class RateRelay:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         _, self._peer_side = await loop.create_datagram_endpoint(
-            lambda: _Side(self._from_peer), local_addr=("127.0.0.1", 0)
+            lambda: _Side(self._from_peer), local_addr=(self.address, self.ports[0])
         )
         _, self._server_side = await loop.create_datagram_endpoint(
-            lambda: _Side(self._from_server), local_addr=("127.0.0.1", 0)
+            lambda: _Side(self._from_server), local_addr=(self.address, self.ports[1])
         )
 
     @property
@@ -73,12 +84,12 @@ class RateRelay:
 
     def for_peer(self, sdp: str) -> str:
         """The server's SDP as the peer should see it: the relay's peer side is its candidate."""
-        self.server_addr, out = _replace_candidates(sdp, self.peer_side_port)
+        self.server_addr, out = point_candidates(sdp, self.address, (self.address, self.peer_side_port))
         return out
 
     def for_server(self, sdp: str) -> str:
         """The peer's SDP as the server should see it: the relay's server side is its candidate."""
-        self.peer_addr, out = _replace_candidates(sdp, self.server_side_port)
+        self.peer_addr, out = point_candidates(sdp, self.address, (self.address, self.server_side_port))
         return out
 
     rewrite_offer = for_peer
@@ -127,8 +138,9 @@ class RateRelay:
                 side.transport.close()
 
 
-def _replace_candidates(sdp: str, port: int) -> tuple[tuple[str, int] | None, str]:
-    """Keep one UDP host candidate per section, pointing at 127.0.0.1:port; return the original."""
+def point_candidates(sdp: str, of: str, to: tuple[str, int]) -> tuple[tuple[str, int] | None, str]:
+    """``sdp`` with one UDP host candidate of address ``of`` per section, pointing at ``to``
+    instead, and no other candidate; and the first such candidate's own address (None: none)."""
     original: tuple[str, int] | None = None
     lines: list[str] = []
     kept_in_section = False
@@ -138,14 +150,14 @@ def _replace_candidates(sdp: str, port: int) -> tuple[tuple[str, int] | None, st
         match = _CANDIDATE.match(line)
         if match is not None:
             address, candidate_port, kind = match.group(5), int(match.group(6)), match.group(7)
-            if kind != "host" or kept_in_section or address != "127.0.0.1":
+            if kind != "host" or kept_in_section or address != of:
                 continue
             if original is None:
                 original = (address, candidate_port)
             kept_in_section = True
             line = (
                 f"a=candidate:{match.group(1)} {match.group(2)} {match.group(3)} {match.group(4)} "
-                f"127.0.0.1 {port} typ host"
+                f"{to[0]} {to[1]} typ host"
             )
         lines.append(line)
     return original, "\r\n".join(lines) + "\r\n"
