@@ -191,16 +191,21 @@ def test_growth_reaches_the_next_pictures_need_however_little_is_sent() -> None:
     assert held == pytest.approx(1_800_000 * PROBE_TARGET_MARGIN)  # held, not lowered
 
 
-def test_cleared_only_once_the_best_pictures_held_above_the_ceiling() -> None:
+def grown_past_a_ceiling() -> tuple[LinkEstimator, Link]:
+    """An estimate grown past its ceiling (600 kbit/s) at a smaller picture than the best (a
+    probe target is set): 3.5x the 300 kbit/s it sends, though nothing carried that much."""
     estimator = LinkEstimator()
     link = Link(estimator)
     link.run(4, send_bps=900_000, capacity_bps=250_000)
     estimator.ceiling = 600_000
-    # A smaller picture than the best (a probe target is set): 3.5x what it sends passes the
-    # ceiling, but nothing has carried that much yet: still limited.
     estimator.probe_target = 500_000
-    assert link.run(20, send_bps=300_000, capacity_bps=10_000_000) is not None
-    assert estimator.estimate is not None and estimator.estimate > estimator.ceiling
+    link.run(20, send_bps=300_000, capacity_bps=10_000_000)
+    return estimator, link
+
+
+def test_cleared_only_once_the_best_pictures_held_above_the_ceiling() -> None:
+    estimator, link = grown_past_a_ceiling()
+    assert estimator.estimate is not None and estimator.estimate > 600_000  # still limited
     # The best pictures (no probe target) carried without loss: cleared after 3 s above it.
     estimator.probe_target = None
     assert link.run(2.5, send_bps=600_000, capacity_bps=10_000_000) is not None
@@ -208,12 +213,7 @@ def test_cleared_only_once_the_best_pictures_held_above_the_ceiling() -> None:
 
 
 def test_a_failed_probe_of_the_best_is_not_cleared_before_its_loss_is_reported() -> None:
-    estimator = LinkEstimator()
-    link = Link(estimator)
-    link.run(4, send_bps=900_000, capacity_bps=250_000)
-    estimator.ceiling = 600_000
-    estimator.probe_target = 500_000
-    link.run(20, send_bps=300_000, capacity_bps=10_000_000)
+    estimator, link = grown_past_a_ceiling()
     # The up-switch to the best (900 kbit/s) on a 500 kbit/s link: its loss cuts the estimate,
     # which was never dropped in between (dropped, the chooser forgets the failed probe).
     estimator.probe_target = None

@@ -8,6 +8,7 @@ import pytest
 
 from sfu.packet.rendition_chooser import (
     HEADROOM,
+    Choice,
     RenditionChooser,
     VideoLeg,
     VideoOption,
@@ -23,6 +24,28 @@ AUDIO = 40_000
 def budget(video_bps: float) -> float:
     """The estimate that leaves ``video_bps`` for video."""
     return (video_bps + AUDIO) / HEADROOM
+
+
+def after_a_failed_probe_of_the_source() -> RenditionChooser:
+    """A chooser whose leg went up to the source at 6 s (the probe) and down at 8 s (failed)."""
+    chooser = RenditionChooser()
+    chooser.choose(budget(110_000), AUDIO, [CAMERA], 0.0)
+    chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 1.0)
+    assert chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 6.0)[0]["cam"] is None  # the probe
+    assert chooser.choose(budget(300_000), AUDIO, [CAMERA], 8.0)[0]["cam"] == (480, 360)  # failed
+    return chooser
+
+
+def switches(
+    chooser: RenditionChooser, estimate: float | None, start: float, end: float
+) -> list[tuple[float, Choice]]:
+    """The switches (time, picture) of calls every 0.5 s after ``start`` up to ``end``."""
+    made: list[tuple[float, Choice]] = []
+    t = start
+    while t < end - 1e-9:
+        t = round(t + 0.5, 3)
+        made += [(t, s.choice) for s in chooser.choose(estimate, AUDIO, [CAMERA], t)[1]]
+    return made
 
 
 def test_options_best_first_below_the_cap() -> None:
@@ -157,17 +180,9 @@ def test_a_leg_without_options_is_refused() -> None:
 
 
 def test_the_picture_of_a_failed_probe_waits_thirty_seconds() -> None:
-    chooser = RenditionChooser()
-    chooser.choose(budget(110_000), AUDIO, [CAMERA], 0.0)
-    chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 1.0)
-    assert chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 6.0)[0]["cam"] is None  # the probe
-    assert chooser.choose(budget(300_000), AUDIO, [CAMERA], 8.0)[0]["cam"] == (480, 360)  # failed
-    ups = []
-    t = 8.0
-    while t < 45:
-        t += 0.5
-        ups += [(t, s.choice) for s in chooser.choose(budget(1_000_000), AUDIO, [CAMERA], t)[1]]
-    assert ups == [(38.0, None)]  # not before 30 s after the failure, though it "fitted" all along
+    chooser = after_a_failed_probe_of_the_source()
+    # not before 30 s after the failure, though it "fitted" all along
+    assert switches(chooser, budget(1_000_000), 8.0, 45.0) == [(38.0, None)]
 
 
 def test_next_step_is_the_estimate_at_which_a_better_picture_fits() -> None:
@@ -217,56 +232,31 @@ def test_a_dip_below_the_smallest_restarts_the_headroom_for_an_up_switch() -> No
 def test_only_the_first_switch_down_after_an_up_judges_the_probe() -> None:
     # A probe of the source fails, then the link narrows further until the leg is paused: those
     # later steps down are not failed probes (counted as such, the paused leg never resumed).
-    chooser = RenditionChooser()
-    chooser.choose(budget(110_000), AUDIO, [CAMERA], 0.0)
-    chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 1.0)
-    assert chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 6.0)[0]["cam"] is None  # the probe
-    assert chooser.choose(budget(300_000), AUDIO, [CAMERA], 8.0)[0]["cam"] == (480, 360)  # failed
+    chooser = after_a_failed_probe_of_the_source()
     assert chooser.choose(budget(110_000), AUDIO, [CAMERA], 10.0)[0]["cam"] == (240, 180)
     assert chooser.choose(10_000, AUDIO, [CAMERA], 12.0)[0]["cam"] == (120, 90)
     assert chooser.choose(10_000, AUDIO, [CAMERA], 15.0)[0]["cam"] == PAUSED
-    ups = []
-    t = 15.0
-    while t < 45:
-        t += 0.5
-        ups += [(t, s.choice) for s in chooser.choose(budget(1_000_000), AUDIO, [CAMERA], t)[1]]
     # Resumed after the failed probe's 10 s hold, below the failed source until its 30 s are over.
-    assert ups == [(25.5, (480, 360)), (38.0, None)]
+    assert switches(chooser, budget(1_000_000), 15.0, 45.0) == [(25.5, (480, 360)), (38.0, None)]
 
 
 def test_a_link_that_clears_forgets_its_failed_probes() -> None:
-    chooser = RenditionChooser()
-    chooser.choose(budget(110_000), AUDIO, [CAMERA], 0.0)
-    chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 1.0)
-    assert chooser.choose(budget(1_000_000), AUDIO, [CAMERA], 6.0)[0]["cam"] is None  # the probe
-    assert chooser.choose(budget(300_000), AUDIO, [CAMERA], 8.0)[0]["cam"] == (480, 360)  # failed
-    ups = []
-    t = 8.0
-    while t < 45:
-        t += 0.5
-        ups += [(t, s.choice) for s in chooser.choose(None, AUDIO, [CAMERA], t)[1]]
-    assert ups == [(13.5, None)]  # the usual 5 s of headroom, not the failure's 30 s
+    chooser = after_a_failed_probe_of_the_source()
+    # the usual 5 s of headroom, not the failure's 30 s
+    assert switches(chooser, None, 8.0, 45.0) == [(13.5, None)]
 
 
 def test_a_smaller_picture_holding_does_not_end_the_back_off() -> None:
     # A 500 kbit/s link: the source fails, 480x360 holds. The source is tried again after 30 s
     # and fails again: the next try waits 60 s (480x360 holding says nothing of the source).
     chooser = RenditionChooser()
-
-    def run(video_bps: float, start: float, end: float) -> list[tuple[float, object]]:
-        switches, t = [], start
-        while t < end - 1e-9:
-            t = round(t + 0.5, 3)
-            switches += [(t, s.choice) for s in chooser.choose(budget(video_bps), AUDIO, [CAMERA], t)[1]]
-        return switches
-
     chooser.choose(budget(110_000), AUDIO, [CAMERA], 0.0)
-    assert run(1_000_000, 0.0, 6.0) == [(5.5, None)]  # the probe of the source
-    assert run(200_000, 6.0, 8.0) == [(7.5, (320, 240))]  # failed
-    assert run(350_000, 8.0, 30.0) == [(18.5, (480, 360))]  # after the failure's 10 s hold
-    assert run(1_000_000, 30.0, 38.0) == [(37.5, None)]  # 30 s after the failure
-    assert run(350_000, 38.0, 40.0) == [(39.5, (480, 360))]  # failed again
-    assert run(1_000_000, 40.0, 110.0) == [(99.5, None)]  # 60 s later, not 30
+    assert switches(chooser, budget(1_000_000), 0.0, 6.0) == [(5.5, None)]  # the probe of the source
+    assert switches(chooser, budget(200_000), 6.0, 8.0) == [(7.5, (320, 240))]  # failed
+    assert switches(chooser, budget(350_000), 8.0, 30.0) == [(18.5, (480, 360))]  # after 10 s
+    assert switches(chooser, budget(1_000_000), 30.0, 38.0) == [(37.5, None)]  # 30 s after
+    assert switches(chooser, budget(350_000), 38.0, 40.0) == [(39.5, (480, 360))]  # failed again
+    assert switches(chooser, budget(1_000_000), 40.0, 110.0) == [(99.5, None)]  # 60 s later
 
 
 def test_a_link_carrying_the_smallest_picture_without_loss_is_not_paused() -> None:
