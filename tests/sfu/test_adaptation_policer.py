@@ -23,6 +23,7 @@ import pytest
 
 from tests.reach.netns import ROOT, Namespace, namespace
 from tests.sfu.test_adaptation import CameraTrack, voice_bitrate_opus, wait_until  # noqa: F401  (autouse: 32 kbit/s Opus)
+from tests.support.child import end_child
 from tests.support.media import ToneAudioTrack
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer, running_server
@@ -125,12 +126,7 @@ async def test_a_kernel_policer_is_found_by_loss_alone(tmp_path: Path) -> None:
                 assert free.receiving_from(pid, "video") is not None
                 assert free.receiving_from(pid, "video").sizes[-1] == (640, 480)  # type: ignore[union-attr]
             finally:
-                if far.stdin is not None:
-                    far.stdin.close()
-                try:
-                    await asyncio.wait_for(far.wait(), 15)
-                except TimeoutError:
-                    far.kill()
+                await end_child(far, 15)
                 reader.cancel()
                 await pub.close()
                 await free.close()

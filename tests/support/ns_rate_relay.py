@@ -25,6 +25,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+from tests.support.child import end_child
 from tests.support.rate_limit import RateLimit
 from tests.support.rate_relay import RateRelay
 
@@ -93,13 +94,7 @@ class RelayProcess:
 
     async def close(self) -> str:
         """Stop the relay; its stderr (empty unless it failed)."""
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        try:
-            await asyncio.wait_for(self._proc.wait(), 5)
-        except TimeoutError:
-            self._proc.kill()
-            await self._proc.wait()
+        await end_child(self._proc)
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
