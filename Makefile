@@ -50,7 +50,7 @@ lint: setup
 
 # Two phases: the tests that assert no real-time figure, then the `serial` ones (fps, seconds to
 # switch or recover) with nothing beside them. The first phase runs on $(TEST_PROCESSES) processes
-# (pytest-xdist). One by default: the whole run takes about 20 minutes on two cores, over the
+# (pytest-xdist). One by default: the whole run takes about 16 minutes on two cores, over the
 # 15-minute budget, but with two processes (12-13 minutes) four runs in five had a test fail
 # that passes alone (a UI wait, a placement by CPU load, a counter read a moment early; README).
 # The second phase runs whatever the first's outcome; make fails if either does.

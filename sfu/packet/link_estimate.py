@@ -30,9 +30,10 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
   When the REMB fell too (below), the lower of that and the rate the REMB implies (REMB / 0.85:
   on overuse a receiver sets its estimate to 0.85x what arrives): both signals say congestion,
   and the REMB is the receiver's view of what arrives now, while a loss interval may still hold
-  what passed before the link's queue filled. A cut within ``GENTLE_CUTS_FOR_S`` of the
-  previous one leaves at least ``1 - loss / 2`` of the estimate (libwebrtc's rule): the loss
-  that follows a switch down overstates the link's.
+  what passed before the link's queue filled. A cut while we send less than ``GENTLE_BELOW``
+  of the most we sent over the last 2 s (a switch down just made) leaves at least
+  ``1 - loss / 2`` of the estimate (libwebrtc's rule): the loss that follows a switch down
+  overstates the link's.
 * A REMB that *fell* (by 10 % or more, within ``REMB_FALL_MEMORY_S``) and stays below 50 % of
   what we send for ``REMB_CONGESTED_FOR_S`` means the receiver saw queueing delay grow while we
   sent that much: the estimate becomes ``min(estimate, REMB)``. A receiver's estimate only
@@ -66,9 +67,9 @@ LOSS_INCREASE_BELOW = 0.02
 MIN_LOSS_PACKETS = 20
 DECREASE_INTERVAL_S = 1.5
 SETTLE_S = 1.0
-#: A cut within this long of the previous one leaves at least ``1 - loss / 2`` of the estimate.
-#: Shorter than the chooser's 5 s of headroom before a probe up: a probe's loss is cut in full.
-GENTLE_CUTS_FOR_S = 4.0
+#: A cut while we send less than this share of the most we sent over ``LOSS_BASE_WINDOW_S``
+#: leaves at least ``1 - loss / 2`` of the estimate.
+GENTLE_BELOW = 0.75
 LOSS_BASE_WINDOW_S = 2.0
 GROWTH_PER_S = 1.20
 #: Growth stops at this many times the rate we send: one ladder step is about 2x the bitrate
@@ -250,13 +251,15 @@ class LinkEstimator:
                 # what arrives (libwebrtc's AIMD; the REMB as such cut a 300 kbit/s link to
                 # 191 kbit/s: 240x180, then 120x90).
                 through = remb / REMB_OVERUSE_BETA
-            if estimate is not None and now - self._last_decrease < GENTLE_CUTS_FOR_S:
-                # Soon after a cut, a cut takes at most libwebrtc's share (1 - loss/2 of the
-                # estimate): the loss that follows a switch down (the old picture still queued,
-                # the new one's keyframes, a NACK storm) overstates the link's (cut by what got
-                # through, a 300 kbit/s link at 320x240 went to 168 kbit/s and 120x90, three
-                # steps to climb back). Not later: a failed probe up must be undone at once
-                # (cut by halves, a 250 kbit/s link was sent 480x360 for 7 s).
+            if estimate is not None and sent < GENTLE_BELOW * sent_recently:
+                # While we send much less than a moment ago (a switch down just made), a cut
+                # takes at most libwebrtc's share (1 - loss/2 of the estimate): the loss that
+                # follows a switch down (the old picture still queued, the new one's keyframes,
+                # a NACK storm) overstates the link's (cut by what got through, a 300 kbit/s link
+                # at 320x240 went to 168 kbit/s and 120x90, three steps to climb back). Not
+                # otherwise: a failed probe up must be undone at once (cut by halves, a 250
+                # kbit/s link was sent 480x360 for 7 s), and a policer's loss is the link's own
+                # (a 300 kbit/s policer held 480x360 for 10 s).
                 through = max(through, estimate * (1.0 - loss / 2))
             # (nothing sent and nothing known: no base to decrease from)
             if base > 0 and may_decrease and (estimate is None or through < estimate):

@@ -21,8 +21,8 @@ fitted for ``PAUSE_AFTER_S`` while the link loses packets); a switch up (or a re
 after a better option has fitted for ``UP_HOLD_S`` (5 s) without a break, to the best option
 that has (each picture's headroom counts from when the estimate first allowed it, across an
 up-switch to a smaller one: a link recovering climbs ladder steps ``NEXT_UP_AFTER_S`` apart
-rather than 5 s apart, where the estimate has run ahead). An up-switch followed within ``FAILED_PROBE_S`` by a switch down
-(the first one after it) was a failed probe: the next up-switch waits ``FAILED_PROBE_HOLD_S``
+rather than 5 s apart, where the estimate has run ahead). An up-switch followed within
+``FAILED_PROBE_S`` by a switch down (the first one after it) was a failed probe: the next up-switch waits ``FAILED_PROBE_HOLD_S``
 (10 s), and the picture that failed (or a better one) is not tried again for
 ``FAILED_PROBE_BACKOFF_S`` (30 s, doubling to 120 s until a probe of it holds). With no
 estimate (the link cleared) failed probes are forgotten.

@@ -222,16 +222,20 @@ def test_a_failed_probe_of_the_best_is_not_cleared_before_its_loss_is_reported()
     assert estimator.estimate is not None and estimator.estimate < 900_000  # below the probe
 
 
-def test_a_cut_soon_after_a_cut_takes_half_the_loss_a_probes_loss_all_of_it() -> None:
+def test_a_cut_just_after_sending_less_takes_half_the_loss_other_cuts_all_of_it() -> None:
     estimator = LinkEstimator()
     link = Link(estimator)
     assert link.run(2, send_bps=900_000, capacity_bps=400_000) == pytest.approx(400_000, rel=0.05)
     before = estimator.estimate
     assert before is not None
-    # The seconds after a cut (the old picture still queued, keyframes, resends) overstate the
-    # loss: 75 % lost, 100 kbit/s got through, but the cut leaves 1 - 0.75/2 of the estimate.
+    # Just after a switch down (sending less than 3/4 of a moment ago) the loss overstates the
+    # link's (the old picture still queued, keyframes, resends): 75 % lost, 100 kbit/s got
+    # through, but the cut leaves 1 - 0.75/2 of the estimate.
     after = link.run(2, send_bps=400_000, capacity_bps=100_000)
     assert after is not None and before * (1 - 0.75 / 2) * 0.99 <= after < before * 0.9, (before, after)
-    # Long after (a probe up the link cannot carry): cut to what got through, at once.
-    link.run(8, send_bps=200_000, capacity_bps=10_000_000)
+    # Sending the same (a policer's steady loss): cut to what gets through.
+    assert link.run(4, send_bps=400_000, capacity_bps=100_000) == pytest.approx(100_000, rel=0.05)
+    # A probe up the link cannot carry (the estimate grown to 3.5x the 200 kbit/s sent before):
+    # cut to what got through, at once.
+    assert link.run(15, send_bps=200_000, capacity_bps=10_000_000) == pytest.approx(700_000)
     assert link.run(2, send_bps=900_000, capacity_bps=300_000) == pytest.approx(300_000, rel=0.05)
