@@ -257,7 +257,7 @@ class LinkEstimator:
                 # follows a switch down (the old picture still queued, the new one's keyframes,
                 # a NACK storm) overstates the link's (cut by what got through, a 300 kbit/s link
                 # at 320x240 went to 168 kbit/s and 120x90, three steps to climb back). Not
-                # otherwise: a failed probe up must be undone at once (cut by halves, a 250
+                # otherwise: a failed probe up must be undone at once (cut by half the loss, a 250
                 # kbit/s link was sent 480x360 for 7 s), and a policer's loss is the link's own
                 # (a 300 kbit/s policer held 480x360 for 10 s).
                 through = max(through, estimate * (1.0 - loss / 2))
