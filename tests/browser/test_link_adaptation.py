@@ -9,7 +9,7 @@ The network, and which model of a narrow link it is:
   runs in the test process and listens on the veth's host address, HTTP, WebSocket and ICE: the
   page loads from there and every server candidate is on the veth.
 * The link is a drop-tail queue served at 300 kbit/s with 300 ms of buffer (a mobile link: delay
-  grows, then loss), the model of tests/sfu/test_adaptation.py. The kernel here has no queueing
+  grows, then loss), the model of tests/sfu/test_adaptation_ns.py. The kernel here has no queueing
   disciplines and nftables can only police, so the queue is the userspace relay of
   tests/support/rate_relay.py, run as a process of its own *inside the namespace*
   (tests/support/ns_rate_relay.py): the namespace's side of the link, with timing of its own.
@@ -289,7 +289,7 @@ async def _check(
     print(f"behind 300 kbit/s, over 5 s: {window}; server link {_link(server, pat)}")
     heights = window["heights"]
     # The smaller picture flowing, over 5 s from 2 s after the switch down, as in
-    # tests/sfu/test_adaptation.py. The chooser's first probe up (480x360, after 5 s of headroom
+    # tests/sfu/test_adaptation_ns.py. The chooser's first probe up (480x360, after 5 s of headroom
     # once the estimate has grown to what it needs) may fall at the end of it: allowed (issue
     # 15: "up after 5-10 s of headroom with a probe"), and what it costs counts in the figures.
     checks = {
