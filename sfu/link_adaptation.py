@@ -42,7 +42,7 @@ from sfu.config import RenditionConfig
 from sfu.consumer import Consumer
 from sfu.events import LinkState
 from sfu.ids import ConsumerId, ProducerId
-from sfu.packet.link_estimate import LOSS_INCREASE_BELOW, LinkEstimator
+from sfu.packet.link_estimate import LinkEstimator
 from sfu.packet.rendition_chooser import (
     HEADROOM,
     Choice,
@@ -205,8 +205,8 @@ class LinkAdapter:
         self.budget.set_rate(estimate, self._media_wire_bytes(), now)
         if (before is None) != (estimate is None):
             logger.debug("link %s: %s", "limited" if estimate is not None else "unlimited", self.estimator.dump(now))
-        last_loss = self.estimator.last_loss
-        losing = last_loss is None or last_loss >= LOSS_INCREASE_BELOW
+        # No loss report yet counts as losing: only a report may keep a starved leg playing.
+        losing = self.estimator.last_loss is None or self.estimator.losing
         choices, switches = self._chooser.choose(estimate, audio_bps, legs, now, losing=losing)
         for switch in switches:
             logger.debug(

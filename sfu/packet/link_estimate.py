@@ -210,6 +210,11 @@ class LinkEstimator:
         return sum(fresh) if fresh else None
 
     @property
+    def losing(self) -> bool:
+        """The last loss report said the link loses packets (``LOSS_INCREASE_BELOW`` or more)."""
+        return self.last_loss is not None and self.last_loss >= LOSS_INCREASE_BELOW
+
+    @property
     def estimate(self) -> float | None:
         """The last estimate computed by :meth:`update` (bits/s; None: not limited)."""
         return self._estimate
@@ -269,9 +274,7 @@ class LinkEstimator:
             if may_decrease and (estimate is None or remb < estimate):
                 estimate = remb
                 self._decreased(now)
-        elif estimate is not None and (
-            self.last_loss is None or self.last_loss < LOSS_INCREASE_BELOW
-        ):
+        elif estimate is not None and not self.losing:
             # Grow, but not beyond PROBE_FACTOR x what we actually send (an estimate that climbs
             # while we send little has been tested by nothing: the next step up is the probe),
             # or beyond what that next step needs when it is more.

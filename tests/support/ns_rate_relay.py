@@ -25,11 +25,10 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+from tests.reach.netns import ROOT
 from tests.support.child import end_child
 from tests.support.rate_limit import RateLimit
 from tests.support.rate_relay import RateRelay
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _counters(relay: RateRelay) -> dict[str, Any]:
@@ -67,6 +66,8 @@ async def _main(address: str, peer_port: int, server_port: int) -> None:
             print(json.dumps(_counters(relay)), flush=True)
     finally:
         reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
         relay.close()
 
 
