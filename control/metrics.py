@@ -87,6 +87,9 @@ _COUNTERS = {
     "legs_started_from_cached_keyframe": "video legs started from the source's recent keyframe, without a request",
     "retransmissions_over_budget": "NACKed packets not resent: their subscriber link's send budget (its estimate) was spent",
     "rtp_bytes_retransmitted": "RTP bytes resent to subscribers",
+    "padding_probes_passed": "padding probes after which a subscriber video was switched up: its link carried the better picture's rate",
+    "padding_probes_failed": "padding probes that met loss or growing delay: the better picture was not sent",
+    "padding_bytes_sent": "bytes of padding sent to probe subscriber links (duplicates of recent packets, dropped by the receiver)",
 }
 _GAUGES = {
     "rooms": "rooms with media",

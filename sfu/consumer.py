@@ -47,6 +47,8 @@ from sfu.stats import SfuCounters
 
 #: Packets of a pending source held while the current one finishes its frame (bounded).
 MAX_HELD_PACKETS = 256
+#: Padding duplicates the leg's newest packets, at most this many of them, in turn.
+PADDING_FROM_PACKETS = 16
 
 #: Which of a NACK's resends may leave now (the subscriber link's send budget, issue 15): given
 #: the packets and the time, returns those allowed, in order.
@@ -84,6 +86,8 @@ class Consumer:
         #: set by the subscriber's link adapter (None: every resend leaves)
         self.retransmission_gate: RetransmissionGate | None = None
         self.keyframe_requests = 0
+        #: bytes of padding sent (duplicates of recent packets: a padding probe)
+        self.padding_bytes = 0
         self._counters = counters
         # A recycled m-line keeps its rewriter: same SSRC, continuous sequence numbers.
         # Renditions keep the producer's timestamps (shared_ts_space), so a switch keeps
@@ -272,6 +276,33 @@ class Consumer:
             self._forward(source, cached, now)
         return True
 
+    def send_padding(self, nbytes: int) -> int:
+        """About ``nbytes`` (at least one packet) of duplicates of the leg's newest packets: a
+        padding probe of the subscriber's link (:mod:`sfu.packet.padding_probe`). Each duplicate
+        crosses the link like any packet, and the receiver's SRTP replay check then drops it
+        (one whose original was lost repairs it instead). Returns the bytes sent (0: nothing
+        sent on the leg yet)."""
+        if self.closed or nbytes <= 0:
+            return 0
+        recent = self._repair.newest(PADDING_FROM_PACKETS)
+        if not recent:
+            return 0
+        sent = 0
+        send = self.handle.send_now
+        while sent < nbytes:
+            for data in recent:
+                if not send(data):
+                    return self._padded(sent)  # not connected: nothing goes out
+                sent += len(data)
+                if sent >= nbytes:
+                    break
+        return self._padded(sent)
+
+    def _padded(self, nbytes: int) -> int:
+        self.padding_bytes += nbytes
+        self._counters.padding_bytes_sent += nbytes
+        return nbytes
+
     # ------------------------------------------------------------ feedback from the subscriber
 
     async def on_rtcp(self, packet: AnyRtcpPacket, now: float) -> None:
@@ -361,6 +392,7 @@ class Consumer:
             "retransmissions": self.retransmissions,
             "retransmitted_bytes": self.retransmitted_bytes,
             "retransmissions_over_budget": self.retransmissions_over_budget,
+            "padding_bytes": self.padding_bytes,
             "repair": self._repair.stats(),
             "mid": self._mid,
         }

@@ -16,7 +16,11 @@ reports: ``SenderHandle.set_rtcp_observer``) and what each leg sends, and every
 4. reports the subscriber's quality (``good`` / ``reduced`` / ``paused``) when it changes;
 5. hands the estimate to the link's :class:`~sfu.packet.send_budget.SendBudget`, which every
    leg's NACK answers pass (``Consumer.retransmission_gate``): resends only from what the
-   media leaves of the estimate.
+   media leaves of the estimate;
+6. runs the padding probe the chooser asks for before an up-switch
+   (:class:`~sfu.packet.padding_probe.PaddingProbe`): the padding itself is sent on every room
+   tick (50 ms, so it is spread like media, not sent in bursts), its verdict is read from the
+   estimator and handed back to the chooser.
 
 Audio is never limited: what the audio legs send is taken off the budget first.
 """
@@ -43,6 +47,7 @@ from sfu.consumer import Consumer
 from sfu.events import LinkState
 from sfu.ids import ConsumerId, ProducerId
 from sfu.packet.link_estimate import LinkEstimator
+from sfu.packet.padding_probe import PaddingProbe
 from sfu.packet.rendition_chooser import (
     HEADROOM,
     Choice,
@@ -67,6 +72,12 @@ RATE_EWMA = 0.3
 #: The estimate is dropped (no limit) once it exceeds what the subscriber would receive with
 #: no limit by this factor: the link is no longer the constraint.
 CEILING_MARGIN = 1.5
+#: After a failed padding probe, the estimate stays at least what the current pictures need
+#: this long (the padding's queue drained, its loss reported).
+PROBE_FLOOR_S = 3.0
+#: ...with this margin: the audio's measured rate moves (a floor exactly at the need was seen
+#: 0.4 kbit/s short of it a second later, and the picture went down a step).
+PROBE_FLOOR_MARGIN = 1.05
 #: What a packet costs the link beyond its RTP bytes, for the send budget: SRTP's 10-byte
 #: authentication tag, IPv4 and UDP headers.
 PACKET_OVERHEAD = 10 + 28
@@ -123,8 +134,13 @@ class LinkAdapter:
         self._on_quality = on_quality
         self.estimator = LinkEstimator()
         self.budget = SendBudget()
-        self._chooser = RenditionChooser()
+        self._chooser = RenditionChooser(probe_up=True)
         self._legs: dict[ConsumerId, _Watched] = {}
+        #: the padding probe running (None: none)
+        self.probe: PaddingProbe | None = None
+        self.probes_passed = 0
+        self.probes_failed = 0
+        self._loss_reports = 0
         self._source_rates: dict[ProducerId, tuple[int, float | None]] = {}
         self._last_step: float | None = None
         self.quality = LinkQuality("good", None, (), ())
@@ -147,6 +163,8 @@ class LinkAdapter:
             consumer.retransmission_gate = None
             self._chooser.remove(consumer.id)
             self.estimator.forget_stream(consumer.handle.ssrc)
+            if self.probe is not None and self.probe.leg == consumer.id:
+                self.probe = None
 
     def _on_rtcp(self, ssrc: int, packet: AnyRtcpPacket, now: float) -> None:
         if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
@@ -176,7 +194,9 @@ class LinkAdapter:
     # ------------------------------------------------------------ the step
 
     def tick(self, now: float) -> None:
-        """Every room tick; works every ``ADAPT_INTERVAL_S``."""
+        """Every room tick: a probe's padding; the rest every ``ADAPT_INTERVAL_S``."""
+        if self.probe is not None:
+            self._pad(self.probe, now)
         last = self._last_step
         if last is not None and now - last < ADAPT_INTERVAL_S:
             return
@@ -205,9 +225,17 @@ class LinkAdapter:
         self.budget.set_rate(estimate, self._media_wire_bytes(), now)
         if (before is None) != (estimate is None):
             logger.debug("link %s: %s", "limited" if estimate is not None else "unlimited", self.estimator.dump(now))
+        self._judge_probe(now, audio_bps, legs)
         # No loss report yet counts as losing: only a report may keep a starved leg playing.
         losing = self.estimator.last_loss is None or self.estimator.losing
         choices, switches = self._chooser.choose(estimate, audio_bps, legs, now, losing=losing)
+        wanted = self._chooser.probe_wanted
+        if wanted is not None and self.probe is None and not losing and wanted.extra_bps > 0:
+            self.probe = PaddingProbe(wanted.leg, wanted.picture, wanted.extra_bps, now)
+            logger.debug(
+                "leg %s: probing for %s with %d bit/s of padding (estimate %s)",
+                wanted.leg, wanted.picture, wanted.extra_bps, estimate and int(estimate),
+            )
         for switch in switches:
             logger.debug(
                 "leg %s switched %s to %s (estimate %s, audio %d bit/s, options %s)",
@@ -237,6 +265,53 @@ class LinkAdapter:
             elif choice != leg.options[0].picture:
                 reduced.append(watched.producer.id)
         self._report(estimate, tuple(reduced), tuple(paused))
+
+    def _pad(self, probe: PaddingProbe, now: float) -> None:
+        due = probe.due(now)
+        watched = self._legs.get(probe.leg)  # type: ignore[call-overload]
+        if due <= 0 or watched is None:
+            return
+        sent = watched.consumer.send_padding(due)
+        probe.sent(sent)
+        self.estimator.on_padding(sent, now)
+
+    def _judge_probe(self, now: float, audio_bps: float, legs: list[VideoLeg]) -> None:
+        """Feed the running probe what the estimator took in; on a verdict, tell the chooser."""
+        estimator = self.estimator
+        reports, self._loss_reports = self._loss_reports, estimator.loss_reports
+        probe = self.probe
+        if probe is None:
+            return
+        probe.observe(
+            now,
+            loss=estimator.last_loss if estimator.loss_reports != reports else None,
+            remb_fell_at=estimator.remb_fell_at,
+            decreased_at=estimator.decreased_at,
+        )
+        verdict = probe.verdict(now)
+        if verdict is None:
+            return
+        self.probe = None
+        passed = verdict == "passed"
+        self._chooser.probe_result(probe.leg, probe.picture, passed, now)
+        if passed:
+            self.probes_passed += 1
+            self._counters.padding_probes_passed += 1
+            estimator.on_probe_passed(now)
+        else:
+            self.probes_failed += 1
+            self._counters.padding_probes_failed += 1
+            # The link did not carry what it was sent with the padding: the estimate is no higher.
+            # It carried the pictures it has before the padding: what it reports while the queue
+            # the padding filled drains is no reason to take them away.
+            estimator.at_most(estimator.sent_rate(now) + estimator.padding_rate(now))
+            floor = PROBE_FLOOR_MARGIN * self._chooser.estimate_for_current(audio_bps, legs)
+            estimator.keep_at_least(floor, now + PROBE_FLOOR_S)
+        logger.debug(
+            "leg %s: probe for %s %s%s (%d bytes of padding)",
+            probe.leg, probe.picture, verdict,
+            "" if passed else f" ({probe.failed_because})", probe.sent_bytes,
+        )
 
     @staticmethod
     def _keyframe_again(watched: _Watched, now: float) -> None:
@@ -314,6 +389,11 @@ class LinkAdapter:
             **self.estimator.dump(now),
             "quality": self.quality.state,
             "resends_over_budget": self.budget.dropped,
+            "probes_passed": self.probes_passed,
+            "probes_failed": self.probes_failed,
+            "probe": None
+            if self.probe is None
+            else {"leg": str(self.probe.leg), "picture": self.probe.picture, "padding_bps": int(self.probe.rate_bps)},
             "resent_bytes": self.budget.resent_bytes,
             "legs": {
                 str(k): w.applied for k, w in self._legs.items() if w.consumer.kind == "video"

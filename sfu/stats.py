@@ -35,6 +35,11 @@ class SfuCounters:
     retransmissions_over_budget: int = 0
     #: bytes of the retransmissions sent to subscribers
     rtp_bytes_retransmitted: int = 0
+    #: padding probes before an up-switch (issue 15): the link carried the better picture's
+    #: rate, or not; and the bytes of padding sent (duplicates of recent packets)
+    padding_probes_passed: int = 0
+    padding_probes_failed: int = 0
+    padding_bytes_sent: int = 0
 
     def dump(self) -> dict[str, int]:
         return asdict(self)

@@ -56,6 +56,10 @@ class LegRepair:
         """A packet left on the leg with outgoing sequence number ``seq``."""
         self._cache.store(seq, data, now)
 
+    def newest(self, count: int) -> list[bytes]:
+        """Up to ``count`` of the packets sent last on the leg, newest first."""
+        return self._cache.newest(count)
+
     def on_nack(self, lost: Iterable[int], now: float) -> list[bytes]:
         """The packets to resend for one NACK's sequence numbers (in its order)."""
         cache = self._cache

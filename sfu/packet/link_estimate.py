@@ -14,7 +14,10 @@ subscriber shares one bundled transport, so one link). Inputs, each with the tim
   estimate never sees it (issue 15 measured REMB at 1.4 Mbit/s with 89 % loss): loss must
   count too.
 * **What we sent** (bytes per tick, from the shell): the base of a loss-based decrease, and
-  the yardstick telling a congested REMB from an idle one.
+  the yardstick telling a congested REMB from an idle one. Padding (a probe's duplicates, see
+  :mod:`.padding_probe`) is given apart: it counts in the base of a loss-based decrease (the
+  link dropped media and padding alike) but not in what bounds growth (it is not what a
+  picture sends).
 
 The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot pad):
 
@@ -47,8 +50,11 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
   the next better picture needs; plus ``PROBE_TARGET_MARGIN``) when that is higher (20 %/s, faster
   than libwebrtc's 8 % because our choices are coarse: each ladder step is about twice the
   bitrate of the one below, and a subscriber should be back on the source within 15 s of a link
-  recovering). An up-switch is the probe: if the link cannot carry it, loss or REMB brings the
-  estimate down within a second or two. Between 2 % and 10 % the estimate holds.
+  recovering; 50 %/s for 5 s after a passed padding probe). The chooser probes with padding
+  before it switches up (:mod:`.padding_probe`): if the link cannot carry it, the probe fails,
+  and loss or REMB brings the estimate down within a second or two, though not, for a few
+  seconds, below what the current pictures need (``keep_at_least``: the link carried them
+  before the padding). Between 2 % and 10 % the estimate holds.
 * Once it has stayed above ``ceiling`` (set by the shell: what the subscriber would receive with
   no limit, with margin) for ``CLEAR_ABOVE_CEILING_FOR_S`` with every picture at its best (no
   ``probe_target``), or after ``CLEAR_AFTER_S`` (60 s) without a decrease, the link is
@@ -72,6 +78,13 @@ SETTLE_S = 1.0
 GENTLE_BELOW = 0.75
 LOSS_BASE_WINDOW_S = 2.0
 GROWTH_PER_S = 1.20
+#: For ``FAST_GROWTH_S`` after a passed padding probe (the link just carried the better picture's
+#: rate), the estimate grows at this rate instead: libwebrtc too probes further, at twice the
+#: rate, after a probe that succeeded. A link freed from a limit climbs ladder steps in turn, and
+#: the step to a source at 3x the rendition below it otherwise waited 2-3 s of growth before its
+#: 5 s hold could even begin (the source back 16 s after a link was freed, once).
+FAST_GROWTH_PER_S = 1.50
+FAST_GROWTH_S = 5.0
 #: Growth stops at this many times the rate we send: one ladder step is about 2x the bitrate
 #: of the one below, and the step below the source may be 3x below it (a 1 Mbit/s camera over
 #: its 281 kbit/s 480x360 rendition plus audio).
@@ -144,14 +157,23 @@ class LinkEstimator:
         self._pending_loss: float | None = None
         self.last_loss: float | None = None
         self._sent: deque[tuple[float, int]] = deque()
+        self._padding: deque[tuple[float, int]] = deque()
+        #: loss values taken from reports so far (a probe waits for a new one)
+        self.loss_reports = 0
         self._last_update: float | None = None
         self._last_decrease = float("-inf")
         self._remb_low_since: float | None = None
-        #: (time, sent rate) at each update, over LOSS_BASE_WINDOW_S
-        self._sent_history: deque[tuple[float, float]] = deque()
-        self._remb_fell_at = float("-inf")
+        #: (time, media sent rate, with padding) at each update, over LOSS_BASE_WINDOW_S
+        self._sent_history: deque[tuple[float, float, float]] = deque()
+        #: when the REMB last fell (by 10 % or more) and when the estimate was last decreased
+        self.remb_fell_at = float("-inf")
         #: since when the estimate is above the ceiling with every picture at its best
         self._above_ceiling_since: float | None = None
+        #: faster growth until then (after a passed padding probe; see ``on_probe_passed``)
+        self._fast_until = float("-inf")
+        #: no decrease below this until then (after a failed padding probe; see ``keep_at_least``)
+        self._floor = 0.0
+        self._floor_until = float("-inf")
 
     # ------------------------------------------------------------ inputs
 
@@ -166,7 +188,7 @@ class LinkEstimator:
         self._remb[group] = (bitrate, now)
         after = self.remb(now)
         if before is not None and after is not None and after < REMB_FALL * before:
-            self._remb_fell_at = now
+            self.remb_fell_at = now
 
     def on_receiver_report(
         self, ssrc: int, packets_lost: int, highest_sequence: int, now: float
@@ -191,18 +213,46 @@ class LinkEstimator:
         self._loss_legs.pop(ssrc, None)
 
     def on_sent(self, nbytes: int, now: float) -> None:
-        """Bytes we sent on this link since the previous call."""
+        """Media bytes we sent on this link since the previous call."""
         self._sent.append((now, nbytes))
         self._trim_sent(now)
+
+    def on_padding(self, nbytes: int, now: float) -> None:
+        """Bytes of padding we sent on this link (a probe)."""
+        self._padding.append((now, nbytes))
+        self._trim_sent(now)
+
+    def on_probe_passed(self, now: float) -> None:
+        """A padding probe passed: the estimate grows at ``FAST_GROWTH_PER_S`` for a while."""
+        self._fast_until = now + FAST_GROWTH_S
+
+    def at_most(self, bps: float) -> None:
+        """The link did not carry ``bps`` (a padding probe failed at that rate): the estimate is
+        no higher. Without it, an estimate grown to 2x a 1 Mbit/s link while a smaller picture
+        was sent stayed there, and its link was probed at that rate again and again."""
+        if self._estimate is not None:
+            self._estimate = max(float(self.min_bps), min(self._estimate, bps))
+
+    def keep_at_least(self, bps: float, until: float) -> None:
+        """No decrease below ``bps`` until ``until``: a padding probe failed, and the link carried
+        what was sent before it. What it reports for a second or two after (a queue the padding
+        filled, the media lost with it, a receiver's REMB cut to 0.85x of a moment's arrivals)
+        says the link was overfull, not that it narrowed: a cut of a 300 kbit/s link to
+        88 kbit/s after a failed probe was seen, three ladder steps to climb back."""
+        self._floor = bps
+        self._floor_until = until
 
     # ------------------------------------------------------------ outputs
 
     def sent_rate(self, now: float) -> float:
-        """What we sent over the last ``SENT_WINDOW_S``, in bits/s."""
+        """Media we sent over the last ``SENT_WINDOW_S``, in bits/s."""
         self._trim_sent(now)
-        if not self._sent:
-            return 0.0
         return sum(n for _, n in self._sent) * 8 / SENT_WINDOW_S
+
+    def padding_rate(self, now: float) -> float:
+        """Padding we sent over the last ``SENT_WINDOW_S``, in bits/s."""
+        self._trim_sent(now)
+        return sum(n for _, n in self._padding) * 8 / SENT_WINDOW_S
 
     def remb(self, now: float) -> int | None:
         """The sum of the fresh REMB groups (None: none fresh)."""
@@ -225,16 +275,18 @@ class LinkEstimator:
         self._last_update = now
         sent = self.sent_rate(now)
         history = self._sent_history
-        history.append((now, sent))
+        history.append((now, sent, sent + self.padding_rate(now)))
         while history and now - history[0][0] > LOSS_BASE_WINDOW_S:
             history.popleft()
-        sent_recently = max(rate for _, rate in history)
+        sent_recently = max(media for _, media, _ in history)
+        carried_recently = max(total for _, _, total in history)
         remb = self.remb(now)
         loss, self._pending_loss = self._pending_loss, None
         if loss is not None:
             self.last_loss = loss
+            self.loss_reports += 1
         estimate = self._estimate
-        fell = now - self._remb_fell_at <= REMB_FALL_MEMORY_S
+        fell = now - self.remb_fell_at <= REMB_FALL_MEMORY_S
         if remb is not None and sent > 0 and remb < REMB_CONGESTED_BELOW * sent and fell:
             if self._remb_low_since is None:
                 self._remb_low_since = now
@@ -245,7 +297,7 @@ class LinkEstimator:
         if loss is not None and loss > LOSS_DECREASE_ABOVE:
             # What got through: the loss is of what we sent (not of the estimate, which may be
             # lower already: a base of min(estimate, sent) would compound a lasting loss).
-            base = sent_recently if sent_recently > 0 else (estimate or 0.0)
+            base = carried_recently if carried_recently > 0 else (estimate or 0.0)
             through = base * (1.0 - loss)
             if remb is not None and fell and remb / REMB_OVERUSE_BETA < through:
                 # A drop-tail queue: the receiver's REMB fell with the same congestion (its
@@ -279,7 +331,8 @@ class LinkEstimator:
             # while we send little has been tested by nothing: the next step up is the probe),
             # or beyond what that next step needs when it is more.
             bound = max(estimate, PROBE_FACTOR * sent_recently, PROBE_TARGET_MARGIN * (self.probe_target or 0.0))
-            estimate = min(estimate * GROWTH_PER_S**dt, bound)
+            growth = FAST_GROWTH_PER_S if now < self._fast_until else GROWTH_PER_S
+            estimate = min(estimate * growth**dt, bound)
             calm = now - self._last_decrease >= CLEAR_AFTER_S
             if self.ceiling is None or estimate <= self.ceiling or self.probe_target is not None:
                 self._above_ceiling_since = None
@@ -291,7 +344,8 @@ class LinkEstimator:
         if estimate is None or (loss is not None and loss >= LOSS_INCREASE_BELOW):
             self._above_ceiling_since = None
         if estimate is not None:
-            estimate = max(float(self.min_bps), estimate)
+            floor = self._floor if now < self._floor_until else 0.0
+            estimate = max(float(self.min_bps), floor, estimate)
         self._estimate = estimate
         return estimate
 
@@ -300,11 +354,17 @@ class LinkEstimator:
             "estimate_bps": None if self._estimate is None else int(self._estimate),
             "remb_bps": self.remb(now),
             "sent_bps": int(self.sent_rate(now)),
+            "padding_bps": int(self.padding_rate(now)),
             "last_loss": self.last_loss,
             "ceiling_bps": None if self.ceiling is None else int(self.ceiling),
         }
 
     # ------------------------------------------------------------ internals
+
+    @property
+    def decreased_at(self) -> float:
+        """When the estimate was last decreased (-inf: never)."""
+        return self._last_decrease
 
     def _decreased(self, now: float) -> None:
         self._last_decrease = now
@@ -312,9 +372,9 @@ class LinkEstimator:
         self._pending_loss = None
 
     def _trim_sent(self, now: float) -> None:
-        sent = self._sent
-        while sent and now - sent[0][0] >= SENT_WINDOW_S:
-            sent.popleft()
+        for sent in (self._sent, self._padding):
+            while sent and now - sent[0][0] >= SENT_WINDOW_S:
+                sent.popleft()
 
 
 #: Upper bounds (kbit/s) of the link-estimate distribution on /metrics.

@@ -29,6 +29,7 @@ class PacketCache:
         "_last_resend",
         "_max_age",
         "_min_resend_interval",
+        "_newest",
         "_seqs",
         "_stored_at",
         "expired",
@@ -59,6 +60,8 @@ class PacketCache:
         self._stored_at = [0.0] * capacity
         self._last_resend: list[float | None] = [None] * capacity
         self._last_nack: list[float | None] = [None] * capacity
+        #: the sequence number stored last (-1: none)
+        self._newest = -1
         #: after a lookup: time since the previous NACK of the same packet (None: first)
         self.last_repeat_gap: float | None = None
         self.resent = 0
@@ -78,6 +81,22 @@ class PacketCache:
         self._stored_at[slot] = now
         self._last_resend[slot] = None
         self._last_nack[slot] = None
+        self._newest = seq
+
+    def newest(self, count: int) -> list[bytes]:
+        """Up to ``count`` of the packets stored last, newest first (those still held)."""
+        out: list[bytes] = []
+        newest = self._newest
+        if newest < 0:
+            return out
+        capacity = self._capacity
+        for back in range(min(count, capacity)):
+            seq = (newest - back) & SEQ_MASK
+            slot = seq % capacity
+            data = self._data[slot]
+            if self._seqs[slot] == seq and data is not None:
+                out.append(data)
+        return out
 
     def get_for_nack(
         self, seq: int, now: float, min_interval: float | None = None, original_hold: float = 0.0
@@ -117,6 +136,7 @@ class PacketCache:
             self._data[i] = None
             self._last_resend[i] = None
             self._last_nack[i] = None
+        self._newest = -1
 
     def stats(self) -> dict[str, int]:
         return {

@@ -16,16 +16,30 @@ gets its best option.
 
 Hysteresis, per leg (no flapping): at most one switch per ``SWITCH_INTERVAL_S`` (2 s) in
 either direction; a switch down is taken at once otherwise (straight to what fits, however
-many steps, except that a leg is paused only from its smallest picture, once that has not
-fitted for ``PAUSE_AFTER_S`` while the link loses packets); a switch up (or a resume) only
-after a better option has fitted for ``UP_HOLD_S`` (5 s) without a break, to the best option
-that has (each picture's headroom counts from when the estimate first allowed it, across an
-up-switch to a smaller one: a link recovering climbs ladder steps ``NEXT_UP_AFTER_S`` apart
-rather than 5 s apart, where the estimate has run ahead). An up-switch followed within
+many steps, except that a leg is paused only from its cheapest picture (the best of those
+needing the least), once that has not fitted for ``PAUSE_AFTER_S`` while the link loses packets); a switch up (or a resume) only
+once the leg has had ``UP_HOLD_S`` (5 s) of headroom, to the best option that fits then. The
+headroom is the time since the link's estimate was last cut, a padding probe of the leg last
+failed or the leg last switched down; an up-switch does not end it, so a link freed from a limit
+climbs its ladder steps ``NEXT_UP_AFTER_S`` (3 s) apart rather than 5 s apart; the picture
+itself must have fitted for ``FITS_FOR_S`` (3 s) without a break. Counted per
+picture, from when the estimate reached its need, a Chromium subscriber got its source back 16 s
+after its link was freed: the estimate must first grow to each step's need (the source's is 3x
+the rendition's below it), and only then did that step's 5 s begin. What the estimate allows is
+a guess; the padding probe before each up-switch (below) measures it. An up-switch followed within
 ``FAILED_PROBE_S`` by a switch down (the first one after it) was a failed probe: the next up-switch waits ``FAILED_PROBE_HOLD_S``
 (10 s), and the picture that failed (or a better one) is not tried again for
 ``FAILED_PROBE_BACKOFF_S`` (30 s, doubling to 120 s until a probe of it holds). With no
 estimate (the link cleared) failed probes are forgotten.
+
+With ``probe_up`` (the server's setting), an up-switch is first tried with padding
+(:mod:`.padding_probe`): once the leg has had ``hold - PROBE_LEAD_S`` of headroom, the
+chooser asks for a probe of the picture it would switch to (:attr:`RenditionChooser.probe_wanted`: the leg, the picture and
+the rate it would add), and switches only once the shell reports the probe passed
+(:meth:`RenditionChooser.probe_result`, valid ``PROBE_VALID_S``) and the full hold is over. A
+failed padding probe bars its picture for ``PADDING_BAR_S`` (3 s, doubling to 6 s until one
+passes): it cost the link a second of padding, not a keyframe and a switch down, so the bar is
+short, and a link freed during it is probed again within seconds.
 """
 
 from __future__ import annotations
@@ -44,6 +58,9 @@ SWITCH_INTERVAL_S = 2.0
 #: really cannot carry the smallest picture keeps being cut below it.
 PAUSE_AFTER_S = 3.0
 UP_HOLD_S = 5.0
+#: A picture is switched up to only once the estimate has allowed it this long without a break
+#: (as well as the leg's headroom): a link oscillating every 3 s never went up.
+FITS_FOR_S = 3.0
 #: After an up-switch, the next one waits this long even for a picture with headroom: the first
 #: probe's loss is reported by then (receiver reports come every second or so) and its cut ends
 #: the headroom of every better picture.
@@ -54,6 +71,24 @@ FAILED_PROBE_HOLD_S = 10.0
 #: failing (a link that carries 480x360 but not the source stays at 480x360).
 FAILED_PROBE_BACKOFF_S = 30.0
 MAX_FAILED_PROBE_BACKOFF_S = 120.0
+#: A padding probe starts this long before the hold (and the wait after an up-switch) is over,
+#: so that its verdict (about 1.5-2 s) is in when the switch is due.
+PROBE_LEAD_S = 3.0
+#: A padding probe of a source pads up to this much more than its need: a source's measured rate
+#: moves with its publisher's estimate (a probe at a ramping 500 kbit/s source's measured rate
+#: passed, and the source overloaded the link 2 s after the switch). Not for a rendition: it is
+#: encoded at most at its need (and a larger probe costs a narrow link more when it fails: with
+#: the margin, Chromium behind 300 kbit/s got 13 audio packets in one half second).
+SOURCE_PROBE_MARGIN = 1.2
+#: A padding probe starts at least this long after the leg's last switch (the switch itself waits
+#: ``SWITCH_INTERVAL_S``): a climb of three steps, each probe waiting the 2 s, took 14.2 s.
+PROBE_AFTER_SWITCH_S = 1.0
+#: A passed padding probe allows the up-switch to its picture (or a smaller one) this long.
+PROBE_VALID_S = 3.0
+#: The picture of a failed padding probe is not probed again for this long, doubling to the
+#: maximum while probes keep failing.
+PADDING_BAR_S = 3.0
+MAX_PADDING_BAR_S = 6.0
 
 #: An option's picture: a rendition size, or None for the source as is.
 Picture: TypeAlias = Size | None
@@ -75,6 +110,17 @@ class VideoLeg:
     leg: Hashable
     options: tuple[VideoOption, ...]
     priority: int = 1
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    """A padding probe the chooser wants before switching ``leg`` up to ``picture``: padding at
+    ``extra_bps`` (what that picture needs, with ``SOURCE_PROBE_MARGIN`` for a source, beyond what
+    the leg's picture needs now)."""
+
+    leg: Hashable
+    picture: Picture
+    extra_bps: float
 
 
 @dataclass(frozen=True)
@@ -121,16 +167,18 @@ def video_options(
 
 class _LegState:
     __slots__ = (
-        "backoff", "choice", "failed", "failed_until", "fits_since", "hold", "last_switch",
-        "last_up", "starved_since",
+        "backoff", "choice", "failed", "failed_until", "fits_since", "headroom_since", "hold", "last_switch",
+        "last_up", "padding_bar", "probed", "probed_until", "starved_since",
     )
 
     def __init__(self, choice: Choice) -> None:
         self.choice: Choice = choice
         self.last_switch = float("-inf")
         self.last_up = float("-inf")
-        #: per better picture, since when the estimate has allowed it (or better) without a
-        #: break: its headroom, kept across an up-switch to a smaller one
+        #: since when the link's estimate has not been cut, no padding probe of the leg has failed
+        #: and the leg has not switched down: its headroom, kept across up-switches (None: none)
+        self.headroom_since: float | None = None
+        #: per better picture, since when the estimate has allowed it without a break
         self.fits_since: dict[Picture, float] = {}
         self.hold = UP_HOLD_S
         #: the picture of the last failed probe, not tried again before ``failed_until``
@@ -139,6 +187,11 @@ class _LegState:
         self.backoff = FAILED_PROBE_BACKOFF_S
         #: since when not even the smallest picture fits (None: it fits)
         self.starved_since: float | None = None
+        #: the picture of the last passed padding probe, and until when it allows an up-switch
+        self.probed: Choice = PAUSED
+        self.probed_until = float("-inf")
+        #: how long the next failed padding probe bars its picture
+        self.padding_bar = PADDING_BAR_S
 
 
 def _level(choice: Choice, options: Sequence[VideoOption]) -> int:
@@ -157,6 +210,14 @@ def _level(choice: Choice, options: Sequence[VideoOption]) -> int:
     return len(options) - 1
 
 
+def _cheapest(options: Sequence[VideoOption]) -> int:
+    """The level of the best picture among those needing the least: renditions have a minimum
+    bitrate, so the smallest steps may need the same (240x180 and 120x90 of a 640x480 camera,
+    100 kbit/s each), and a leg landing on the smaller of them had one more step to climb back."""
+    least = options[-1].need_bps
+    return next(i for i, option in enumerate(options) if option.need_bps <= least)
+
+
 def _choice_at(level: int, options: Sequence[VideoOption]) -> Choice:
     return PAUSED if level >= len(options) else options[level].picture
 
@@ -164,8 +225,13 @@ def _choice_at(level: int, options: Sequence[VideoOption]) -> Choice:
 class RenditionChooser:
     """Per subscriber: each video leg's picture, from the link estimate, with hysteresis."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, probe_up: bool = False) -> None:
         self._legs: dict[Hashable, _LegState] = {}
+        #: switch up only after a passed padding probe (see the module docstring)
+        self.probe_up = probe_up
+        #: after :meth:`choose`: the padding probe the chooser waits for (None: none)
+        self.probe_wanted: ProbeRequest | None = None
+        self._last_estimate: float | None = None
 
     def choose(
         self,
@@ -179,12 +245,19 @@ class RenditionChooser:
         """Every leg's choice now, and the switches this call made. ``losing``: the link's last
         loss report says it loses packets (2 % or more); a leg is paused only while it does."""
         raw = self._allocate(estimate, audio_bps, legs)
+        self.probe_wanted = None
+        last, self._last_estimate = self._last_estimate, estimate
+        if estimate is not None and last is not None and estimate < last:
+            # The link was cut: whatever headroom the legs had is gone.
+            for cut in self._legs.values():
+                cut.headroom_since = None
         if estimate is None:
             # The link is not limiting (again): what failed on it no longer says anything.
             for forgiven in self._legs.values():
                 forgiven.failed_until = float("-inf")
                 forgiven.backoff = FAILED_PROBE_BACKOFF_S
                 forgiven.hold = UP_HOLD_S
+                forgiven.padding_bar = PADDING_BAR_S
         choices: dict[Hashable, Choice] = {}
         switches: list[Switch] = []
         for video in legs:
@@ -196,7 +269,7 @@ class RenditionChooser:
                 state = self._legs[video.leg] = _LegState(_choice_at(wanted, video.options))
                 choices[video.leg] = state.choice
                 continue
-            switch = self._hysteresis(state, wanted, video.options, now, losing)
+            switch = self._hysteresis(video.leg, state, wanted, video.options, now, losing)
             if switch is not None:
                 switches.append(Switch(video.leg, switch, state.choice))
             choices[video.leg] = state.choice
@@ -238,8 +311,34 @@ class RenditionChooser:
                 low = middle
         return high
 
+    def probe_result(self, leg: Hashable, picture: Picture, passed: bool, now: float) -> None:
+        """The padding probe of ``picture`` on ``leg`` passed (the up-switch may follow) or
+        failed (the picture is barred for a few seconds)."""
+        state = self._legs.get(leg)
+        if state is None:
+            return
+        if passed:
+            state.probed, state.probed_until = picture, now + PROBE_VALID_S
+            state.padding_bar = PADDING_BAR_S
+            return
+        # A bar already running (a failed up-switch's) is not shortened: the picture that
+        # failed now is below the one it bars.
+        state.headroom_since = None
+        state.failed, state.failed_until = picture, max(state.failed_until, now + state.padding_bar)
+        state.padding_bar = min(2 * state.padding_bar, MAX_PADDING_BAR_S)
+
     def remove(self, leg: Hashable) -> None:
         self._legs.pop(leg, None)
+
+    def estimate_for_current(self, audio_bps: float, legs: Sequence[VideoLeg]) -> float:
+        """The estimate at which every leg keeps the picture it has (the audio included)."""
+        need = audio_bps
+        for video in legs:
+            state = self._legs.get(video.leg)
+            level = len(video.options) if state is None else _level(state.choice, video.options)
+            if level < len(video.options):
+                need += video.options[level].need_bps
+        return need / HEADROOM
 
     def barred_for(self, leg: Hashable, now: float) -> float:
         """Seconds until the picture of the leg's last failed probe may be tried again (0: it
@@ -255,6 +354,7 @@ class RenditionChooser:
 
     def _hysteresis(
         self,
+        leg: Hashable,
         state: _LegState,
         wanted: int,
         options: Sequence[VideoOption],
@@ -279,14 +379,13 @@ class RenditionChooser:
         elif state.starved_since is None:
             state.starved_since = now
         starved_for = 0.0 if state.starved_since is None else now - state.starved_since
-        if wanted >= current:  # nothing better fits: no headroom
-            state.fits_since.clear()
         if wanted > current:  # worse: down, unless we just switched
             if now - state.last_switch < SWITCH_INTERVAL_S:
                 return None
             if wanted == len(options):  # pausing is the last resort:
-                if current < len(options) - 1:
-                    wanted = len(options) - 1  # the smallest picture first,
+                cheapest = _cheapest(options)
+                if current < cheapest:
+                    wanted = cheapest  # the cheapest picture first,
                 elif starved_for < PAUSE_AFTER_S:
                     return None  # then paused once even that has not fitted for a while
             # Only the first switch down after an up-switch judges that probe: the next steps
@@ -301,24 +400,63 @@ class RenditionChooser:
                 state.backoff = min(2 * state.backoff, MAX_FAILED_PROBE_BACKOFF_S)
             state.choice = _choice_at(wanted, options)
             state.last_switch = now
+            state.headroom_since = None
             return "down"
-        if wanted == current:
-            state.choice = _choice_at(
-                current, options
-            )  # the same level, the option's current picture
-            return None
+        if state.headroom_since is None:
+            state.headroom_since = now
         fitting = {options[level].picture for level in range(wanted, current)}
         for picture in [p for p in state.fits_since if p not in fitting]:
             del state.fits_since[picture]
         for picture in fitting:
             state.fits_since.setdefault(picture, now)
-        if now - state.last_switch < SWITCH_INTERVAL_S or now - state.last_up < NEXT_UP_AFTER_S:
+        if wanted == current:
+            state.choice = _choice_at(
+                current, options
+            )  # the same level, the option's current picture
             return None
-        # The best picture with ``hold`` seconds of headroom.
+        since_switch = now - state.last_switch
+        if since_switch < PROBE_AFTER_SWITCH_S or (not self.probe_up and since_switch < SWITCH_INTERVAL_S):
+            return None
+        probed = _level(state.probed, options) if now < state.probed_until else len(options)
+        if self.probe_up and probed >= current:
+            # No passed probe waits for its switch: ask for one. It runs during the last
+            # PROBE_LEAD_S of the wait, so that its verdict is in when the switch is due.
+            early = self._up_target(state, wanted, current, options, now, PROBE_LEAD_S)
+            if early is not None:
+                self.probe_wanted = self.probe_wanted or ProbeRequest(
+                    leg,
+                    options[early].picture,
+                    (SOURCE_PROBE_MARGIN if options[early].picture is None else 1.0) * options[early].need_bps
+                    - (options[current].need_bps if current < len(options) else 0.0),
+                )
+            return None
+        target = self._up_target(state, wanted, current, options, now, 0.0)
+        if target is None or since_switch < SWITCH_INTERVAL_S:
+            return None
+        if self.probe_up:
+            # To the picture probed, not a better one the estimate allows meanwhile (it grows
+            # fast after a pass): asked for instead, a probe of 480x360 after one of 320x240 had
+            # passed kept a 250 kbit/s link at 240x180, each new probe failing.
+            target = max(target, probed)
+        state.choice = _choice_at(target, options)
+        state.last_switch = state.last_up = now
+        state.hold = UP_HOLD_S  # the longer hold was for this up-switch only
+        return "up"
+
+    @staticmethod
+    def _up_target(
+        state: _LegState, wanted: int, current: int, options: Sequence[VideoOption], now: float, lead: float
+    ) -> int | None:
+        """The level to switch up to ``lead`` seconds from now: the best picture that fits, once
+        the leg has had ``hold`` seconds of headroom by then, below any barred one (None: none)."""
+        if now - state.last_up < NEXT_UP_AFTER_S - lead:
+            return None
+        if state.headroom_since is None or now - state.headroom_since < state.hold - lead:
+            return None
         ready = [
             level
             for level in range(wanted, current)
-            if now - state.fits_since[options[level].picture] >= state.hold
+            if now - state.fits_since[options[level].picture] >= FITS_FOR_S - lead
         ]
         if not ready:
             return None
@@ -329,10 +467,7 @@ class RenditionChooser:
                 target = failed + 1  # not the picture that just failed (nor better): one below
             if target >= current:
                 return None
-        state.choice = _choice_at(target, options)
-        state.last_switch = state.last_up = now
-        state.hold = UP_HOLD_S  # the longer hold was for this up-switch only
-        return "up"
+        return target
 
     @staticmethod
     def _allocate(

@@ -111,6 +111,7 @@ async def test_a_kernel_policer_is_found_by_loss_alone(tmp_path: Path) -> None:
                 size, link = _leg_of(server, far_id)
                 print(f"nft policer 300 kbit/s: {size} after {took:.1f} s, link {link}")
                 await asyncio.sleep(2.0)  # the switch's keyframe and the resends of the losses before it
+                size0, link0 = _leg_of(server, far_id)
                 offered0, dropped0 = _counters(ns)
                 frames0 = state["video"]["frames"]
                 await asyncio.sleep(4.0)
@@ -120,7 +121,13 @@ async def test_a_kernel_policer_is_found_by_loss_alone(tmp_path: Path) -> None:
                 size, link = _leg_of(server, far_id)
                 print(f"nft policer 300 kbit/s, over 4 s: {size}, {fps:.1f} fps, policer dropped {loss:.1%}, link {link}")
                 assert dropped1 > 0, "the kernel's policer dropped datagrams"
-                assert isinstance(size, tuple) and size[1] <= 240, size
+                assert isinstance(size0, tuple) and size0[1] <= 240, size0
+                # A step up in the window only after a padding probe passed: the test camera's
+                # 480x360 rendition is encoded at about 170 kbit/s (its simple picture), which the
+                # policer carries (the probe's excess, the nominal 281 kbit/s, fits its 10 kB burst);
+                # the loss bound below says whether it did.
+                assert isinstance(size, tuple), size
+                assert size[1] <= 240 or link["probes_passed"] > link0["probes_passed"], (size, link)
                 assert loss <= 0.05, loss
                 assert fps >= 10, fps  # measured 15-28 (decoded in the subprocess, on a shared 2-core machine)
                 assert free.receiving_from(pid, "video") is not None

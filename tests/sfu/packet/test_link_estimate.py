@@ -22,15 +22,24 @@ class Link:
         self.next_report = 1.0
 
     def run(
-        self, seconds: float, send_bps: float, capacity_bps: float, remb: int | None = None
+        self,
+        seconds: float,
+        send_bps: float,
+        capacity_bps: float,
+        remb: int | None = None,
+        padding_bps: float = 0.0,
     ) -> float | None:
-        """Run the link; returns the last estimate. ~1000-byte packets, shared by the SSRCs."""
+        """Run the link; returns the last estimate. ~1000-byte packets, shared by the SSRCs.
+        Padding (a probe's) takes its share of the link, and is in no report."""
         end = self.now + seconds
         packets_per_s = send_bps / 8000
-        loss = max(0.0, 1.0 - capacity_bps / send_bps) if send_bps > 0 else 0.0
+        carried = send_bps + padding_bps
+        loss = max(0.0, 1.0 - capacity_bps / carried) if carried > 0 else 0.0
         while self.now < end - 1e-9:
             self.now += TICK
             self.estimator.on_sent(int(send_bps * TICK / 8), self.now)
+            if padding_bps:
+                self.estimator.on_padding(int(padding_bps * TICK / 8), self.now)
             if self.now >= self.next_report - 1e-9:
                 self.next_report += 1.0
                 per_ssrc = packets_per_s / len(self.ssrcs)
@@ -239,3 +248,57 @@ def test_a_cut_just_after_sending_less_takes_half_the_loss_other_cuts_all_of_it(
     # cut to what got through, at once.
     assert link.run(15, send_bps=200_000, capacity_bps=10_000_000) == pytest.approx(700_000)
     assert link.run(2, send_bps=900_000, capacity_bps=300_000) == pytest.approx(300_000, rel=0.05)
+
+
+def test_padding_counts_in_a_cut_but_not_in_growth() -> None:
+    estimator = LinkEstimator()
+    link = Link(estimator)
+    assert link.run(2, send_bps=900_000, capacity_bps=400_000) == pytest.approx(400_000, rel=0.05)
+    # Padding does not let the estimate grow past 3.5x the media: it is no picture's rate.
+    assert link.run(10, send_bps=100_000, capacity_bps=10_000_000, padding_bps=900_000) == pytest.approx(
+        400_000, rel=0.05
+    )
+    assert link.run(3, send_bps=200_000, capacity_bps=10_000_000) == pytest.approx(700_000, rel=0.05)
+    # A probe the link cannot carry: 200 kbit/s of media and 400 of padding on a 300 kbit/s link
+    # lose half of each, and the cut is to what got through of both (of the media alone, it
+    # would be 100 kbit/s, the bottom of the ladder for a link that carries 300).
+    assert link.run(2, send_bps=200_000, capacity_bps=300_000, padding_bps=400_000) == pytest.approx(
+        300_000, rel=0.05
+    )
+
+
+def test_after_a_failed_probe_no_cut_goes_below_the_floor_until_it_ends() -> None:
+    estimator = LinkEstimator()
+    link = Link(estimator)
+    assert link.run(2, send_bps=900_000, capacity_bps=400_000) == pytest.approx(400_000, rel=0.05)
+    estimator.keep_at_least(380_000, link.now + 3.0)
+    assert link.run(2, send_bps=400_000, capacity_bps=100_000) == pytest.approx(380_000)
+    assert link.run(4, send_bps=400_000, capacity_bps=100_000) == pytest.approx(100_000, rel=0.05)
+
+
+def test_after_a_passed_probe_the_estimate_grows_faster_for_a_while() -> None:
+    def grown(passed: bool) -> float | None:
+        estimator = LinkEstimator()
+        link = Link(estimator)
+        link.run(2, send_bps=900_000, capacity_bps=400_000)
+        link.run(2, send_bps=400_000, capacity_bps=10_000_000)  # past the cut's settling
+        start = estimator.estimate
+        if passed:
+            estimator.on_probe_passed(link.now)
+        link.run(1, send_bps=400_000, capacity_bps=10_000_000)
+        assert start is not None and estimator.estimate is not None
+        return estimator.estimate / start
+
+    assert grown(False) == pytest.approx(1.2, rel=0.02)
+    assert grown(True) == pytest.approx(1.5, rel=0.02)
+
+
+def test_a_rate_the_link_did_not_carry_caps_the_estimate() -> None:
+    estimator = LinkEstimator()
+    link = Link(estimator)
+    link.run(2, send_bps=900_000, capacity_bps=400_000)
+    assert link.run(10, send_bps=400_000, capacity_bps=10_000_000) == pytest.approx(1_400_000)  # 3.5x
+    estimator.at_most(900_000)
+    assert estimator.estimate == 900_000
+    estimator.at_most(10)
+    assert estimator.estimate == estimator.min_bps

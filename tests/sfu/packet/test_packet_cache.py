@@ -86,3 +86,16 @@ def test_property_last_capacity_packets_retrievable_across_wrap(start, count):
         assert cache.get_for_nack(seq, 0.5) == seq.to_bytes(2, "big")
     for seq in seqs[:-512]:
         assert cache.get_for_nack(seq, 0.5) is None
+
+
+def test_newest_packets_come_newest_first_across_the_wrap_and_skip_overwritten_slots() -> None:
+    cache = PacketCache(4)
+    assert cache.newest(3) == []
+    for seq in (65534, 65535, 0, 1):
+        cache.store(seq, bytes([seq & 0xFF]), 0.0)
+    assert cache.newest(3) == [b"\x01", b"\x00", b"\xff"]
+    assert cache.newest(10) == [b"\x01", b"\x00", b"\xff", b"\xfe"]  # at most the capacity
+    cache.store(5, b"\x05", 0.0)  # a jump: slot 1 now holds 5, the others are older than 2
+    assert cache.newest(4) == [b"\x05"]
+    cache.clear()
+    assert cache.newest(4) == []
