@@ -49,15 +49,14 @@ lint: setup
 	node_modules/.bin/tsc -p tsconfig.json
 
 # Two phases: the tests that assert no real-time figure, then the `serial` ones (fps, seconds to
-# switch or recover) with nothing beside them. The first phase runs on $(TEST_PROCESSES) processes
-# (pytest-xdist). One by default: the whole run takes about 16 minutes on two cores, over the
-# 15-minute budget, but with two processes (12-13 minutes) four runs in five had a test fail
-# that passes alone (a UI wait, a placement by CPU load, a counter read a moment early; README).
+# switch or recover) with nothing beside them. The first phase runs on $(TEST_PROCESSES)
+# processes (pytest-xdist); `--dist loadgroup` keeps the tests that each keep a core busy on one
+# of them (tests/conftest.py, HEAVY_FOLDERS). About 14 minutes in all on two cores (README).
 # The second phase runs whatever the first's outcome; make fails if either does.
-TEST_PROCESSES ?= 1
+TEST_PROCESSES ?= 2
 test: setup lint
 	status=0; \
-	$(BIN)/pytest -m "not slow and not serial" -n $(TEST_PROCESSES) --dist worksteal || status=$$?; \
+	$(BIN)/pytest -m "not slow and not serial" -n $(TEST_PROCESSES) --dist loadgroup || status=$$?; \
 	$(BIN)/pytest -m "not slow and serial" || status=$$?; \
 	exit $$status
 

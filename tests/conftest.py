@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,3 +64,18 @@ async def no_blocking_event_loop(request: pytest.FixtureRequest) -> AsyncIterato
     await task
     if worst > BLOCKING_LIMIT_S and not request.node.get_closest_marker("allow_blocking"):
         pytest.fail(f"the event loop was blocked for {worst:.2f} s (limit {BLOCKING_LIMIT_S} s)")
+
+
+#: Folders whose tests each keep a core busy (browsers, speech recognition, several server
+#: processes, network namespaces). When the first phase of `make test` runs on two pytest-xdist
+#: workers (`--dist loadgroup`), they all go to one of them, so that two never run side by side
+#: on this 2-core machine (two browsers at once missed UI waits); the other tests share both.
+HEAVY_FOLDERS = frozenset({"browser", "captions", "captions_e2e", "effects_e2e", "cluster", "reach"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        folder = item.path.relative_to(tests).parts[0]
+        if folder in HEAVY_FOLDERS or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("heavy"))

@@ -185,7 +185,7 @@ def camera_at_900_kbps(monkeypatch: pytest.MonkeyPatch) -> None:
     the server's REMB up to 1.5 Mbit/s). Only the publisher is capped: the server sets its
     rendition encoders' bitrate past aiortc's clamp (sfu/aiortc_hooks/frames.py). With 1.5
     Mbit/s the source needs 1.8 Mbit/s of estimate, and a link first cut down to 120x90 took
-    15-18 s to climb back to it (three steps up; docs/architecture.md)."""
+    15-18 s to climb back to it (three steps up, before padding probes; docs/architecture.md)."""
     monkeypatch.setattr(aiortc.codecs.vpx, "MAX_BITRATE", 900_000)
 
 
