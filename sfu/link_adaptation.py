@@ -221,11 +221,12 @@ class LinkAdapter:
         self.estimator.probe_target = (
             None if before is None else self._chooser.next_step(before, audio_bps, legs)
         )
-        estimate = self.estimator.update(now)
+        self.estimator.update(now)
+        self._judge_probe(now, audio_bps, legs)  # may cap the estimate (a failed probe)
+        estimate = self.estimator.estimate
         self.budget.set_rate(estimate, self._media_wire_bytes(), now)
         if (before is None) != (estimate is None):
             logger.debug("link %s: %s", "limited" if estimate is not None else "unlimited", self.estimator.dump(now))
-        self._judge_probe(now, audio_bps, legs)
         # No loss report yet counts as losing: only a report may keep a starved leg playing.
         losing = self.estimator.last_loss is None or self.estimator.losing
         choices, switches = self._chooser.choose(estimate, audio_bps, legs, now, losing=losing)
@@ -304,9 +305,9 @@ class LinkAdapter:
             # The link did not carry what it was sent with the padding: the estimate is no higher.
             # It carried the pictures it has before the padding: what it reports while the queue
             # the padding filled drains is no reason to take them away.
-            estimator.at_most(estimator.sent_rate(now) + estimator.padding_rate(now))
             floor = PROBE_FLOOR_MARGIN * self._chooser.estimate_for_current(audio_bps, legs)
             estimator.keep_at_least(floor, now + PROBE_FLOOR_S)
+            estimator.at_most(estimator.sent_rate(now) + estimator.padding_rate(now), now)
         logger.debug(
             "leg %s: probe for %s %s%s (%d bytes of padding)",
             probe.leg, probe.picture, verdict,

@@ -226,12 +226,14 @@ class LinkEstimator:
         """A padding probe passed: the estimate grows at ``FAST_GROWTH_PER_S`` for a while."""
         self._fast_until = now + FAST_GROWTH_S
 
-    def at_most(self, bps: float) -> None:
+    def at_most(self, bps: float, now: float) -> None:
         """The link did not carry ``bps`` (a padding probe failed at that rate): the estimate is
-        no higher. Without it, an estimate grown to 2x a 1 Mbit/s link while a smaller picture
-        was sent stayed there, and its link was probed at that rate again and again."""
+        no higher, though not below a floor that holds (``keep_at_least``). Without it, an
+        estimate grown to 2x a 1 Mbit/s link while a smaller picture was sent stayed there, and
+        its link was probed at that rate again and again."""
         if self._estimate is not None:
-            self._estimate = max(float(self.min_bps), min(self._estimate, bps))
+            floor = self._floor if now < self._floor_until else 0.0
+            self._estimate = max(float(self.min_bps), floor, min(self._estimate, bps))
 
     def keep_at_least(self, bps: float, until: float) -> None:
         """No decrease below ``bps`` until ``until``: a padding probe failed, and the link carried

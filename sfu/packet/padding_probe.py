@@ -4,8 +4,8 @@ picture would add, as padding, and the switch is made only if the link carried i
 Without it, the up-switch itself was the probe (issue 15), and a failed one was costly: the
 better picture's keyframe and rate overloaded the link for the 2 s a switch down must wait,
 audio in the same queue suffered, and the picture that failed was barred for 30 s and more, so a
-link freed in the meantime got its source back only after the bar (docs/architecture.md, "The
-limit of probing by up-switches"). Padding costs no keyframe and stops the moment the link
+link freed in the meantime got its source back only after the bar (docs/architecture.md,
+"Padding probes"). Padding costs no keyframe and stops the moment the link
 complains, so a failed probe is cheap and the picture is barred for seconds.
 
 The padding is duplicates of the leg's newest packets (``Consumer.send_padding``): they cross

@@ -72,7 +72,8 @@ FAILED_PROBE_HOLD_S = 10.0
 FAILED_PROBE_BACKOFF_S = 30.0
 MAX_FAILED_PROBE_BACKOFF_S = 120.0
 #: A padding probe starts this long before the hold (and the wait after an up-switch) is over,
-#: so that its verdict (about 1.5-2 s) is in when the switch is due.
+#: so that its verdict (2.3-3.5 s: the padding's 2 s, then a loss report) is in when the switch
+#: is due.
 PROBE_LEAD_S = 3.0
 #: A padding probe of a source pads up to this much more than its need: a source's measured rate
 #: moves with its publisher's estimate (a probe at a ramping 500 kbit/s source's measured rate

@@ -20,7 +20,7 @@ import pytest
 from tests.browser.engine import BrowserPage, Engine
 from tests.browser.pages import open_and_join
 from tests.cluster.conftest import api_client, call, room_token
-from tests.cluster.nodes import Node, new_prefix, start_node, stop_nodes, wait_healthy
+from tests.cluster.nodes import Node, free_port, new_prefix, start_node, stop_nodes, wait_healthy
 from tests.cluster.rejoin import RejoiningPeer
 
 pytestmark = [pytest.mark.redis, pytest.mark.browser, pytest.mark.serial]
@@ -35,8 +35,8 @@ NEW_SUBSCRIBE_FRAMES_JS = """
 """
 
 
-async def start(tmp: Path, name: str, redis_url: str, prefix: str) -> Node:
-    node = start_node(tmp, name, redis_url=redis_url, prefix=prefix)
+async def start(tmp: Path, name: str, redis_url: str, prefix: str, port: int | None = None) -> Node:
+    node = start_node(tmp, name, redis_url=redis_url, prefix=prefix, port=port)
     await wait_healthy(node)
     return node
 
@@ -52,10 +52,14 @@ async def test_kill_the_owning_node_during_a_call(tmp_path: Path, redis_url: str
             room = (await call(http, "POST", "/v1/rooms", {"kind": "quick", "practitioner": {"identity": "dr"}}, status=201))["id"]
             doctor_token = await room_token(http, room, "dr", "practitioner")
             client_token = await room_token(http, room, "ann", "client")
-        a = await start(tmp_path, "a", redis_url, prefix)
-        nodes.append(a)
-        doctor = RejoiningPeer([b.ws_url, a.ws_url], doctor_token, "dr")
+        # The practitioner enters through B before A exists, so the room is placed on B (with A
+        # already up, placement by load may choose A: make test once saw it do so); A's port is
+        # known beforehand for the practitioner's re-join.
+        a_port = free_port()
+        doctor = RejoiningPeer([b.ws_url, f"ws://127.0.0.1:{a_port}/ws"], doctor_token, "dr")
         joined = await doctor.start()  # through B
+        a = await start(tmp_path, "a", redis_url, prefix, port=a_port)
+        nodes.append(a)
         started_at = joined["started_at"]
         assert started_at is not None
         page = await chromium.new_page()

@@ -298,7 +298,11 @@ def test_a_rate_the_link_did_not_carry_caps_the_estimate() -> None:
     link = Link(estimator)
     link.run(2, send_bps=900_000, capacity_bps=400_000)
     assert link.run(10, send_bps=400_000, capacity_bps=10_000_000) == pytest.approx(1_400_000)  # 3.5x
-    estimator.at_most(900_000)
+    estimator.at_most(900_000, link.now)
     assert estimator.estimate == 900_000
-    estimator.at_most(10)
+    estimator.at_most(10, link.now)
     assert estimator.estimate == estimator.min_bps
+    # not below a floor that holds
+    estimator.keep_at_least(200_000, link.now + 3.0)
+    estimator.at_most(10, link.now)
+    assert estimator.estimate == 200_000
