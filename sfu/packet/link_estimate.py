@@ -165,7 +165,7 @@ class LinkEstimator:
         self._remb_low_since: float | None = None
         #: (time, media sent rate, with padding) at each update, over LOSS_BASE_WINDOW_S
         self._sent_history: deque[tuple[float, float, float]] = deque()
-        #: when the REMB last fell (by 10 % or more) and when the estimate was last decreased
+        #: when the REMB last fell (by 10 % or more)
         self.remb_fell_at = float("-inf")
         #: since when the estimate is above the ceiling with every picture at its best
         self._above_ceiling_since: float | None = None
@@ -232,8 +232,7 @@ class LinkEstimator:
         estimate grown to 2x a 1 Mbit/s link while a smaller picture was sent stayed there, and
         its link was probed at that rate again and again."""
         if self._estimate is not None:
-            floor = self._floor if now < self._floor_until else 0.0
-            self._estimate = max(float(self.min_bps), floor, min(self._estimate, bps))
+            self._estimate = max(float(self.min_bps), self._floor_at(now), min(self._estimate, bps))
 
     def keep_at_least(self, bps: float, until: float) -> None:
         """No decrease below ``bps`` until ``until``: a padding probe failed, and the link carried
@@ -346,8 +345,7 @@ class LinkEstimator:
         if estimate is None or (loss is not None and loss >= LOSS_INCREASE_BELOW):
             self._above_ceiling_since = None
         if estimate is not None:
-            floor = self._floor if now < self._floor_until else 0.0
-            estimate = max(float(self.min_bps), floor, estimate)
+            estimate = max(float(self.min_bps), self._floor_at(now), estimate)
         self._estimate = estimate
         return estimate
 
@@ -367,6 +365,9 @@ class LinkEstimator:
     def decreased_at(self) -> float:
         """When the estimate was last decreased (-inf: never)."""
         return self._last_decrease
+
+    def _floor_at(self, now: float) -> float:
+        return self._floor if now < self._floor_until else 0.0
 
     def _decreased(self, now: float) -> None:
         self._last_decrease = now

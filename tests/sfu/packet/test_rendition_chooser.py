@@ -354,11 +354,17 @@ def test_the_estimate_that_keeps_every_picture_counts_the_audio_and_skips_paused
     assert chooser.estimate_for_current(AUDIO, [CAMERA, other]) == pytest.approx(budget(100_000))
 
 
-def test_a_passed_probe_switches_to_its_picture_though_the_estimate_allows_more_by_then() -> None:
+def after_a_passed_probe_of_320x240() -> RenditionChooser:
+    """A probing chooser whose leg, at 240x180, passed a probe of 320x240 at 4 s."""
     chooser = RenditionChooser(probe_up=True)
     chooser.choose(budget(110_000), AUDIO, [CAMERA], 0.0)
     probes_and_switches(chooser, budget(200_000), 0.0, 4.0)
     chooser.probe_result("cam", (320, 240), True, 4.0)
+    return chooser
+
+
+def test_a_passed_probe_switches_to_its_picture_though_the_estimate_allows_more_by_then() -> None:
+    chooser = after_a_passed_probe_of_320x240()
     # The estimate now allows 480x360: the switch is to 320x240, the picture probed, and the
     # next probe (of 480x360) comes only after that.
     asked, made = probes_and_switches(chooser, budget(400_000), 4.0, 8.0)
@@ -374,10 +380,7 @@ def test_a_probe_of_the_source_pads_a_fifth_more_than_its_measured_rate() -> Non
 
 
 def test_the_next_probe_may_start_a_second_after_an_up_switch() -> None:
-    chooser = RenditionChooser(probe_up=True)
-    chooser.choose(budget(110_000), AUDIO, [CAMERA], 0.0)
-    probes_and_switches(chooser, budget(200_000), 0.0, 4.0)
-    chooser.probe_result("cam", (320, 240), True, 4.0)
+    chooser = after_a_passed_probe_of_320x240()
     asked, made = probes_and_switches(chooser, budget(300_000), 4.0, 9.0)
     assert made == [(5.5, (320, 240))]
     # 480x360 has fitted since 4.5 s: its probe 1 s after the switch, the switch itself not
