@@ -72,12 +72,6 @@ RATE_EWMA = 0.3
 #: The estimate is dropped (no limit) once it exceeds what the subscriber would receive with
 #: no limit by this factor: the link is no longer the constraint.
 CEILING_MARGIN = 1.5
-#: After a failed padding probe, the estimate stays at least what the current pictures need
-#: this long (the padding's queue drained, its loss reported).
-PROBE_FLOOR_S = 3.0
-#: ...with this margin: the audio's measured rate moves (a floor exactly at the need was seen
-#: 0.4 kbit/s short of it a second later, and the picture went down a step).
-PROBE_FLOOR_MARGIN = 1.05
 #: What a packet costs the link beyond its RTP bytes, for the send budget: SRTP's 10-byte
 #: authentication tag, IPv4 and UDP headers.
 PACKET_OVERHEAD = 10 + 28
@@ -302,12 +296,8 @@ class LinkAdapter:
         else:
             self.probes_failed += 1
             self._counters.padding_probes_failed += 1
-            # The link did not carry what it was sent with the padding: the estimate is no higher.
-            # It carried the pictures it has before the padding: what it reports while the queue
-            # the padding filled drains is no reason to take them away.
-            floor = PROBE_FLOOR_MARGIN * self._chooser.estimate_for_current(audio_bps, legs)
-            estimator.keep_at_least(floor, now + PROBE_FLOOR_S)
-            estimator.at_most(estimator.sent_rate(now) + estimator.padding_rate(now), now)
+            # capped at what the link was offered, held at what its pictures need for a moment
+            estimator.on_probe_failed(self._chooser.estimate_for_current(audio_bps, legs), now)
         logger.debug(
             "leg %s: probe for %s %s%s (%d bytes of padding)",
             probe.leg, probe.picture, verdict,

@@ -19,7 +19,8 @@ subscriber shares one bundled transport, so one link). Inputs, each with the tim
   link dropped media and padding alike) but not in what bounds growth (it is not what a
   picture sends).
 
-The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot pad):
+The rules (libwebrtc's loss-based controller, adapted to a forwarder whose only padding is a probe's
+duplicates, which no receiver report counts):
 
 * Nothing is known until the first congestion signal: the estimate is None (no limit).
 * Loss > 10 % over an interval of at least ``MIN_LOSS_PACKETS``: the estimate becomes
@@ -53,7 +54,7 @@ The rules (libwebrtc's loss-based controller, adapted to a forwarder that cannot
   recovering; 50 %/s for 5 s after a passed padding probe). The chooser probes with padding
   before it switches up (:mod:`.padding_probe`): if the link cannot carry it, the probe fails,
   and loss or REMB brings the estimate down within a second or two, though not, for a few
-  seconds, below what the current pictures need (``keep_at_least``: the link carried them
+  seconds, below what the current pictures need (``on_probe_failed``: the link carried them
   before the padding). Between 2 % and 10 % the estimate holds.
 * Once it has stayed above ``ceiling`` (set by the shell: what the subscriber would receive with
   no limit, with margin) for ``CLEAR_ABOVE_CEILING_FOR_S`` with every picture at its best (no
@@ -85,6 +86,12 @@ GROWTH_PER_S = 1.20
 #: 5 s hold could even begin (the source back 16 s after a link was freed, once).
 FAST_GROWTH_PER_S = 1.50
 FAST_GROWTH_S = 5.0
+#: After a failed padding probe, no decrease goes below what the current pictures need (with
+#: this margin: the audio's measured rate moves, and a floor exactly at the need was seen 0.4
+#: kbit/s short of it a second later, the picture going down a step) for this long (the
+#: padding's queue drained, its loss reported).
+PROBE_FLOOR_MARGIN = 1.05
+PROBE_FLOOR_S = 3.0
 #: Growth stops at this many times the rate we send: one ladder step is about 2x the bitrate
 #: of the one below, and the step below the source may be 3x below it (a 1 Mbit/s camera over
 #: its 281 kbit/s 480x360 rendition plus audio).
@@ -171,7 +178,7 @@ class LinkEstimator:
         self._above_ceiling_since: float | None = None
         #: faster growth until then (after a passed padding probe; see ``on_probe_passed``)
         self._fast_until = float("-inf")
-        #: no decrease below this until then (after a failed padding probe; see ``keep_at_least``)
+        #: no decrease below this until then (after a failed padding probe; see ``on_probe_failed``)
         self._floor = 0.0
         self._floor_until = float("-inf")
 
@@ -226,22 +233,21 @@ class LinkEstimator:
         """A padding probe passed: the estimate grows at ``FAST_GROWTH_PER_S`` for a while."""
         self._fast_until = now + FAST_GROWTH_S
 
-    def at_most(self, bps: float, now: float) -> None:
-        """The link did not carry ``bps`` (a padding probe failed at that rate): the estimate is
-        no higher, though not below a floor that holds (``keep_at_least``). Without it, an
-        estimate grown to 2x a 1 Mbit/s link while a smaller picture was sent stayed there, and
-        its link was probed at that rate again and again."""
+    def on_probe_failed(self, needed_bps: float, now: float) -> None:
+        """A padding probe failed. The link did not carry what it was offered with the padding
+        (media and padding over the last ``SENT_WINDOW_S``): the estimate is no higher (without
+        that, an estimate grown to 2x a 1 Mbit/s link while a smaller picture was sent stayed
+        there, and the link was probed at that rate again and again). It carried the pictures it
+        has before the padding, which need ``needed_bps`` of estimate: for ``PROBE_FLOOR_S`` no
+        decrease goes below that (with ``PROBE_FLOOR_MARGIN``). What the link reports meanwhile
+        (a queue the padding filled, the media lost with it, a receiver's REMB cut to 0.85x of a
+        moment's arrivals) says it was overfull, not that it narrowed: a cut of a 300 kbit/s link
+        to 88 kbit/s after a failed probe was seen, three ladder steps to climb back."""
+        self._floor = PROBE_FLOOR_MARGIN * needed_bps
+        self._floor_until = now + PROBE_FLOOR_S
         if self._estimate is not None:
-            self._estimate = max(float(self.min_bps), self._floor_at(now), min(self._estimate, bps))
-
-    def keep_at_least(self, bps: float, until: float) -> None:
-        """No decrease below ``bps`` until ``until``: a padding probe failed, and the link carried
-        what was sent before it. What it reports for a second or two after (a queue the padding
-        filled, the media lost with it, a receiver's REMB cut to 0.85x of a moment's arrivals)
-        says the link was overfull, not that it narrowed: a cut of a 300 kbit/s link to
-        88 kbit/s after a failed probe was seen, three ladder steps to climb back."""
-        self._floor = bps
-        self._floor_until = until
+            offered = self.sent_rate(now) + self.padding_rate(now)
+            self._estimate = max(float(self.min_bps), self._floor, min(self._estimate, offered))
 
     # ------------------------------------------------------------ outputs
 

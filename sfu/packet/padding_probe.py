@@ -43,8 +43,8 @@ from .rendition_chooser import Picture
 PROBE_S = 2.0
 #: ...rising from nothing to its full rate over the first this long: a link that cannot carry
 #: the full rate is found as its queue starts to grow, before the padding has filled it (at the
-#: full rate from the start, a failed probe of a 300 kbit/s link put 130 ms into its queue before
-#: the receiver's REMB fell, and Chromium concealed 2.4 % of its audio over the 5 s around it).
+#: full rate from the start, a failed probe of a 300 kbit/s link had Chromium conceal 2.4 % of its
+#: audio over the 5 s around it: tests/browser/test_link_adaptation.py, 2026-12-06 20:31 UTC).
 RAMP_S = 1.0
 #: A loss report counts for the probe only if it arrived this long after the padding began: it
 #: describes packets sent a round trip and part of a report interval before it arrived.

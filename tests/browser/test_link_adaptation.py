@@ -59,11 +59,10 @@ from tests.browser.netns_chromium import chromium_in_namespace
 from tests.browser.pages import eventually, open_and_join
 from tests.reach.netns import Namespace, namespace
 from tests.sfu.test_adaptation import (  # noqa: F401  (autouse fixtures: VP8 <= 900 kbit/s, Opus at 32 kbit/s)
-    CameraTrack,
     camera_at_900_kbps,
+    publish_camera_and_voice,
     voice_bitrate_opus,
 )
-from tests.support.media import ToneAudioTrack
 from tests.support.ns_rate_relay import RelayProcess, relay_in_namespace
 from tests.support.peer import Received, TestPeer
 from tests.support.rate_relay import point_candidates
@@ -205,11 +204,9 @@ async def test_a_chromium_subscriber_in_a_namespace_behind_a_narrow_link(tmp_pat
             pub = TestPeer(server.ws_url, server.token(room, "pub"), "pub")
             free = TestPeer(server.ws_url, server.token(room, "free"), "free")  # unconstrained
             try:
-                await pub.connect()
-                await pub.publish([(CameraTrack(), "camera"), (ToneAudioTrack(), "microphone")])
-                assert pub.joined is not None
+                pid = await publish_camera_and_voice(pub)
                 await free.connect()
-                free_video = await free.wait_frames(pub.joined["participant_id"], "video", 30, timeout=30)
+                free_video = await free.wait_frames(pid, "video", 30, timeout=30)
                 page = await chromium.new_page()
                 assert isinstance(page, ChromiumPage)
                 await page.page.route_web_socket("**/ws", _through_relay(ns, relay))

@@ -36,31 +36,7 @@ from typing import Any
 
 from tests.sfu.test_adaptation import BrowserLikePeer
 from tests.support.rate_limit import RateLimit
-from tests.support.rate_relay import RateRelay, point_candidates
-
-
-def _through_relay(peer: BrowserLikePeer, relay: RateRelay, server_address: str) -> None:
-    """The peer's subscribe connection through ``relay``. (RateRelay.for_peer keeps only the
-    candidates of the relay's own address: here the server's are on ``server_address``.)
-    aiortc does not trickle: rewriting the offer and the answer is enough."""
-    address = relay.address
-
-    def offer(sdp: str) -> str:
-        original, out = point_candidates(sdp, server_address, (address, relay.peer_side_port))
-        if original is None:
-            print(f"no host candidate of {server_address} in the server's offer", file=sys.stderr, flush=True)
-        relay.server_addr = original
-        return out
-
-    def answer(sdp: str) -> str:
-        original, out = point_candidates(sdp, address, (address, relay.server_side_port))
-        if original is None:
-            print(f"no host candidate of {address} in the peer's answer", file=sys.stderr, flush=True)
-        relay.peer_addr = original
-        return out
-
-    peer.rewrite_subscribe_offer = offer
-    peer.rewrite_subscribe_answer = answer
+from tests.support.rate_relay import RateRelay
 
 
 def _state(peer: BrowserLikePeer, relay: RateRelay | None) -> dict[str, Any]:
@@ -92,9 +68,11 @@ async def main(ws_url: str, token: str, relay_addresses: tuple[str, str] | None)
     peer = BrowserLikePeer(ws_url, token, "far")
     relay: RateRelay | None = None
     if relay_addresses is not None:
-        relay = RateRelay(RateLimit(None, "queue"), address=relay_addresses[0])
+        relay = RateRelay(RateLimit(None, "queue"), address=relay_addresses[0], server_address=relay_addresses[1])
         await relay.start()
-        _through_relay(peer, relay, relay_addresses[1])
+        # aiortc does not trickle: rewriting the offer and the answer is enough.
+        peer.rewrite_subscribe_offer = relay.for_peer
+        peer.rewrite_subscribe_answer = relay.for_server
     interval = 0.1 if relay is not None else 0.5
     loop = asyncio.get_running_loop()
     stdin = asyncio.StreamReader()

@@ -148,6 +148,14 @@ class Call:
         return rec
 
 
+async def publish_camera_and_voice(pub: TestPeer) -> str:
+    """Connect ``pub`` and publish the test camera and a voice tone; returns its participant id."""
+    await pub.connect()
+    await pub.publish([(CameraTrack(), "camera"), (ToneAudioTrack(), "microphone")])
+    assert pub.joined is not None
+    return str(pub.joined["participant_id"])
+
+
 async def wait_until(check: Callable[[], bool], timeout: float, what: str, diag: Callable[[], Any] = lambda: None) -> float:
     """Seconds it took; fails after ``timeout``."""
     start = time.monotonic()
@@ -217,10 +225,7 @@ async def call_factory(server: RunningServer) -> AsyncIterator[Callable[[LimitMo
         slow.rewrite_subscribe_answer = relay.rewrite_answer
         call = Call(pub, free, slow, relay, "")
         made.append(call)
-        await pub.connect()
-        await pub.publish([(CameraTrack(), "camera"), (ToneAudioTrack(), "microphone")])
-        assert pub.joined is not None
-        call.pid = pub.joined["participant_id"]
+        call.pid = await publish_camera_and_voice(pub)
         for peer in (free, slow):
             await peer.connect()
         slow._spawn(slow.watch_decoding())
@@ -328,10 +333,7 @@ async def test_adaptation_off_leaves_the_choice_to_explicit_caps(tmp_path: Any) 
         slow.rewrite_subscribe_answer = relay.for_server
         call = Call(pub, slow, slow, relay, "")  # no unconstrained subscriber here
         try:
-            await pub.connect()
-            await pub.publish([(CameraTrack(), "camera"), (ToneAudioTrack(), "microphone")])
-            assert pub.joined is not None
-            call.pid = pub.joined["participant_id"]
+            call.pid = await publish_camera_and_voice(pub)
             await slow.connect()
             await slow.wait_frames(call.pid, "video", 30, timeout=30)
             relay.downlink.set_rate(300_000)

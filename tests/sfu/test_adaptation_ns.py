@@ -39,17 +39,16 @@ from tests.reach.netns import ROOT, Namespace, namespace
 from tests.sfu.test_adaptation import (  # noqa: F401  (autouse: the publisher's VP8 <= 900 kbit/s, its Opus 32 kbit/s)
     BrowserLikePeer,
     Call,
-    CameraTrack,
     applied_choices,
     camera_at_900_kbps,
     link_adapter_of,
     link_of,
+    publish_camera_and_voice,
     slow_video_leg_size,
     voice_bitrate_opus,
     wait_until,
 )
 from tests.support.child import end_child
-from tests.support.media import ToneAudioTrack
 from tests.support.peer import Received, TestPeer
 from tests.support.server import RunningServer, running_server
 
@@ -198,10 +197,7 @@ async def ns_call(tmp_path: Path) -> AsyncIterator[Callable[[], Awaitable[NsCall
                 far = await NsSubscriber.start(ns, server.ws_url, server.token(room, "far"))
                 call = NsCall(server, pub, free, far, "")
                 made.append(call)
-                await pub.connect()
-                await pub.publish([(CameraTrack(), "camera"), (ToneAudioTrack(), "microphone")])
-                assert pub.joined is not None
-                call.pid = pub.joined["participant_id"]
+                call.pid = await publish_camera_and_voice(pub)
                 await free.connect()
                 await free.wait_frames(call.pid, "video", 30, timeout=30)
                 await free.wait_frames(call.pid, "audio", 50, timeout=30)

@@ -22,9 +22,8 @@ from typing import Any
 import pytest
 
 from tests.reach.netns import ROOT, Namespace, namespace
-from tests.sfu.test_adaptation import CameraTrack, voice_bitrate_opus, wait_until  # noqa: F401  (autouse: 32 kbit/s Opus)
+from tests.sfu.test_adaptation import publish_camera_and_voice, voice_bitrate_opus, wait_until  # noqa: F401  (autouse: 32 kbit/s Opus)
 from tests.support.child import end_child
-from tests.support.media import ToneAudioTrack
 from tests.support.peer import TestPeer
 from tests.support.server import RunningServer, running_server
 
@@ -86,10 +85,7 @@ async def test_a_kernel_policer_is_found_by_loss_alone(tmp_path: Path) -> None:
 
             reader = asyncio.create_task(read_far())
             try:
-                await pub.connect()
-                await pub.publish([(CameraTrack(), "camera"), (ToneAudioTrack(), "microphone")])
-                assert pub.joined is not None
-                pid = pub.joined["participant_id"]
+                pid = await publish_camera_and_voice(pub)
                 await free.connect()
                 await free.wait_frames(pid, "video", 30, timeout=30)
                 await wait_until(lambda: state.get("video", {}).get("frames", 0) >= 30, 30, "the far subscriber decoding", lambda: state)

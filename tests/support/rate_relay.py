@@ -41,7 +41,9 @@ class _Side(asyncio.DatagramProtocol):
 
 class RateRelay:
     """Both sides listen on ``address`` (ephemeral ports unless ``ports``, the peer side's and
-    the server side's, are given: tests/support/ns_rate_relay.py binds known ports)."""
+    the server side's, are given: tests/support/ns_rate_relay.py binds known ports). The
+    server's candidates are on ``server_address`` (default: ``address``; in a network namespace,
+    the veth's host side)."""
 
     def __init__(
         self,
@@ -50,8 +52,10 @@ class RateRelay:
         *,
         address: str = "127.0.0.1",
         ports: tuple[int, int] = (0, 0),
+        server_address: str | None = None,
     ) -> None:
         self.address, self.ports = address, ports
+        self.server_address = server_address or address
         self.downlink = downlink
         self.uplink = uplink or RateLimit(None)
         self.peer_addr: tuple[str, int] | None = None
@@ -84,7 +88,7 @@ class RateRelay:
 
     def for_peer(self, sdp: str) -> str:
         """The server's SDP as the peer should see it: the relay's peer side is its candidate."""
-        self.server_addr, out = point_candidates(sdp, self.address, (self.address, self.peer_side_port))
+        self.server_addr, out = point_candidates(sdp, self.server_address, (self.address, self.peer_side_port))
         return out
 
     def for_server(self, sdp: str) -> str:

@@ -267,12 +267,12 @@ def test_padding_counts_in_a_cut_but_not_in_growth() -> None:
     )
 
 
-def test_after_a_failed_probe_no_cut_goes_below_the_floor_until_it_ends() -> None:
+def test_after_a_failed_probe_no_cut_goes_below_what_the_pictures_need_for_three_seconds() -> None:
     estimator = LinkEstimator()
     link = Link(estimator)
     assert link.run(2, send_bps=900_000, capacity_bps=400_000) == pytest.approx(400_000, rel=0.05)
-    estimator.keep_at_least(380_000, link.now + 3.0)
-    assert link.run(2, send_bps=400_000, capacity_bps=100_000) == pytest.approx(380_000)
+    estimator.on_probe_failed(360_000, link.now)  # held at 1.05x: 378 kbit/s
+    assert link.run(2, send_bps=400_000, capacity_bps=100_000) == pytest.approx(378_000)
     assert link.run(4, send_bps=400_000, capacity_bps=100_000) == pytest.approx(100_000, rel=0.05)
 
 
@@ -293,16 +293,14 @@ def test_after_a_passed_probe_the_estimate_grows_faster_for_a_while() -> None:
     assert grown(True) == pytest.approx(1.5, rel=0.02)
 
 
-def test_a_rate_the_link_did_not_carry_caps_the_estimate() -> None:
+def test_a_failed_probe_caps_the_estimate_at_what_the_link_was_offered() -> None:
     estimator = LinkEstimator()
     link = Link(estimator)
     link.run(2, send_bps=900_000, capacity_bps=400_000)
     assert link.run(10, send_bps=400_000, capacity_bps=10_000_000) == pytest.approx(1_400_000)  # 3.5x
-    estimator.at_most(900_000, link.now)
-    assert estimator.estimate == 900_000
-    estimator.at_most(10, link.now)
-    assert estimator.estimate == estimator.min_bps
-    # not below a floor that holds
-    estimator.keep_at_least(200_000, link.now + 3.0)
-    estimator.at_most(10, link.now)
-    assert estimator.estimate == 200_000
+    link.run(1, send_bps=400_000, capacity_bps=10_000_000, padding_bps=500_000)
+    estimator.on_probe_failed(100_000, link.now)
+    assert estimator.estimate == pytest.approx(900_000, rel=0.02)  # media and padding
+    # never below what the pictures the link has need
+    estimator.on_probe_failed(1_000_000, link.now)
+    assert estimator.estimate == pytest.approx(1_050_000)
